@@ -1,0 +1,79 @@
+//! `cli`: the `baton` command line, one file per subcommand. Raw arguments
+//! are resolved into settings before any work starts; data goes to stdout,
+//! progress and logs to stderr.
+
+mod check;
+mod graph;
+mod progress;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::plan::Plan;
+
+/// baton: a build/test pipeline host running every step as a sandboxed
+/// WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version, about, long_about = None)]
+pub struct Args {
+    /// Print less (only the summary and errors).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more (each step's start, waits and progress).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline.
+    Run(run::RunArgs),
+    /// Validate a pipeline file and its plugins without running anything.
+    Check(check::CheckArgs),
+    /// Print the expanded step graph (dot, mermaid or json).
+    Graph(graph::GraphArgs),
+}
+
+/// Output settings shared by subcommands.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub quiet: bool,
+    pub verbose: u8,
+    pub color: bool,
+}
+
+/// Runs the command; returns the exit code.
+pub fn main(args: Args) -> anyhow::Result<u8> {
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let out = Output {
+        quiet: args.quiet,
+        verbose: args.verbose,
+        color,
+    };
+    match args.command {
+        Command::Run(a) => run::main(a, out),
+        Command::Check(a) => check::main(a, out),
+        Command::Graph(a) => graph::main(a),
+    }
+}
+
+/// Loads a pipeline, printing every error in it; `None` means exit code 2.
+pub fn load_plan(file: &std::path::Path) -> Option<Plan> {
+    match Plan::load(file) {
+        Ok(p) => Some(p),
+        Err(errors) => {
+            eprint!("error: {errors}");
+            None
+        }
+    }
+}
+
+/// The pipeline file argument's default.
+pub fn default_file() -> PathBuf {
+    PathBuf::from("baton.toml")
+}

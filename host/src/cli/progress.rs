@@ -1,0 +1,72 @@
+//! Live progress on stderr: one line per event, plain text.
+
+use super::Output;
+use crate::scheduler::{Observer, Status, UiEvent};
+
+pub fn observer(out: Output) -> Observer {
+    let start = std::time::Instant::now();
+    Box::new(move |ev: &UiEvent<'_>| {
+        if out.quiet {
+            return;
+        }
+        let t = start.elapsed().as_secs_f64();
+        let line = match ev {
+            UiEvent::RunStarted {
+                run_id,
+                steps,
+                jobs,
+                ..
+            } => format!("run {run_id}: {steps} steps, {jobs} jobs"),
+            UiEvent::StepStarted { id, attempt } if *attempt > 1 => {
+                format!("  start {id} (attempt {attempt})")
+            }
+            UiEvent::StepStarted { id, .. } => format!("  start {id}"),
+            UiEvent::StepFinished {
+                id,
+                status,
+                seconds,
+                error,
+                forgiven,
+            } => {
+                let dur = seconds.map(|s| format!(" ({s:.2}s)")).unwrap_or_default();
+                match (status, error) {
+                    (Status::Succeeded, _) => format!("     ok {id}{dur}"),
+                    (Status::PreviouslyDone, _) => format!("   done {id} (previously done)"),
+                    (Status::Failed, Some(e)) if *forgiven => {
+                        format!(" FAILED {id}{dur} [forgiven]: {e}")
+                    }
+                    (Status::Failed, Some(e)) => format!(" FAILED {id}{dur}: {e}"),
+                    (Status::Cancelled, _) => format!("  CANCELLED {id}{dur}"),
+                    (Status::Skipped, Some(e)) => format!("   skip {id}: {e}"),
+                    (s, _) => format!("  {s:?} {id}"),
+                }
+            }
+            UiEvent::StepRetrying {
+                id,
+                next_attempt,
+                delay,
+                error,
+            } => {
+                format!(
+                    "  retry {id} in {:.1}s (attempt {next_attempt}): {error}",
+                    delay.as_secs_f64()
+                )
+            }
+            UiEvent::StepWaiting { id, on } if out.verbose > 0 => {
+                format!("   wait {id} on {}", on.join(", "))
+            }
+            UiEvent::StepResumed { id } if out.verbose > 0 => format!(" resume {id}"),
+            UiEvent::Progress {
+                id,
+                done,
+                total,
+                message,
+            } if out.verbose > 0 => {
+                format!("       {id} [{done}/{total}] {message}")
+            }
+            UiEvent::Cancelling => "cancelling: stopping running steps".to_string(),
+            _ => return,
+        };
+        eprintln!("[{t:7.2}s] {line}");
+    })
+}

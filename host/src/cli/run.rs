@@ -1,0 +1,119 @@
+//! `baton run [FILE]`: runs a pipeline; progress on stderr, the summary at
+//! the end, `--json` puts the report on stdout.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use tokio::sync::watch;
+
+use super::{Output, default_file, load_plan, progress};
+use crate::report::text;
+use crate::runtime::Runtime;
+use crate::scheduler::{self, RunOptions, Selection};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file.
+    #[arg(default_value_os_t = default_file())]
+    pub file: PathBuf,
+    /// Max steps running at once (overrides `[pipeline] jobs`).
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Print the run report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Continue the last run: steps that succeeded there are not run again.
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only these steps (`board.step`) or boards, and what they need.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Leave these steps or boards out (they count as done).
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// Run these steps and everything after them; leave the rest out.
+    #[arg(long, value_delimiter = ',')]
+    pub from: Vec<String>,
+}
+
+pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
+    let Some(plan) = load_plan(&args.file) else {
+        return Ok(2);
+    };
+    if args.jobs == Some(0) {
+        eprintln!("error: --jobs must be at least 1");
+        return Ok(2);
+    }
+    let opts = RunOptions {
+        jobs: args.jobs,
+        resume: args.resume,
+        selection: Selection {
+            only: args.only,
+            skip: args.skip,
+            from: args.from,
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .event_interval(4)
+        .thread_name("baton-worker")
+        .build()?;
+    let result = rt.block_on(async move {
+        let runtime = Arc::new(
+            Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?,
+        );
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        tokio::spawn(watch_signals(cancel_tx));
+        let observer = progress::observer(out);
+        Ok::<_, anyhow::Error>(
+            scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx).await,
+        )
+    });
+    crate::sandbox::confine::cleanup_cgroups();
+    let report = match result? {
+        Ok(r) => r,
+        Err(scheduler::RunError::Usage(m)) => {
+            eprintln!("error: {m}");
+            return Ok(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !out.quiet || report.status != "ok" {
+        eprint!("\n{}", text::summary(&report));
+    } else {
+        eprintln!("run {} ok in {:.1}s", report.run_id, report.duration);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(report.exit_code() as u8)
+}
+
+/// First SIGINT/SIGTERM: cancel cleanly. Second: kill every process and exit.
+async fn watch_signals(cancel: watch::Sender<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    let mut count = 0;
+    loop {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        count += 1;
+        if count == 1 {
+            eprintln!("\nbaton: cancelling (interrupt again to exit at once)");
+            let _ = cancel.send(true);
+        } else {
+            eprintln!("\nbaton: exiting now");
+            crate::runtime::host::process::kill_everything();
+            crate::sandbox::confine::cleanup_cgroups();
+            std::process::exit(130);
+        }
+    }
+}

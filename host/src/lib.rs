@@ -1,0 +1,25 @@
+//! # baton-host
+//!
+//! The `baton` pipeline host: it schedules a graph of boards and steps in
+//! parallel and runs each step as a sandboxed WebAssembly component.
+//!
+//! # Layout
+//!
+//! - [`plan`]: a pipeline file turned into a validated step graph.
+//! - [`scheduler`]: runs the graph: ready set, pools, failures, retries,
+//!   signals, cancellation, resume.
+//! - [`runtime`]: the wasmtime engine, compile cache, plugin loading, the one
+//!   `bindgen!` site, and one file per WIT interface under `runtime/host/`.
+//! - [`sandbox`]: policy (trust, limits, allow-lists), WASI context, path
+//!   checks, process confinement.
+//! - [`storage`]: run directories, the state journal, step logs, artifacts.
+//! - [`report`]: the end-of-run report (text, JSON).
+//! - [`cli`]: one file per subcommand.
+
+pub mod cli;
+pub mod plan;
+pub mod report;
+pub mod runtime;
+pub mod sandbox;
+pub mod scheduler;
+pub mod storage;

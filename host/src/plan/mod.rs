@@ -1,0 +1,146 @@
+//! `plan`: a pipeline file turned into a validated step graph.
+//!
+//! `schema` is the file as written; `resolve` expands board templates,
+//! resolves plugins, pools, policies and dependencies, and `cycles` rejects
+//! cyclic graphs. Every error is collected with the key path it concerns, so
+//! that `baton check` reports all of them at once, before anything runs.
+
+pub mod cycles;
+pub mod error;
+mod resolve;
+pub mod schema;
+pub mod suggest;
+pub mod units;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{PlanError, PlanErrors};
+pub use schema::{OnFailure, Trust};
+
+use crate::sandbox::policy::StepPolicy;
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    /// The pipeline file, absolute.
+    pub file: PathBuf,
+    /// The directory of the pipeline file; `.baton/` lives here.
+    pub dir: PathBuf,
+    /// Max steps running at once.
+    pub jobs: usize,
+    pub plugins: Vec<PluginDef>,
+    pub pools: Vec<PoolDef>,
+    /// Board names, in file order.
+    pub boards: Vec<String>,
+    /// Steps, boards in file order, each board's steps in list order.
+    pub steps: Vec<StepDef>,
+}
+
+/// A plugin named in `[plugins]` or bundled with baton.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginDef {
+    pub name: String,
+    pub source: PluginSource,
+    /// Pinned digest (hex sha256), checked when the plugin is loaded.
+    pub sha256: Option<String>,
+    pub trust: Option<Trust>,
+}
+
+/// Where a plugin's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    File(PathBuf),
+    Bundled(&'static str),
+}
+
+/// A pool (`[pools] foreground = 1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolDef {
+    pub name: String,
+    pub capacity: usize,
+}
+
+/// One step of the expanded graph.
+#[derive(Debug, Clone)]
+pub struct StepDef {
+    /// `board.step`.
+    pub id: String,
+    pub board: usize,
+    pub name: String,
+    /// Index into `Plan::plugins`; `None` for a sync point (no plugin, no `with`).
+    pub plugin: Option<usize>,
+    /// The `with` table as JSON.
+    pub config: String,
+    /// Steps this one runs after (indices into `Plan::steps`).
+    pub deps: Vec<usize>,
+    pub pool: Option<usize>,
+    pub on_failure: OnFailure,
+    pub always: bool,
+    pub retries: u32,
+    pub backoff: Duration,
+    /// Signals this step may raise.
+    pub emits: Vec<String>,
+    pub policy: StepPolicy,
+    /// Hash of everything that defines the step (not its plugin's bytes).
+    pub fingerprint: String,
+    /// Where the step is written, e.g. `templates.cros.steps[1]`.
+    pub source: String,
+}
+
+impl Plan {
+    /// Reads and validates a pipeline file.
+    pub fn load(path: &Path) -> Result<Plan, PlanErrors> {
+        let shown = path.display().to_string();
+        let fail = |message: String| PlanErrors {
+            file: shown.clone(),
+            errors: vec![PlanError::new("", message)],
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(format!("cannot read pipeline file: {e}")))?;
+        let file =
+            std::path::absolute(path).map_err(|e| fail(format!("cannot resolve path: {e}")))?;
+        Self::parse(&text, &file)
+    }
+
+    /// Validates pipeline text; `file` is where it lives (relative plugin paths
+    /// resolve against its directory).
+    pub fn parse(text: &str, file: &Path) -> Result<Plan, PlanErrors> {
+        resolve::resolve(text, file).map_err(|errors| PlanErrors {
+            file: file.display().to_string(),
+            errors,
+        })
+    }
+
+    /// The index of step `board.step`.
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// For each step, the steps that depend on it.
+    pub fn dependents(&self) -> Vec<Vec<usize>> {
+        let mut out = vec![Vec::new(); self.steps.len()];
+        for (i, s) in self.steps.iter().enumerate() {
+            for &d in &s.deps {
+                out[d].push(i);
+            }
+        }
+        out
+    }
+
+    /// The `.baton/` directory of this pipeline.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join(".baton")
+    }
+}
+
+/// Whether `name` is usable as a board, step or signal name: letters, digits,
+/// `_` and `-` (no `.` or `/`, which separate board, step and name in references).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

@@ -1,0 +1,112 @@
+//! `report`: what a run leaves: the report model (also `report.json` in the
+//! run directory and `baton run --json` on stdout) and its text summary.
+
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+
+/// How a step blocked in a wait counts against `jobs`; repeated in every
+/// report so that the choice is visible.
+pub const WAITING_POLICY: &str = "a step blocked in a signal or artifact wait gives its job slot back \
+(keeping its pool slot) and gets one again, before any new step starts, when the wait ends";
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub pipeline: String,
+    pub file: String,
+    /// `ok`, `failed` or `cancelled`.
+    pub status: String,
+    pub started_unix: f64,
+    /// Seconds from start to end.
+    pub duration: f64,
+    pub jobs: usize,
+    pub resumed_from: Option<String>,
+    pub steps: Vec<StepReport>,
+    /// Step ids, first to last.
+    pub critical_path: Vec<String>,
+    pub critical_path_seconds: f64,
+    /// Every failed attempt that failed its step (and forgiven ones), in order.
+    pub failures: Vec<FailureReport>,
+    pub log_dir: String,
+    pub waiting_policy: String,
+}
+
+/// One step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepReport {
+    /// `board.step`.
+    pub id: String,
+    pub board: String,
+    /// `ok`, `failed` or `skipped`.
+    pub status: String,
+    /// Seconds since the run started; null if the step did not run.
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub error: Option<String>,
+    pub deps: Vec<String>,
+    pub attempts: Vec<AttemptReport>,
+    /// Succeeded in an earlier run and was not run again (`--resume`).
+    pub previously_done: bool,
+    /// Failed under `on_failure = "ignore"`: does not fail the run.
+    pub forgiven: bool,
+    pub pool: Option<String>,
+    pub always: bool,
+    pub on_failure: String,
+    pub waits: Vec<WaitReport>,
+    /// References of the artifacts it published.
+    pub artifacts: Vec<String>,
+    /// Path of the step log, if it wrote one.
+    pub log: Option<String>,
+}
+
+/// One attempt of a step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptReport {
+    pub attempt: u32,
+    pub start: f64,
+    pub end: Option<f64>,
+    /// `ok`, `failed` or `cancelled`.
+    pub status: String,
+    pub error: Option<String>,
+    /// `stage`, `config`, `trap`, `limit`, `timeout` or `host` for failures.
+    pub kind: Option<String>,
+    pub log_tail: Vec<String>,
+}
+
+/// A wait inside a step; its job slot was given back meanwhile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WaitReport {
+    pub on: Vec<String>,
+    pub start: f64,
+    pub end: Option<f64>,
+    pub error: Option<String>,
+    pub slot_released: bool,
+}
+
+/// One failure for the combined failure report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailureReport {
+    pub step: String,
+    pub attempt: u32,
+    pub error: String,
+    pub kind: Option<String>,
+    pub forgiven: bool,
+    pub log_tail: Vec<String>,
+}
+
+impl RunReport {
+    /// The process exit code: 0 success, 1 a step failed, 130 cancelled.
+    pub fn exit_code(&self) -> i32 {
+        match self.status.as_str() {
+            "ok" => 0,
+            "cancelled" => 130,
+            _ => 1,
+        }
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepReport> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}

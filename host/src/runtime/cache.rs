@@ -1,0 +1,102 @@
+//! On-disk cache of compiled components, so that a second `baton run` does
+//! not compile an unchanged plugin again. Keyed by the sha256 of the
+//! component bytes and by everything about the engine that changes the
+//! compiled code; written atomically; a damaged entry is recompiled.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where compiled components are kept.
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: Option<PathBuf>,
+    engine_key: String,
+}
+
+/// How a component was obtained, for `-v` output and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Loaded from the cache (memory-mapped).
+    Hit,
+    /// Compiled now and stored.
+    Compiled,
+    /// Compiled now; the cache is off or could not be written.
+    CompiledUncached,
+}
+
+impl CompileCache {
+    /// The cache directory: `$BATON_CACHE_DIR`, else `$XDG_CACHE_HOME/baton`,
+    /// else `~/.cache/baton`; `BATON_CACHE_DIR=off` turns caching off.
+    pub fn from_env(engine: &Engine) -> Self {
+        let dir = match std::env::var_os("BATON_CACHE_DIR") {
+            Some(v) if v == "off" => None,
+            Some(v) => Some(PathBuf::from(v)),
+            None => std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .map(|d| d.join("baton")),
+        };
+        Self::new(engine, dir.map(|d| d.join("compiled")))
+    }
+
+    pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+        let mut h = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        env!("CARGO_PKG_VERSION").hash(&mut h);
+        Self {
+            dir,
+            engine_key: format!("{:016x}", h.finish()),
+        }
+    }
+
+    /// The compiled component for `bytes` whose sha256 is `digest`.
+    pub fn load(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        let Some(dir) = &self.dir else {
+            return Ok((
+                Component::new(engine, bytes)?,
+                CacheOutcome::CompiledUncached,
+            ));
+        };
+        let path = dir.join(format!("{digest}-{}.cwasm", self.engine_key));
+        if path.exists() {
+            // SAFETY: the file was written by `store` below from
+            // `Engine::precompile_component` for an engine with the same
+            // compatibility hash; the cache directory belongs to the user.
+            if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
+                return Ok((c, CacheOutcome::Hit));
+            }
+        }
+        let compiled = engine.precompile_component(bytes)?;
+        let outcome = match store(dir, &path, &compiled) {
+            Ok(()) => CacheOutcome::Compiled,
+            Err(_) => CacheOutcome::CompiledUncached,
+        };
+        // SAFETY: `compiled` was produced just now by this engine.
+        let component = unsafe { Component::deserialize(engine, &compiled)? };
+        Ok((component, outcome))
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename.
+fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".tmp-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,40 @@
+//! Everything one attempt of one step carries into its sandbox: identity,
+//! policy, log, the run's services, and the processes it started.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::runtime::host::process::ProcessGroups;
+use crate::runtime::services::ServiceHandle;
+use crate::sandbox::confine::Confinement;
+use crate::sandbox::policy::StepPolicy;
+use crate::storage::artifacts::ArtifactStore;
+use crate::storage::step_log::StepLog;
+
+/// Run-wide services shared by every step.
+pub struct RunServices {
+    pub run_id: String,
+    pub requests: ServiceHandle,
+    pub store: ArtifactStore,
+    pub confinement: Confinement,
+}
+
+/// One attempt of one step.
+pub struct StepContext {
+    /// Index of the step in the plan.
+    pub index: usize,
+    /// `board.step`.
+    pub id: String,
+    pub board: String,
+    pub name: String,
+    pub attempt: u32,
+    /// The `with` table as JSON.
+    pub config: String,
+    /// The board workspace on the host (mounted at `/workspace`).
+    pub workspace: PathBuf,
+    pub policy: StepPolicy,
+    pub log: StepLog,
+    pub run: Arc<RunServices>,
+    /// Process groups started by this attempt; all killed when it ends.
+    pub processes: ProcessGroups,
+}

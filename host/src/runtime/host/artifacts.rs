@@ -1,0 +1,140 @@
+//! `baton:stage/artifacts`: publish from and fetch into the workspace
+//! through the content-addressed store; lookups go to the scheduler, which
+//! knows who publishes what and makes a `get` wait for a pending producer.
+
+use crate::runtime::bindings::baton::stage::artifacts::{
+    Artifact, ArtifactError, ArtifactKind, Host,
+};
+use crate::runtime::services::ServiceRequest;
+use crate::runtime::state::StepState;
+use crate::storage::artifacts::{ArtifactRecord, Kind, StoreError, valid_name};
+
+fn to_wit(r: &ArtifactRecord) -> Artifact {
+    Artifact {
+        reference: r.reference.clone(),
+        digest: r.digest.clone(),
+        size: r.size,
+        kind: match r.kind {
+            Kind::File => ArtifactKind::File,
+            Kind::Directory => ArtifactKind::Directory,
+        },
+    }
+}
+
+fn store_error(e: StoreError) -> ArtifactError {
+    match e {
+        StoreError::Path(m) => ArtifactError::InvalidPath(m),
+        StoreError::Corrupt { .. } => ArtifactError::Corrupt(e.to_string()),
+        StoreError::Io(m) => ArtifactError::Io(m),
+    }
+}
+
+fn gone() -> ArtifactError {
+    ArtifactError::Io("the run is ending".into())
+}
+
+impl Host for StepState {
+    async fn put(
+        &mut self,
+        name: String,
+        path: String,
+    ) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
+        if !valid_name(&name) {
+            return Ok(Err(ArtifactError::InvalidName(format!(
+                "`{}` (use letters, digits, `.`, `_` and `-`, not starting with `.`)",
+                name.escape_debug()
+            ))));
+        }
+        let ctx = self.ctx.clone();
+        let stored =
+            tokio::task::spawn_blocking(move || ctx.run.store.put(&ctx.workspace, &path)).await;
+        let (digest, size, kind) = match stored {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return Ok(Err(store_error(e))),
+            Err(e) => return Ok(Err(ArtifactError::Io(format!("store task failed: {e}")))),
+        };
+        let record = ArtifactRecord {
+            reference: format!("{}/{name}", self.ctx.id),
+            step: self.ctx.id.clone(),
+            name,
+            digest,
+            size,
+            kind,
+        };
+        self.ctx.log.line(
+            "baton",
+            &format!(
+                "published {} ({}, {} bytes)",
+                record.reference, record.digest, record.size
+            ),
+        );
+        let step = self.ctx.index;
+        let answer = self
+            .ctx
+            .run
+            .requests
+            .ask(|reply| ServiceRequest::Publish {
+                step,
+                record: record.clone(),
+                reply,
+            })
+            .await;
+        Ok(match answer {
+            Some(Ok(())) => Ok(to_wit(&record)),
+            Some(Err(e)) => Err(e),
+            None => Err(gone()),
+        })
+    }
+
+    async fn get(
+        &mut self,
+        reference: String,
+        dest: String,
+    ) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
+        let step = self.ctx.index;
+        let found = self
+            .ctx
+            .run
+            .requests
+            .ask(|reply| ServiceRequest::Lookup {
+                step,
+                reference,
+                reply,
+            })
+            .await;
+        let record = match found {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return Ok(Err(e)),
+            None => return Ok(Err(gone())),
+        };
+        let ctx = self.ctx.clone();
+        let rec = record.clone();
+        let copied =
+            tokio::task::spawn_blocking(move || ctx.run.store.get(&rec, &ctx.workspace, &dest))
+                .await;
+        Ok(match copied {
+            Ok(Ok(())) => {
+                self.ctx.log.line(
+                    "baton",
+                    &format!("fetched {} ({})", record.reference, record.digest),
+                );
+                Ok(to_wit(&record))
+            }
+            Ok(Err(e)) => Err(store_error(e)),
+            Err(e) => Err(ArtifactError::Io(format!("store task failed: {e}"))),
+        })
+    }
+
+    async fn list(&mut self) -> wasmtime::Result<Result<Vec<Artifact>, ArtifactError>> {
+        let all = self
+            .ctx
+            .run
+            .requests
+            .ask(|reply| ServiceRequest::List { reply })
+            .await;
+        Ok(match all {
+            Some(records) => Ok(records.iter().map(to_wit).collect()),
+            None => Err(gone()),
+        })
+    }
+}

@@ -1,0 +1,601 @@
+//! `baton:stage/process`: programs on the step's allow-list, run in the
+//! workspace with a scrubbed environment, in their own process group
+//! (confined with bubblewrap for untrusted steps). Output is streamed line
+//! by line to the step log and captured (bounded, with the start dropped
+//! first). When a process ends, whatever it left running in its group is
+//! killed; when the step ends, every group it started is killed.
+
+use std::collections::{HashSet, VecDeque};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Notify, watch};
+use wasmtime::component::Resource;
+
+use crate::runtime::bindings::baton::stage::process::{
+    Chunk, Command, ExitStatus, Host, HostChild, Output, OutputStream, ProcessError,
+};
+use crate::runtime::context::StepContext;
+use crate::runtime::state::StepState;
+use crate::sandbox::confine::which;
+use crate::sandbox::paths::cwd_in_workspace;
+use crate::sandbox::policy::spawn_allowed;
+
+/// How long to keep reading a process's pipes after it ended and its group
+/// was killed (a process that left the group may still hold them).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+// ---------------------------------------------------------------- groups
+
+/// The process groups started by one attempt. Every group still alive is
+/// killed by `kill_all` (called when the attempt ends) or on drop.
+#[derive(Clone, Default)]
+pub struct ProcessGroups(Arc<Mutex<HashSet<i32>>>);
+
+/// Every live group of this baton process, for the second Ctrl-C.
+fn all_groups() -> &'static Mutex<HashSet<i32>> {
+    static ALL: OnceLock<Mutex<HashSet<i32>>> = OnceLock::new();
+    ALL.get_or_init(Default::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn kill_group(pgid: i32) {
+    if pgid > 1 {
+        // SAFETY: plain syscall; the group was created by us (setpgid(0, 0)).
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+}
+
+impl ProcessGroups {
+    fn add(&self, pgid: i32) {
+        lock(&self.0).insert(pgid);
+        lock(all_groups()).insert(pgid);
+    }
+
+    /// Kills a group and forgets it.
+    fn finish(&self, pgid: i32) {
+        kill_group(pgid);
+        lock(&self.0).remove(&pgid);
+        lock(all_groups()).remove(&pgid);
+    }
+
+    /// Groups still alive.
+    pub fn count(&self) -> usize {
+        lock(&self.0).len()
+    }
+
+    /// Kills every group still alive.
+    pub fn kill_all(&self) {
+        let groups: Vec<i32> = lock(&self.0).drain().collect();
+        let mut all = lock(all_groups());
+        for g in groups {
+            kill_group(g);
+            all.remove(&g);
+        }
+    }
+}
+
+/// Kills every process group of every step (used when exiting at once on a
+/// second Ctrl-C).
+pub fn kill_everything() {
+    for g in lock(all_groups()).drain() {
+        kill_group(g);
+    }
+}
+
+// ---------------------------------------------------------------- output
+
+/// The last `limit` bytes of one stream.
+struct Capture {
+    bytes: VecDeque<u8>,
+    limit: usize,
+    truncated: bool,
+}
+
+impl Capture {
+    fn new(limit: usize) -> Self {
+        Self {
+            bytes: VecDeque::new(),
+            limit,
+            truncated: false,
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        self.bytes.extend(data);
+        if self.bytes.len() > self.limit {
+            let extra = self.bytes.len() - self.limit;
+            self.bytes.drain(..extra);
+            self.truncated = true;
+        }
+    }
+}
+
+/// Output of one child: captures, and the chunks not yet `read` by the stage
+/// (bounded; when the stage does not keep up, the oldest are dropped and a
+/// marker says how much).
+struct ChildIo {
+    stdout: Mutex<Capture>,
+    stderr: Mutex<Capture>,
+    unread: Mutex<Unread>,
+    notify: Notify,
+    open_streams: AtomicUsize,
+}
+
+struct Unread {
+    chunks: VecDeque<Chunk>,
+    bytes: usize,
+    limit: usize,
+    dropped: u64,
+}
+
+impl ChildIo {
+    fn push(&self, stream: OutputStream, data: &[u8]) {
+        let capture = match stream {
+            OutputStream::Stdout => &self.stdout,
+            OutputStream::Stderr => &self.stderr,
+        };
+        lock(capture).push(data);
+        let mut u = lock(&self.unread);
+        u.chunks.push_back(Chunk {
+            stream,
+            data: data.to_vec(),
+        });
+        u.bytes += data.len();
+        while u.bytes > u.limit {
+            match u.chunks.pop_front() {
+                Some(c) => {
+                    u.bytes -= c.data.len();
+                    u.dropped += c.data.len() as u64;
+                }
+                None => break,
+            }
+        }
+        drop(u);
+        self.notify.notify_waiters();
+    }
+
+    fn close_stream(&self) {
+        self.open_streams.fetch_sub(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// The next unread chunk; `None` once both streams are closed and read.
+    async fn next(&self) -> Option<Chunk> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut u = lock(&self.unread);
+                if u.dropped > 0 {
+                    let marker = format!(
+                        "[baton: {} bytes of output dropped: not read in time]\n",
+                        u.dropped
+                    );
+                    u.dropped = 0;
+                    return Some(Chunk {
+                        stream: OutputStream::Stderr,
+                        data: marker.into_bytes(),
+                    });
+                }
+                if let Some(c) = u.chunks.pop_front() {
+                    u.bytes -= c.data.len();
+                    return Some(c);
+                }
+                if self.open_streams.load(Ordering::SeqCst) == 0 {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn output(&self, status: ExitStatus) -> Output {
+        let (out, err) = (lock(&self.stdout), lock(&self.stderr));
+        Output {
+            status,
+            stdout: out.bytes.iter().copied().collect(),
+            stderr: err.bytes.iter().copied().collect(),
+            stdout_truncated: out.truncated,
+            stderr_truncated: err.truncated,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- children
+
+/// A running (or finished) process of a stage: the host side of `child`.
+pub struct ChildHandle {
+    pid: u32,
+    io: Arc<ChildIo>,
+    exit: watch::Receiver<Option<ExitStatus>>,
+    groups: ProcessGroups,
+}
+
+impl ChildHandle {
+    async fn wait(&mut self) -> Output {
+        let status = loop {
+            if let Some(s) = *self.exit.borrow_and_update() {
+                break s;
+            }
+            if self.exit.changed().await.is_err() {
+                break (*self.exit.borrow()).unwrap_or(ExitStatus::Signaled(libc::SIGKILL));
+            }
+        };
+        self.io.output(status)
+    }
+}
+
+/// Starts `cmd` for the step, or says why it may not run.
+pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessError> {
+    let policy = &ctx.policy;
+    if !spawn_allowed(&policy.spawn, &cmd.program) {
+        let allowed = if policy.spawn.is_empty() {
+            "none".to_string()
+        } else {
+            policy.spawn.join(", ")
+        };
+        return Err(ProcessError::Denied(format!(
+            "program `{}` is not in the spawn allow-list of step {} (allowed: {allowed})",
+            cmd.program, ctx.id
+        )));
+    }
+    let program: PathBuf = if cmd.program.starts_with('/') {
+        PathBuf::from(&cmd.program)
+    } else {
+        which(&cmd.program).ok_or_else(|| {
+            ProcessError::NotFound(format!("program `{}` is not on the host PATH", cmd.program))
+        })?
+    };
+    if !program.exists() {
+        return Err(ProcessError::NotFound(format!(
+            "program `{}` does not exist",
+            cmd.program
+        )));
+    }
+    let cwd =
+        cwd_in_workspace(&ctx.workspace, cmd.cwd.as_deref()).map_err(ProcessError::InvalidCwd)?;
+    let live = ctx.processes.count();
+    if live >= policy.max_children as usize {
+        return Err(ProcessError::Limit(format!(
+            "max_children {} reached: step {} already has {live} processes running",
+            policy.max_children, ctx.id
+        )));
+    }
+    let env = environment(ctx, &cmd)?;
+    let label = format!("{}-{}", ctx.id, ctx.attempt);
+    let launch = ctx
+        .run
+        .confinement
+        .launch(
+            policy,
+            &program,
+            &cmd.args,
+            &env,
+            &ctx.workspace,
+            &cwd,
+            &label,
+        )
+        .map_err(|e| {
+            ProcessError::Failed(format!(
+                "cannot confine `{}` for untrusted step {}: {e}",
+                cmd.program, ctx.id
+            ))
+        })?;
+
+    let mut command = tokio::process::Command::new(&launch.program);
+    command
+        .args(&launch.args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(&cwd)
+        .process_group(0)
+        .stdin(if cmd.stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let rlimits = launch.rlimits.clone();
+    let cgroup_fd = launch
+        .cgroup
+        .as_ref()
+        .map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.procs));
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe syscalls (setrlimit, write) on values prepared here.
+    unsafe {
+        command.pre_exec(move || {
+            if let Some(fd) = cgroup_fd
+                && libc::write(fd, b"0".as_ptr().cast(), 1) != 1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            for &(resource, value) in &rlimits {
+                let lim = libc::rlimit {
+                    rlim_cur: value,
+                    rlim_max: value,
+                };
+                if libc::setrlimit(resource, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| ProcessError::Failed(format!("cannot start `{}`: {e}", cmd.program)))?;
+    let pid = child.id().unwrap_or(0);
+    let pgid = pid as i32;
+    ctx.processes.add(pgid);
+
+    let source = format!("{}[{pid}]", short_name(&cmd.program));
+    ctx.log.line(
+        "baton",
+        &format!("started {source}: {}", shell_words(&cmd.program, &cmd.args)),
+    );
+
+    let limit = policy.output_limit as usize;
+    let io = Arc::new(ChildIo {
+        stdout: Mutex::new(Capture::new(limit)),
+        stderr: Mutex::new(Capture::new(limit)),
+        unread: Mutex::new(Unread {
+            chunks: VecDeque::new(),
+            bytes: 0,
+            limit,
+            dropped: 0,
+        }),
+        notify: Notify::new(),
+        open_streams: AtomicUsize::new(2),
+    });
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(tokio::spawn(pump(
+            out,
+            OutputStream::Stdout,
+            io.clone(),
+            ctx.log.clone(),
+            source.clone(),
+        )));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(tokio::spawn(pump(
+            err,
+            OutputStream::Stderr,
+            io.clone(),
+            ctx.log.clone(),
+            source.clone(),
+        )));
+    }
+    if let (Some(mut stdin), Some(bytes)) = (child.stdin.take(), cmd.stdin) {
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&bytes).await;
+        });
+    }
+
+    let (exit_tx, exit) = watch::channel(None);
+    let groups = ctx.processes.clone();
+    let log = ctx.log.clone();
+    let timeout = cmd.timeout_ms;
+    let cgroup = launch.cgroup;
+    tokio::spawn(async move {
+        let status = match timeout {
+            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), child.wait()).await {
+                Ok(s) => convert(s),
+                Err(_) => {
+                    kill_group(pgid);
+                    let _ = child.wait().await;
+                    ExitStatus::TimedOut(ms)
+                }
+            },
+            None => convert(child.wait().await),
+        };
+        groups.finish(pgid);
+        drop(cgroup);
+        let drained = tokio::time::timeout(DRAIN_GRACE, futures_join(readers)).await;
+        if drained.is_err() {
+            log.line(
+                "baton",
+                &format!(
+                    "{source}: output still open {}s after exit; stopped reading",
+                    DRAIN_GRACE.as_secs()
+                ),
+            );
+        }
+        log.line("baton", &format!("{source} {}", describe(status)));
+        let _ = exit_tx.send(Some(status));
+    });
+
+    Ok(ChildHandle {
+        pid,
+        io,
+        exit,
+        groups: ctx.processes.clone(),
+    })
+}
+
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+async fn pump(
+    mut r: impl AsyncRead + Unpin,
+    stream: OutputStream,
+    io: Arc<ChildIo>,
+    log: crate::storage::step_log::StepLog,
+    source: String,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let tag = match stream {
+                    OutputStream::Stdout => source.clone(),
+                    OutputStream::Stderr => format!("{source}!"),
+                };
+                log.stream(&tag, &buf[..n]);
+                io.push(stream, &buf[..n]);
+            }
+        }
+    }
+    io.close_stream();
+}
+
+fn convert(status: std::io::Result<std::process::ExitStatus>) -> ExitStatus {
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => ExitStatus::Exited(c),
+            (None, Some(sig)) => ExitStatus::Signaled(sig),
+            (None, None) => ExitStatus::Exited(-1),
+        },
+        Err(_) => ExitStatus::Exited(-1),
+    }
+}
+
+/// "exited with code 2", "killed by signal 9", "timed out after 500ms".
+pub fn describe(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Exited(c) => format!("exited with code {c}"),
+        ExitStatus::Signaled(s) => format!("killed by signal {s}"),
+        ExitStatus::TimedOut(ms) => format!("timed out after {ms}ms"),
+    }
+}
+
+/// `PATH`, the host variables the policy passes through, then the stage's own.
+fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>, ProcessError> {
+    let mut env = vec![(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+    )];
+    for name in &ctx.policy.env {
+        if let Ok(v) = std::env::var(name) {
+            env.push((name.clone(), v));
+        }
+    }
+    for (k, v) in &cmd.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+            return Err(ProcessError::Failed(format!(
+                "invalid environment variable `{}`",
+                k.escape_debug()
+            )));
+        }
+        env.retain(|(existing, _)| existing != k);
+        env.push((k.clone(), v.clone()));
+    }
+    Ok(env)
+}
+
+fn short_name(program: &str) -> &str {
+    program.rsplit('/').next().unwrap_or(program)
+}
+
+fn shell_words(program: &str, args: &[String]) -> String {
+    let mut out = program.to_string();
+    for a in args {
+        out.push(' ');
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c)) {
+            out.push('\'');
+            out.push_str(&a.replace('\'', "'\\''"));
+            out.push('\'');
+        } else {
+            out.push_str(a);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- WIT
+
+impl Host for StepState {
+    async fn run(&mut self, cmd: Command) -> wasmtime::Result<Result<Output, ProcessError>> {
+        match start(&self.ctx, cmd) {
+            Ok(mut child) => Ok(Ok(child.wait().await)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn spawn(
+        &mut self,
+        cmd: Command,
+    ) -> wasmtime::Result<Result<Resource<ChildHandle>, ProcessError>> {
+        let child = match start(&self.ctx, cmd) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        match self.table.push(child) {
+            Ok(r) => Ok(Ok(r)),
+            Err(e) => Ok(Err(ProcessError::Limit(format!(
+                "too many open handles: {e}"
+            )))),
+        }
+    }
+}
+
+impl HostChild for StepState {
+    async fn pid(&mut self, child: Resource<ChildHandle>) -> wasmtime::Result<u32> {
+        Ok(self.table.get(&child)?.pid)
+    }
+
+    async fn read(&mut self, child: Resource<ChildHandle>) -> wasmtime::Result<Option<Chunk>> {
+        let io = self.table.get(&child)?.io.clone();
+        Ok(io.next().await)
+    }
+
+    async fn wait(
+        &mut self,
+        child: Resource<ChildHandle>,
+    ) -> wasmtime::Result<Result<Output, ProcessError>> {
+        let handle = self.table.get_mut(&child)?;
+        Ok(Ok(handle.wait().await))
+    }
+
+    async fn kill(&mut self, child: Resource<ChildHandle>) -> wasmtime::Result<()> {
+        let handle = self.table.get(&child)?;
+        if handle.exit.borrow().is_none() {
+            kill_group(handle.pid as i32);
+        }
+        Ok(())
+    }
+
+    async fn drop(&mut self, child: Resource<ChildHandle>) -> wasmtime::Result<()> {
+        let handle = self.table.delete(child)?;
+        // A dropped handle's process is not waited for; it is killed.
+        if handle.exit.borrow().is_none() {
+            handle.groups.finish(handle.pid as i32);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_keep_the_end() {
+        let mut c = Capture::new(5);
+        c.push(b"hello ");
+        c.push(b"world");
+        assert_eq!(c.bytes.iter().copied().collect::<Vec<u8>>(), b"world");
+        assert!(c.truncated);
+    }
+
+    #[test]
+    fn shell_words_quote_what_needs_it() {
+        assert_eq!(
+            shell_words("sh", &["-c".into(), "echo 'hi' there".into()]),
+            r"sh -c 'echo '\''hi'\'' there'"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! One attempt of one step: a fresh `Store` with the step's WASI context and
+//! limits, instantiate from the plugin's `InstancePre`, call `run`, and turn
+//! whatever happened (success, stage error, trap, limit, timeout,
+//! cancellation) into an outcome with a readable message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::plan::units::Human;
+use crate::runtime::bindings::{StageError, StepInfo};
+use crate::runtime::context::StepContext;
+use crate::runtime::engine::{EPOCH_TICK, MAX_WASM_STACK};
+use crate::runtime::plugin::LoadedPlugin;
+use crate::runtime::state::{MAX_RESOURCES, StepState};
+use crate::sandbox::limits::StepLimiter;
+use crate::sandbox::wasi::{self, WORKSPACE};
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Succeeded,
+    Failed { kind: FailureKind, message: String },
+    Cancelled,
+}
+
+/// What kind of failure, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// The stage returned an error.
+    Stage,
+    /// The stage said its configuration is invalid.
+    Config,
+    /// The stage trapped (panic, unreachable, out-of-bounds…).
+    Trap,
+    /// A limit was hit (memory, cpu, stack, table).
+    Limit,
+    /// The attempt ran out of its wall-clock time.
+    Timeout,
+    /// The host could not set the attempt up.
+    Host,
+}
+
+fn failed(kind: FailureKind, message: impl Into<String>) -> AttemptOutcome {
+    AttemptOutcome::Failed {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// Runs one attempt; `cancel` resolving interrupts it.
+pub async fn run_attempt(
+    engine: &wasmtime::Engine,
+    plugin: &LoadedPlugin,
+    ctx: Arc<StepContext>,
+    cancel: impl std::future::Future<Output = ()>,
+) -> AttemptOutcome {
+    let outcome = attempt(engine, plugin, &ctx, cancel).await;
+    ctx.processes.kill_all();
+    ctx.log.flush();
+    outcome
+}
+
+async fn attempt(
+    engine: &wasmtime::Engine,
+    plugin: &LoadedPlugin,
+    ctx: &Arc<StepContext>,
+    cancel: impl std::future::Future<Output = ()>,
+) -> AttemptOutcome {
+    let scratch = match tempfile::Builder::new().prefix("baton-tmp-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            return failed(
+                FailureKind::Host,
+                format!("cannot create the scratch /tmp: {e}"),
+            );
+        }
+    };
+    let wasi = match wasi::context(&ctx.workspace, scratch.path(), &ctx.log) {
+        Ok(w) => w,
+        Err(e) => {
+            return failed(
+                FailureKind::Host,
+                format!("cannot set up the sandbox: {e:#}"),
+            );
+        }
+    };
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    let state = StepState {
+        wasi,
+        table,
+        limiter: StepLimiter::new(ctx.policy.memory),
+        ctx: ctx.clone(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    let cpu_ticks = ctx
+        .policy
+        .cpu
+        .map(|d| (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
+    let cpu = ctx.policy.cpu;
+    let mut ticks = 0u64;
+    store.epoch_deadline_callback(move |_| {
+        ticks += 1;
+        if let (Some(limit), Some(budget)) = (cpu_ticks, cpu)
+            && ticks > limit
+        {
+            return Err(wasmtime::Error::msg(format!(
+                "cpu limit {} exceeded",
+                Human(budget)
+            )));
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+
+    let info = StepInfo {
+        id: ctx.id.clone(),
+        board: ctx.board.clone(),
+        step: ctx.name.clone(),
+        config: ctx.config.clone(),
+        attempt: ctx.attempt,
+        run_id: ctx.run.run_id.clone(),
+        workspace: WORKSPACE.into(),
+    };
+    let timeout = ctx.policy.timeout;
+    let result = {
+        let store = &mut store;
+        let call = async move {
+            let stage = plugin.pre.instantiate_async(&mut *store).await?;
+            stage
+                .baton_stage_plugin()
+                .call_run(&mut *store, &info)
+                .await
+        };
+        tokio::select! {
+            r = tokio::time::timeout(timeout, call) => Some(r),
+            () = cancel => None,
+        }
+    };
+    let Some(result) = result else {
+        ctx.log.line("baton", "cancelled");
+        return AttemptOutcome::Cancelled;
+    };
+    match result {
+        Err(_) => {
+            let message = format!("timed out after {}", Human(timeout));
+            ctx.log.line("baton", &message);
+            failed(FailureKind::Timeout, message)
+        }
+        Ok(Ok(Ok(()))) => AttemptOutcome::Succeeded,
+        Ok(Ok(Err(StageError::Failed(m)))) => failed(FailureKind::Stage, m),
+        Ok(Ok(Err(StageError::InvalidConfig(m)))) => {
+            failed(FailureKind::Config, format!("invalid config: {m}"))
+        }
+        Ok(Err(e)) => {
+            let (kind, message) =
+                explain_trap(&e, store.data().limiter.hit.as_deref(), &ctx.log.tail());
+            ctx.log.line("baton", &format!("{message}\n{e:?}"));
+            failed(kind, message)
+        }
+    }
+}
+
+/// A readable message for an error that ended a call.
+fn explain_trap(
+    e: &wasmtime::Error,
+    limit_hit: Option<&str>,
+    tail: &[String],
+) -> (FailureKind, String) {
+    if let Some(limit) = limit_hit {
+        return (FailureKind::Limit, limit.to_string());
+    }
+    let root = e.root_cause().to_string();
+    if root.starts_with("cpu limit ") {
+        return (FailureKind::Limit, root);
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return (
+            FailureKind::Stage,
+            format!("stage exited with code {} instead of returning", exit.0),
+        );
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => (
+            FailureKind::Limit,
+            format!(
+                "stack limit {} exceeded (wasm stack overflow)",
+                crate::plan::units::Size(MAX_WASM_STACK as u64)
+            ),
+        ),
+        Some(Trap::UnreachableCodeReached) => match panic_message(tail) {
+            Some(p) => (FailureKind::Trap, format!("stage panicked: {p}")),
+            None => (
+                FailureKind::Trap,
+                "stage trapped: wasm `unreachable` instruction executed".into(),
+            ),
+        },
+        Some(trap) => (FailureKind::Trap, format!("stage trapped: {trap}")),
+        None => (
+            FailureKind::Trap,
+            format!("stage failed: {}", crate::runtime::plugin::first_line(e)),
+        ),
+    }
+}
+
+/// The message of a Rust guest panic, from the stderr lines in the log tail.
+fn panic_message(tail: &[String]) -> Option<String> {
+    let at = tail.iter().rposition(|l| l.contains("panicked at"))?;
+    let message = tail
+        .get(at + 1)
+        .map(|l| l.trim_start_matches("stderr: ").to_string());
+    let place = tail[at]
+        .split("panicked at ")
+        .nth(1)
+        .unwrap_or("")
+        .trim_end_matches(':')
+        .to_string();
+    Some(match message {
+        Some(m) if !m.is_empty() => format!("{m} (at {place})"),
+        _ => format!("at {place}"),
+    })
+}
+
+/// Retry delay before attempt `next` (2, 3, …): `base`, doubling.
+pub fn backoff(base: Duration, next: u32) -> Duration {
+    base.saturating_mul(1u32 << next.saturating_sub(2).min(16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_are_read_from_the_log() {
+        let tail = vec![
+            "stdout: working".to_string(),
+            "stderr: thread '<unnamed>' panicked at src/lib.rs:12:9:".to_string(),
+            "stderr: boom".to_string(),
+        ];
+        assert_eq!(
+            panic_message(&tail).as_deref(),
+            Some("boom (at src/lib.rs:12:9)")
+        );
+        assert_eq!(panic_message(&tail[..1]), None);
+    }
+
+    #[test]
+    fn backoff_doubles() {
+        let b = Duration::from_secs(1);
+        assert_eq!(backoff(b, 2), Duration::from_secs(1));
+        assert_eq!(backoff(b, 3), Duration::from_secs(2));
+        assert_eq!(backoff(b, 4), Duration::from_secs(4));
+    }
+}

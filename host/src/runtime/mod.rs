@@ -1,0 +1,81 @@
+//! `runtime`: the wasmtime engine, the compile cache, plugin loading and
+//! checking, the one `bindgen!` site, and the host side of every WIT
+//! interface (`host/<interface>.rs`).
+
+pub mod bindings;
+pub mod bundled;
+pub mod cache;
+pub mod context;
+pub mod contract;
+pub mod engine;
+pub mod host;
+pub mod invoke;
+pub mod plugin;
+pub mod services;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::plan::PluginDef;
+use crate::runtime::bindings::Stage;
+use crate::runtime::cache::CompileCache;
+use crate::runtime::plugin::{LoadedPlugin, PluginError};
+use crate::runtime::state::StepState;
+
+/// The engine, linker and compile cache of a baton process, and the plugins
+/// loaded so far (by digest).
+pub struct Runtime {
+    pub engine: Engine,
+    linker: Linker<StepState>,
+    cache: CompileCache,
+    loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
+}
+
+impl Runtime {
+    /// Builds the engine and links WASI and the baton interfaces.
+    pub fn new() -> wasmtime::Result<Self> {
+        let engine = engine::build()?;
+        let cache = CompileCache::from_env(&engine);
+        Self::with_cache(engine, cache)
+    }
+
+    pub fn with_cache(engine: Engine, cache: CompileCache) -> wasmtime::Result<Self> {
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Stage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            loaded: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Loads (or returns the already loaded) plugin.
+    pub fn load(&self, def: &PluginDef) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let bytes = plugin::read(def)?;
+        let digest = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
+        if let Some(p) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+            && def.sha256.as_ref().is_none_or(|pin| *pin == digest)
+        {
+            return Ok(p.clone());
+        }
+        let p = plugin::load(&self.engine, &self.linker, &self.cache, def, &bytes)?;
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, p.clone());
+        Ok(p)
+    }
+}

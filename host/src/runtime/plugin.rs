@@ -1,0 +1,134 @@
+//! Loading a plugin: read its bytes (a file or a bundled plugin), check its
+//! pinned digest and its kind, compile it (through the cache), check which
+//! contract version it was built against, and pre-instantiate it once.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use crate::plan::{PluginDef, PluginSource};
+use crate::runtime::bindings::StagePre;
+use crate::runtime::cache::{CacheOutcome, CompileCache};
+use crate::runtime::contract;
+use crate::runtime::state::StepState;
+
+/// A plugin ready to run: one `InstancePre`, shared by every step using it.
+pub struct LoadedPlugin {
+    pub name: String,
+    /// Hex sha256 of the component bytes.
+    pub digest: String,
+    pub size: u64,
+    pub component: Component,
+    pub pre: StagePre<StepState>,
+    /// The `baton:stage` version the plugin was built against.
+    pub contract: String,
+    pub cache: CacheOutcome,
+}
+
+/// Why a plugin cannot be used; the message names the plugin.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin `{plugin}` ({source_desc}): {message}")]
+pub struct PluginError {
+    pub plugin: String,
+    pub source_desc: String,
+    pub message: String,
+}
+
+/// Reads a plugin's bytes.
+pub fn read(def: &PluginDef) -> Result<Vec<u8>, PluginError> {
+    match &def.source {
+        PluginSource::File(path) => std::fs::read(path).map_err(|e| PluginError {
+            plugin: def.name.clone(),
+            source_desc: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        }),
+        PluginSource::Bundled(name) => crate::runtime::bundled::bytes(name)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| PluginError {
+                plugin: def.name.clone(),
+                source_desc: "bundled".into(),
+                message: "no such bundled plugin".into(),
+            }),
+    }
+}
+
+/// Describes where a plugin comes from, for messages.
+pub fn describe_source(def: &PluginDef) -> String {
+    match &def.source {
+        PluginSource::File(p) => p.display().to_string(),
+        PluginSource::Bundled(n) => format!("bundled {n}"),
+    }
+}
+
+/// Loads and checks a plugin.
+pub fn load(
+    engine: &Engine,
+    linker: &Linker<StepState>,
+    cache: &CompileCache,
+    def: &PluginDef,
+    bytes: &[u8],
+) -> Result<Arc<LoadedPlugin>, PluginError> {
+    let fail = |message: String| PluginError {
+        plugin: def.name.clone(),
+        source_desc: describe_source(def),
+        message,
+    };
+    let digest = hex::encode(Sha256::digest(bytes));
+    if let Some(pinned) = &def.sha256
+        && *pinned != digest
+    {
+        return Err(fail(format!(
+            "sha256 mismatch: the pipeline pins {pinned}, the file is {digest}"
+        )));
+    }
+    check_header(bytes).map_err(&fail)?;
+    let (component, outcome) = cache
+        .load(engine, &digest, bytes)
+        .map_err(|e| fail(format!("not a valid component: {}", first_line(&e))))?;
+    let contract = contract::check(engine, &component).map_err(&fail)?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| fail(format!("cannot be linked: {}", first_line(&e))))?;
+    let pre = StagePre::new(pre).map_err(|e| {
+        fail(format!(
+            "does not export the stage world: {}",
+            first_line(&e)
+        ))
+    })?;
+    Ok(Arc::new(LoadedPlugin {
+        name: def.name.clone(),
+        digest,
+        size: bytes.len() as u64,
+        component,
+        pre,
+        contract,
+        cache: outcome,
+    }))
+}
+
+/// Tells a component from a core module or from something that is not wasm.
+pub fn check_header(bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err("not a WebAssembly file (no `\\0asm` header)".into());
+    }
+    match bytes[4..8] {
+        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
+        [0x01, 0x00, 0x00, 0x00] => Err(
+            "is a core WebAssembly module, not a component: build it for `wasm32-wasip2`, \
+             or wrap it with `wasm-tools component new`"
+                .into(),
+        ),
+        _ => Err(format!(
+            "unknown WebAssembly version/layer {:02x?}",
+            &bytes[4..8]
+        )),
+    }
+}
+
+/// The first line of an error chain, without wasmtime's long link dumps.
+pub fn first_line(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    text.lines().next().unwrap_or_default().to_string()
+}

@@ -1,0 +1,169 @@
+//! The end of a run: the report, `report.json`, the journal's last record,
+//! and the step durations for the next run's priorities.
+
+use super::step_run::Status;
+use super::{Scheduler, priority};
+use crate::plan::OnFailure;
+use crate::report::{
+    AttemptReport, FailureReport, RunReport, StepReport, WAITING_POLICY, WaitReport,
+};
+use crate::storage::journal::Record;
+use crate::storage::{atomic, durations};
+
+impl Scheduler {
+    pub(super) fn finish_run(mut self) -> RunReport {
+        let duration = self.now();
+        let failed = self
+            .steps
+            .iter()
+            .any(|s| s.status == Status::Failed && !s.forgiven);
+        let status = if self.cancelled {
+            "cancelled"
+        } else if failed {
+            "failed"
+        } else {
+            "ok"
+        };
+        let plan = self.plan.clone();
+        let mut steps = Vec::with_capacity(plan.steps.len());
+        let mut failures = Vec::new();
+        for (i, def) in plan.steps.iter().enumerate() {
+            let st = &self.steps[i];
+            let (word, error) = match st.status {
+                Status::Succeeded | Status::PreviouslyDone => ("ok", None),
+                Status::Excluded => (
+                    "skipped",
+                    Some("left out of this run (--only/--skip/--from)".to_string()),
+                ),
+                Status::Failed | Status::Cancelled => ("failed", st.error.clone()),
+                _ => ("skipped", st.error.clone()),
+            };
+            let attempts: Vec<AttemptReport> = st
+                .attempts
+                .iter()
+                .map(|a| AttemptReport {
+                    attempt: a.number,
+                    start: a.start,
+                    end: a.end,
+                    status: if a.cancelled {
+                        "cancelled"
+                    } else if a.error.is_some() {
+                        "failed"
+                    } else {
+                        "ok"
+                    }
+                    .into(),
+                    error: a.error.as_ref().map(|(_, m)| m.clone()),
+                    kind: a
+                        .error
+                        .as_ref()
+                        .map(|(k, _)| format!("{k:?}").to_lowercase()),
+                    log_tail: a.tail.clone(),
+                })
+                .collect();
+            if st.status == Status::Failed
+                && let Some(last) = st.attempts.last()
+            {
+                failures.push(FailureReport {
+                    step: def.id.clone(),
+                    attempt: last.number,
+                    error: st.error.clone().unwrap_or_default(),
+                    kind: last
+                        .error
+                        .as_ref()
+                        .map(|(k, _)| format!("{k:?}").to_lowercase()),
+                    forgiven: st.forgiven,
+                    log_tail: last.tail.clone(),
+                });
+            }
+            let log = self.run.log_of(&def.id);
+            steps.push(StepReport {
+                id: def.id.clone(),
+                board: plan.boards[def.board].clone(),
+                status: word.into(),
+                start: st.start,
+                end: st.end,
+                error,
+                deps: def.deps.iter().map(|&d| plan.steps[d].id.clone()).collect(),
+                attempts,
+                previously_done: st.status == Status::PreviouslyDone,
+                forgiven: st.forgiven,
+                pool: def.pool.map(|p| plan.pools[p].name.clone()),
+                always: def.always,
+                on_failure: match def.on_failure {
+                    OnFailure::Halt => "halt",
+                    OnFailure::Continue => "continue",
+                    OnFailure::Ignore => "ignore",
+                }
+                .into(),
+                waits: st
+                    .waits
+                    .iter()
+                    .map(|w| WaitReport {
+                        on: w.on.clone(),
+                        start: w.start,
+                        end: w.end,
+                        error: w.error.clone(),
+                        slot_released: true,
+                    })
+                    .collect(),
+                artifacts: st.artifacts.clone(),
+                log: log.exists().then(|| log.display().to_string()),
+            });
+        }
+        let ends: Vec<Option<f64>> = self
+            .steps
+            .iter()
+            .map(|s| if s.start.is_some() { s.end } else { None })
+            .collect();
+        let path = priority::critical_path(&plan, &ends);
+        let critical_path_seconds = path
+            .iter()
+            .map(|&i| {
+                self.steps[i]
+                    .start
+                    .zip(self.steps[i].end)
+                    .map(|(a, b)| b - a)
+                    .unwrap_or(0.0)
+            })
+            .sum();
+        let report = RunReport {
+            run_id: self.run.id.clone(),
+            pipeline: plan.name.clone(),
+            file: plan.file.display().to_string(),
+            status: status.into(),
+            started_unix: self.started_unix,
+            duration,
+            jobs: self.jobs,
+            resumed_from: self.resumed_from.clone(),
+            steps,
+            critical_path: path.iter().map(|&i| plan.steps[i].id.clone()).collect(),
+            critical_path_seconds,
+            failures,
+            log_dir: self.run.logs().display().to_string(),
+            waiting_policy: WAITING_POLICY.into(),
+        };
+        self.journal.append(Record::End {
+            status: status.into(),
+            duration,
+        });
+        let _ = self.journal.close();
+        if let Ok(bytes) = serde_json::to_vec_pretty(&report) {
+            let _ = atomic::write(&self.run.report(), &bytes);
+        }
+        let measured: Vec<(String, f64)> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.steps[*i].status == Status::Succeeded)
+            .filter_map(|(i, s)| {
+                self.steps[i]
+                    .start
+                    .zip(self.steps[i].end)
+                    .map(|(a, b)| (s.id.clone(), b - a))
+            })
+            .collect();
+        let _ = durations::record(&plan.state_dir(), &measured);
+        report
+    }
+}

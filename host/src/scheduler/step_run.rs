@@ -1,0 +1,151 @@
+//! The state of one step during a run.
+
+use tokio::sync::oneshot;
+
+use crate::runtime::invoke::FailureKind;
+
+/// Where a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Some dependency has not finished.
+    Pending,
+    /// Queued for a job slot (and its pool).
+    Ready,
+    /// An attempt is running (possibly waiting on a signal or artifact).
+    Running,
+    /// Failed an attempt; the next one starts after the backoff.
+    Backoff,
+    Succeeded,
+    /// Succeeded in an earlier run (`--resume`); not run again.
+    PreviouslyDone,
+    /// Left out by `--only`, `--skip` or `--from`; counts as done.
+    Excluded,
+    Failed,
+    /// Not run: a dependency failed, the run halted or was cancelled.
+    Skipped,
+    /// Interrupted by cancellation.
+    Cancelled,
+}
+
+impl Status {
+    pub fn finished(self) -> bool {
+        matches!(
+            self,
+            Status::Succeeded
+                | Status::PreviouslyDone
+                | Status::Excluded
+                | Status::Failed
+                | Status::Skipped
+                | Status::Cancelled
+        )
+    }
+}
+
+/// One attempt, kept for the report.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub number: u32,
+    pub start: f64,
+    pub end: Option<f64>,
+    /// `None` while running or on success.
+    pub error: Option<(FailureKind, String)>,
+    pub cancelled: bool,
+    /// Last log lines of the attempt (kept for failures).
+    pub tail: Vec<String>,
+}
+
+/// A wait of the step on signals or artifacts, kept for the report.
+#[derive(Debug, Clone)]
+pub struct WaitRecord {
+    pub on: Vec<String>,
+    pub start: f64,
+    pub end: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// A reply to deliver to a step's host call once it has a job slot again.
+pub enum Wakeup {
+    Signal(
+        oneshot::Sender<Result<(), crate::runtime::bindings::baton::stage::signals::SignalError>>,
+        Result<(), crate::runtime::bindings::baton::stage::signals::SignalError>,
+    ),
+    Artifact(
+        oneshot::Sender<
+            Result<
+                crate::storage::artifacts::ArtifactRecord,
+                crate::runtime::bindings::baton::stage::artifacts::ArtifactError,
+            >,
+        >,
+        Result<
+            crate::storage::artifacts::ArtifactRecord,
+            crate::runtime::bindings::baton::stage::artifacts::ArtifactError,
+        >,
+    ),
+}
+
+impl Wakeup {
+    pub fn deliver(self) {
+        match self {
+            Wakeup::Signal(tx, r) => {
+                let _ = tx.send(r);
+            }
+            Wakeup::Artifact(tx, r) => {
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
+/// Everything the scheduler tracks for one step.
+pub struct StepRun {
+    pub status: Status,
+    /// Dependencies not finished yet.
+    pub waiting_deps: usize,
+    pub attempts: Vec<Attempt>,
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub error: Option<String>,
+    /// Failed under `on_failure = "ignore"`.
+    pub forgiven: bool,
+    /// Holds a job slot.
+    pub has_slot: bool,
+    /// Holds a slot of its pool.
+    pub has_pool: bool,
+    /// Blocked in a wait (its job slot is released meanwhile).
+    pub blocked: bool,
+    pub waits: Vec<WaitRecord>,
+    pub artifacts: Vec<String>,
+    /// Stops the running attempt.
+    pub cancel: Option<oneshot::Sender<()>>,
+    /// Digest of the plugin the step ran with.
+    pub plugin_digest: Option<String>,
+}
+
+impl StepRun {
+    pub fn new(waiting_deps: usize) -> Self {
+        Self {
+            status: Status::Pending,
+            waiting_deps,
+            attempts: Vec::new(),
+            start: None,
+            end: None,
+            error: None,
+            forgiven: false,
+            has_slot: false,
+            has_pool: false,
+            blocked: false,
+            waits: Vec::new(),
+            artifacts: Vec::new(),
+            cancel: None,
+            plugin_digest: None,
+        }
+    }
+
+    /// Whether dependents of this step may run (succeeded, or counts as done).
+    pub fn satisfies(&self) -> bool {
+        matches!(
+            self.status,
+            Status::Succeeded | Status::PreviouslyDone | Status::Excluded
+        ) || (self.status == Status::Failed && self.forgiven)
+    }
+}

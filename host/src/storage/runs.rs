@@ -1,0 +1,138 @@
+//! Run directories: `.baton/runs/<id>/` with `journal.jsonl`, `logs/`,
+//! `report.json`. Ids sort by start time (`20261121-194512-a1b2`).
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One run's directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    pub fn journal(&self) -> PathBuf {
+        self.path.join("journal.jsonl")
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.path.join("logs")
+    }
+
+    pub fn log_of(&self, step_id: &str) -> PathBuf {
+        self.logs().join(format!("{step_id}.log"))
+    }
+
+    pub fn report(&self) -> PathBuf {
+        self.path.join("report.json")
+    }
+}
+
+pub fn runs_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("runs")
+}
+
+/// Creates a new run directory.
+pub fn create(state_dir: &Path) -> std::io::Result<RunDir> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let stamp = utc_stamp(now.as_secs());
+    let root = runs_dir(state_dir);
+    std::fs::create_dir_all(&root)?;
+    for n in 0u32.. {
+        let id = format!(
+            "{stamp}-{:04x}",
+            (now.subsec_micros() ^ std::process::id()).wrapping_add(n) & 0xffff
+        );
+        let path = root.join(&id);
+        match std::fs::create_dir(&path) {
+            Ok(()) => {
+                std::fs::create_dir_all(path.join("logs"))?;
+                return Ok(RunDir { id, path });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("u32 range exhausted")
+}
+
+/// Every run, oldest first.
+pub fn list(state_dir: &Path) -> Vec<RunDir> {
+    let mut out: Vec<RunDir> = std::fs::read_dir(runs_dir(state_dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("journal.jsonl").exists())
+        .map(|e| RunDir {
+            id: e.file_name().to_string_lossy().into_owned(),
+            path: e.path(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// The run called `id`, or the latest when `id` is `None`.
+pub fn find(state_dir: &Path, id: Option<&str>) -> Option<RunDir> {
+    let all = list(state_dir);
+    match id {
+        None => all.into_iter().last(),
+        Some(id) => all
+            .into_iter()
+            .rev()
+            .find(|r| r.id == id || r.id.starts_with(id)),
+    }
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC.
+fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_utc_dates() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(1_795_290_000), "20261121-194000");
+    }
+
+    #[test]
+    fn runs_sort_by_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = create(dir.path()).expect("a");
+        std::fs::write(a.journal(), "").expect("journal");
+        let b = create(dir.path()).expect("b");
+        std::fs::write(b.journal(), "").expect("journal");
+        assert_eq!(list(dir.path()).len(), 2);
+        assert!(find(dir.path(), None).is_some());
+        assert_eq!(find(dir.path(), Some(&a.id)).map(|r| r.id), Some(a.id));
+    }
+}

@@ -1,0 +1,253 @@
+//! One step's log file: `.baton/runs/<run>/logs/<board>.<step>.log`.
+//!
+//! Every line is prefixed with the time since the run started and its
+//! source (`stdout`, `stderr`, `info`, `proc 1234`…). The file is created on
+//! the first line, capped at the step's `log_limit` (one truncation marker,
+//! then nothing more is written, but the guest is never stopped for it), and
+//! the last lines are kept in memory for the failure report.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::plan::units::Size;
+
+/// Lines kept for the failure report.
+pub const TAIL_LINES: usize = 20;
+
+/// Longest line written as one line; longer ones are cut.
+const MAX_LINE: usize = 16 * 1024;
+
+/// A shared handle on one step's log.
+#[derive(Clone)]
+pub struct StepLog(Arc<Mutex<Inner>>);
+
+struct Inner {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+    open_failed: bool,
+    written: u64,
+    limit: u64,
+    truncated: bool,
+    epoch: Instant,
+    tail: VecDeque<String>,
+    /// Unterminated line per stream source.
+    partial: Vec<(String, Vec<u8>)>,
+}
+
+impl StepLog {
+    /// A log at `path` (created on first write), capped at `limit` bytes;
+    /// timestamps count from `epoch` (the run's start).
+    pub fn new(path: PathBuf, limit: u64, epoch: Instant) -> Self {
+        Self(Arc::new(Mutex::new(Inner {
+            path,
+            file: None,
+            open_failed: false,
+            written: 0,
+            limit,
+            truncated: false,
+            epoch,
+            tail: VecDeque::new(),
+            partial: Vec::new(),
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes one line from `source`.
+    pub fn line(&self, source: &str, text: &str) {
+        let mut inner = self.lock();
+        for part in text.split('\n') {
+            inner.write_line(source, part.trim_end_matches('\r'));
+        }
+    }
+
+    /// Appends raw bytes from a stream (`stdout`, `stderr`, a process);
+    /// complete lines are written, the rest waits for its newline.
+    pub fn stream(&self, source: &str, bytes: &[u8]) {
+        let mut inner = self.lock();
+        let idx = match inner.partial.iter().position(|(s, _)| s == source) {
+            Some(i) => i,
+            None => {
+                inner.partial.push((source.to_string(), Vec::new()));
+                inner.partial.len() - 1
+            }
+        };
+        let mut pending = std::mem::take(&mut inner.partial[idx].1);
+        pending.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(nl) = pending[start..].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&pending[start..start + nl]).into_owned();
+            inner.write_line(source, line.trim_end_matches('\r'));
+            start += nl + 1;
+        }
+        pending.drain(..start);
+        if pending.len() > MAX_LINE {
+            let line = String::from_utf8_lossy(&pending).into_owned();
+            inner.write_line(source, &line);
+            pending.clear();
+        }
+        inner.partial[idx].1 = pending;
+    }
+
+    /// Writes out unterminated lines and flushes the file.
+    pub fn flush(&self) {
+        let mut inner = self.lock();
+        let partial = std::mem::take(&mut inner.partial);
+        for (source, bytes) in partial {
+            if !bytes.is_empty() {
+                let line = String::from_utf8_lossy(&bytes).into_owned();
+                inner.write_line(&source, &line);
+            }
+        }
+        if let Some(f) = inner.file.as_mut() {
+            let _ = f.flush();
+        }
+    }
+
+    /// The last lines written (also those past the cap).
+    pub fn tail(&self) -> Vec<String> {
+        self.lock().tail.iter().cloned().collect()
+    }
+
+    /// The log's path (the file exists only once something was written).
+    pub fn path(&self) -> PathBuf {
+        self.lock().path.clone()
+    }
+
+    /// Whether the cap was reached.
+    pub fn truncated(&self) -> bool {
+        self.lock().truncated
+    }
+}
+
+impl Inner {
+    fn write_line(&mut self, source: &str, text: &str) {
+        let text = if text.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            &text[..cut]
+        } else {
+            text
+        };
+        let at = self.epoch.elapsed().as_secs_f64();
+        let line = format!("{at:9.3} {source:>6} | {text}\n");
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(format!("{source}: {text}"));
+        if self.truncated {
+            return;
+        }
+        if self.written + line.len() as u64 > self.limit {
+            self.truncated = true;
+            let marker = format!(
+                "{at:9.3}  baton | [log truncated: limit {} reached; later output is dropped]\n",
+                Size(self.limit)
+            );
+            self.append(marker.as_bytes());
+            return;
+        }
+        self.written += line.len() as u64;
+        self.append(line.as_bytes());
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        if self.file.is_none() && !self.open_failed {
+            let opened = self
+                .path
+                .parent()
+                .map(std::fs::create_dir_all)
+                .unwrap_or(Ok(()))
+                .and_then(|()| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&self.path)
+                });
+            match opened {
+                Ok(f) => self.file = Some(BufWriter::new(f)),
+                Err(_) => self.open_failed = true,
+            }
+        }
+        if let Some(f) = self.file.as_mut()
+            && f.write_all(bytes).is_err()
+        {
+            self.file = None;
+            self.open_failed = true;
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(f) = self.file.as_mut() {
+            let _ = f.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(log: &StepLog) -> String {
+        log.flush();
+        std::fs::read_to_string(log.path()).unwrap_or_default()
+    }
+
+    #[test]
+    fn lines_are_split_and_prefixed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = StepLog::new(dir.path().join("logs/a.b.log"), 1 << 20, Instant::now());
+        log.stream("stdout", b"hello\nwor");
+        log.stream("stderr", b"oops\n");
+        log.stream("stdout", b"ld\n");
+        log.line("info", "done");
+        let text = read(&log);
+        let lines: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_once(" | ").expect("prefix").1)
+            .collect();
+        assert_eq!(lines, ["hello", "oops", "world", "done"]);
+        assert!(text.lines().nth(1).expect("line").contains("stderr |"));
+        assert_eq!(log.tail().last().map(String::as_str), Some("info: done"));
+    }
+
+    #[test]
+    fn the_cap_leaves_one_marker_and_keeps_the_tail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = StepLog::new(dir.path().join("x.log"), 200, Instant::now());
+        for i in 0..100 {
+            log.line("stdout", &format!("line {i}"));
+        }
+        let text = read(&log);
+        assert!(text.len() < 400, "{}", text.len());
+        assert_eq!(
+            text.matches("[log truncated: limit 200B reached").count(),
+            1
+        );
+        assert!(log.truncated());
+        assert_eq!(
+            log.tail().last().map(String::as_str),
+            Some("stdout: line 99")
+        );
+    }
+
+    #[test]
+    fn nothing_written_means_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = StepLog::new(dir.path().join("quiet.log"), 100, Instant::now());
+        log.flush();
+        assert!(!log.path().exists());
+    }
+}

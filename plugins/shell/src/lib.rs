@@ -1,0 +1,198 @@
+//! The bundled `shell` stage: runs `run` with `sh -c` in the board
+//! workspace. Before the command it fetches the artifacts in `fetch`; after
+//! it succeeds it publishes the paths in `publish`. A non-zero exit fails
+//! the step with the exit code and the tail of stderr.
+//!
+//! ```toml
+//! [[boards.linux.steps]]
+//! name = "L3"
+//! plugin = "shell"
+//! with = { run = "tar cf gen.tar gen/", publish = ["gen.tar"], fetch = ["linux.L2/src"] }
+//! ```
+
+use std::collections::BTreeMap;
+
+use baton_sdk::{Command, Error, Meta, Stage, Step, artifacts};
+use serde::Deserialize;
+
+/// Lines of stderr quoted in a failure message.
+const STDERR_TAIL_LINES: usize = 10;
+
+/// The `with` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The command line, run with `sh -c`.
+    pub run: String,
+    /// Extra environment variables for the command.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory, relative to the workspace.
+    pub cwd: Option<String>,
+    /// Artifacts to fetch before the command.
+    #[serde(default)]
+    pub fetch: Vec<Fetch>,
+    /// Paths to publish after the command succeeds.
+    #[serde(default)]
+    pub publish: Vec<Publish>,
+    /// The shell (default `sh`); it must be on the step's spawn allow-list.
+    pub shell: Option<String>,
+}
+
+/// `"board.step/name"` (into `name`) or `{ from = "...", to = "path" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Fetch {
+    Reference(String),
+    Table(FetchTable),
+}
+
+/// `{ from = "board.step/name", to = "path" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchTable {
+    from: String,
+    to: String,
+}
+
+/// `"path"` (published as its file name) or `{ path = "...", name = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Publish {
+    Path(String),
+    Table(PublishTable),
+}
+
+/// `{ path = "out/app.jar", name = "jar" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishTable {
+    path: String,
+    name: String,
+}
+
+impl Fetch {
+    fn parts(&self) -> (&str, String) {
+        match self {
+            Fetch::Reference(r) => (r, r.rsplit('/').next().unwrap_or(r).to_string()),
+            Fetch::Table(t) => (&t.from, t.to.clone()),
+        }
+    }
+}
+
+impl Publish {
+    fn parts(&self) -> (&str, String) {
+        match self {
+            Publish::Path(p) => (
+                p,
+                p.trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(p)
+                    .to_string(),
+            ),
+            Publish::Table(t) => (&t.path, t.name.clone()),
+        }
+    }
+}
+
+struct Shell;
+
+const SCHEMA: &str = r#"{
+  "type": "object",
+  "required": ["run"],
+  "additionalProperties": false,
+  "properties": {
+    "run": {"type": "string"},
+    "env": {"type": "object", "additionalProperties": {"type": "string"}},
+    "cwd": {"type": "string"},
+    "shell": {"type": "string"},
+    "fetch": {"type": "array"},
+    "publish": {"type": "array"}
+  }
+}"#;
+
+impl Stage for Shell {
+    fn describe() -> Meta {
+        Meta::new("shell", env!("CARGO_PKG_VERSION"))
+            .description("runs a command line with sh -c in the board workspace; fetches and publishes artifacts")
+            .config_schema(SCHEMA)
+    }
+
+    fn run(step: &Step) -> Result<(), Error> {
+        let config: Config = step.config()?;
+        for f in &config.fetch {
+            let (reference, dest) = f.parts();
+            let a = artifacts::get(reference, &dest)?;
+            baton_sdk::info!("fetched {} into {dest}", a.reference);
+        }
+        let shell = config.shell.clone().unwrap_or_else(|| "sh".into());
+        let mut cmd = Command::new(&shell)
+            .arg("-c")
+            .arg(&config.run)
+            .env("BATON_STEP", step.id())
+            .env("BATON_BOARD", step.board())
+            .env("BATON_ATTEMPT", step.attempt().to_string())
+            .env("BATON_RUN_ID", step.run_id());
+        for (k, v) in &config.env {
+            cmd = cmd.env(k, v);
+        }
+        if let Some(dir) = &config.cwd {
+            cmd = cmd.cwd(dir);
+        }
+        let out = cmd.run()?;
+        if !out.success() {
+            return Err(Error::failed(format!(
+                "`{}` {}{}",
+                config.run,
+                out.describe(),
+                stderr_tail(&out.stderr_text())
+            )));
+        }
+        for p in &config.publish {
+            let (path, name) = p.parts();
+            let a = artifacts::put(&name, path)?;
+            baton_sdk::info!("published {} ({} bytes)", a.reference, a.size);
+        }
+        Ok(())
+    }
+}
+
+/// `: <last lines of stderr>` or nothing.
+pub fn stderr_tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let start = lines.len().saturating_sub(STDERR_TAIL_LINES);
+    format!(": {}", lines[start..].join(" / "))
+}
+
+baton_sdk::export_stage!(Shell);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_forms() {
+        let c: Config = serde_json::from_str(
+            r#"{"run":"make","fetch":["linux.L3/gen.tar",{"from":"a.b/x","to":"y"}],"publish":["out/app.jar",{"path":"d","name":"n"}]}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            c.fetch[0].parts(),
+            ("linux.L3/gen.tar", "gen.tar".to_string())
+        );
+        assert_eq!(c.fetch[1].parts(), ("a.b/x", "y".to_string()));
+        assert_eq!(c.publish[0].parts(), ("out/app.jar", "app.jar".to_string()));
+        assert_eq!(c.publish[1].parts(), ("d", "n".to_string()));
+        assert!(serde_json::from_str::<Config>(r#"{"run":"x","rn":"y"}"#).is_err());
+    }
+
+    #[test]
+    fn stderr_tail_keeps_the_end() {
+        assert_eq!(stderr_tail(""), "");
+        assert_eq!(stderr_tail("a\n\nb\n"), ": a / b");
+    }
+}
