@@ -10,8 +10,10 @@
 //! - [`artifacts`]: publishing and fetching content-addressed artifacts;
 //! - [`signals`]: raising and waiting on dependency signals across boards.
 //!
-//! The board's workspace is the sandbox's `/workspace`, so `std::fs` works on
-//! it directly; nothing else of the host is visible.
+//! The board's workspace is the sandbox's `/workspace` and the current
+//! directory when [`Stage::run`] starts, so `std::fs` works on it directly
+//! with relative paths; a private scratch `/tmp` is the only other directory,
+//! and nothing else of the host is visible.
 //!
 //! # Example
 //!
@@ -89,26 +91,44 @@ pub trait Stage {
 
 /// Exports a [`Stage`] implementation as the component's `baton:stage/plugin`.
 ///
-/// ```ignore
-/// baton_sdk::export_stage!(MyStage);
+/// ```no_run
+/// struct Nothing;
+/// impl baton_sdk::Stage for Nothing {
+///     fn describe() -> baton_sdk::Meta {
+///         baton_sdk::Meta::new("nothing", "1.0.0")
+///     }
+///     fn run(_: &baton_sdk::Step) -> Result<(), baton_sdk::Error> {
+///         Ok(())
+///     }
+/// }
+/// baton_sdk::export_stage!(Nothing);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_stage {
     ($stage:ty) => {
         const _: () = {
+            #[allow(dead_code)]
             struct __BatonStage;
             impl $crate::wit::exports::baton::stage::plugin::Guest for __BatonStage {
                 fn run(
                     info: $crate::wit::baton::stage::types::StepInfo,
-                ) -> ::core::result::Result<(), $crate::wit::baton::stage::types::StageError>
-                {
+                ) -> ::core::result::Result<(), $crate::wit::baton::stage::types::StageError> {
                     $crate::__private::run::<$stage>(info)
                 }
                 fn describe() -> $crate::wit::baton::stage::types::StageMeta {
                     $crate::__private::describe::<$stage>()
                 }
-    }
-            $crate::wit::__export_stage_world!(__BatonStage with_types_in $crate::wit);
+            }
+            // Exports exist only in the wasm build; a native build of the
+            // plugin crate (unit tests, clippy) has nothing to link.
+            #[cfg(target_arch = "wasm32")]
+    $crate::wit::__export_stage_world!(__BatonStage with_types_in $crate::wit);
+            #[cfg(not(target_arch = "wasm32"))]
+            const _: () = {
+                let _ = <__BatonStage as $crate::wit::exports::baton::stage::plugin::Guest>::run;
+                let _ = <__BatonStage as $crate::wit::exports::baton::stage::plugin::Guest>::describe;
+            };
         };
     };
 }
@@ -119,6 +139,8 @@ pub mod __private {
     use crate::{Stage, Step};
 
     pub fn run<S: Stage>(info: StepInfo) -> Result<(), StageError> {
+        // Relative paths mean the workspace (wasi-libc starts in `/`).
+        let _ = std::env::set_current_dir(&info.workspace);
         S::run(&Step::new(info)).map_err(Into::into)
     }
 

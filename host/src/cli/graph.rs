@@ -43,10 +43,7 @@ pub fn dot(plan: &Plan) -> String {
     let _ = writeln!(out, "digraph \"{}\" {{", plan.name.replace('"', "'"));
     let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=rounded];");
     for (b, board) in plan.boards.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "  subgraph \"cluster_{board}\" {{\n    label=\"{board}\";"
-        );
+        let _ = writeln!(out, "  subgraph \"cluster_{board}\" {{\n    label=\"{board}\";");
         for s in plan.steps.iter().filter(|s| s.board == b) {
             let mut attrs = vec![format!("label=\"{}\"", s.name)];
             if s.always {
@@ -62,11 +59,7 @@ pub fn dot(plan: &Plan) -> String {
     for s in &plan.steps {
         for &d in &s.deps {
             let cross = plan.steps[d].board != s.board;
-            let style = if cross {
-                " [color=blue, style=bold]"
-            } else {
-                ""
-            };
+            let style = if cross { " [color=blue, style=bold]" } else { "" };
             let _ = writeln!(out, "  \"{}\" -> \"{}\"{style};", plan.steps[d].id, s.id);
         }
     }
@@ -89,17 +82,8 @@ pub fn mermaid(plan: &Plan) -> String {
     }
     for s in &plan.steps {
         for &d in &s.deps {
-            let arrow = if plan.steps[d].board != s.board {
-                "==>"
-            } else {
-                "-->"
-            };
-            let _ = writeln!(
-                out,
-                "  {} {arrow} {}",
-                mermaid_id(&plan.steps[d].id),
-                mermaid_id(&s.id)
-            );
+            let arrow = if plan.steps[d].board != s.board { "==>" } else { "-->" };
+            let _ = writeln!(out, "  {} {arrow} {}", mermaid_id(&plan.steps[d].id), mermaid_id(&s.id));
         }
     }
     out

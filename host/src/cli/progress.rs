@@ -12,10 +12,7 @@ pub fn observer(out: Output) -> Observer {
         let t = start.elapsed().as_secs_f64();
         let line = match ev {
             UiEvent::RunStarted {
-                run_id,
-                steps,
-                jobs,
-                ..
+                run_id, steps, jobs, ..
             } => format!("run {run_id}: {steps} steps, {jobs} jobs"),
             UiEvent::StepStarted { id, attempt } if *attempt > 1 => {
                 format!("  start {id} (attempt {attempt})")

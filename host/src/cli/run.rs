@@ -60,15 +60,11 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
         .thread_name("baton-worker")
         .build()?;
     let result = rt.block_on(async move {
-        let runtime = Arc::new(
-            Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?,
-        );
+        let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?);
         let (cancel_tx, cancel_rx) = watch::channel(false);
         tokio::spawn(watch_signals(cancel_tx));
         let observer = progress::observer(out);
-        Ok::<_, anyhow::Error>(
-            scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx).await,
-        )
+        Ok::<_, anyhow::Error>(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx).await)
     });
     crate::sandbox::confine::cleanup_cgroups();
     let report = match result? {
@@ -93,10 +89,7 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
 /// First SIGINT/SIGTERM: cancel cleanly. Second: kill every process and exit.
 async fn watch_signals(cancel: watch::Sender<bool>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         return;
     };
     let mut count = 0;

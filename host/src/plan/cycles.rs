@@ -28,8 +28,7 @@ pub fn find_cycle(deps: &[Vec<usize>]) -> Option<Vec<usize>> {
                     Mark::OnPath => {
                         let start = stack.iter().position(|&(n, _)| n == dep).unwrap_or(0);
                         // `a -> b` reads "a depends on b", as in just and make.
-                        let mut cycle: Vec<usize> =
-                            stack[start..].iter().map(|&(n, _)| n).collect();
+                        let mut cycle: Vec<usize> = stack[start..].iter().map(|&(n, _)| n).collect();
                         cycle.push(dep);
                         return Some(cycle);
                     }

@@ -40,12 +40,7 @@ pub struct PlanErrors {
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        writeln!(
-            f,
-            "{}: {n} error{}",
-            self.file,
-            if n == 1 { "" } else { "s" }
-        )?;
+        writeln!(f, "{}: {n} error{}", self.file, if n == 1 { "" } else { "s" })?;
         for e in &self.errors {
             writeln!(f, "  - {e}")?;
         }

@@ -97,10 +97,8 @@ impl Plan {
             file: shown.clone(),
             errors: vec![PlanError::new("", message)],
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read pipeline file: {e}")))?;
-        let file =
-            std::path::absolute(path).map_err(|e| fail(format!("cannot resolve path: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read pipeline file: {e}")))?;
+        let file = std::path::absolute(path).map_err(|e| fail(format!("cannot resolve path: {e}")))?;
         Self::parse(&text, &file)
     }
 
@@ -138,9 +136,5 @@ impl Plan {
 /// Whether `name` is usable as a board, step or signal name: letters, digits,
 /// `_` and `-` (no `.` or `/`, which separate board, step and name in references).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

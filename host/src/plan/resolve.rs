@@ -24,16 +24,12 @@ struct Entry {
 }
 
 pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
-    let table: toml::Table =
-        toml::from_str(text).map_err(|e| vec![PlanError::new("", syntax_error(&e))])?;
+    let table: toml::Table = toml::from_str(text).map_err(|e| vec![PlanError::new("", syntax_error(&e))])?;
     let mut errs = Errors::default();
 
     for key in table.keys() {
         if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
-            errs.push(
-                key.clone(),
-                format!("unknown section{}", hint(key, TOP_LEVEL_KEYS)),
-            );
+            errs.push(key.clone(), format!("unknown section{}", hint(key, TOP_LEVEL_KEYS)));
         }
     }
 
@@ -51,9 +47,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             1
         }
         Some(n) => n,
-        None => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
 
     // Pipeline-wide policies, checked once.
@@ -83,9 +77,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                     if !valid_name(bname) {
                         errs.push(
                             &bpath,
-                            format!(
-                                "invalid board name `{bname}` (use letters, digits, `_` and `-`)"
-                            ),
+                            format!("invalid board name `{bname}` (use letters, digits, `_` and `-`)"),
                         );
                     }
                     let Some(board) = parse_value::<BoardSection>(bvalue, &bpath, &mut errs) else {
@@ -133,10 +125,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         }
     }
     if boards.is_empty() && !table.contains_key("boards") {
-        errs.push(
-            "boards",
-            "the pipeline has no boards (add `[[boards.<name>.steps]]`)",
-        );
+        errs.push("boards", "the pipeline has no boards (add `[[boards.<name>.steps]]`)");
     }
 
     // Ids and duplicates.
@@ -156,10 +145,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         if let Some(&first) = index.get(&id) {
             errs.push(
                 format!("{}.name", e.path),
-                format!(
-                    "duplicate step {id} (first defined at {})",
-                    entries[first].1.path
-                ),
+                format!("duplicate step {id} (first defined at {})", entries[first].1.path),
             );
         } else {
             index.insert(id.clone(), i);
@@ -187,10 +173,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                     };
                     match index.get(&full) {
                         Some(&d) if !deps.contains(&d) => deps.push(d),
-                        Some(_) => errs.push(
-                            at(&format!("after[{k}]")),
-                            format!("step {id}: {full} is listed twice"),
-                        ),
+                        Some(_) => errs.push(at(&format!("after[{k}]")), format!("step {id}: {full} is listed twice")),
                         None => errs.push(
                             at(&format!("after[{k}]")),
                             format!(
@@ -228,32 +211,29 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             (None, None) => None,
         };
 
-        let pool =
-            entry
-                .pool
-                .as_ref()
-                .and_then(|name| match pools.iter().position(|p| &p.name == name) {
-                    Some(p) => Some(p),
-                    None => {
-                        errs.push(
-                            at("pool"),
-                            format!(
-                                "step {id}: unknown pool `{name}`{}",
-                                hint(name, pools.iter().map(|p| p.name.as_str()))
-                            ),
-                        );
-                        None
-                    }
-                });
+        let pool = entry
+            .pool
+            .as_ref()
+            .and_then(|name| match pools.iter().position(|p| &p.name == name) {
+                Some(p) => Some(p),
+                None => {
+                    errs.push(
+                        at("pool"),
+                        format!(
+                            "step {id}: unknown pool `{name}`{}",
+                            hint(name, pools.iter().map(|p| p.name.as_str()))
+                        ),
+                    );
+                    None
+                }
+            });
 
         let mut emits = Vec::new();
         for (k, name) in entry.emits.iter().flatten().enumerate() {
             if !valid_name(name) {
                 errs.push(
                     at(&format!("emits[{k}]")),
-                    format!(
-                        "step {id}: invalid signal name `{name}` (use letters, digits, `_` and `-`)"
-                    ),
+                    format!("step {id}: invalid signal name `{name}` (use letters, digits, `_` and `-`)"),
                 );
             } else if emits.contains(name) {
                 errs.push(
@@ -285,8 +265,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                 ),
             );
         }
-        let untrusted =
-            plugin_trust == Some(Trust::Untrusted) || step_trust == Some(Trust::Untrusted);
+        let untrusted = plugin_trust == Some(Trust::Untrusted) || step_trust == Some(Trust::Untrusted);
         let mut step_errors = Vec::new();
         let policy = if untrusted {
             let mut p = untrusted_caps.clone();
@@ -304,8 +283,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             errs.push(at(key), format!("step {id}: {message}"));
         }
 
-        let config = serde_json::to_string(&entry.with.clone().unwrap_or_default())
-            .unwrap_or_else(|_| "{}".into());
+        let config = serde_json::to_string(&entry.with.clone().unwrap_or_default()).unwrap_or_else(|_| "{}".into());
         let fingerprint = fingerprint(bname, entry, &deps, &ids, &policy);
         steps.push(StepDef {
             id: id.clone(),
@@ -368,11 +346,7 @@ fn section<T: DeserializeOwned>(table: &toml::Table, key: &str, errs: &mut Error
     parse_value(table.get(key)?, key, errs)
 }
 
-fn parse_value<T: DeserializeOwned>(
-    value: &toml::Value,
-    path: &str,
-    errs: &mut Errors,
-) -> Option<T> {
+fn parse_value<T: DeserializeOwned>(value: &toml::Value, path: &str, errs: &mut Errors) -> Option<T> {
     match T::deserialize(value.clone()) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -498,13 +472,7 @@ fn parse_templates(table: &toml::Table, errs: &mut Errors) -> Vec<(String, Templ
     out
 }
 
-fn fingerprint(
-    board: &str,
-    entry: &StepEntry,
-    deps: &[usize],
-    ids: &[String],
-    policy: &StepPolicy,
-) -> String {
+fn fingerprint(board: &str, entry: &StepEntry, deps: &[usize], ids: &[String], policy: &StepPolicy) -> String {
     #[derive(serde::Serialize)]
     struct Key<'a> {
         board: &'a str,

@@ -147,14 +147,7 @@ pub struct BoardSection {
 
 /// The top-level keys; each section is deserialised on its own so that
 /// errors in several sections are all reported.
-pub const TOP_LEVEL_KEYS: [&str; 6] = [
-    "pipeline",
-    "plugins",
-    "pools",
-    "policy",
-    "templates",
-    "boards",
-];
+pub const TOP_LEVEL_KEYS: [&str; 6] = ["pipeline", "plugins", "pools", "policy", "templates", "boards"];
 
 /// Parsed `[policy]` plus its `[policy.untrusted]` caps.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -20,16 +20,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!(
-                "bad duration `{text}` (write e.g. `30s`, `10m`, `1h30m`)"
-            ));
+            return Err(format!("bad duration `{text}` (write e.g. `30s`, `10m`, `1h30m`)"));
         }
-        let value: f64 = rest[..num_len].parse().map_err(|_| {
-            format!(
-                "bad duration `{text}`: `{}` is not a number",
-                &rest[..num_len]
-            )
-        })?;
+        let value: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("bad duration `{text}`: `{}` is not a number", &rest[..num_len]))?;
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -53,7 +48,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn secs_to_duration(secs: f64, text: &str) -> Result<Duration, String> {
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("bad duration `{text}`: out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -62,9 +57,7 @@ fn secs_to_duration(secs: f64, text: &str) -> Result<Duration, String> {
 /// Parses `512MiB`, `1GiB`, `64KiB`, `100MB`, `4096` (bytes).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let num_len = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let num_len = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     if num_len == 0 {
         return Err(format!("bad size `{text}` (write e.g. `512MiB`, `2GiB`)"));
     }
@@ -99,14 +92,9 @@ pub struct Size(pub u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 4] = [
-            ("TiB", 1 << 40),
-            ("GiB", 1 << 30),
-            ("MiB", 1 << 20),
-            ("KiB", 1 << 10),
-        ];
+        const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
         for (name, scale) in UNITS {
-            if self.0 >= scale && self.0 % scale == 0 {
+            if self.0 >= scale && self.0.is_multiple_of(scale) {
                 return write!(f, "{}{name}", self.0 / scale);
             }
         }
@@ -128,7 +116,7 @@ impl fmt::Display for Human {
         if ms < 1000 {
             return write!(f, "{ms}ms");
         }
-        if ms % 1000 != 0 && ms < 60_000 {
+        if !ms.is_multiple_of(1000) && ms < 60_000 {
             return write!(f, "{:.1}s", self.0.as_secs_f64());
         }
         let secs = self.0.as_secs();
@@ -159,11 +147,7 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert!(
-            parse_duration("10 parsecs")
-                .unwrap_err()
-                .contains("unknown unit")
-        );
+        assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("-3s").is_err());
@@ -175,11 +159,7 @@ mod tests {
         assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
         assert_eq!(parse_size("100MB").unwrap(), 100_000_000);
         assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert!(
-            parse_size("12 furlongs")
-                .unwrap_err()
-                .contains("unknown unit")
-        );
+        assert!(parse_size("12 furlongs").unwrap_err().contains("unknown unit"));
         assert!(parse_size("MiB").is_err());
     }
 

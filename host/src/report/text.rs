@@ -59,11 +59,7 @@ pub fn summary(r: &RunReport) -> String {
         let _ = writeln!(out, "\nfailures ({}):", r.failures.len());
         for f in &r.failures {
             let forgiven = if f.forgiven { " [forgiven]" } else { "" };
-            let _ = writeln!(
-                out,
-                "  {} (attempt {}){forgiven}: {}",
-                f.step, f.attempt, f.error
-            );
+            let _ = writeln!(out, "  {} (attempt {}){forgiven}: {}", f.step, f.attempt, f.error);
             for line in &f.log_tail {
                 let _ = writeln!(out, "      | {line}");
             }
@@ -86,8 +82,7 @@ fn count(r: &RunReport) -> String {
     for (label, pred) in [
         (
             "ok",
-            &(|s: &super::StepReport| s.status == "ok" && !s.previously_done)
-                as &dyn Fn(&super::StepReport) -> bool,
+            &(|s: &super::StepReport| s.status == "ok" && !s.previously_done) as &dyn Fn(&super::StepReport) -> bool,
         ),
         ("previously done", &|s| s.previously_done),
         ("failed", &|s| s.status == "failed" && !s.forgiven),

@@ -54,17 +54,9 @@ impl CompileCache {
     }
 
     /// The compiled component for `bytes` whose sha256 is `digest`.
-    pub fn load(
-        &self,
-        engine: &Engine,
-        digest: &str,
-        bytes: &[u8],
-    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn load(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
         let Some(dir) = &self.dir else {
-            return Ok((
-                Component::new(engine, bytes)?,
-                CacheOutcome::CompiledUncached,
-            ));
+            return Ok((Component::new(engine, bytes)?, CacheOutcome::CompiledUncached));
         };
         let path = dir.join(format!("{digest}-{}.cwasm", self.engine_key));
         if path.exists() {
@@ -89,11 +81,7 @@ impl CompileCache {
 /// Writes `bytes` to `path` atomically: temp file, fsync, rename.
 fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
+    let tmp = dir.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;

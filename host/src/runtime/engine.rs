@@ -30,17 +30,15 @@ pub fn build() -> wasmtime::Result<Engine> {
 /// Advances the engine's epoch every tick, until the engine is dropped.
 fn start_ticker(engine: &Engine) {
     let weak = engine.weak();
-    let spawned = std::thread::Builder::new()
-        .name("baton-epoch".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(EPOCH_TICK);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => return,
-                }
+    let spawned = std::thread::Builder::new().name("baton-epoch".into()).spawn(move || {
+        loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
             }
-        });
+        }
+    });
     if let Err(e) = spawned {
         // Without a ticker no deadline fires; say so rather than hang later.
         eprintln!("baton: cannot start the epoch ticker thread: {e}");

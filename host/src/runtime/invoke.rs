@@ -73,19 +73,13 @@ async fn attempt(
     let scratch = match tempfile::Builder::new().prefix("baton-tmp-").tempdir() {
         Ok(d) => d,
         Err(e) => {
-            return failed(
-                FailureKind::Host,
-                format!("cannot create the scratch /tmp: {e}"),
-            );
+            return failed(FailureKind::Host, format!("cannot create the scratch /tmp: {e}"));
         }
     };
     let wasi = match wasi::context(&ctx.workspace, scratch.path(), &ctx.log) {
         Ok(w) => w,
         Err(e) => {
-            return failed(
-                FailureKind::Host,
-                format!("cannot set up the sandbox: {e:#}"),
-            );
+            return failed(FailureKind::Host, format!("cannot set up the sandbox: {e:#}"));
         }
     };
     let mut table = ResourceTable::new();
@@ -110,10 +104,7 @@ async fn attempt(
         if let (Some(limit), Some(budget)) = (cpu_ticks, cpu)
             && ticks > limit
         {
-            return Err(wasmtime::Error::msg(format!(
-                "cpu limit {} exceeded",
-                Human(budget)
-            )));
+            return Err(wasmtime::Error::msg(format!("cpu limit {} exceeded", Human(budget))));
         }
         Ok(UpdateDeadline::Yield(1))
     });
@@ -132,10 +123,7 @@ async fn attempt(
         let store = &mut store;
         let call = async move {
             let stage = plugin.pre.instantiate_async(&mut *store).await?;
-            stage
-                .baton_stage_plugin()
-                .call_run(&mut *store, &info)
-                .await
+            stage.baton_stage_plugin().call_run(&mut *store, &info).await
         };
         tokio::select! {
             r = tokio::time::timeout(timeout, call) => Some(r),
@@ -154,12 +142,9 @@ async fn attempt(
         }
         Ok(Ok(Ok(()))) => AttemptOutcome::Succeeded,
         Ok(Ok(Err(StageError::Failed(m)))) => failed(FailureKind::Stage, m),
-        Ok(Ok(Err(StageError::InvalidConfig(m)))) => {
-            failed(FailureKind::Config, format!("invalid config: {m}"))
-        }
+        Ok(Ok(Err(StageError::InvalidConfig(m)))) => failed(FailureKind::Config, format!("invalid config: {m}")),
         Ok(Err(e)) => {
-            let (kind, message) =
-                explain_trap(&e, store.data().limiter.hit.as_deref(), &ctx.log.tail());
+            let (kind, message) = explain_trap(&e, store.data().limiter.hit.as_deref(), &ctx.log.tail());
             ctx.log.line("baton", &format!("{message}\n{e:?}"));
             failed(kind, message)
         }
@@ -167,11 +152,7 @@ async fn attempt(
 }
 
 /// A readable message for an error that ended a call.
-fn explain_trap(
-    e: &wasmtime::Error,
-    limit_hit: Option<&str>,
-    tail: &[String],
-) -> (FailureKind, String) {
+fn explain_trap(e: &wasmtime::Error, limit_hit: Option<&str>, tail: &[String]) -> (FailureKind, String) {
     if let Some(limit) = limit_hit {
         return (FailureKind::Limit, limit.to_string());
     }
@@ -211,9 +192,7 @@ fn explain_trap(
 /// The message of a Rust guest panic, from the stderr lines in the log tail.
 fn panic_message(tail: &[String]) -> Option<String> {
     let at = tail.iter().rposition(|l| l.contains("panicked at"))?;
-    let message = tail
-        .get(at + 1)
-        .map(|l| l.trim_start_matches("stderr: ").to_string());
+    let message = tail.get(at + 1).map(|l| l.trim_start_matches("stderr: ").to_string());
     let place = tail[at]
         .split("panicked at ")
         .nth(1)
@@ -242,10 +221,7 @@ mod tests {
             "stderr: thread '<unnamed>' panicked at src/lib.rs:12:9:".to_string(),
             "stderr: boom".to_string(),
         ];
-        assert_eq!(
-            panic_message(&tail).as_deref(),
-            Some("boom (at src/lib.rs:12:9)")
-        );
+        assert_eq!(panic_message(&tail).as_deref(), Some("boom (at src/lib.rs:12:9)"));
         assert_eq!(panic_message(&tail[..1]), None);
     }
 

@@ -62,11 +62,7 @@ impl Runtime {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(&bytes))
         };
-        if let Some(p) = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&digest)
+        if let Some(p) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&digest)
             && def.sha256.as_ref().is_none_or(|pin| *pin == digest)
         {
             return Ok(p.clone());

@@ -44,13 +44,15 @@ pub fn read(def: &PluginDef) -> Result<Vec<u8>, PluginError> {
             source_desc: path.display().to_string(),
             message: format!("cannot read: {e}"),
         }),
-        PluginSource::Bundled(name) => crate::runtime::bundled::bytes(name)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| PluginError {
-                plugin: def.name.clone(),
-                source_desc: "bundled".into(),
-                message: "no such bundled plugin".into(),
-            }),
+        PluginSource::Bundled(name) => {
+            crate::runtime::bundled::bytes(name)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| PluginError {
+                    plugin: def.name.clone(),
+                    source_desc: "bundled".into(),
+                    message: "no such bundled plugin".into(),
+                })
+        }
     }
 }
 
@@ -91,12 +93,7 @@ pub fn load(
     let pre = linker
         .instantiate_pre(&component)
         .map_err(|e| fail(format!("cannot be linked: {}", first_line(&e))))?;
-    let pre = StagePre::new(pre).map_err(|e| {
-        fail(format!(
-            "does not export the stage world: {}",
-            first_line(&e)
-        ))
-    })?;
+    let pre = StagePre::new(pre).map_err(|e| fail(format!("does not export the stage world: {}", first_line(&e))))?;
     Ok(Arc::new(LoadedPlugin {
         name: def.name.clone(),
         digest,
@@ -120,10 +117,7 @@ pub fn check_header(bytes: &[u8]) -> Result<(), String> {
              or wrap it with `wasm-tools component new`"
                 .into(),
         ),
-        _ => Err(format!(
-            "unknown WebAssembly version/layer {:02x?}",
-            &bytes[4..8]
-        )),
+        _ => Err(format!("unknown WebAssembly version/layer {:02x?}", &bytes[4..8])),
     }
 }
 

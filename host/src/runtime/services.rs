@@ -65,10 +65,7 @@ impl ServiceHandle {
     }
 
     /// Sends a request made with a reply channel and waits for the answer.
-    pub async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> ServiceRequest,
-    ) -> Option<T> {
+    pub async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> ServiceRequest) -> Option<T> {
         let (reply, answer) = oneshot::channel();
         if !self.send(make(reply)) {
             return None;

@@ -40,6 +40,18 @@ pub struct Confinement {
     bwrap: Result<PathBuf, String>,
 }
 
+/// What to run, where, for which step.
+#[derive(Clone, Copy)]
+pub struct Spec<'a> {
+    pub program: &'a Path,
+    pub args: &'a [String],
+    pub env: &'a [(String, String)],
+    pub workspace: &'a Path,
+    pub cwd: &'a Path,
+    /// Names the process tree's cgroup (`board.step-attempt`).
+    pub label: &'a str,
+}
+
 /// A process ready to be started: what to exec and what to set up in the
 /// child before exec.
 pub struct Launch {
@@ -72,17 +84,16 @@ impl Confinement {
         self.bwrap.as_deref().map_err(String::as_str)
     }
 
-    /// Prepares `program args` to run in `cwd` for a step with `policy`.
-    pub fn launch(
-        &self,
-        policy: &StepPolicy,
-        program: &Path,
-        args: &[String],
-        env: &[(String, String)],
-        workspace: &Path,
-        cwd: &Path,
-        label: &str,
-    ) -> Result<Launch, String> {
+    /// Prepares a process of a step with `policy`.
+    pub fn launch(&self, policy: &StepPolicy, spec: &Spec<'_>) -> Result<Launch, String> {
+        let Spec {
+            program,
+            args,
+            env,
+            workspace,
+            cwd,
+            label,
+        } = *spec;
         match policy.trust {
             Trust::Trusted => Ok(Launch {
                 program: program.to_path_buf(),
@@ -165,9 +176,7 @@ impl PidsCgroup {
                 .write(true)
                 .open(dir.join("pids.max"))?
                 .write_all(max.to_string().as_bytes())?;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(dir.join("cgroup.procs"))
+            std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))
         };
         match setup() {
             Ok(procs) => Some(Self { dir, procs }),
@@ -204,9 +213,7 @@ fn find_pids_root() -> Option<PathBuf> {
     let v2 = Path::new("/sys/fs/cgroup");
     let base = if v1.join("cgroup.procs").exists() {
         v1.to_path_buf()
-    } else if std::fs::read_to_string(v2.join("cgroup.subtree_control"))
-        .is_ok_and(|s| s.contains("pids"))
-    {
+    } else if std::fs::read_to_string(v2.join("cgroup.subtree_control")).is_ok_and(|s| s.contains("pids")) {
         v2.to_path_buf()
     } else {
         return None;
@@ -219,13 +226,7 @@ fn find_pids_root() -> Option<PathBuf> {
 fn sanitize(label: &str) -> String {
     label
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
         .collect()
 }
 

@@ -35,12 +35,7 @@ impl StepLimiter {
 }
 
 impl ResourceLimiter for StepLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let grow = desired.saturating_sub(current) as u64;
         if self.memory_used + grow > self.memory_cap {
             let message = format!("memory limit {} exceeded", Size(self.memory_cap));
@@ -51,12 +46,7 @@ impl ResourceLimiter for StepLimiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > TABLE_ELEMENTS {
             let message = format!("table limit {TABLE_ELEMENTS} elements exceeded");
             self.hit = Some(message.clone());

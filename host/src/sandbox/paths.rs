@@ -21,9 +21,7 @@ pub fn relative(rel: &str) -> Result<PathBuf, String> {
             Component::CurDir => {}
             Component::ParentDir => return Err(format!("`{rel}` contains `..`")),
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "`{rel}` is absolute (give a path relative to the workspace)"
-                ));
+                return Err(format!("`{rel}` is absolute (give a path relative to the workspace)"));
             }
         }
     }
@@ -44,9 +42,7 @@ pub fn cwd_in_workspace(workspace: &Path, rel: Option<&str>) -> Result<PathBuf, 
     let full = root.join(&clean);
     let real = full.canonicalize().map_err(|e| format!("`{rel}`: {e}"))?;
     if !real.starts_with(&root) {
-        return Err(format!(
-            "`{rel}` leads outside the workspace (through a symlink)"
-        ));
+        return Err(format!("`{rel}` leads outside the workspace (through a symlink)"));
     }
     if !real.is_dir() {
         return Err(format!("`{rel}` is not a directory"));
@@ -61,15 +57,9 @@ mod tests {
     #[test]
     fn relative_paths_are_checked() {
         assert_eq!(relative("a/./b//c").expect("ok"), PathBuf::from("a/b/c"));
-        assert_eq!(
-            relative("/workspace/out").expect("ok"),
-            PathBuf::from("out")
-        );
+        assert_eq!(relative("/workspace/out").expect("ok"), PathBuf::from("out"));
         assert_eq!(relative("../x").unwrap_err(), "`../x` contains `..`");
-        assert_eq!(
-            relative("a/../../x").unwrap_err(),
-            "`a/../../x` contains `..`"
-        );
+        assert_eq!(relative("a/../../x").unwrap_err(), "`a/../../x` contains `..`");
         assert!(relative("/etc/passwd").unwrap_err().contains("is absolute"));
         assert!(relative("").is_err());
     }
@@ -82,15 +72,9 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), ws.path().join("escape")).expect("symlink");
         let root = ws.path().canonicalize().expect("canon");
         assert_eq!(cwd_in_workspace(ws.path(), None).expect("root"), root);
-        assert_eq!(
-            cwd_in_workspace(ws.path(), Some("sub")).expect("sub"),
-            root.join("sub")
-        );
+        assert_eq!(cwd_in_workspace(ws.path(), Some("sub")).expect("sub"), root.join("sub"));
         let err = cwd_in_workspace(ws.path(), Some("escape")).unwrap_err();
-        assert_eq!(
-            err,
-            "`escape` leads outside the workspace (through a symlink)"
-        );
+        assert_eq!(err, "`escape` leads outside the workspace (through a symlink)");
         assert!(cwd_in_workspace(ws.path(), Some("..")).is_err());
         assert!(cwd_in_workspace(ws.path(), Some("missing")).is_err());
     }

@@ -115,9 +115,7 @@ impl StepPolicy {
             if !caps.spawn.contains(program) {
                 out.push((
                     "spawn",
-                    format!(
-                        "untrusted steps may not run `{program}` (not in [policy.untrusted] spawn)"
-                    ),
+                    format!("untrusted steps may not run `{program}` (not in [policy.untrusted] spawn)"),
                 ));
             }
         }
@@ -131,10 +129,7 @@ impl StepPolicy {
         }
         let mut over = |key: &'static str, have: String, cap: String, bigger: bool| {
             if bigger {
-                out.push((
-                    key,
-                    format!("{key} {have} is above the untrusted cap {cap}"),
-                ));
+                out.push((key, format!("{key} {have} is above the untrusted cap {cap}")));
             }
         };
         over(
@@ -168,17 +163,10 @@ impl StepPolicy {
             self.max_children > caps.max_children,
         );
         match (self.cpu, caps.cpu) {
-            (None, Some(cap)) => out.push((
-                "cpu",
-                format!("untrusted steps need a cpu budget (cap {})", Human(cap)),
-            )),
+            (None, Some(cap)) => out.push(("cpu", format!("untrusted steps need a cpu budget (cap {})", Human(cap)))),
             (Some(have), Some(cap)) if have > cap => out.push((
                 "cpu",
-                format!(
-                    "cpu {} is above the untrusted cap {}",
-                    Human(have),
-                    Human(cap)
-                ),
+                format!("cpu {} is above the untrusted cap {}", Human(have), Human(cap)),
             )),
             _ => {}
         }
@@ -244,9 +232,9 @@ mod tests {
         p.spawn = vec!["curl".into()];
         let found = p.exceeds(&caps);
         assert!(
-            found.iter().any(
-                |(k, m)| *k == "memory" && m == "memory 2GiB is above the untrusted cap 256MiB"
-            )
+            found
+                .iter()
+                .any(|(k, m)| *k == "memory" && m == "memory 2GiB is above the untrusted cap 256MiB")
         );
         assert!(found.iter().any(|(k, _)| *k == "spawn"));
     }

@@ -24,9 +24,7 @@ pub fn context(workspace: &Path, scratch: &Path, log: &StepLog) -> wasmtime::Res
     let mut b = WasiCtxBuilder::new();
     b.preopened_dir(workspace, WORKSPACE, FsPerms::ReadWrite)?;
     b.preopened_dir(scratch, "/tmp", FsPerms::ReadWrite)?;
-    b.allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
+    b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     b.stdout(LogSink {
         log: log.clone(),
         source: "stdout",
@@ -88,11 +86,7 @@ impl Pollable for LogSink {
 }
 
 impl tokio::io::AsyncWrite for LogSink {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         self.log.stream(self.source, buf);
         Poll::Ready(Ok(buf.len()))
     }

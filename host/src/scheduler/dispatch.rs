@@ -79,10 +79,7 @@ impl Scheduler {
             attempt,
             at: now,
         });
-        (self.observer)(&UiEvent::StepStarted {
-            id: &def.id,
-            attempt,
-        });
+        (self.observer)(&UiEvent::StepStarted { id: &def.id, attempt });
 
         let plugin = match def.plugin.and_then(|p| self.plugins[p].clone()) {
             Some(Ok(p)) => p,
@@ -171,13 +168,7 @@ impl Scheduler {
         }
     }
 
-    fn on_attempt_done(
-        &mut self,
-        i: usize,
-        attempt: u32,
-        outcome: AttemptOutcome,
-        tail: Vec<String>,
-    ) {
+    fn on_attempt_done(&mut self, i: usize, attempt: u32, outcome: AttemptOutcome, tail: Vec<String>) {
         self.in_flight -= 1;
         let now = self.now();
         let st = &mut self.steps[i];
@@ -205,18 +196,14 @@ impl Scheduler {
             a.end = Some(now);
             a.tail = tail;
             match &outcome {
-                AttemptOutcome::Failed { kind, message } => {
-                    a.error = Some((*kind, message.clone()))
-                }
+                AttemptOutcome::Failed { kind, message } => a.error = Some((*kind, message.clone())),
                 AttemptOutcome::Cancelled => a.cancelled = true,
                 AttemptOutcome::Succeeded => {}
             }
         }
         match outcome {
             AttemptOutcome::Succeeded => self.finish(i, Status::Succeeded, None),
-            AttemptOutcome::Cancelled => {
-                self.finish(i, Status::Cancelled, Some("cancelled".into()))
-            }
+            AttemptOutcome::Cancelled => self.finish(i, Status::Cancelled, Some("cancelled".into())),
             AttemptOutcome::Failed { kind, message } => {
                 let def = &self.plan.steps[i];
                 let retry = attempt <= def.retries

@@ -75,10 +75,7 @@ impl Scheduler {
             return;
         }
         let now = self.now();
-        let digest = self.steps[i]
-            .plugin_digest
-            .clone()
-            .or_else(|| self.plugin_digest_of(i));
+        let digest = self.steps[i].plugin_digest.clone().or_else(|| self.plugin_digest_of(i));
         let st = &mut self.steps[i];
         st.status = status;
         if st.start.is_some() {
@@ -143,11 +140,7 @@ impl Scheduler {
             .filter(|&s| self.steps[s].status == Status::Ready && !self.plan.steps[s].always)
             .collect();
         for s in queued {
-            self.finish(
-                s,
-                Status::Skipped,
-                Some(format!("run halted after {id} failed")),
-            );
+            self.finish(s, Status::Skipped, Some(format!("run halted after {id} failed")));
         }
     }
 
@@ -165,9 +158,7 @@ impl Scheduler {
                         let _ = tx.send(());
                     }
                 }
-                Status::Pending | Status::Ready => {
-                    self.finish(i, Status::Skipped, Some("run cancelled".into()))
-                }
+                Status::Pending | Status::Ready => self.finish(i, Status::Skipped, Some("run cancelled".into())),
                 _ => {}
             }
         }

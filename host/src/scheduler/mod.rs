@@ -150,20 +150,8 @@ pub async fn run(
     } else {
         None
     };
-    let run = runs::create(&state_dir).map_err(io(format!(
-        "create a run directory under {}",
-        state_dir.display()
-    )))?;
-    let mut sched = Scheduler::new(
-        plan,
-        &runtime,
-        opts,
-        observer,
-        run,
-        &selected,
-        previous.as_ref(),
-    )
-    .await?;
+    let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
+    let mut sched = Scheduler::new(plan, &runtime, opts, observer, run, &selected, previous.as_ref()).await?;
     sched.main_loop(&mut cancel).await;
     Ok(sched.finish_run())
 }
@@ -231,14 +219,12 @@ impl Scheduler {
         }
         for (b, ws) in workspaces.iter().enumerate() {
             if (0..n).any(|i| selected[i] && plan.steps[i].board == b) {
-                std::fs::create_dir_all(ws)
-                    .map_err(io(format!("create workspace {}", ws.display())))?;
+                std::fs::create_dir_all(ws).map_err(io(format!("create workspace {}", ws.display())))?;
             }
         }
 
         // Load the plugins that selected steps use (compiling through the cache).
-        let mut plugins: Vec<Option<Result<Arc<LoadedPlugin>, String>>> =
-            vec![None; plan.plugins.len()];
+        let mut plugins: Vec<Option<Result<Arc<LoadedPlugin>, String>>> = vec![None; plan.plugins.len()];
         for i in 0..n {
             if let (true, Some(p)) = (selected[i], plan.steps[i].plugin)
                 && plugins[p].is_none()
@@ -249,10 +235,7 @@ impl Scheduler {
                 plugins[p] = Some(match loaded {
                     Ok(Ok(l)) => Ok(l),
                     Ok(Err(e)) => Err(e.to_string()),
-                    Err(e) => Err(format!(
-                        "plugin `{}`: loading failed: {e}",
-                        plan.plugins[p].name
-                    )),
+                    Err(e) => Err(format!("plugin `{}`: loading failed: {e}", plan.plugins[p].name)),
                 });
             }
         }
@@ -267,8 +250,7 @@ impl Scheduler {
             store: ArtifactStore::new(state_dir.join("store")),
             confinement: Confinement::detect(),
         });
-        let journal = Journal::create(&run.journal())
-            .map_err(io(format!("create {}", run.journal().display())))?;
+        let journal = Journal::create(&run.journal()).map_err(io(format!("create {}", run.journal().display())))?;
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())

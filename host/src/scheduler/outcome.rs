@@ -4,19 +4,14 @@
 use super::step_run::Status;
 use super::{Scheduler, priority};
 use crate::plan::OnFailure;
-use crate::report::{
-    AttemptReport, FailureReport, RunReport, StepReport, WAITING_POLICY, WaitReport,
-};
+use crate::report::{AttemptReport, FailureReport, RunReport, StepReport, WAITING_POLICY, WaitReport};
 use crate::storage::journal::Record;
 use crate::storage::{atomic, durations};
 
 impl Scheduler {
     pub(super) fn finish_run(mut self) -> RunReport {
         let duration = self.now();
-        let failed = self
-            .steps
-            .iter()
-            .any(|s| s.status == Status::Failed && !s.forgiven);
+        let failed = self.steps.iter().any(|s| s.status == Status::Failed && !s.forgiven);
         let status = if self.cancelled {
             "cancelled"
         } else if failed {
@@ -54,10 +49,7 @@ impl Scheduler {
                     }
                     .into(),
                     error: a.error.as_ref().map(|(_, m)| m.clone()),
-                    kind: a
-                        .error
-                        .as_ref()
-                        .map(|(k, _)| format!("{k:?}").to_lowercase()),
+                    kind: a.error.as_ref().map(|(k, _)| format!("{k:?}").to_lowercase()),
                     log_tail: a.tail.clone(),
                 })
                 .collect();
@@ -68,10 +60,7 @@ impl Scheduler {
                     step: def.id.clone(),
                     attempt: last.number,
                     error: st.error.clone().unwrap_or_default(),
-                    kind: last
-                        .error
-                        .as_ref()
-                        .map(|(k, _)| format!("{k:?}").to_lowercase()),
+                    kind: last.error.as_ref().map(|(k, _)| format!("{k:?}").to_lowercase()),
                     forgiven: st.forgiven,
                     log_tail: last.tail.clone(),
                 });

@@ -54,11 +54,7 @@ pub fn priorities(plan: &Plan, estimate: &[f64]) -> Vec<u64> {
 pub fn critical_path(plan: &Plan, ends: &[Option<f64>]) -> Vec<usize> {
     let Some(mut cur) = (0..plan.steps.len())
         .filter(|&i| ends[i].is_some())
-        .max_by(|&a, &b| {
-            ends[a]
-                .partial_cmp(&ends[b])
-                .unwrap_or(std::cmp::Ordering::Equal)
-        })
+        .max_by(|&a, &b| ends[a].partial_cmp(&ends[b]).unwrap_or(std::cmp::Ordering::Equal))
     else {
         return Vec::new();
     };
@@ -68,11 +64,7 @@ pub fn critical_path(plan: &Plan, ends: &[Option<f64>]) -> Vec<usize> {
         .iter()
         .copied()
         .filter(|&d| ends[d].is_some())
-        .max_by(|&a, &b| {
-            ends[a]
-                .partial_cmp(&ends[b])
-                .unwrap_or(std::cmp::Ordering::Equal)
-        })
+        .max_by(|&a, &b| ends[a].partial_cmp(&ends[b]).unwrap_or(std::cmp::Ordering::Equal))
     {
         path.push(prev);
         cur = prev;

@@ -31,7 +31,7 @@ impl Scheduler {
             }
             ServiceRequest::Emit { step, name, reply } => {
                 let def = &self.plan.steps[step];
-                if !def.emits.iter().any(|e| *e == name) {
+                if !def.emits.contains(&name) {
                     let declared = if def.emits.is_empty() {
                         "none".to_string()
                     } else {
@@ -62,11 +62,7 @@ impl Scheduler {
                 };
                 self.begin_wait(step, names, targets, Reply::Signal(reply));
             }
-            ServiceRequest::Publish {
-                step,
-                record,
-                reply,
-            } => {
+            ServiceRequest::Publish { step, record, reply } => {
                 if !self.artifacts.contains_key(&record.reference) {
                     self.artifact_order.push(record.reference.clone());
                 }
@@ -74,18 +70,12 @@ impl Scheduler {
                 if !st.artifacts.contains(&record.reference) {
                     st.artifacts.push(record.reference.clone());
                 }
-                self.journal.append(Record::Artifact {
-                    record: record.clone(),
-                });
+                self.journal.append(Record::Artifact { record: record.clone() });
                 self.artifacts.insert(record.reference.clone(), record);
                 let _ = reply.send(Ok(()));
                 self.settle_waits();
             }
-            ServiceRequest::Lookup {
-                step,
-                reference,
-                reply,
-            } => match self.resolve_artifact(step, &reference) {
+            ServiceRequest::Lookup { step, reference, reply } => match self.resolve_artifact(step, &reference) {
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -143,13 +133,7 @@ impl Scheduler {
         let found: Vec<&ArtifactRecord> = self
             .artifacts
             .values()
-            .filter(|r| {
-                r.name == reference
-                    && self
-                        .plan
-                        .step_index(&r.step)
-                        .is_some_and(|p| ancestors.contains(&p))
-            })
+            .filter(|r| r.name == reference && self.plan.step_index(&r.step).is_some_and(|p| ancestors.contains(&p)))
             .collect();
         match found.as_slice() {
             [one] => Ok(Ok((*one).clone())),

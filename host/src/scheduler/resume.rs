@@ -20,11 +20,7 @@ pub struct Carried {
 }
 
 /// Reads `previous`'s journal; `digests` is the current plugin digest per step.
-pub fn previously_done(
-    plan: &Plan,
-    previous: &RunDir,
-    digests: &[Option<String>],
-) -> std::io::Result<Carried> {
+pub fn previously_done(plan: &Plan, previous: &RunDir, digests: &[Option<String>]) -> std::io::Result<Carried> {
     let records = journal::read(&previous.journal())?;
     let mut ok: HashMap<&str, (Option<&str>, Option<&str>)> = HashMap::new();
     let mut artifacts: Vec<&ArtifactRecord> = Vec::new();

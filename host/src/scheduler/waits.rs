@@ -34,9 +34,7 @@ impl Target {
     /// The step that can satisfy it.
     pub fn provider(&self) -> usize {
         match self {
-            Target::Signal { step, .. }
-            | Target::Artifact { step, .. }
-            | Target::Completion(step) => *step,
+            Target::Signal { step, .. } | Target::Artifact { step, .. } | Target::Completion(step) => *step,
         }
     }
 
@@ -75,19 +73,13 @@ pub enum TargetState {
 }
 
 /// Resolves the names of a `wait` call made by `step`.
-pub fn resolve_names(
-    plan: &Plan,
-    step: usize,
-    names: &[String],
-) -> Result<Vec<Target>, SignalError> {
+pub fn resolve_names(plan: &Plan, step: usize, names: &[String]) -> Result<Vec<Target>, SignalError> {
     let me = &plan.steps[step];
     let mut out = Vec::new();
     for name in names {
         let target = if let Some((sid, sig)) = name.split_once('/') {
             let Some(s) = plan.step_index(sid) else {
-                return Err(SignalError::Undeclared(format!(
-                    "`{name}`: there is no step {sid}"
-                )));
+                return Err(SignalError::Undeclared(format!("`{name}`: there is no step {sid}")));
             };
             if !plan.steps[s].emits.iter().any(|e| e == sig) {
                 return Err(SignalError::Undeclared(format!(
@@ -102,9 +94,7 @@ pub fn resolve_names(
             match plan.step_index(name) {
                 Some(s) => Target::Completion(s),
                 None => {
-                    return Err(SignalError::Undeclared(format!(
-                        "`{name}`: there is no step {name}"
-                    )));
+                    return Err(SignalError::Undeclared(format!("`{name}`: there is no step {name}")));
                 }
             }
         } else {
@@ -116,11 +106,7 @@ pub fn resolve_names(
                 .copied()
                 .filter(|&i| plan.steps[i].board == me.board)
                 .collect();
-            let pick = if same_board.len() == 1 {
-                same_board
-            } else {
-                declaring
-            };
+            let pick = if same_board.len() == 1 { same_board } else { declaring };
             match pick.as_slice() {
                 [s] => Target::Signal {
                     step: *s,
@@ -167,10 +153,7 @@ pub fn target_state(
             if emitted.contains(&(*step, name.clone())) {
                 TargetState::Satisfied
             } else if st.status.finished() {
-                TargetState::Never(format!(
-                    "{id} finished ({}) without emitting `{name}`",
-                    word(st)
-                ))
+                TargetState::Never(format!("{id} finished ({}) without emitting `{name}`", word(st)))
             } else {
                 TargetState::Open
             }
@@ -184,10 +167,7 @@ pub fn target_state(
             if published(*step, name) {
                 TargetState::Satisfied
             } else if st.status.finished() {
-                TargetState::Never(format!(
-                    "{id} {} without publishing `{name}`",
-                    finished_word(st)
-                ))
+                TargetState::Never(format!("{id} {} without publishing `{name}`", finished_word(st)))
             } else {
                 TargetState::Open
             }
@@ -304,10 +284,7 @@ pub fn deadlocked(
     let mut out = Vec::new();
     for (w, pw) in waits.iter().enumerate() {
         if !live[pw.step] {
-            out.push((
-                w,
-                describe_cycle(plan, steps, waits, &blocked_on, &live, pw.step),
-            ));
+            out.push((w, describe_cycle(plan, steps, waits, &blocked_on, &live, pw.step)));
         }
     }
     out
@@ -357,14 +334,9 @@ fn describe_cycle(
         } else if steps[cur].status == Status::Ready {
             parts.push(format!(
                 "{id} waits for a slot of pool `{}`",
-                plan.steps[cur]
-                    .pool
-                    .map(|p| plan.pools[p].name.as_str())
-                    .unwrap_or("?")
+                plan.steps[cur].pool.map(|p| plan.pools[p].name.as_str()).unwrap_or("?")
             ));
-            (0..steps.len()).find(|&h| {
-                steps[h].has_pool && plan.steps[h].pool == plan.steps[cur].pool && !live[h]
-            })
+            (0..steps.len()).find(|&h| steps[h].has_pool && plan.steps[h].pool == plan.steps[cur].pool && !live[h])
         } else {
             None
         };

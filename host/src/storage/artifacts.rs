@@ -50,14 +50,30 @@ pub enum StoreError {
     Io(String),
 }
 
+/// `create_dir_all` inside `ws`, saying so when a symlink leads out.
+fn create_dirs(ws: &Dir, path: &Path) -> Result<(), StoreError> {
+    ws.create_dir_all(path).map_err(|e| {
+        let through_link = path
+            .ancestors()
+            .filter(|a| !a.as_os_str().is_empty())
+            .any(|a| ws.symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()));
+        if through_link {
+            StoreError::Path(format!(
+                "directory `{}` leads outside the workspace (through a symlink)",
+                path.display()
+            ))
+        } else {
+            io_err("directory", path)(e)
+        }
+    })
+}
+
 fn io_err(what: &str, path: &Path) -> impl Fn(io::Error) -> StoreError {
     let label = format!("{what} `{}`", path.display());
     move |e| {
         // cap-std reports escapes as PermissionDenied with this text.
         if e.to_string().contains("outside of the filesystem") {
-            StoreError::Path(format!(
-                "{label} leads outside the workspace (through a symlink)"
-            ))
+            StoreError::Path(format!("{label} leads outside the workspace (through a symlink)"))
         } else {
             StoreError::Io(format!("{label}: {e}"))
         }
@@ -88,21 +104,17 @@ impl ArtifactStore {
 
     /// Path of the blob with `digest` (`sha256:<hex>`).
     pub fn blob_path(&self, digest: &str) -> PathBuf {
-        self.root
-            .join("sha256")
-            .join(digest.trim_start_matches("sha256:"))
+        self.root.join("sha256").join(digest.trim_start_matches("sha256:"))
     }
 
     /// Stores the file or directory at `rel` inside `workspace`; returns
     /// `(digest, size, kind)`. Equal content is stored once.
     pub fn put(&self, workspace: &Path, rel: &str) -> Result<(String, u64, Kind), StoreError> {
         let clean = relative(rel).map_err(StoreError::Path)?;
-        let ws = Dir::open_ambient_dir(workspace, ambient_authority())
-            .map_err(io_err("workspace", workspace))?;
+        let ws = Dir::open_ambient_dir(workspace, ambient_authority()).map_err(io_err("workspace", workspace))?;
         let meta = ws.metadata(&clean).map_err(io_err("path", &clean))?;
         std::fs::create_dir_all(self.root.join("tmp")).map_err(io_err("store", &self.root))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))
-            .map_err(io_err("store", &self.root))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp")).map_err(io_err("store", &self.root))?;
         let (kind, hasher, size) = {
             let mut out = HashingWriter {
                 inner: io::BufWriter::new(tmp.as_file_mut()),
@@ -118,9 +130,7 @@ impl ArtifactStore {
                 io::copy(&mut f, &mut out).map_err(io_err("file", &clean))?;
                 Kind::File
             } else {
-                return Err(StoreError::Path(format!(
-                    "`{rel}` is neither a file nor a directory"
-                )));
+                return Err(StoreError::Path(format!("`{rel}` is neither a file nor a directory")));
             };
             out.inner.flush().map_err(io_err("store", &self.root))?;
             (kind, out.hasher, out.size)
@@ -128,11 +138,8 @@ impl ArtifactStore {
         let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
         let dest = self.blob_path(&digest);
         if !dest.exists() {
-            tmp.as_file()
-                .sync_all()
-                .map_err(io_err("store", &self.root))?;
-            std::fs::create_dir_all(self.root.join("sha256"))
-                .map_err(io_err("store", &self.root))?;
+            tmp.as_file().sync_all().map_err(io_err("store", &self.root))?;
+            std::fs::create_dir_all(self.root.join("sha256")).map_err(io_err("store", &self.root))?;
             tmp.persist(&dest)
                 .map_err(|e| StoreError::Io(format!("store {}: {}", dest.display(), e.error)))?;
             sync_dir(&self.root.join("sha256"));
@@ -143,27 +150,18 @@ impl ArtifactStore {
     /// Copies the blob of `record` to `dest` (relative to `workspace`),
     /// verifying its digest; a file replaces `dest`, a directory is unpacked
     /// into it.
-    pub fn get(
-        &self,
-        record: &ArtifactRecord,
-        workspace: &Path,
-        dest: &str,
-    ) -> Result<(), StoreError> {
+    pub fn get(&self, record: &ArtifactRecord, workspace: &Path, dest: &str) -> Result<(), StoreError> {
         let clean = relative(dest).map_err(StoreError::Path)?;
-        let ws = Dir::open_ambient_dir(workspace, ambient_authority())
-            .map_err(io_err("workspace", workspace))?;
+        let ws = Dir::open_ambient_dir(workspace, ambient_authority()).map_err(io_err("workspace", workspace))?;
         match record.kind {
             Kind::File => {
                 let parent = clean.parent().filter(|p| !p.as_os_str().is_empty());
                 if let Some(p) = parent {
-                    ws.create_dir_all(p).map_err(io_err("directory", p))?;
+                    create_dirs(&ws, p)?;
                 }
                 let tmp_name = clean.with_file_name(format!(
                     ".baton-get-{}",
-                    clean
-                        .file_name()
-                        .map(|n| n.to_string_lossy())
-                        .unwrap_or_default()
+                    clean.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
                 ));
                 let mut out = ws.create(&tmp_name).map_err(io_err("file", &clean))?;
                 let verified = self.copy_verified(&record.digest, &mut out);
@@ -173,14 +171,12 @@ impl ArtifactStore {
                     return Err(e);
                 }
                 out.sync_all().map_err(io_err("file", &clean))?;
-                ws.rename(&tmp_name, &ws, &clean)
-                    .map_err(io_err("file", &clean))?;
+                ws.rename(&tmp_name, &ws, &clean).map_err(io_err("file", &clean))?;
             }
             Kind::Directory => {
                 // Verify first, then unpack: never leave a half-trusted tree.
                 self.copy_verified(&record.digest, &mut io::sink())?;
-                ws.create_dir_all(&clean)
-                    .map_err(io_err("directory", &clean))?;
+                ws.create_dir_all(&clean).map_err(io_err("directory", &clean))?;
                 let target = ws.open_dir(&clean).map_err(io_err("directory", &clean))?;
                 let blob = std::fs::File::open(self.blob_path(&record.digest))
                     .map_err(io_err("blob", &self.blob_path(&record.digest)))?;
@@ -263,17 +259,9 @@ fn write_tar(dir: &Dir, out: &mut impl Write, shown: &Path) -> Result<(), StoreE
     Ok(())
 }
 
-fn append_dir<W: Write>(
-    b: &mut tar::Builder<W>,
-    dir: &Dir,
-    prefix: &Path,
-    shown: &Path,
-) -> Result<(), StoreError> {
+fn append_dir<W: Write>(b: &mut tar::Builder<W>, dir: &Dir, prefix: &Path, shown: &Path) -> Result<(), StoreError> {
     let mut names: Vec<String> = Vec::new();
-    for entry in dir
-        .entries()
-        .map_err(io_err("directory", &shown.join(prefix)))?
-    {
+    for entry in dir.entries().map_err(io_err("directory", &shown.join(prefix)))? {
         let entry = entry.map_err(io_err("directory", &shown.join(prefix)))?;
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
@@ -281,17 +269,13 @@ fn append_dir<W: Write>(
     for name in names {
         let rel = prefix.join(&name);
         let full_shown = shown.join(&rel);
-        let meta = dir
-            .symlink_metadata(&name)
-            .map_err(io_err("path", &full_shown))?;
+        let meta = dir.symlink_metadata(&name).map_err(io_err("path", &full_shown))?;
         let mut h = tar::Header::new_gnu();
         h.set_mtime(0);
         h.set_uid(0);
         h.set_gid(0);
         if meta.file_type().is_symlink() {
-            let target = dir
-                .read_link_contents(&name)
-                .map_err(io_err("symlink", &full_shown))?;
+            let target = dir.read_link_contents(&name).map_err(io_err("symlink", &full_shown))?;
             if !stays_inside(&rel, &target) {
                 return Err(StoreError::Path(format!(
                     "symlink `{}` points outside the artifact (to `{}`)",
@@ -310,9 +294,7 @@ fn append_dir<W: Write>(
             h.set_mode(0o755);
             b.append_data(&mut h, &rel, io::empty())
                 .map_err(|e| StoreError::Io(format!("archive: {e}")))?;
-            let sub = dir
-                .open_dir(&name)
-                .map_err(io_err("directory", &full_shown))?;
+            let sub = dir.open_dir(&name).map_err(io_err("directory", &full_shown))?;
             append_dir(b, &sub, &rel, shown)?;
         } else if meta.is_file() {
             use cap_std::fs::PermissionsExt;
@@ -359,19 +341,11 @@ fn unpack_tar(blob: std::fs::File, target: &Dir) -> Result<(), StoreError> {
         let path = entry.path().map_err(bad)?.into_owned();
         let clean = relative(&path.to_string_lossy()).map_err(StoreError::Path)?;
         match entry.header().entry_type() {
-            tar::EntryType::Directory => target
-                .create_dir_all(&clean)
-                .map_err(io_err("directory", &clean))?,
+            tar::EntryType::Directory => target.create_dir_all(&clean).map_err(io_err("directory", &clean))?,
             tar::EntryType::Symlink => {
-                let link = entry
-                    .link_name()
-                    .map_err(bad)?
-                    .unwrap_or_default()
-                    .into_owned();
+                let link = entry.link_name().map_err(bad)?.unwrap_or_default().into_owned();
                 let _ = target.remove_file(&clean);
-                target
-                    .symlink(&link, &clean)
-                    .map_err(io_err("symlink", &clean))?;
+                target.symlink(&link, &clean).map_err(io_err("symlink", &clean))?;
             }
             tar::EntryType::Regular => {
                 let mut f = target.create(&clean).map_err(io_err("file", &clean))?;

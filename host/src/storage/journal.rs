@@ -66,10 +66,7 @@ pub struct Journal {
 
 impl Journal {
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
         if let Some(dir) = path.parent()
             && let Ok(d) = File::open(dir)
         {

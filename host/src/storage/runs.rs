@@ -35,9 +35,7 @@ pub fn runs_dir(state_dir: &Path) -> PathBuf {
 
 /// Creates a new run directory.
 pub fn create(state_dir: &Path) -> std::io::Result<RunDir> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let stamp = utc_stamp(now.as_secs());
     let root = runs_dir(state_dir);
     std::fs::create_dir_all(&root)?;
@@ -80,10 +78,7 @@ pub fn find(state_dir: &Path, id: Option<&str>) -> Option<RunDir> {
     let all = list(state_dir);
     match id {
         None => all.into_iter().last(),
-        Some(id) => all
-            .into_iter()
-            .rev()
-            .find(|r| r.id == id || r.id.starts_with(id)),
+        Some(id) => all.into_iter().rev().find(|r| r.id == id || r.id.starts_with(id)),
     }
 }
 

@@ -56,9 +56,7 @@ impl StepLog {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Writes one line from `source`.
@@ -168,12 +166,7 @@ impl Inner {
                 .parent()
                 .map(std::fs::create_dir_all)
                 .unwrap_or(Ok(()))
-                .and_then(|()| {
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&self.path)
-                });
+                .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(&self.path));
             match opened {
                 Ok(f) => self.file = Some(BufWriter::new(f)),
                 Err(_) => self.open_failed = true,
@@ -214,10 +207,7 @@ mod tests {
         log.stream("stdout", b"ld\n");
         log.line("info", "done");
         let text = read(&log);
-        let lines: Vec<&str> = text
-            .lines()
-            .map(|l| l.split_once(" | ").expect("prefix").1)
-            .collect();
+        let lines: Vec<&str> = text.lines().map(|l| l.split_once(" | ").expect("prefix").1).collect();
         assert_eq!(lines, ["hello", "oops", "world", "done"]);
         assert!(text.lines().nth(1).expect("line").contains("stderr |"));
         assert_eq!(log.tail().last().map(String::as_str), Some("info: done"));
@@ -232,15 +222,9 @@ mod tests {
         }
         let text = read(&log);
         assert!(text.len() < 400, "{}", text.len());
-        assert_eq!(
-            text.matches("[log truncated: limit 200B reached").count(),
-            1
-        );
+        assert_eq!(text.matches("[log truncated: limit 200B reached").count(), 1);
         assert!(log.truncated());
-        assert_eq!(
-            log.tail().last().map(String::as_str),
-            Some("stdout: line 99")
-        );
+        assert_eq!(log.tail().last().map(String::as_str), Some("stdout: line 99"));
     }
 
     #[test]

@@ -9,10 +9,18 @@
 //! plugin = "shell"
 //! with = { run = "tar cf gen.tar gen/", publish = ["gen.tar"], fetch = ["linux.L2/src"] }
 //! ```
+//!
+//! `run` may also be a list whose items are commands, `{ emit = "name" }`
+//! (raise a signal the step declares in `emits`) or `{ wait = ["ref", …] }`
+//! (wait for signals or steps), carried out in order:
+//!
+//! ```toml
+//! with = { run = ["./generate.sh", { emit = "generated" }, "./lint.sh"] }
+//! ```
 
 use std::collections::BTreeMap;
 
-use baton_sdk::{Command, Error, Meta, Stage, Step, artifacts};
+use baton_sdk::{Command, Error, Meta, Stage, Step, artifacts, signals};
 use serde::Deserialize;
 
 /// Lines of stderr quoted in a failure message.
@@ -22,8 +30,8 @@ const STDERR_TAIL_LINES: usize = 10;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The command line, run with `sh -c`.
-    pub run: String,
+    /// The command line, run with `sh -c`, or a list of commands and signals.
+    pub run: Script,
     /// Extra environment variables for the command.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -37,6 +45,46 @@ pub struct Config {
     pub publish: Vec<Publish>,
     /// The shell (default `sh`); it must be on the step's spawn allow-list.
     pub shell: Option<String>,
+}
+
+/// One command line, or a list of items.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Script {
+    One(String),
+    Many(Vec<Item>),
+}
+
+/// An item of a `run` list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Item {
+    Command(String),
+    Emit(EmitItem),
+    Wait(WaitItem),
+}
+
+/// `{ emit = "name" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmitItem {
+    emit: String,
+}
+
+/// `{ wait = ["board.step/signal", "board.step", …] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitItem {
+    wait: Vec<String>,
+}
+
+impl Script {
+    fn items(&self) -> Vec<&Item> {
+        match self {
+            Script::One(_) => Vec::new(),
+            Script::Many(items) => items.iter().collect(),
+        }
+    }
 }
 
 /// `"board.step/name"` (into `name`) or `{ from = "...", to = "path" }`.
@@ -83,14 +131,7 @@ impl Fetch {
 impl Publish {
     fn parts(&self) -> (&str, String) {
         match self {
-            Publish::Path(p) => (
-                p,
-                p.trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(p)
-                    .to_string(),
-            ),
+            Publish::Path(p) => (p, p.trim_end_matches('/').rsplit('/').next().unwrap_or(p).to_string()),
             Publish::Table(t) => (&t.path, t.name.clone()),
         }
     }
@@ -103,7 +144,7 @@ const SCHEMA: &str = r#"{
   "required": ["run"],
   "additionalProperties": false,
   "properties": {
-    "run": {"type": "string"},
+    "run": {"oneOf": [{"type": "string"}, {"type": "array"}]},
     "env": {"type": "object", "additionalProperties": {"type": "string"}},
     "cwd": {"type": "string"},
     "shell": {"type": "string"},
@@ -126,28 +167,24 @@ impl Stage for Shell {
             let a = artifacts::get(reference, &dest)?;
             baton_sdk::info!("fetched {} into {dest}", a.reference);
         }
-        let shell = config.shell.clone().unwrap_or_else(|| "sh".into());
-        let mut cmd = Command::new(&shell)
-            .arg("-c")
-            .arg(&config.run)
-            .env("BATON_STEP", step.id())
-            .env("BATON_BOARD", step.board())
-            .env("BATON_ATTEMPT", step.attempt().to_string())
-            .env("BATON_RUN_ID", step.run_id());
-        for (k, v) in &config.env {
-            cmd = cmd.env(k, v);
-        }
-        if let Some(dir) = &config.cwd {
-            cmd = cmd.cwd(dir);
-        }
-        let out = cmd.run()?;
-        if !out.success() {
-            return Err(Error::failed(format!(
-                "`{}` {}{}",
-                config.run,
-                out.describe(),
-                stderr_tail(&out.stderr_text())
-            )));
+        match &config.run {
+            Script::One(line) => command(step, &config, line)?,
+            Script::Many(_) => {
+                for item in config.run.items() {
+                    match item {
+                        Item::Command(line) => command(step, &config, line)?,
+                        Item::Emit(e) => {
+                            signals::emit(&e.emit)?;
+                            baton_sdk::info!("emitted {}", e.emit);
+                        }
+                        Item::Wait(w) => {
+                            let names: Vec<&str> = w.wait.iter().map(String::as_str).collect();
+                            baton_sdk::info!("waiting for {}", w.wait.join(", "));
+                            signals::wait(&names)?;
+                        }
+                    }
+                }
+            }
         }
         for p in &config.publish {
             let (path, name) = p.parts();
@@ -156,6 +193,33 @@ impl Stage for Shell {
         }
         Ok(())
     }
+}
+
+/// Runs one command line of the script.
+fn command(step: &Step, config: &Config, line: &str) -> Result<(), Error> {
+    let shell = config.shell.clone().unwrap_or_else(|| "sh".into());
+    let mut cmd = Command::new(&shell)
+        .arg("-c")
+        .arg(line)
+        .env("BATON_STEP", step.id())
+        .env("BATON_BOARD", step.board())
+        .env("BATON_ATTEMPT", step.attempt().to_string())
+        .env("BATON_RUN_ID", step.run_id());
+    for (k, v) in &config.env {
+        cmd = cmd.env(k, v);
+    }
+    if let Some(dir) = &config.cwd {
+        cmd = cmd.cwd(dir);
+    }
+    let out = cmd.run()?;
+    if !out.success() {
+        return Err(Error::failed(format!(
+            "`{line}` {}{}",
+            out.describe(),
+            stderr_tail(&out.stderr_text())
+        )));
+    }
+    Ok(())
 }
 
 /// `: <last lines of stderr>` or nothing.
@@ -180,14 +244,15 @@ mod tests {
             r#"{"run":"make","fetch":["linux.L3/gen.tar",{"from":"a.b/x","to":"y"}],"publish":["out/app.jar",{"path":"d","name":"n"}]}"#,
         )
         .expect("valid");
-        assert_eq!(
-            c.fetch[0].parts(),
-            ("linux.L3/gen.tar", "gen.tar".to_string())
-        );
+        assert_eq!(c.fetch[0].parts(), ("linux.L3/gen.tar", "gen.tar".to_string()));
         assert_eq!(c.fetch[1].parts(), ("a.b/x", "y".to_string()));
         assert_eq!(c.publish[0].parts(), ("out/app.jar", "app.jar".to_string()));
         assert_eq!(c.publish[1].parts(), ("d", "n".to_string()));
         assert!(serde_json::from_str::<Config>(r#"{"run":"x","rn":"y"}"#).is_err());
+        let c: Config = serde_json::from_str(r#"{"run":["a",{"emit":"x"},{"wait":["b.c/y"]},"d"]}"#).expect("list");
+        assert_eq!(c.run.items().len(), 4);
+        assert!(matches!(c.run.items()[1], Item::Emit(_)));
+        assert!(serde_json::from_str::<Config>(r#"{"run":[{"emitt":"x"}]}"#).is_err());
     }
 
     #[test]

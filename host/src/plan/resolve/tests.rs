@@ -110,13 +110,21 @@ memory = "lots"
 "#,
     );
     let joined = errs.join("\n");
+    assert!(joined.contains("pipeline: unknown field `colour`"), "{joined}");
     assert!(
-        joined.contains("pipeline: unknown field `colour`"),
+        joined.contains("boards.linux.steps[0].plugin: step linux.L1: unknown plugin `shel` (did you mean shell?)"),
         "{joined}"
     );
-    assert!(joined.contains("boards.linux.steps[0].plugin: step linux.L1: unknown plugin `shel` (did you mean shell?)"), "{joined}");
-    assert!(joined.contains("boards.linux.steps[1].name: duplicate step linux.L1 (first defined at boards.linux.steps[0])"), "{joined}");
-    assert!(joined.contains("boards.windows.steps[0].after[0]: step windows.W3: unknown dependency linux.L9 (did you mean linux.L1?)"), "{joined}");
+    assert!(
+        joined.contains("boards.linux.steps[1].name: duplicate step linux.L1 (first defined at boards.linux.steps[0])"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(
+            "boards.windows.steps[0].after[0]: step windows.W3: unknown dependency linux.L9 (did you mean linux.L1?)"
+        ),
+        "{joined}"
+    );
     assert!(
         joined.contains("boards.windows.steps[0].pool: step windows.W3: unknown pool `fg`"),
         "{joined}"
@@ -245,14 +253,11 @@ trust = "trusted"
     );
     let joined = errs.join("\n");
     assert!(
-        joined.contains(
-            "boards.try.steps[0].memory: step try.t1: memory 1GiB is above the untrusted cap 128MiB"
-        ),
+        joined.contains("boards.try.steps[0].memory: step try.t1: memory 1GiB is above the untrusted cap 128MiB"),
         "{joined}"
     );
     assert!(
-        joined
-            .contains("boards.try.steps[0].spawn: step try.t1: untrusted steps may not run `make`"),
+        joined.contains("boards.try.steps[0].spawn: step try.t1: untrusted steps may not run `make`"),
         "{joined}"
     );
     assert!(joined.contains("a step cannot make it trusted"), "{joined}");
@@ -284,11 +289,8 @@ name = "t2"
 
 #[test]
 fn a_changed_step_changes_its_fingerprint_only() {
-    let a = parse("[[boards.b.steps]]\nname = \"x\"\n[[boards.b.steps]]\nname = \"y\"\n")
-        .expect("valid");
-    let b =
-        parse("[[boards.b.steps]]\nname = \"x\"\n[[boards.b.steps]]\nname = \"y\"\nretries = 2\n")
-            .expect("valid");
+    let a = parse("[[boards.b.steps]]\nname = \"x\"\n[[boards.b.steps]]\nname = \"y\"\n").expect("valid");
+    let b = parse("[[boards.b.steps]]\nname = \"x\"\n[[boards.b.steps]]\nname = \"y\"\nretries = 2\n").expect("valid");
     assert_eq!(a.steps[0].fingerprint, b.steps[0].fingerprint);
     assert_ne!(a.steps[1].fingerprint, b.steps[1].fingerprint);
 }

@@ -2,9 +2,7 @@
 //! through the content-addressed store; lookups go to the scheduler, which
 //! knows who publishes what and makes a `get` wait for a pending producer.
 
-use crate::runtime::bindings::baton::stage::artifacts::{
-    Artifact, ArtifactError, ArtifactKind, Host,
-};
+use crate::runtime::bindings::baton::stage::artifacts::{Artifact, ArtifactError, ArtifactKind, Host};
 use crate::runtime::services::ServiceRequest;
 use crate::runtime::state::StepState;
 use crate::storage::artifacts::{ArtifactRecord, Kind, StoreError, valid_name};
@@ -34,11 +32,7 @@ fn gone() -> ArtifactError {
 }
 
 impl Host for StepState {
-    async fn put(
-        &mut self,
-        name: String,
-        path: String,
-    ) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
+    async fn put(&mut self, name: String, path: String) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
         if !valid_name(&name) {
             return Ok(Err(ArtifactError::InvalidName(format!(
                 "`{}` (use letters, digits, `.`, `_` and `-`, not starting with `.`)",
@@ -46,8 +40,7 @@ impl Host for StepState {
             ))));
         }
         let ctx = self.ctx.clone();
-        let stored =
-            tokio::task::spawn_blocking(move || ctx.run.store.put(&ctx.workspace, &path)).await;
+        let stored = tokio::task::spawn_blocking(move || ctx.run.store.put(&ctx.workspace, &path)).await;
         let (digest, size, kind) = match stored {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => return Ok(Err(store_error(e))),
@@ -86,21 +79,13 @@ impl Host for StepState {
         })
     }
 
-    async fn get(
-        &mut self,
-        reference: String,
-        dest: String,
-    ) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
+    async fn get(&mut self, reference: String, dest: String) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
         let step = self.ctx.index;
         let found = self
             .ctx
             .run
             .requests
-            .ask(|reply| ServiceRequest::Lookup {
-                step,
-                reference,
-                reply,
-            })
+            .ask(|reply| ServiceRequest::Lookup { step, reference, reply })
             .await;
         let record = match found {
             Some(Ok(r)) => r,
@@ -109,15 +94,12 @@ impl Host for StepState {
         };
         let ctx = self.ctx.clone();
         let rec = record.clone();
-        let copied =
-            tokio::task::spawn_blocking(move || ctx.run.store.get(&rec, &ctx.workspace, &dest))
-                .await;
+        let copied = tokio::task::spawn_blocking(move || ctx.run.store.get(&rec, &ctx.workspace, &dest)).await;
         Ok(match copied {
             Ok(Ok(())) => {
-                self.ctx.log.line(
-                    "baton",
-                    &format!("fetched {} ({})", record.reference, record.digest),
-                );
+                self.ctx
+                    .log
+                    .line("baton", &format!("fetched {} ({})", record.reference, record.digest));
                 Ok(to_wit(&record))
             }
             Ok(Err(e)) => Err(store_error(e)),
@@ -126,12 +108,7 @@ impl Host for StepState {
     }
 
     async fn list(&mut self) -> wasmtime::Result<Result<Vec<Artifact>, ArtifactError>> {
-        let all = self
-            .ctx
-            .run
-            .requests
-            .ask(|reply| ServiceRequest::List { reply })
-            .await;
+        let all = self.ctx.run.requests.ask(|reply| ServiceRequest::List { reply }).await;
         Ok(match all {
             Some(records) => Ok(records.iter().map(to_wit).collect()),
             None => Err(gone()),

@@ -21,7 +21,7 @@ use crate::runtime::bindings::baton::stage::process::{
 };
 use crate::runtime::context::StepContext;
 use crate::runtime::state::StepState;
-use crate::sandbox::confine::which;
+use crate::sandbox::confine::{Spec, which};
 use crate::sandbox::paths::cwd_in_workspace;
 use crate::sandbox::policy::spawn_allowed;
 
@@ -174,10 +174,7 @@ impl ChildIo {
             {
                 let mut u = lock(&self.unread);
                 if u.dropped > 0 {
-                    let marker = format!(
-                        "[baton: {} bytes of output dropped: not read in time]\n",
-                        u.dropped
-                    );
+                    let marker = format!("[baton: {} bytes of output dropped: not read in time]\n", u.dropped);
                     u.dropped = 0;
                     return Some(Chunk {
                         stream: OutputStream::Stderr,
@@ -249,9 +246,8 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     let program: PathBuf = if cmd.program.starts_with('/') {
         PathBuf::from(&cmd.program)
     } else {
-        which(&cmd.program).ok_or_else(|| {
-            ProcessError::NotFound(format!("program `{}` is not on the host PATH", cmd.program))
-        })?
+        which(&cmd.program)
+            .ok_or_else(|| ProcessError::NotFound(format!("program `{}` is not on the host PATH", cmd.program)))?
     };
     if !program.exists() {
         return Err(ProcessError::NotFound(format!(
@@ -259,8 +255,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
             cmd.program
         )));
     }
-    let cwd =
-        cwd_in_workspace(&ctx.workspace, cmd.cwd.as_deref()).map_err(ProcessError::InvalidCwd)?;
+    let cwd = cwd_in_workspace(&ctx.workspace, cmd.cwd.as_deref()).map_err(ProcessError::InvalidCwd)?;
     let live = ctx.processes.count();
     if live >= policy.max_children as usize {
         return Err(ProcessError::Limit(format!(
@@ -275,12 +270,14 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
         .confinement
         .launch(
             policy,
-            &program,
-            &cmd.args,
-            &env,
-            &ctx.workspace,
-            &cwd,
-            &label,
+            &Spec {
+                program: &program,
+                args: &cmd.args,
+                env: &env,
+                workspace: &ctx.workspace,
+                cwd: &cwd,
+                label: &label,
+            },
         )
         .map_err(|e| {
             ProcessError::Failed(format!(
@@ -525,19 +522,14 @@ impl Host for StepState {
         }
     }
 
-    async fn spawn(
-        &mut self,
-        cmd: Command,
-    ) -> wasmtime::Result<Result<Resource<ChildHandle>, ProcessError>> {
+    async fn spawn(&mut self, cmd: Command) -> wasmtime::Result<Result<Resource<ChildHandle>, ProcessError>> {
         let child = match start(&self.ctx, cmd) {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
         match self.table.push(child) {
             Ok(r) => Ok(Ok(r)),
-            Err(e) => Ok(Err(ProcessError::Limit(format!(
-                "too many open handles: {e}"
-            )))),
+            Err(e) => Ok(Err(ProcessError::Limit(format!("too many open handles: {e}")))),
         }
     }
 }
@@ -552,10 +544,7 @@ impl HostChild for StepState {
         Ok(io.next().await)
     }
 
-    async fn wait(
-        &mut self,
-        child: Resource<ChildHandle>,
-    ) -> wasmtime::Result<Result<Output, ProcessError>> {
+    async fn wait(&mut self, child: Resource<ChildHandle>) -> wasmtime::Result<Result<Output, ProcessError>> {
         let handle = self.table.get_mut(&child)?;
         Ok(Ok(handle.wait().await))
     }

@@ -32,9 +32,7 @@ impl Host for StepState {
             ))));
         }
         let step = self.ctx.index;
-        self.ctx
-            .log
-            .line("baton", &format!("waiting for {}", names.join(", ")));
+        self.ctx.log.line("baton", &format!("waiting for {}", names.join(", ")));
         let answer = self
             .ctx
             .run

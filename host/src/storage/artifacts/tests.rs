@@ -13,11 +13,7 @@ fn fixture() -> Fixture {
     let ws = dir.path().join("ws");
     fs::create_dir(&ws).expect("ws");
     let store = ArtifactStore::new(dir.path().join("store"));
-    Fixture {
-        _dir: dir,
-        ws,
-        store,
-    }
+    Fixture { _dir: dir, ws, store }
 }
 
 fn record(digest: &str, kind: Kind) -> ArtifactRecord {
@@ -41,13 +37,8 @@ fn a_file_round_trips() {
         "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
     );
     assert_eq!((size, kind), (5, Kind::File));
-    f.store
-        .get(&record(&digest, kind), &f.ws, "copy/b.txt")
-        .expect("get");
-    assert_eq!(
-        fs::read_to_string(f.ws.join("copy/b.txt")).expect("read"),
-        "hello"
-    );
+    f.store.get(&record(&digest, kind), &f.ws, "copy/b.txt").expect("get");
+    assert_eq!(fs::read_to_string(f.ws.join("copy/b.txt")).expect("read"), "hello");
 }
 
 #[test]
@@ -65,14 +56,8 @@ fn directories_are_deterministic_and_deduplicated() {
     assert_eq!(d1, d2);
     assert_eq!(f.store.digests().expect("digests").len(), 1);
     f.store.get(&record(&d1, k1), &f.ws, "three").expect("get");
-    assert_eq!(
-        fs::read_to_string(f.ws.join("three/sub/z.txt")).expect("read"),
-        "z"
-    );
-    assert_eq!(
-        fs::read_to_string(f.ws.join("three/link")).expect("read link"),
-        "z"
-    );
+    assert_eq!(fs::read_to_string(f.ws.join("three/sub/z.txt")).expect("read"), "z");
+    assert_eq!(fs::read_to_string(f.ws.join("three/link")).expect("read link"), "z");
 }
 
 #[test]

@@ -1,0 +1,7 @@
+//! baton's end-to-end tests: real pipelines run by the real `baton` binary
+//! with guest fixtures built from `tests/fixtures/`. One module per area.
+
+mod harness;
+
+mod check;
+mod run_basics;

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs baton's test suite: unit tests, and the end-to-end tests that run real
+# pipelines with the real binary and guest fixtures built from source.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/env.sh
+cargo test --workspace "$@"
