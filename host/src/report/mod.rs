@@ -65,6 +65,8 @@ pub struct StepReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptReport {
     pub attempt: u32,
+    /// When the attempt became ready; until `start` it waited for a job slot or its pool.
+    pub queued: f64,
     pub start: f64,
     pub end: Option<f64>,
     /// `ok`, `failed` or `cancelled`.

@@ -68,6 +68,7 @@ impl Scheduler {
         st.start.get_or_insert(now);
         st.attempts.push(Attempt {
             number: attempt,
+            queued: st.queued_at,
             start: now,
             end: None,
             error: None,
@@ -249,6 +250,7 @@ impl Scheduler {
             return self.finish(i, Status::Failed, last);
         }
         self.steps[i].status = Status::Ready;
+        self.steps[i].queued_at = self.now();
         self.ready.push(i, self.prio[i]);
     }
 }

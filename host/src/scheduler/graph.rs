@@ -66,6 +66,7 @@ impl Scheduler {
             return self.finish(i, Status::Succeeded, None);
         }
         self.steps[i].status = Status::Ready;
+        self.steps[i].queued_at = self.now();
         self.ready.push(i, self.prio[i]);
     }
 

@@ -38,6 +38,7 @@ impl Scheduler {
                 .iter()
                 .map(|a| AttemptReport {
                     attempt: a.number,
+                    queued: a.queued,
                     start: a.start,
                     end: a.end,
                     status: if a.cancelled {

@@ -45,6 +45,8 @@ impl Status {
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub number: u32,
+    /// When it became ready (the wait for a job slot or pool ends at `start`).
+    pub queued: f64,
     pub start: f64,
     pub end: Option<f64>,
     /// `None` while running or on success.
@@ -119,6 +121,8 @@ pub struct StepRun {
     pub cancel: Option<oneshot::Sender<()>>,
     /// Digest of the plugin the step ran with.
     pub plugin_digest: Option<String>,
+    /// When the step last became ready.
+    pub queued_at: f64,
 }
 
 impl StepRun {
@@ -138,6 +142,7 @@ impl StepRun {
             artifacts: Vec::new(),
             cancel: None,
             plugin_digest: None,
+            queued_at: 0.0,
         }
     }
 
