@@ -61,6 +61,18 @@ pub fn observer(out: Output) -> Observer {
             } if out.verbose > 0 => {
                 format!("       {id} [{done}/{total}] {message}")
             }
+            UiEvent::PluginLoaded(l) if out.verbose > 0 => format!(
+                "plugin {} ({} KiB, baton:stage@{}): {} in {:.1}ms",
+                l.name,
+                l.size / 1024,
+                l.contract,
+                if l.cache == "hit" {
+                    "loaded from the compile cache"
+                } else {
+                    "compiled"
+                },
+                l.seconds * 1e3
+            ),
             UiEvent::Cancelling => "cancelling: stopping running steps".to_string(),
             _ => return,
         };

@@ -31,6 +31,24 @@ pub struct RunReport {
     pub failures: Vec<FailureReport>,
     pub log_dir: String,
     pub waiting_policy: String,
+    /// How each plugin was loaded.
+    pub plugins: Vec<PluginLoad>,
+}
+
+/// How a plugin was loaded for the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginLoad {
+    pub name: String,
+    /// Hex sha256 of the component.
+    pub digest: String,
+    /// The `baton:stage` version it was built against.
+    pub contract: String,
+    pub size: u64,
+    /// `hit` (compiled code from the cache), `compiled` (and cached) or
+    /// `compileduncached`.
+    pub cache: String,
+    /// Time to read, check, compile or load, and pre-instantiate it.
+    pub seconds: f64,
 }
 
 /// One step.

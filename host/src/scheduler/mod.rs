@@ -33,7 +33,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
 use crate::plan::Plan;
-use crate::report::RunReport;
+use crate::report::{PluginLoad, RunReport};
 use crate::runtime::Runtime;
 use crate::runtime::context::RunServices;
 use crate::runtime::invoke::AttemptOutcome;
@@ -97,6 +97,7 @@ pub enum UiEvent<'a> {
         total: u64,
         message: &'a str,
     },
+    PluginLoaded(&'a PluginLoad),
     Cancelling,
 }
 
@@ -196,6 +197,7 @@ pub(crate) struct Scheduler {
     journal: Journal,
     observer: Observer,
     workspaces: Vec<PathBuf>,
+    plugin_loads: Vec<PluginLoad>,
 }
 
 impl Scheduler {
@@ -225,15 +227,28 @@ impl Scheduler {
 
         // Load the plugins that selected steps use (compiling through the cache).
         let mut plugins: Vec<Option<Result<Arc<LoadedPlugin>, String>>> = vec![None; plan.plugins.len()];
+        let mut loads = Vec::new();
         for i in 0..n {
             if let (true, Some(p)) = (selected[i], plan.steps[i].plugin)
                 && plugins[p].is_none()
             {
                 let rt = runtime.clone();
                 let def = plan.plugins[p].clone();
+                let t0 = Instant::now();
                 let loaded = tokio::task::spawn_blocking(move || rt.load(&def)).await;
+                let seconds = t0.elapsed().as_secs_f64();
                 plugins[p] = Some(match loaded {
-                    Ok(Ok(l)) => Ok(l),
+                    Ok(Ok(l)) => {
+                        loads.push(PluginLoad {
+                            name: plan.plugins[p].name.clone(),
+                            digest: l.digest.clone(),
+                            contract: l.contract.clone(),
+                            size: l.size,
+                            cache: format!("{:?}", l.cache).to_lowercase(),
+                            seconds,
+                        });
+                        Ok(l)
+                    }
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(e) => Err(format!("plugin `{}`: loading failed: {e}", plan.plugins[p].name)),
                 });
@@ -300,8 +315,12 @@ impl Scheduler {
             journal,
             observer,
             workspaces,
+            plugin_loads: loads,
             plan,
         };
+        for load in &sched.plugin_loads {
+            (sched.observer)(&UiEvent::PluginLoaded(load));
+        }
         (sched.observer)(&UiEvent::RunStarted {
             run_id: &sched.run.id,
             steps: n,

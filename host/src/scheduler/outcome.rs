@@ -132,6 +132,7 @@ impl Scheduler {
             failures,
             log_dir: self.run.logs().display().to_string(),
             waiting_policy: WAITING_POLICY.into(),
+            plugins: self.plugin_loads.clone(),
         };
         self.journal.append(Record::End {
             status: status.into(),
