@@ -22,18 +22,12 @@ enum Kind {
 impl Error {
     /// The step ran and its work failed.
     pub fn failed(message: impl Into<String>) -> Self {
-        Self {
-            kind: Kind::Failed,
-            message: message.into(),
-        }
+        Self { kind: Kind::Failed, message: message.into() }
     }
 
     /// The step's `with` table is wrong; say which key and why.
     pub fn config(message: impl Into<String>) -> Self {
-        Self {
-            kind: Kind::Config,
-            message: message.into(),
-        }
+        Self { kind: Kind::Config, message: message.into() }
     }
 
     /// The message.

@@ -12,12 +12,7 @@ pub struct Meta {
 impl Meta {
     /// A stage called `name` at plugin version `version` (use `env!("CARGO_PKG_VERSION")`).
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            version: version.into(),
-            description: String::new(),
-            config_schema: None,
-        }
+        Self { name: name.into(), version: version.into(), description: String::new(), config_schema: None }
     }
 
     /// One line on what the stage does.
@@ -35,11 +30,6 @@ impl Meta {
 
 impl From<Meta> for StageMeta {
     fn from(m: Meta) -> Self {
-        StageMeta {
-            name: m.name,
-            version: m.version,
-            description: m.description,
-            config_schema: m.config_schema,
-        }
+        StageMeta { name: m.name, version: m.version, description: m.description, config_schema: m.config_schema }
     }
 }

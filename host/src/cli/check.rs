@@ -22,12 +22,7 @@ pub fn main(args: CheckArgs, out: Output) -> anyhow::Result<u8> {
     let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
     let mut errors = Vec::new();
     for (p, def) in plan.plugins.iter().enumerate() {
-        let users: Vec<&str> = plan
-            .steps
-            .iter()
-            .filter(|s| s.plugin == Some(p))
-            .map(|s| s.id.as_str())
-            .collect();
+        let users: Vec<&str> = plan.steps.iter().filter(|s| s.plugin == Some(p)).map(|s| s.id.as_str()).collect();
         if users.is_empty() {
             continue;
         }
@@ -36,12 +31,7 @@ pub fn main(args: CheckArgs, out: Output) -> anyhow::Result<u8> {
         }
     }
     if !errors.is_empty() {
-        eprintln!(
-            "error: {}: {} error{}",
-            args.file.display(),
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
-        );
+        eprintln!("error: {}: {} error{}", args.file.display(), errors.len(), if errors.len() == 1 { "" } else { "s" });
         for e in &errors {
             eprintln!("  - {e}");
         }
@@ -53,11 +43,7 @@ pub fn main(args: CheckArgs, out: Output) -> anyhow::Result<u8> {
             args.file.display(),
             plan.boards.len(),
             plan.steps.len(),
-            plan.plugins
-                .iter()
-                .enumerate()
-                .filter(|(p, _)| plan.steps.iter().any(|s| s.plugin == Some(*p)))
-                .count()
+            plan.plugins.iter().enumerate().filter(|(p, _)| plan.steps.iter().any(|s| s.plugin == Some(*p))).count()
         );
     }
     Ok(0)

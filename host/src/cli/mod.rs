@@ -50,11 +50,7 @@ pub struct Output {
 pub fn main(args: Args) -> anyhow::Result<u8> {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let out = Output {
-        quiet: args.quiet,
-        verbose: args.verbose,
-        color,
-    };
+    let out = Output { quiet: args.quiet, verbose: args.verbose, color };
     match args.command {
         Command::Run(a) => run::main(a, out),
         Command::Check(a) => check::main(a, out),

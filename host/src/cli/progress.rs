@@ -11,20 +11,12 @@ pub fn observer(out: Output) -> Observer {
         }
         let t = start.elapsed().as_secs_f64();
         let line = match ev {
-            UiEvent::RunStarted {
-                run_id, steps, jobs, ..
-            } => format!("run {run_id}: {steps} steps, {jobs} jobs"),
+            UiEvent::RunStarted { run_id, steps, jobs, .. } => format!("run {run_id}: {steps} steps, {jobs} jobs"),
             UiEvent::StepStarted { id, attempt } if *attempt > 1 => {
                 format!("  start {id} (attempt {attempt})")
             }
             UiEvent::StepStarted { id, .. } => format!("  start {id}"),
-            UiEvent::StepFinished {
-                id,
-                status,
-                seconds,
-                error,
-                forgiven,
-            } => {
+            UiEvent::StepFinished { id, status, seconds, error, forgiven } => {
                 let dur = seconds.map(|s| format!(" ({s:.2}s)")).unwrap_or_default();
                 match (status, error) {
                     (Status::Succeeded, _) => format!("     ok {id}{dur}"),
@@ -38,27 +30,14 @@ pub fn observer(out: Output) -> Observer {
                     (s, _) => format!("  {s:?} {id}"),
                 }
             }
-            UiEvent::StepRetrying {
-                id,
-                next_attempt,
-                delay,
-                error,
-            } => {
-                format!(
-                    "  retry {id} in {:.1}s (attempt {next_attempt}): {error}",
-                    delay.as_secs_f64()
-                )
+            UiEvent::StepRetrying { id, next_attempt, delay, error } => {
+                format!("  retry {id} in {:.1}s (attempt {next_attempt}): {error}", delay.as_secs_f64())
             }
             UiEvent::StepWaiting { id, on } if out.verbose > 0 => {
                 format!("   wait {id} on {}", on.join(", "))
             }
             UiEvent::StepResumed { id } if out.verbose > 0 => format!(" resume {id}"),
-            UiEvent::Progress {
-                id,
-                done,
-                total,
-                message,
-            } if out.verbose > 0 => {
+            UiEvent::Progress { id, done, total, message } if out.verbose > 0 => {
                 format!("       {id} [{done}/{total}] {message}")
             }
             UiEvent::PluginLoaded(l) if out.verbose > 0 => format!(
@@ -66,11 +45,7 @@ pub fn observer(out: Output) -> Observer {
                 l.name,
                 l.size / 1024,
                 l.contract,
-                if l.cache == "hit" {
-                    "loaded from the compile cache"
-                } else {
-                    "compiled"
-                },
+                if l.cache == "hit" { "loaded from the compile cache" } else { "compiled" },
                 l.seconds * 1e3
             ),
             UiEvent::Cancelling => "cancelling: stopping running steps".to_string(),

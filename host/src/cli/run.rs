@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::{Output, default_file, load_plan, progress};
 use crate::report::text;
 use crate::runtime::Runtime;
-use crate::scheduler::{self, RunOptions, Selection};
+use crate::scheduler::{self, Priority, RunOptions, Selection};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// Run these steps and everything after them; leave the rest out.
     #[arg(long, value_delimiter = ',')]
     pub from: Vec<String>,
+    /// Which ready step goes first when job slots are short.
+    #[arg(long, value_enum, default_value_t = Priority::CriticalPath)]
+    pub priority: Priority,
 }
 
 pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
@@ -48,11 +51,8 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
     let opts = RunOptions {
         jobs: args.jobs,
         resume: args.resume,
-        selection: Selection {
-            only: args.only,
-            skip: args.skip,
-            from: args.from,
-        },
+        selection: Selection { only: args.only, skip: args.skip, from: args.from },
+        priority: args.priority,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

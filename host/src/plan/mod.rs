@@ -93,10 +93,7 @@ impl Plan {
     /// Reads and validates a pipeline file.
     pub fn load(path: &Path) -> Result<Plan, PlanErrors> {
         let shown = path.display().to_string();
-        let fail = |message: String| PlanErrors {
-            file: shown.clone(),
-            errors: vec![PlanError::new("", message)],
-        };
+        let fail = |message: String| PlanErrors { file: shown.clone(), errors: vec![PlanError::new("", message)] };
         let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read pipeline file: {e}")))?;
         let file = std::path::absolute(path).map_err(|e| fail(format!("cannot resolve path: {e}")))?;
         Self::parse(&text, &file)
@@ -105,10 +102,7 @@ impl Plan {
     /// Validates pipeline text; `file` is where it lives (relative plugin paths
     /// resolve against its directory).
     pub fn parse(text: &str, file: &Path) -> Result<Plan, PlanErrors> {
-        resolve::resolve(text, file).map_err(|errors| PlanErrors {
-            file: file.display().to_string(),
-            errors,
-        })
+        resolve::resolve(text, file).map_err(|errors| PlanErrors { file: file.display().to_string(), errors })
     }
 
     /// The index of step `board.step`.

@@ -75,10 +75,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                 for (bname, bvalue) in board_tables {
                     let bpath = format!("boards.{bname}");
                     if !valid_name(bname) {
-                        errs.push(
-                            &bpath,
-                            format!("invalid board name `{bname}` (use letters, digits, `_` and `-`)"),
-                        );
+                        errs.push(&bpath, format!("invalid board name `{bname}` (use letters, digits, `_` and `-`)"));
                     }
                     let Some(board) = parse_value::<BoardSection>(bvalue, &bpath, &mut errs) else {
                         continue;
@@ -90,13 +87,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                             Some((_, tsteps)) => {
                                 for (path, entry) in tsteps.iter().flatten() {
                                     let path = format!("{path} (board {bname})");
-                                    entries.push((
-                                        b,
-                                        Entry {
-                                            entry: entry.clone(),
-                                            path,
-                                        },
-                                    ));
+                                    entries.push((b, Entry { entry: entry.clone(), path }));
                                 }
                             }
                             None => errs.push(
@@ -115,10 +106,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                         }
                     }
                     if board.template.is_none() && board.steps.is_empty() {
-                        errs.push(
-                            &bpath,
-                            format!("board `{bname}` has no steps (add steps or a template)"),
-                        );
+                        errs.push(&bpath, format!("board `{bname}` has no steps (add steps or a template)"));
                     }
                 }
             }
@@ -136,10 +124,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         if !valid_name(&e.entry.name) {
             errs.push(
                 format!("{}.name", e.path),
-                format!(
-                    "invalid step name `{}` (use letters, digits, `_` and `-`)",
-                    e.entry.name
-                ),
+                format!("invalid step name `{}` (use letters, digits, `_` and `-`)", e.entry.name),
             );
         }
         if let Some(&first) = index.get(&id) {
@@ -166,11 +151,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         match &entry.after {
             Some(after) => {
                 for (k, dep) in after.iter().enumerate() {
-                    let full = if dep.contains('.') {
-                        dep.clone()
-                    } else {
-                        format!("{bname}.{dep}")
-                    };
+                    let full = if dep.contains('.') { dep.clone() } else { format!("{bname}.{dep}") };
                     match index.get(&full) {
                         Some(&d) if !deps.contains(&d) => deps.push(d),
                         Some(_) => errs.push(at(&format!("after[{k}]")), format!("step {id}: {full} is listed twice")),
@@ -197,10 +178,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                 Some(p) => Some(p),
                 None => {
                     let known: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
-                    errs.push(
-                        at("plugin"),
-                        format!("step {id}: unknown plugin `{name}`{}", hint(name, known)),
-                    );
+                    errs.push(at("plugin"), format!("step {id}: unknown plugin `{name}`{}", hint(name, known)));
                     None
                 }
             },
@@ -211,22 +189,16 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             (None, None) => None,
         };
 
-        let pool = entry
-            .pool
-            .as_ref()
-            .and_then(|name| match pools.iter().position(|p| &p.name == name) {
-                Some(p) => Some(p),
-                None => {
-                    errs.push(
-                        at("pool"),
-                        format!(
-                            "step {id}: unknown pool `{name}`{}",
-                            hint(name, pools.iter().map(|p| p.name.as_str()))
-                        ),
-                    );
-                    None
-                }
-            });
+        let pool = entry.pool.as_ref().and_then(|name| match pools.iter().position(|p| &p.name == name) {
+            Some(p) => Some(p),
+            None => {
+                errs.push(
+                    at("pool"),
+                    format!("step {id}: unknown pool `{name}`{}", hint(name, pools.iter().map(|p| p.name.as_str()))),
+                );
+                None
+            }
+        });
 
         let mut emits = Vec::new();
         for (k, name) in entry.emits.iter().flatten().enumerate() {
@@ -236,10 +208,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                     format!("step {id}: invalid signal name `{name}` (use letters, digits, `_` and `-`)"),
                 );
             } else if emits.contains(name) {
-                errs.push(
-                    at(&format!("emits[{k}]")),
-                    format!("step {id}: signal `{name}` is listed twice"),
-                );
+                errs.push(at(&format!("emits[{k}]")), format!("step {id}: signal `{name}` is listed twice"));
             } else {
                 emits.push(name.clone());
             }
@@ -308,10 +277,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         let deps: Vec<Vec<usize>> = steps.iter().map(|s| s.deps.clone()).collect();
         if let Some(cycle) = find_cycle(&deps) {
             let shown: Vec<&str> = cycle.iter().map(|&i| steps[i].id.as_str()).collect();
-            errs.push(
-                &steps[cycle[0]].source,
-                format!("dependency cycle: {}", shown.join(" -> ")),
-            );
+            errs.push(&steps[cycle[0]].source, format!("dependency cycle: {}", shown.join(" -> ")));
         }
     }
 
@@ -374,10 +340,7 @@ fn resolve_plugins(table: &toml::Table, dir: &Path, errs: &mut Errors) -> Vec<Pl
                     if let Some(d) = &sha256
                         && (d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit()))
                     {
-                        errs.push(
-                            format!("{path}.sha256"),
-                            "must be 64 hex digits (sha256 of the .wasm file)",
-                        );
+                        errs.push(format!("{path}.sha256"), "must be 64 hex digits (sha256 of the .wasm file)");
                     }
                     let source = if file.contains('/') || file.ends_with(".wasm") {
                         PluginSource::File(dir.join(&file))
@@ -393,12 +356,7 @@ fn resolve_plugins(table: &toml::Table, dir: &Path, errs: &mut Errors) -> Vec<Pl
                         );
                         continue;
                     };
-                    out.push(PluginDef {
-                        name: name.clone(),
-                        source,
-                        sha256: sha256.map(|s| s.to_lowercase()),
-                        trust,
-                    });
+                    out.push(PluginDef { name: name.clone(), source, sha256: sha256.map(|s| s.to_lowercase()), trust });
                 }
             }
         }
@@ -406,12 +364,7 @@ fn resolve_plugins(table: &toml::Table, dir: &Path, errs: &mut Errors) -> Vec<Pl
     // Bundled plugins are usable by name without a `[plugins]` entry.
     for &name in bundled::NAMES {
         if !out.iter().any(|p| p.name == name) {
-            out.push(PluginDef {
-                name: name.into(),
-                source: PluginSource::Bundled(name),
-                sha256: None,
-                trust: None,
-            });
+            out.push(PluginDef { name: name.into(), source: PluginSource::Bundled(name), sha256: None, trust: None });
         }
     }
     out
@@ -432,10 +385,7 @@ fn resolve_pools(table: &toml::Table, errs: &mut Errors) -> Vec<PoolDef> {
             errs.push(&path, format!("invalid pool name `{name}`"));
         }
         match v.as_integer() {
-            Some(n) if n >= 1 => out.push(PoolDef {
-                name: name.clone(),
-                capacity: n as usize,
-            }),
+            Some(n) if n >= 1 => out.push(PoolDef { name: name.clone(), capacity: n as usize }),
             _ => errs.push(&path, "capacity must be a whole number of at least 1"),
         }
     }
@@ -480,12 +430,7 @@ fn fingerprint(board: &str, entry: &StepEntry, deps: &[usize], ids: &[String], p
         deps: Vec<&'a str>,
         policy: &'a StepPolicy,
     }
-    let key = Key {
-        board,
-        entry,
-        deps: deps.iter().map(|&d| ids[d].as_str()).collect(),
-        policy,
-    };
+    let key = Key { board, entry, deps: deps.iter().map(|&d| ids[d].as_str()).collect(), policy };
     let json = serde_json::to_vec(&key).unwrap_or_default();
     hex::encode(Sha256::digest(&json))
 }

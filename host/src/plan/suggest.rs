@@ -19,9 +19,7 @@ pub fn hint<'a, I>(word: &str, candidates: I) -> String
 where
     I: IntoIterator<Item = &'a str>,
 {
-    closest(word, candidates)
-        .map(|c| format!(" (did you mean {c}?)"))
-        .unwrap_or_default()
+    closest(word, candidates).map(|c| format!(" (did you mean {c}?)")).unwrap_or_default()
 }
 
 /// Edit distance where swapping two neighbouring letters counts as one edit.

@@ -16,9 +16,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = t;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if num_len == 0 {
             return Err(format!("bad duration `{text}` (write e.g. `30s`, `10m`, `1h30m`)"));
         }
@@ -26,9 +24,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("bad duration `{text}`: `{}` is not a number", &rest[..num_len]))?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" | "sec" => 1.0,
@@ -36,9 +32,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             "d" => 86400.0,
             other => {
-                return Err(format!(
-                    "bad duration `{text}`: unknown unit `{other}` (use ms, s, m, h or d)"
-                ));
+                return Err(format!("bad duration `{text}`: unknown unit `{other}` (use ms, s, m, h or d)"));
             }
         };
         rest = &rest[unit_len..];
@@ -61,9 +55,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     if num_len == 0 {
         return Err(format!("bad size `{text}` (write e.g. `512MiB`, `2GiB`)"));
     }
-    let value: f64 = t[..num_len]
-        .parse()
-        .map_err(|_| format!("bad size `{text}`: `{}` is not a number", &t[..num_len]))?;
+    let value: f64 =
+        t[..num_len].parse().map_err(|_| format!("bad size `{text}`: `{}` is not a number", &t[..num_len]))?;
     let scale: f64 = match t[num_len..].trim() {
         "" | "B" => 1.0,
         "K" | "KiB" => 1024.0,
@@ -75,9 +68,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "GB" => 1e9,
         "TB" => 1e12,
         other => {
-            return Err(format!(
-                "bad size `{text}`: unknown unit `{other}` (use B, KiB, MiB, GiB, KB, MB, GB)"
-            ));
+            return Err(format!("bad size `{text}`: unknown unit `{other}` (use B, KiB, MiB, GiB, KB, MB, GB)"));
         }
     };
     let bytes = value * scale;

@@ -14,11 +14,7 @@ fn secs(s: f64) -> String {
 pub fn summary(r: &RunReport) -> String {
     let mut out = String::new();
     let width = r.steps.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(
-        out,
-        "{:<width$}  {:<8}  {:>8}  {:>9}",
-        "step", "status", "attempts", "duration"
-    );
+    let _ = writeln!(out, "{:<width$}  {:<8}  {:>8}  {:>9}", "step", "status", "attempts", "duration");
     for s in &r.steps {
         let status = if s.previously_done {
             "done*"
@@ -31,29 +27,13 @@ pub fn summary(r: &RunReport) -> String {
             (Some(a), Some(b)) => secs(b - a),
             _ => "-".into(),
         };
-        let _ = writeln!(
-            out,
-            "{:<width$}  {:<8}  {:>8}  {:>9}",
-            s.id,
-            status,
-            s.attempts.len(),
-            dur
-        );
+        let _ = writeln!(out, "{:<width$}  {:<8}  {:>8}  {:>9}", s.id, status, s.attempts.len(), dur);
     }
     if r.steps.iter().any(|s| s.previously_done) {
-        let _ = writeln!(
-            out,
-            "(* previously done in run {})",
-            r.resumed_from.as_deref().unwrap_or("?")
-        );
+        let _ = writeln!(out, "(* previously done in run {})", r.resumed_from.as_deref().unwrap_or("?"));
     }
     if !r.critical_path.is_empty() {
-        let _ = writeln!(
-            out,
-            "critical path ({}): {}",
-            secs(r.critical_path_seconds),
-            r.critical_path.join(" -> ")
-        );
+        let _ = writeln!(out, "critical path ({}): {}", secs(r.critical_path_seconds), r.critical_path.join(" -> "));
     }
     if !r.failures.is_empty() {
         let _ = writeln!(out, "\nfailures ({}):", r.failures.len());
@@ -66,13 +46,7 @@ pub fn summary(r: &RunReport) -> String {
         }
     }
     let counts = count(r);
-    let _ = writeln!(
-        out,
-        "\nrun {} {} in {} ({counts})",
-        r.run_id,
-        r.status,
-        secs(r.duration)
-    );
+    let _ = writeln!(out, "\nrun {} {} in {} ({counts})", r.run_id, r.status, secs(r.duration));
     let _ = writeln!(out, "logs: {}", r.log_dir);
     out
 }

@@ -47,10 +47,7 @@ impl CompileCache {
         let mut h = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         env!("CARGO_PKG_VERSION").hash(&mut h);
-        Self {
-            dir,
-            engine_key: format!("{:016x}", h.finish()),
-        }
+        Self { dir, engine_key: format!("{:016x}", h.finish()) }
     }
 
     /// The compiled component for `bytes` whose sha256 is `digest`.

@@ -15,25 +15,15 @@ pub const PACKAGE: &str = "baton:stage";
 
 /// WASI packages the host provides (`wasi:sockets` is linked but denies
 /// everything).
-const WASI_PACKAGES: [&str; 6] = [
-    "wasi:io",
-    "wasi:cli",
-    "wasi:clocks",
-    "wasi:filesystem",
-    "wasi:random",
-    "wasi:sockets",
-];
+const WASI_PACKAGES: [&str; 6] =
+    ["wasi:io", "wasi:cli", "wasi:clocks", "wasi:filesystem", "wasi:random", "wasi:sockets"];
 
 /// The part of a version that must match: `0.1` for `0.1.z`, `1` for `1.y.z`.
 pub fn compat_key(version: &str) -> String {
     let mut parts = version.split(['.', '-', '+']);
     let major = parts.next().unwrap_or("");
     let minor = parts.next().unwrap_or("");
-    if major == "0" {
-        format!("0.{minor}")
-    } else {
-        major.to_string()
-    }
+    if major == "0" { format!("0.{minor}") } else { major.to_string() }
 }
 
 /// Splits `ns:pkg/iface@ver` into `("ns:pkg", "iface", Some("ver"))`.
@@ -63,11 +53,7 @@ pub fn check(engine: &Engine, component: &Component) -> Result<String, String> {
         }
     }
     let Some(version) = found else {
-        let shown = if exports.is_empty() {
-            "nothing".to_string()
-        } else {
-            exports.join(", ")
-        };
+        let shown = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
         return Err(format!(
             "does not export `{PACKAGE}/plugin` (it is not a baton stage; it exports {shown}); \
              build it against the `stage` world of {PACKAGE}@{VERSION}"
@@ -89,9 +75,7 @@ pub fn check(engine: &Engine, component: &Component) -> Result<String, String> {
                 ));
             }
             if !["types", "log", "process", "artifacts", "signals"].contains(&iface) {
-                return Err(format!(
-                    "imports `{name}`, which this host ({PACKAGE}@{VERSION}) does not provide"
-                ));
+                return Err(format!("imports `{name}`, which this host ({PACKAGE}@{VERSION}) does not provide"));
             }
         } else if !WASI_PACKAGES.contains(&pkg) || !v.is_some_and(|v| v.starts_with("0.2.")) {
             return Err(format!(
@@ -117,14 +101,8 @@ mod tests {
 
     #[test]
     fn names_split_into_package_interface_version() {
-        assert_eq!(
-            split_name("baton:stage/log@0.1.0"),
-            ("baton:stage", "log", Some("0.1.0"))
-        );
-        assert_eq!(
-            split_name("wasi:cli/stdout@0.2.6"),
-            ("wasi:cli", "stdout", Some("0.2.6"))
-        );
+        assert_eq!(split_name("baton:stage/log@0.1.0"), ("baton:stage", "log", Some("0.1.0")));
+        assert_eq!(split_name("wasi:cli/stdout@0.2.6"), ("wasi:cli", "stdout", Some("0.2.6")));
         assert_eq!(split_name("run"), ("run", "", None));
     }
 }

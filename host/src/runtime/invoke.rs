@@ -45,10 +45,7 @@ pub enum FailureKind {
 }
 
 fn failed(kind: FailureKind, message: impl Into<String>) -> AttemptOutcome {
-    AttemptOutcome::Failed {
-        kind,
-        message: message.into(),
-    }
+    AttemptOutcome::Failed { kind, message: message.into() }
 }
 
 /// Runs one attempt; `cancel` resolving interrupts it.
@@ -84,19 +81,11 @@ async fn attempt(
     };
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_RESOURCES);
-    let state = StepState {
-        wasi,
-        table,
-        limiter: StepLimiter::new(ctx.policy.memory),
-        ctx: ctx.clone(),
-    };
+    let state = StepState { wasi, table, limiter: StepLimiter::new(ctx.policy.memory), ctx: ctx.clone() };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
-    let cpu_ticks = ctx
-        .policy
-        .cpu
-        .map(|d| (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
+    let cpu_ticks = ctx.policy.cpu.map(|d| (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
     let cpu = ctx.policy.cpu;
     let mut ticks = 0u64;
     store.epoch_deadline_callback(move |_| {
@@ -161,31 +150,19 @@ fn explain_trap(e: &wasmtime::Error, limit_hit: Option<&str>, tail: &[String]) -
         return (FailureKind::Limit, root);
     }
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return (
-            FailureKind::Stage,
-            format!("stage exited with code {} instead of returning", exit.0),
-        );
+        return (FailureKind::Stage, format!("stage exited with code {} instead of returning", exit.0));
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => (
             FailureKind::Limit,
-            format!(
-                "stack limit {} exceeded (wasm stack overflow)",
-                crate::plan::units::Size(MAX_WASM_STACK as u64)
-            ),
+            format!("stack limit {} exceeded (wasm stack overflow)", crate::plan::units::Size(MAX_WASM_STACK as u64)),
         ),
         Some(Trap::UnreachableCodeReached) => match panic_message(tail) {
             Some(p) => (FailureKind::Trap, format!("stage panicked: {p}")),
-            None => (
-                FailureKind::Trap,
-                "stage trapped: wasm `unreachable` instruction executed".into(),
-            ),
+            None => (FailureKind::Trap, "stage trapped: wasm `unreachable` instruction executed".into()),
         },
         Some(trap) => (FailureKind::Trap, format!("stage trapped: {trap}")),
-        None => (
-            FailureKind::Trap,
-            format!("stage failed: {}", crate::runtime::plugin::first_line(e)),
-        ),
+        None => (FailureKind::Trap, format!("stage failed: {}", crate::runtime::plugin::first_line(e))),
     }
 }
 
@@ -193,12 +170,7 @@ fn explain_trap(e: &wasmtime::Error, limit_hit: Option<&str>, tail: &[String]) -
 fn panic_message(tail: &[String]) -> Option<String> {
     let at = tail.iter().rposition(|l| l.contains("panicked at"))?;
     let message = tail.get(at + 1).map(|l| l.trim_start_matches("stderr: ").to_string());
-    let place = tail[at]
-        .split("panicked at ")
-        .nth(1)
-        .unwrap_or("")
-        .trim_end_matches(':')
-        .to_string();
+    let place = tail[at].split("panicked at ").nth(1).unwrap_or("").trim_end_matches(':').to_string();
     Some(match message {
         Some(m) if !m.is_empty() => format!("{m} (at {place})"),
         _ => format!("at {place}"),

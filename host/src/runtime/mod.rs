@@ -47,12 +47,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Stage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        Ok(Self {
-            engine,
-            linker,
-            cache,
-            loaded: Mutex::new(HashMap::new()),
-        })
+        Ok(Self { engine, linker, cache, loaded: Mutex::new(HashMap::new()) })
     }
 
     /// Loads (or returns the already loaded) plugin.
@@ -68,10 +63,7 @@ impl Runtime {
             return Ok(p.clone());
         }
         let p = plugin::load(&self.engine, &self.linker, &self.cache, def, &bytes)?;
-        self.loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(digest, p.clone());
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, p.clone());
         Ok(p)
     }
 }

@@ -45,13 +45,11 @@ pub fn read(def: &PluginDef) -> Result<Vec<u8>, PluginError> {
             message: format!("cannot read: {e}"),
         }),
         PluginSource::Bundled(name) => {
-            crate::runtime::bundled::bytes(name)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| PluginError {
-                    plugin: def.name.clone(),
-                    source_desc: "bundled".into(),
-                    message: "no such bundled plugin".into(),
-                })
+            crate::runtime::bundled::bytes(name).map(<[u8]>::to_vec).ok_or_else(|| PluginError {
+                plugin: def.name.clone(),
+                source_desc: "bundled".into(),
+                message: "no such bundled plugin".into(),
+            })
         }
     }
 }
@@ -72,27 +70,18 @@ pub fn load(
     def: &PluginDef,
     bytes: &[u8],
 ) -> Result<Arc<LoadedPlugin>, PluginError> {
-    let fail = |message: String| PluginError {
-        plugin: def.name.clone(),
-        source_desc: describe_source(def),
-        message,
-    };
+    let fail = |message: String| PluginError { plugin: def.name.clone(), source_desc: describe_source(def), message };
     let digest = hex::encode(Sha256::digest(bytes));
     if let Some(pinned) = &def.sha256
         && *pinned != digest
     {
-        return Err(fail(format!(
-            "sha256 mismatch: the pipeline pins {pinned}, the file is {digest}"
-        )));
+        return Err(fail(format!("sha256 mismatch: the pipeline pins {pinned}, the file is {digest}")));
     }
     check_header(bytes).map_err(&fail)?;
-    let (component, outcome) = cache
-        .load(engine, &digest, bytes)
-        .map_err(|e| fail(format!("not a valid component: {}", first_line(&e))))?;
+    let (component, outcome) =
+        cache.load(engine, &digest, bytes).map_err(|e| fail(format!("not a valid component: {}", first_line(&e))))?;
     let contract = contract::check(engine, &component).map_err(&fail)?;
-    let pre = linker
-        .instantiate_pre(&component)
-        .map_err(|e| fail(format!("cannot be linked: {}", first_line(&e))))?;
+    let pre = linker.instantiate_pre(&component).map_err(|e| fail(format!("cannot be linked: {}", first_line(&e))))?;
     let pre = StagePre::new(pre).map_err(|e| fail(format!("does not export the stage world: {}", first_line(&e))))?;
     Ok(Arc::new(LoadedPlugin {
         name: def.name.clone(),
@@ -112,11 +101,11 @@ pub fn check_header(bytes: &[u8]) -> Result<(), String> {
     }
     match bytes[4..8] {
         [0x0d, 0x00, 0x01, 0x00] => Ok(()),
-        [0x01, 0x00, 0x00, 0x00] => Err(
-            "is a core WebAssembly module, not a component: build it for `wasm32-wasip2`, \
+        [0x01, 0x00, 0x00, 0x00] => {
+            Err("is a core WebAssembly module, not a component: build it for `wasm32-wasip2`, \
              or wrap it with `wasm-tools component new`"
-                .into(),
-        ),
+                .into())
+        }
         _ => Err(format!("unknown WebAssembly version/layer {:02x?}", &bytes[4..8])),
     }
 }

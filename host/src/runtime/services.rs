@@ -12,40 +12,17 @@ use crate::storage::artifacts::ArtifactRecord;
 #[derive(Debug)]
 pub enum ServiceRequest {
     /// Raise `name` (declared in the step's `emits`).
-    Emit {
-        step: usize,
-        name: String,
-        reply: oneshot::Sender<Result<(), SignalError>>,
-    },
+    Emit { step: usize, name: String, reply: oneshot::Sender<Result<(), SignalError>> },
     /// Resume when every name is raised (or fail when one never can be).
-    Wait {
-        step: usize,
-        names: Vec<String>,
-        reply: oneshot::Sender<Result<(), SignalError>>,
-    },
+    Wait { step: usize, names: Vec<String>, reply: oneshot::Sender<Result<(), SignalError>> },
     /// The step published an artifact.
-    Publish {
-        step: usize,
-        record: ArtifactRecord,
-        reply: oneshot::Sender<Result<(), ArtifactError>>,
-    },
+    Publish { step: usize, record: ArtifactRecord, reply: oneshot::Sender<Result<(), ArtifactError>> },
     /// Find an artifact, waiting for its producer if it has not published it yet.
-    Lookup {
-        step: usize,
-        reference: String,
-        reply: oneshot::Sender<Result<ArtifactRecord, ArtifactError>>,
-    },
+    Lookup { step: usize, reference: String, reply: oneshot::Sender<Result<ArtifactRecord, ArtifactError>> },
     /// Every artifact published so far.
-    List {
-        reply: oneshot::Sender<Vec<ArtifactRecord>>,
-    },
+    List { reply: oneshot::Sender<Vec<ArtifactRecord>> },
     /// A progress report from the stage.
-    Progress {
-        step: usize,
-        done: u64,
-        total: u64,
-        message: String,
-    },
+    Progress { step: usize, done: u64, total: u64, message: String },
 }
 
 /// The sending side, held by every step of a run.

@@ -86,14 +86,7 @@ impl Confinement {
 
     /// Prepares a process of a step with `policy`.
     pub fn launch(&self, policy: &StepPolicy, spec: &Spec<'_>) -> Result<Launch, String> {
-        let Spec {
-            program,
-            args,
-            env,
-            workspace,
-            cwd,
-            label,
-        } = *spec;
+        let Spec { program, args, env, workspace, cwd, label } = *spec;
         match policy.trust {
             Trust::Trusted => Ok(Launch {
                 program: program.to_path_buf(),
@@ -105,13 +98,7 @@ impl Confinement {
                 let bwrap = self.bwrap.as_ref().map_err(Clone::clone)?;
                 let mut a: Vec<OsString> = Vec::new();
                 let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
-                push(&[
-                    "--unshare-all",
-                    "--die-with-parent",
-                    "--new-session",
-                    "--hostname",
-                    "baton-sandbox",
-                ]);
+                push(&["--unshare-all", "--die-with-parent", "--new-session", "--hostname", "baton-sandbox"]);
                 push(&["--clearenv"]);
                 for p in RO_PATHS {
                     push(&["--ro-bind-try", p, p]);
@@ -224,10 +211,7 @@ fn find_pids_root() -> Option<PathBuf> {
 }
 
 fn sanitize(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
-        .collect()
+    label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }
 
 fn unique() -> u64 {
@@ -238,9 +222,7 @@ fn unique() -> u64 {
 /// Finds `name` on the host's `PATH`.
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {

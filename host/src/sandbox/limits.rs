@@ -26,11 +26,7 @@ pub struct StepLimiter {
 
 impl StepLimiter {
     pub fn new(memory_cap: u64) -> Self {
-        Self {
-            memory_cap,
-            memory_used: 0,
-            hit: None,
-        }
+        Self { memory_cap, memory_used: 0, hit: None }
     }
 }
 

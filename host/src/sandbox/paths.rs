@@ -32,9 +32,7 @@ pub fn relative(rel: &str) -> Result<PathBuf, String> {
 /// (`None` is the workspace itself). It must exist, be a directory, and
 /// still be inside the workspace once symlinks are resolved.
 pub fn cwd_in_workspace(workspace: &Path, rel: Option<&str>) -> Result<PathBuf, String> {
-    let root = workspace
-        .canonicalize()
-        .map_err(|e| format!("workspace {} is not usable: {e}", workspace.display()))?;
+    let root = workspace.canonicalize().map_err(|e| format!("workspace {} is not usable: {e}", workspace.display()))?;
     let Some(rel) = rel.filter(|r| !r.is_empty() && *r != "." && *r != "/workspace") else {
         return Ok(root);
     };

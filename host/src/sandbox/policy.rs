@@ -121,10 +121,7 @@ impl StepPolicy {
         }
         for var in &self.env {
             if !caps.env.contains(var) {
-                out.push((
-                    "env",
-                    format!("untrusted steps may not read `{var}` (not in [policy.untrusted] env)"),
-                ));
+                out.push(("env", format!("untrusted steps may not read `{var}` (not in [policy.untrusted] env)")));
             }
         }
         let mut over = |key: &'static str, have: String, cap: String, bigger: bool| {
@@ -132,18 +129,8 @@ impl StepPolicy {
                 out.push((key, format!("{key} {have} is above the untrusted cap {cap}")));
             }
         };
-        over(
-            "memory",
-            Size(self.memory).to_string(),
-            Size(caps.memory).to_string(),
-            self.memory > caps.memory,
-        );
-        over(
-            "timeout",
-            Human(self.timeout).to_string(),
-            Human(caps.timeout).to_string(),
-            self.timeout > caps.timeout,
-        );
+        over("memory", Size(self.memory).to_string(), Size(caps.memory).to_string(), self.memory > caps.memory);
+        over("timeout", Human(self.timeout).to_string(), Human(caps.timeout).to_string(), self.timeout > caps.timeout);
         over(
             "log_limit",
             Size(self.log_limit).to_string(),
@@ -164,10 +151,9 @@ impl StepPolicy {
         );
         match (self.cpu, caps.cpu) {
             (None, Some(cap)) => out.push(("cpu", format!("untrusted steps need a cpu budget (cap {})", Human(cap)))),
-            (Some(have), Some(cap)) if have > cap => out.push((
-                "cpu",
-                format!("cpu {} is above the untrusted cap {}", Human(have), Human(cap)),
-            )),
+            (Some(have), Some(cap)) if have > cap => {
+                out.push(("cpu", format!("cpu {} is above the untrusted cap {}", Human(have), Human(cap))))
+            }
             _ => {}
         }
         out
@@ -212,14 +198,7 @@ mod tests {
     fn bad_values_name_their_key() {
         let mut p = StepPolicy::builtin(Trust::Trusted);
         let mut errors = Vec::new();
-        p.apply(
-            &PolicyFields {
-                memory: Some("lots".into()),
-                timeout: Some("0s".into()),
-                ..fields()
-            },
-            &mut errors,
-        );
+        p.apply(&PolicyFields { memory: Some("lots".into()), timeout: Some("0s".into()), ..fields() }, &mut errors);
         let keys: Vec<_> = errors.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, ["memory", "timeout"]);
     }
@@ -231,11 +210,7 @@ mod tests {
         p.memory = 2 << 30;
         p.spawn = vec!["curl".into()];
         let found = p.exceeds(&caps);
-        assert!(
-            found
-                .iter()
-                .any(|(k, m)| *k == "memory" && m == "memory 2GiB is above the untrusted cap 256MiB")
-        );
+        assert!(found.iter().any(|(k, m)| *k == "memory" && m == "memory 2GiB is above the untrusted cap 256MiB"));
         assert!(found.iter().any(|(k, _)| *k == "spawn"));
     }
 

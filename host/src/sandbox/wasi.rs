@@ -25,14 +25,8 @@ pub fn context(workspace: &Path, scratch: &Path, log: &StepLog) -> wasmtime::Res
     b.preopened_dir(workspace, WORKSPACE, FsPerms::ReadWrite)?;
     b.preopened_dir(scratch, "/tmp", FsPerms::ReadWrite)?;
     b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-    b.stdout(LogSink {
-        log: log.clone(),
-        source: "stdout",
-    });
-    b.stderr(LogSink {
-        log: log.clone(),
-        source: "stderr",
-    });
+    b.stdout(LogSink { log: log.clone(), source: "stdout" });
+    b.stderr(LogSink { log: log.clone(), source: "stderr" });
     Ok(b.build())
 }
 

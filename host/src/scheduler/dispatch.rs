@@ -35,19 +35,14 @@ impl Scheduler {
             {
                 w.end = Some(now);
             }
-            (self.observer)(&UiEvent::StepResumed {
-                id: &self.plan.steps[i].id,
-            });
+            (self.observer)(&UiEvent::StepResumed { id: &self.plan.steps[i].id });
             wake.deliver();
             changed = true;
         }
         while self.active < self.jobs {
             let plan = &self.plan;
             let steps = &self.steps;
-            let Some(i) = self
-                .ready
-                .pop(|s| plan.steps[s].pool, |s| steps[s].status == Status::Ready)
-            else {
+            let Some(i) = self.ready.pop(|s| plan.steps[s].pool, |s| steps[s].status == Status::Ready) else {
                 break;
             };
             self.steps[i].has_pool = self.plan.steps[i].pool.is_some();
@@ -75,11 +70,7 @@ impl Scheduler {
             cancelled: false,
             tail: Vec::new(),
         });
-        self.journal.append(Record::Attempt {
-            step: def.id.clone(),
-            attempt,
-            at: now,
-        });
+        self.journal.append(Record::Attempt { step: def.id.clone(), attempt, at: now });
         (self.observer)(&UiEvent::StepStarted { id: &def.id, attempt });
 
         let plugin = match def.plugin.and_then(|p| self.plugins[p].clone()) {
@@ -87,30 +78,14 @@ impl Scheduler {
             Some(Err(message)) => {
                 // A plugin that cannot load fails its steps, at once and for good.
                 self.in_flight += 1;
-                let outcome = AttemptOutcome::Failed {
-                    kind: FailureKind::Host,
-                    message,
-                };
-                let _ = self.events_tx.send(Event::Done {
-                    step: i,
-                    attempt,
-                    outcome,
-                    tail: Vec::new(),
-                });
+                let outcome = AttemptOutcome::Failed { kind: FailureKind::Host, message };
+                let _ = self.events_tx.send(Event::Done { step: i, attempt, outcome, tail: Vec::new() });
                 return;
             }
             None => {
                 self.in_flight += 1;
-                let outcome = AttemptOutcome::Failed {
-                    kind: FailureKind::Host,
-                    message: "plugin not loaded".into(),
-                };
-                let _ = self.events_tx.send(Event::Done {
-                    step: i,
-                    attempt,
-                    outcome,
-                    tail: Vec::new(),
-                });
+                let outcome = AttemptOutcome::Failed { kind: FailureKind::Host, message: "plugin not loaded".into() };
+                let _ = self.events_tx.send(Event::Done { step: i, attempt, outcome, tail: Vec::new() });
                 return;
             }
         };
@@ -143,28 +118,14 @@ impl Scheduler {
             };
             let log = ctx.log.clone();
             let outcome = invoke::run_attempt(&engine, &plugin, ctx, cancelled).await;
-            let tail = if outcome == AttemptOutcome::Succeeded {
-                Vec::new()
-            } else {
-                log.tail()
-            };
-            let _ = tx.send(Event::Done {
-                step: i,
-                attempt,
-                outcome,
-                tail,
-            });
+            let tail = if outcome == AttemptOutcome::Succeeded { Vec::new() } else { log.tail() };
+            let _ = tx.send(Event::Done { step: i, attempt, outcome, tail });
         });
     }
 
     pub(super) fn on_event(&mut self, ev: Event) {
         match ev {
-            Event::Done {
-                step,
-                attempt,
-                outcome,
-                tail,
-            } => self.on_attempt_done(step, attempt, outcome, tail),
+            Event::Done { step, attempt, outcome, tail } => self.on_attempt_done(step, attempt, outcome, tail),
             Event::RetryDue { step } => self.on_retry_due(step),
         }
     }

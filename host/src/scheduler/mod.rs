@@ -56,47 +56,30 @@ pub struct RunOptions {
     /// Continue the last run: steps that succeeded there are not run again.
     pub resume: bool,
     pub selection: Selection,
+    /// Which ready step goes first when slots are short.
+    pub priority: Priority,
+}
+
+/// Order of ready steps competing for slots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Priority {
+    /// Longest remaining path first (durations from earlier runs).
+    #[default]
+    CriticalPath,
+    /// Plan order: boards as written, steps in list order.
+    List,
 }
 
 /// Something for the live view.
 #[derive(Debug)]
 pub enum UiEvent<'a> {
-    RunStarted {
-        run_id: &'a str,
-        steps: usize,
-        jobs: usize,
-        log_dir: &'a std::path::Path,
-    },
-    StepStarted {
-        id: &'a str,
-        attempt: u32,
-    },
-    StepFinished {
-        id: &'a str,
-        status: Status,
-        seconds: Option<f64>,
-        error: Option<&'a str>,
-        forgiven: bool,
-    },
-    StepRetrying {
-        id: &'a str,
-        next_attempt: u32,
-        delay: std::time::Duration,
-        error: &'a str,
-    },
-    StepWaiting {
-        id: &'a str,
-        on: &'a [String],
-    },
-    StepResumed {
-        id: &'a str,
-    },
-    Progress {
-        id: &'a str,
-        done: u64,
-        total: u64,
-        message: &'a str,
-    },
+    RunStarted { run_id: &'a str, steps: usize, jobs: usize, log_dir: &'a std::path::Path },
+    StepStarted { id: &'a str, attempt: u32 },
+    StepFinished { id: &'a str, status: Status, seconds: Option<f64>, error: Option<&'a str>, forgiven: bool },
+    StepRetrying { id: &'a str, next_attempt: u32, delay: std::time::Duration, error: &'a str },
+    StepWaiting { id: &'a str, on: &'a [String] },
+    StepResumed { id: &'a str },
+    Progress { id: &'a str, done: u64, total: u64, message: &'a str },
     PluginLoaded(&'a PluginLoad),
     Cancelling,
 }
@@ -120,15 +103,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
 
 /// Events from attempt tasks and timers.
 enum Event {
-    Done {
-        step: usize,
-        attempt: u32,
-        outcome: AttemptOutcome,
-        tail: Vec<String>,
-    },
-    RetryDue {
-        step: usize,
-    },
+    Done { step: usize, attempt: u32, outcome: AttemptOutcome, tail: Vec<String> },
+    RetryDue { step: usize },
 }
 
 /// Runs `plan`; `cancel` turning true cancels the run.
@@ -143,10 +119,7 @@ pub async fn run(
     let state_dir = plan.state_dir();
     let previous = if opts.resume {
         Some(runs::find(&state_dir, None).ok_or_else(|| {
-            RunError::Usage(format!(
-                "--resume: no earlier run of this pipeline under {}",
-                state_dir.display()
-            ))
+            RunError::Usage(format!("--resume: no earlier run of this pipeline under {}", state_dir.display()))
         })?)
     } else {
         None
@@ -256,7 +229,10 @@ impl Scheduler {
         }
 
         let history = durations::load(&state_dir);
-        let prio = priority::priorities(&plan, &priority::estimates(&plan, &history));
+        let prio = match opts.priority {
+            Priority::CriticalPath => priority::priorities(&plan, &priority::estimates(&plan, &history)),
+            Priority::List => (0..n).map(|i| (n - i) as u64).collect(),
+        };
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (requests_tx, requests_rx) = mpsc::unbounded_channel();
         let services = Arc::new(RunServices {
@@ -266,10 +242,8 @@ impl Scheduler {
             confinement: Confinement::detect(),
         });
         let journal = Journal::create(&run.journal()).map_err(io(format!("create {}", run.journal().display())))?;
-        let started_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let started_unix =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
         journal.append(Record::Start {
             run: run.id.clone(),
             pipeline: plan.name.clone(),
@@ -278,11 +252,7 @@ impl Scheduler {
             started_unix,
         });
         let pool_caps: Vec<usize> = plan.pools.iter().map(|p| p.capacity).collect();
-        let steps = plan
-            .steps
-            .iter()
-            .map(|s| step_run::StepRun::new(s.deps.len()))
-            .collect();
+        let steps = plan.steps.iter().map(|s| step_run::StepRun::new(s.deps.len())).collect();
         let mut sched = Self {
             dependents: plan.dependents(),
             engine: runtime.engine.clone(),
@@ -321,12 +291,7 @@ impl Scheduler {
         for load in &sched.plugin_loads {
             (sched.observer)(&UiEvent::PluginLoaded(load));
         }
-        (sched.observer)(&UiEvent::RunStarted {
-            run_id: &sched.run.id,
-            steps: n,
-            jobs,
-            log_dir: &sched.run.logs(),
-        });
+        (sched.observer)(&UiEvent::RunStarted { run_id: &sched.run.id, steps: n, jobs, log_dir: &sched.run.logs() });
         let done_before = match previous {
             Some(prev) => resume::previously_done(&sched.plan, prev, &sched.plugin_digests())
                 .map_err(io(format!("read the journal of run {}", prev.id)))?,

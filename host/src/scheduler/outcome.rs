@@ -26,10 +26,7 @@ impl Scheduler {
             let st = &self.steps[i];
             let (word, error) = match st.status {
                 Status::Succeeded | Status::PreviouslyDone => ("ok", None),
-                Status::Excluded => (
-                    "skipped",
-                    Some("left out of this run (--only/--skip/--from)".to_string()),
-                ),
+                Status::Excluded => ("skipped", Some("left out of this run (--only/--skip/--from)".to_string())),
                 Status::Failed | Status::Cancelled => ("failed", st.error.clone()),
                 _ => ("skipped", st.error.clone()),
             };
@@ -101,22 +98,10 @@ impl Scheduler {
                 log: log.exists().then(|| log.display().to_string()),
             });
         }
-        let ends: Vec<Option<f64>> = self
-            .steps
-            .iter()
-            .map(|s| if s.start.is_some() { s.end } else { None })
-            .collect();
+        let ends: Vec<Option<f64>> = self.steps.iter().map(|s| if s.start.is_some() { s.end } else { None }).collect();
         let path = priority::critical_path(&plan, &ends);
-        let critical_path_seconds = path
-            .iter()
-            .map(|&i| {
-                self.steps[i]
-                    .start
-                    .zip(self.steps[i].end)
-                    .map(|(a, b)| b - a)
-                    .unwrap_or(0.0)
-            })
-            .sum();
+        let critical_path_seconds =
+            path.iter().map(|&i| self.steps[i].start.zip(self.steps[i].end).map(|(a, b)| b - a).unwrap_or(0.0)).sum();
         let report = RunReport {
             run_id: self.run.id.clone(),
             pipeline: plan.name.clone(),
@@ -134,10 +119,7 @@ impl Scheduler {
             waiting_policy: WAITING_POLICY.into(),
             plugins: self.plugin_loads.clone(),
         };
-        self.journal.append(Record::End {
-            status: status.into(),
-            duration,
-        });
+        self.journal.append(Record::End { status: status.into(), duration });
         let _ = self.journal.close();
         if let Ok(bytes) = serde_json::to_vec_pretty(&report) {
             let _ = atomic::write(&self.run.report(), &bytes);
@@ -147,12 +129,7 @@ impl Scheduler {
             .iter()
             .enumerate()
             .filter(|(i, _)| self.steps[*i].status == Status::Succeeded)
-            .filter_map(|(i, s)| {
-                self.steps[i]
-                    .start
-                    .zip(self.steps[i].end)
-                    .map(|(a, b)| (s.id.clone(), b - a))
-            })
+            .filter_map(|(i, s)| self.steps[i].start.zip(self.steps[i].end).map(|(a, b)| (s.id.clone(), b - a)))
             .collect();
         let _ = durations::record(&plan.state_dir(), &measured);
         report

@@ -31,10 +31,7 @@ pub fn topological(plan: &Plan) -> Vec<usize> {
 
 /// Estimated seconds per step.
 pub fn estimates(plan: &Plan, history: &HashMap<String, f64>) -> Vec<f64> {
-    plan.steps
-        .iter()
-        .map(|s| history.get(&s.id).copied().unwrap_or(UNKNOWN_SECONDS))
-        .collect()
+    plan.steps.iter().map(|s| history.get(&s.id).copied().unwrap_or(UNKNOWN_SECONDS)).collect()
 }
 
 /// Remaining-path length per step, in microseconds.

@@ -16,27 +16,13 @@ use crate::storage::journal::Record;
 impl Scheduler {
     pub(super) fn on_request(&mut self, req: ServiceRequest) {
         match req {
-            ServiceRequest::Progress {
-                step,
-                done,
-                total,
-                message,
-            } => {
-                (self.observer)(&UiEvent::Progress {
-                    id: &self.plan.steps[step].id,
-                    done,
-                    total,
-                    message: &message,
-                });
+            ServiceRequest::Progress { step, done, total, message } => {
+                (self.observer)(&UiEvent::Progress { id: &self.plan.steps[step].id, done, total, message: &message });
             }
             ServiceRequest::Emit { step, name, reply } => {
                 let def = &self.plan.steps[step];
                 if !def.emits.contains(&name) {
-                    let declared = if def.emits.is_empty() {
-                        "none".to_string()
-                    } else {
-                        def.emits.join(", ")
-                    };
+                    let declared = if def.emits.is_empty() { "none".to_string() } else { def.emits.join(", ") };
                     let _ = reply.send(Err(SignalError::Undeclared(format!(
                         "step {} does not declare signal `{name}` in `emits` (it declares: {declared})",
                         def.id
@@ -44,10 +30,7 @@ impl Scheduler {
                     return;
                 }
                 if self.emitted.insert((step, name.clone())) {
-                    self.journal.append(Record::Signal {
-                        step: def.id.clone(),
-                        name,
-                    });
+                    self.journal.append(Record::Signal { step: def.id.clone(), name });
                 }
                 let _ = reply.send(Ok(()));
                 self.settle_waits();
@@ -83,20 +66,11 @@ impl Scheduler {
                     let _ = reply.send(Ok(record));
                 }
                 Ok(Err(target)) => {
-                    self.begin_wait(
-                        step,
-                        vec![reference.clone()],
-                        vec![target],
-                        Reply::Artifact { reply, reference },
-                    );
+                    self.begin_wait(step, vec![reference.clone()], vec![target], Reply::Artifact { reply, reference });
                 }
             },
             ServiceRequest::List { reply } => {
-                let all = self
-                    .artifact_order
-                    .iter()
-                    .filter_map(|r| self.artifacts.get(r).cloned())
-                    .collect();
+                let all = self.artifact_order.iter().filter_map(|r| self.artifacts.get(r).cloned()).collect();
                 let _ = reply.send(all);
             }
         }
@@ -111,9 +85,7 @@ impl Scheduler {
         let untrusted = self.plan.steps[step].policy.trust == Trust::Untrusted;
         if let Some((sid, name)) = reference.split_once('/') {
             let Some(producer) = self.plan.step_index(sid) else {
-                return Err(ArtifactError::NotFound(format!(
-                    "`{reference}`: there is no step {sid}"
-                )));
+                return Err(ArtifactError::NotFound(format!("`{reference}`: there is no step {sid}")));
             };
             if untrusted && !self.ancestors_of(step).contains(&producer) {
                 return Err(ArtifactError::Denied(format!(
@@ -124,10 +96,7 @@ impl Scheduler {
             if let Some(r) = self.artifacts.get(reference) {
                 return Ok(Ok(r.clone()));
             }
-            return Ok(Err(Target::Artifact {
-                step: producer,
-                name: name.to_string(),
-            }));
+            return Ok(Err(Target::Artifact { step: producer, name: name.to_string() }));
         }
         let ancestors = self.ancestors_of(step).clone();
         let found: Vec<&ArtifactRecord> = self
@@ -144,10 +113,7 @@ impl Scheduler {
             many => {
                 let mut refs: Vec<&str> = many.iter().map(|r| r.reference.as_str()).collect();
                 refs.sort();
-                Err(ArtifactError::NotFound(format!(
-                    "`{reference}` is ambiguous: {}",
-                    refs.join(", ")
-                )))
+                Err(ArtifactError::NotFound(format!("`{reference}` is ambiguous: {}", refs.join(", "))))
             }
         }
     }
@@ -190,25 +156,15 @@ impl Scheduler {
             st.has_slot = false;
             self.active -= 1;
         }
-        st.waits.push(WaitRecord {
-            on: names.clone(),
-            start: now,
-            end: None,
-            error: None,
-        });
-        (self.observer)(&UiEvent::StepWaiting {
-            id: &self.plan.steps[step].id,
-            on: &names,
-        });
+        st.waits.push(WaitRecord { on: names.clone(), start: now, end: None, error: None });
+        (self.observer)(&UiEvent::StepWaiting { id: &self.plan.steps[step].id, on: &names });
         self.waits.push(PendingWait { step, open, reply });
         self.check_deadlocks();
     }
 
     fn target_state(&self, t: &Target) -> TargetState {
-        let published = |s: usize, name: &str| {
-            self.artifacts
-                .contains_key(&format!("{}/{name}", self.plan.steps[s].id))
-        };
+        let published =
+            |s: usize, name: &str| self.artifacts.contains_key(&format!("{}/{name}", self.plan.steps[s].id));
         waits::target_state(&self.plan, &self.steps, &self.emitted, &published, t)
     }
 
@@ -303,10 +259,7 @@ fn complete(
         }
         Reply::Artifact { reply, reference } => {
             let r = match result {
-                Ok(()) => artifacts
-                    .get(&reference)
-                    .cloned()
-                    .ok_or_else(|| ArtifactError::NotFound(reference.clone())),
+                Ok(()) => artifacts.get(&reference).cloned().ok_or_else(|| ArtifactError::NotFound(reference.clone())),
                 Err(e) => Err(artifact_error(e)),
             };
             let _ = reply.send(r);

@@ -52,15 +52,8 @@ fn resolve(plan: &Plan, names: &[String], flag: &str) -> Result<Vec<usize>, Stri
         } else if let Some(b) = plan.boards.iter().position(|b| b == name) {
             out.extend((0..plan.steps.len()).filter(|&i| plan.steps[i].board == b));
         } else {
-            let candidates = plan
-                .steps
-                .iter()
-                .map(|s| s.id.as_str())
-                .chain(plan.boards.iter().map(String::as_str));
-            return Err(format!(
-                "{flag} {name}: no such step or board{}",
-                hint(name, candidates)
-            ));
+            let candidates = plan.steps.iter().map(|s| s.id.as_str()).chain(plan.boards.iter().map(String::as_str));
+            return Err(format!("{flag} {name}: no such step or board{}", hint(name, candidates)));
         }
     }
     Ok(out)
@@ -93,37 +86,21 @@ mod tests {
 
     #[test]
     fn only_takes_what_is_needed() {
-        let s = Selection {
-            only: vec!["l.b".into()],
-            ..Default::default()
-        };
+        let s = Selection { only: vec!["l.b".into()], ..Default::default() };
         assert_eq!(s.apply(&plan()).expect("ok"), [true, true, false, false]);
     }
 
     #[test]
     fn from_takes_what_follows() {
-        let s = Selection {
-            from: vec!["l.b".into()],
-            ..Default::default()
-        };
+        let s = Selection { from: vec!["l.b".into()], ..Default::default() };
         assert_eq!(s.apply(&plan()).expect("ok"), [false, true, true, false]);
     }
 
     #[test]
     fn skip_and_boards() {
-        let s = Selection {
-            skip: vec!["w".into(), "l.a".into()],
-            ..Default::default()
-        };
+        let s = Selection { skip: vec!["w".into(), "l.a".into()], ..Default::default() };
         assert_eq!(s.apply(&plan()).expect("ok"), [false, true, true, false]);
-        let bad = Selection {
-            only: vec!["l.z".into()],
-            ..Default::default()
-        };
-        assert!(
-            bad.apply(&plan())
-                .unwrap_err()
-                .starts_with("--only l.z: no such step or board")
-        );
+        let bad = Selection { only: vec!["l.z".into()], ..Default::default() };
+        assert!(bad.apply(&plan()).unwrap_err().starts_with("--only l.z: no such step or board"));
     }
 }

@@ -148,9 +148,7 @@ impl StepRun {
 
     /// Whether dependents of this step may run (succeeded, or counts as done).
     pub fn satisfies(&self) -> bool {
-        matches!(
-            self.status,
-            Status::Succeeded | Status::PreviouslyDone | Status::Excluded
-        ) || (self.status == Status::Failed && self.forgiven)
+        matches!(self.status, Status::Succeeded | Status::PreviouslyDone | Status::Excluded)
+            || (self.status == Status::Failed && self.forgiven)
     }
 }

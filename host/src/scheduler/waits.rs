@@ -50,10 +50,7 @@ impl Target {
 /// Where a wait's answer goes.
 pub enum Reply {
     Signal(oneshot::Sender<Result<(), SignalError>>),
-    Artifact {
-        reply: oneshot::Sender<Result<ArtifactRecord, ArtifactError>>,
-        reference: String,
-    },
+    Artifact { reply: oneshot::Sender<Result<ArtifactRecord, ArtifactError>>, reference: String },
 }
 
 /// A wait not yet over.
@@ -86,10 +83,7 @@ pub fn resolve_names(plan: &Plan, step: usize, names: &[String]) -> Result<Vec<T
                     "`{name}`: step {sid} does not declare signal `{sig}` in `emits`"
                 )));
             }
-            Target::Signal {
-                step: s,
-                name: sig.to_string(),
-            }
+            Target::Signal { step: s, name: sig.to_string() }
         } else if name.contains('.') {
             match plan.step_index(name) {
                 Some(s) => Target::Completion(s),
@@ -98,24 +92,15 @@ pub fn resolve_names(plan: &Plan, step: usize, names: &[String]) -> Result<Vec<T
                 }
             }
         } else {
-            let declaring: Vec<usize> = (0..plan.steps.len())
-                .filter(|&i| plan.steps[i].emits.iter().any(|e| e == name))
-                .collect();
-            let same_board: Vec<usize> = declaring
-                .iter()
-                .copied()
-                .filter(|&i| plan.steps[i].board == me.board)
-                .collect();
+            let declaring: Vec<usize> =
+                (0..plan.steps.len()).filter(|&i| plan.steps[i].emits.iter().any(|e| e == name)).collect();
+            let same_board: Vec<usize> =
+                declaring.iter().copied().filter(|&i| plan.steps[i].board == me.board).collect();
             let pick = if same_board.len() == 1 { same_board } else { declaring };
             match pick.as_slice() {
-                [s] => Target::Signal {
-                    step: *s,
-                    name: name.clone(),
-                },
+                [s] => Target::Signal { step: *s, name: name.clone() },
                 [] => {
-                    return Err(SignalError::Undeclared(format!(
-                        "no step declares signal `{name}` in `emits`"
-                    )));
+                    return Err(SignalError::Undeclared(format!("no step declares signal `{name}` in `emits`")));
                 }
                 many => {
                     let ids: Vec<&str> = many.iter().map(|&i| plan.steps[i].id.as_str()).collect();
@@ -127,10 +112,7 @@ pub fn resolve_names(plan: &Plan, step: usize, names: &[String]) -> Result<Vec<T
             }
         };
         if target.provider() == step {
-            return Err(SignalError::Deadlock(format!(
-                "step {} would wait on itself ({name})",
-                me.id
-            )));
+            return Err(SignalError::Deadlock(format!("step {} would wait on itself ({name})", me.id)));
         }
         out.push(target);
     }
@@ -233,9 +215,8 @@ pub fn deadlocked(
             Status::Backoff => live[i] = true,
             Status::Ready => match plan.steps[i].pool {
                 Some(p) if pool_free(p) == 0 => {
-                    let holders: Vec<usize> = (0..n)
-                        .filter(|&h| steps[h].has_pool && plan.steps[h].pool == Some(p))
-                        .collect();
+                    let holders: Vec<usize> =
+                        (0..n).filter(|&h| steps[h].has_pool && plan.steps[h].pool == Some(p)).collect();
                     groups[i].push(holders);
                 }
                 _ => live[i] = true,
@@ -306,11 +287,7 @@ fn describe_cycle(
     while seen.insert(cur) {
         let id = &plan.steps[cur].id;
         let next = if let Some(w) = blocked_on[cur] {
-            let t = waits[w]
-                .open
-                .iter()
-                .find(|t| !live[t.provider()])
-                .or(waits[w].open.first());
+            let t = waits[w].open.iter().find(|t| !live[t.provider()]).or(waits[w].open.first());
             match t {
                 Some(t) => {
                     parts.push(format!("{id} waits for {}", t.describe(plan)));
@@ -319,12 +296,7 @@ fn describe_cycle(
                 None => None,
             }
         } else if steps[cur].status == Status::Pending {
-            match plan.steps[cur]
-                .deps
-                .iter()
-                .copied()
-                .find(|&d| !steps[d].status.finished() && !live[d])
-            {
+            match plan.steps[cur].deps.iter().copied().find(|&d| !steps[d].status.finished() && !live[d]) {
                 Some(d) => {
                     parts.push(format!("{id} needs {} to finish", plan.steps[d].id));
                     Some(d)

@@ -58,10 +58,7 @@ fn create_dirs(ws: &Dir, path: &Path) -> Result<(), StoreError> {
             .filter(|a| !a.as_os_str().is_empty())
             .any(|a| ws.symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()));
         if through_link {
-            StoreError::Path(format!(
-                "directory `{}` leads outside the workspace (through a symlink)",
-                path.display()
-            ))
+            StoreError::Path(format!("directory `{}` leads outside the workspace (through a symlink)", path.display()))
         } else {
             io_err("directory", path)(e)
         }
@@ -86,9 +83,7 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// The store of one pipeline.
@@ -116,11 +111,8 @@ impl ArtifactStore {
         std::fs::create_dir_all(self.root.join("tmp")).map_err(io_err("store", &self.root))?;
         let mut tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp")).map_err(io_err("store", &self.root))?;
         let (kind, hasher, size) = {
-            let mut out = HashingWriter {
-                inner: io::BufWriter::new(tmp.as_file_mut()),
-                hasher: Sha256::new(),
-                size: 0,
-            };
+            let mut out =
+                HashingWriter { inner: io::BufWriter::new(tmp.as_file_mut()), hasher: Sha256::new(), size: 0 };
             let kind = if meta.is_dir() {
                 let dir = ws.open_dir(&clean).map_err(io_err("directory", &clean))?;
                 write_tar(&dir, &mut out, &clean)?;
@@ -140,8 +132,7 @@ impl ArtifactStore {
         if !dest.exists() {
             tmp.as_file().sync_all().map_err(io_err("store", &self.root))?;
             std::fs::create_dir_all(self.root.join("sha256")).map_err(io_err("store", &self.root))?;
-            tmp.persist(&dest)
-                .map_err(|e| StoreError::Io(format!("store {}: {}", dest.display(), e.error)))?;
+            tmp.persist(&dest).map_err(|e| StoreError::Io(format!("store {}: {}", dest.display(), e.error)))?;
             sync_dir(&self.root.join("sha256"));
         }
         Ok((digest, size, kind))
@@ -190,18 +181,11 @@ impl ArtifactStore {
     pub fn copy_verified(&self, digest: &str, out: &mut impl Write) -> Result<u64, StoreError> {
         let path = self.blob_path(digest);
         let mut f = std::fs::File::open(&path).map_err(io_err("blob", &path))?;
-        let mut w = HashingWriter {
-            inner: out,
-            hasher: Sha256::new(),
-            size: 0,
-        };
+        let mut w = HashingWriter { inner: out, hasher: Sha256::new(), size: 0 };
         io::copy(&mut f, &mut w).map_err(io_err("blob", &path))?;
         let actual = format!("sha256:{}", hex::encode(w.hasher.finalize()));
         if actual != digest {
-            return Err(StoreError::Corrupt {
-                digest: digest.to_string(),
-                actual,
-            });
+            return Err(StoreError::Corrupt { digest: digest.to_string(), actual });
         }
         Ok(w.size)
     }
@@ -253,9 +237,7 @@ fn write_tar(dir: &Dir, out: &mut impl Write, shown: &Path) -> Result<(), StoreE
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
     append_dir(&mut builder, dir, Path::new(""), shown)?;
-    builder
-        .finish()
-        .map_err(|e| StoreError::Io(format!("archive `{}`: {e}", shown.display())))?;
+    builder.finish().map_err(|e| StoreError::Io(format!("archive `{}`: {e}", shown.display())))?;
     Ok(())
 }
 
@@ -286,14 +268,12 @@ fn append_dir<W: Write>(b: &mut tar::Builder<W>, dir: &Dir, prefix: &Path, shown
             h.set_entry_type(tar::EntryType::Symlink);
             h.set_size(0);
             h.set_mode(0o777);
-            b.append_link(&mut h, &rel, &target)
-                .map_err(|e| StoreError::Io(format!("archive: {e}")))?;
+            b.append_link(&mut h, &rel, &target).map_err(|e| StoreError::Io(format!("archive: {e}")))?;
         } else if meta.is_dir() {
             h.set_entry_type(tar::EntryType::Directory);
             h.set_size(0);
             h.set_mode(0o755);
-            b.append_data(&mut h, &rel, io::empty())
-                .map_err(|e| StoreError::Io(format!("archive: {e}")))?;
+            b.append_data(&mut h, &rel, io::empty()).map_err(|e| StoreError::Io(format!("archive: {e}")))?;
             let sub = dir.open_dir(&name).map_err(io_err("directory", &full_shown))?;
             append_dir(b, &sub, &rel, shown)?;
         } else if meta.is_file() {

@@ -8,10 +8,7 @@ const FILE: &str = "durations.json";
 
 /// Seconds per step id; empty when there is no history (or it is unreadable).
 pub fn load(state_dir: &Path) -> HashMap<String, f64> {
-    std::fs::read(state_dir.join(FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    std::fs::read(state_dir.join(FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
 /// Folds this run's durations of successful steps into the history

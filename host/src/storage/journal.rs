@@ -73,14 +73,8 @@ impl Journal {
             let _ = d.sync_all();
         }
         let (tx, rx) = mpsc::channel::<Record>();
-        let writer = std::thread::Builder::new()
-            .name("baton-journal".into())
-            .spawn(move || write_loop(file, rx))?;
-        Ok(Self {
-            tx: Some(tx),
-            writer: Some(writer),
-            path: path.to_path_buf(),
-        })
+        let writer = std::thread::Builder::new().name("baton-journal".into()).spawn(move || write_loop(file, rx))?;
+        Ok(Self { tx: Some(tx), writer: Some(writer), path: path.to_path_buf() })
     }
 
     pub fn append(&self, record: Record) {
@@ -93,9 +87,7 @@ impl Journal {
     pub fn close(&mut self) -> std::io::Result<()> {
         self.tx = None;
         match self.writer.take() {
-            Some(w) => w
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("journal writer panicked"))),
+            Some(w) => w.join().unwrap_or_else(|_| Err(std::io::Error::other("journal writer panicked"))),
             None => Ok(()),
         }
     }
@@ -155,27 +147,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.jsonl");
         let mut j = Journal::create(&path).expect("create");
-        j.append(Record::Attempt {
-            step: "a.b".into(),
-            attempt: 1,
-            at: 0.5,
-        });
-        j.append(Record::Signal {
-            step: "a.b".into(),
-            name: "x".into(),
-        });
+        j.append(Record::Attempt { step: "a.b".into(), attempt: 1, at: 0.5 });
+        j.append(Record::Signal { step: "a.b".into(), name: "x".into() });
         j.close().expect("close");
         let mut bytes = std::fs::read(&path).expect("read");
         bytes.extend_from_slice(br#"{"event":"finish","step":"a.b","sta"#);
         std::fs::write(&path, bytes).expect("write");
         let records = read(&path).expect("read");
         assert_eq!(records.len(), 2);
-        assert_eq!(
-            records[1],
-            Record::Signal {
-                step: "a.b".into(),
-                name: "x".into()
-            }
-        );
+        assert_eq!(records[1], Record::Signal { step: "a.b".into(), name: "x".into() });
     }
 }

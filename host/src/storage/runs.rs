@@ -40,10 +40,7 @@ pub fn create(state_dir: &Path) -> std::io::Result<RunDir> {
     let root = runs_dir(state_dir);
     std::fs::create_dir_all(&root)?;
     for n in 0u32.. {
-        let id = format!(
-            "{stamp}-{:04x}",
-            (now.subsec_micros() ^ std::process::id()).wrapping_add(n) & 0xffff
-        );
+        let id = format!("{stamp}-{:04x}", (now.subsec_micros() ^ std::process::id()).wrapping_add(n) & 0xffff);
         let path = root.join(&id);
         match std::fs::create_dir(&path) {
             Ok(()) => {
@@ -64,10 +61,7 @@ pub fn list(state_dir: &Path) -> Vec<RunDir> {
         .flatten()
         .flatten()
         .filter(|e| e.path().join("journal.jsonl").exists())
-        .map(|e| RunDir {
-            id: e.file_name().to_string_lossy().into_owned(),
-            path: e.path(),
-        })
+        .map(|e| RunDir { id: e.file_name().to_string_lossy().into_owned(), path: e.path() })
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
@@ -87,12 +81,7 @@ fn utc_stamp(secs: u64) -> String {
     let days = (secs / 86400) as i64;
     let rem = secs % 86400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).

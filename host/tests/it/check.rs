@@ -4,10 +4,7 @@ use crate::harness::Pipeline;
 
 fn stderr_of(p: &Pipeline) -> (i32, String) {
     let out = p.check();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -28,10 +25,7 @@ name = "W2"
     );
     let (code, err) = stderr_of(&p);
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("dependency cycle: linux.L1 -> windows.W2 -> windows.W1 -> linux.L2 -> linux.L1"),
-        "{err}"
-    );
+    assert!(err.contains("dependency cycle: linux.L1 -> windows.W2 -> windows.W1 -> linux.L2 -> linux.L1"), "{err}");
 }
 
 #[test]
@@ -72,10 +66,7 @@ plugin = "probe"
     );
     let (code, err) = stderr_of(&p);
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("boards.b.steps[1].plugin: step b.c: unknown plugin `probe`"),
-        "{err}"
-    );
+    assert!(err.contains("boards.b.steps[1].plugin: step b.c: unknown plugin `probe`"), "{err}");
     // The file is validated first; plugins are read once it is valid.
     p.write(
         r#"

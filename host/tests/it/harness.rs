@@ -52,21 +52,13 @@ impl Pipeline {
     /// A `baton` command in the pipeline's directory.
     pub fn baton(&self) -> Command {
         let mut c = Command::new(baton_bin());
-        c.current_dir(self.dir())
-            .env("BATON_CACHE_DIR", cache_dir())
-            .env("NO_COLOR", "1");
+        c.current_dir(self.dir()).env("BATON_CACHE_DIR", cache_dir()).env("NO_COLOR", "1");
         c
     }
 
     /// `baton run --json <args>`.
     pub fn run(&self, args: &[&str]) -> Run {
-        let out = self
-            .baton()
-            .arg("run")
-            .arg("--json")
-            .args(args)
-            .output()
-            .expect("run baton");
+        let out = self.baton().arg("run").arg("--json").args(args).output().expect("run baton");
         Run::from_output(out)
     }
 
@@ -78,11 +70,7 @@ impl Pipeline {
     /// Text of step `id`'s log in the latest run.
     pub fn log(&self, id: &str) -> String {
         let runs = self.dir().join(".baton/runs");
-        let mut ids: Vec<_> = std::fs::read_dir(&runs)
-            .expect("runs")
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let mut ids: Vec<_> = std::fs::read_dir(&runs).expect("runs").flatten().map(|e| e.path()).collect();
         ids.sort();
         let last = ids.last().expect("a run");
         std::fs::read_to_string(last.join("logs").join(format!("{id}.log"))).unwrap_or_default()
@@ -110,11 +98,7 @@ impl Run {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let report = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-        Self {
-            code: out.status.code().unwrap_or(-1),
-            stderr,
-            report,
-        }
+        Self { code: out.status.code().unwrap_or(-1), stderr, report }
     }
 
     pub fn step(&self, id: &str) -> &Value {
@@ -133,15 +117,11 @@ impl Run {
     }
 
     pub fn start(&self, id: &str) -> f64 {
-        self.step(id)["start"]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{id} did not start; stderr:\n{}", self.stderr))
+        self.step(id)["start"].as_f64().unwrap_or_else(|| panic!("{id} did not start; stderr:\n{}", self.stderr))
     }
 
     pub fn end(&self, id: &str) -> f64 {
-        self.step(id)["end"]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{id} did not end; stderr:\n{}", self.stderr))
+        self.step(id)["end"].as_f64().unwrap_or_else(|| panic!("{id} did not end; stderr:\n{}", self.stderr))
     }
 
     /// `a` ended before `b` started.
@@ -162,13 +142,7 @@ impl Run {
     /// Panics with the run's stderr unless every listed step has `status`.
     pub fn assert_status(&self, status: &str, ids: &[&str]) {
         for id in ids {
-            assert_eq!(
-                self.status(id),
-                status,
-                "step {id}: error {:?}; stderr:\n{}",
-                self.error(id),
-                self.stderr
-            );
+            assert_eq!(self.status(id), status, "step {id}: error {:?}; stderr:\n{}", self.error(id), self.stderr);
         }
     }
 }

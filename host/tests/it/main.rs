@@ -4,4 +4,7 @@
 mod harness;
 
 mod check;
+mod resume;
 mod run_basics;
+mod scheduler;
+mod select_graph;

@@ -55,15 +55,8 @@ with = { ops = [
     std::fs::create_dir_all(&ws).expect("ws");
     let real = std::fs::canonicalize(&ws).expect("canon").display().to_string();
     let text = std::fs::read_to_string(p.file()).expect("read");
-    let tmp = std::fs::canonicalize(std::env::temp_dir())
-        .expect("tmp")
-        .display()
-        .to_string();
-    std::fs::write(
-        p.file(),
-        text.replacen(&format!("\"{tmp}\\n\""), &format!("\"{real}\\n\""), 1),
-    )
-    .expect("write");
+    let tmp = std::fs::canonicalize(std::env::temp_dir()).expect("tmp").display().to_string();
+    std::fs::write(p.file(), text.replacen(&format!("\"{tmp}\\n\""), &format!("\"{real}\\n\""), 1)).expect("write");
     let r = p.run(&[]);
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("b.spawn"));
     let log = p.log("b.spawn");
@@ -113,15 +106,8 @@ with = { ops = [{ op = "log", message = "still here" }] }
     let r = p.run(&[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.status("b.trap"), "failed");
-    assert_eq!(
-        r.error("b.trap"),
-        "stage trapped: wasm `unreachable` instruction executed"
-    );
-    assert!(
-        r.error("b.panic").starts_with("stage panicked: boom (at "),
-        "{}",
-        r.error("b.panic")
-    );
+    assert_eq!(r.error("b.trap"), "stage trapped: wasm `unreachable` instruction executed");
+    assert!(r.error("b.panic").starts_with("stage panicked: boom (at "), "{}", r.error("b.panic"));
     assert_eq!(r.status("c.fine"), "ok");
 }
 
@@ -147,10 +133,7 @@ with = { ops = [{ op = "missing", path = "/workspace/note.txt" }] }
     let r = p.run(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     r.assert_before("b.write", "b.read");
-    assert_eq!(
-        std::fs::read_to_string(p.workspace("b").join("note.txt")).expect("host sees it"),
-        "made by write"
-    );
+    assert_eq!(std::fs::read_to_string(p.workspace("b").join("note.txt")).expect("host sees it"), "made by write");
 }
 
 #[test]

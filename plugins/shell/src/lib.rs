@@ -213,11 +213,7 @@ fn command(step: &Step, config: &Config, line: &str) -> Result<(), Error> {
     }
     let out = cmd.run()?;
     if !out.success() {
-        return Err(Error::failed(format!(
-            "`{line}` {}{}",
-            out.describe(),
-            stderr_tail(&out.stderr_text())
-        )));
+        return Err(Error::failed(format!("`{line}` {}{}", out.describe(), stderr_tail(&out.stderr_text()))));
     }
     Ok(())
 }

@@ -60,10 +60,7 @@ fn the_issue_example_is_valid() {
     // L2 names no plugin and no `with`: a sync point.
     assert_eq!(plan.steps[1].plugin, None);
     let shell = &plan.plugins[l1.plugin.expect("plugin")];
-    assert_eq!(
-        shell.source,
-        crate::plan::PluginSource::File("/p/plugins/shell.wasm".into())
-    );
+    assert_eq!(shell.source, crate::plan::PluginSource::File("/p/plugins/shell.wasm".into()));
 }
 
 #[test]
@@ -80,11 +77,7 @@ name = "c"
 "#,
     );
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(
-        errs[0].ends_with("dependency cycle: b.a -> b.c -> b.b -> b.a"),
-        "{}",
-        errs[0]
-    );
+    assert!(errs[0].ends_with("dependency cycle: b.a -> b.c -> b.b -> b.a"), "{}", errs[0]);
 }
 
 #[test]
@@ -125,14 +118,8 @@ memory = "lots"
         ),
         "{joined}"
     );
-    assert!(
-        joined.contains("boards.windows.steps[0].pool: step windows.W3: unknown pool `fg`"),
-        "{joined}"
-    );
-    assert!(
-        joined.contains("boards.windows.steps[0].memory: step windows.W3: bad size `lots`"),
-        "{joined}"
-    );
+    assert!(joined.contains("boards.windows.steps[0].pool: step windows.W3: unknown pool `fg`"), "{joined}");
+    assert!(joined.contains("boards.windows.steps[0].memory: step windows.W3: bad size `lots`"), "{joined}");
 }
 
 #[test]
@@ -145,11 +132,7 @@ afterr = ["x"]
 "#,
     );
     assert_eq!(errs.len(), 1);
-    assert!(
-        errs[0].starts_with("boards.b.steps[0]: unknown field `afterr`"),
-        "{}",
-        errs[0]
-    );
+    assert!(errs[0].starts_with("boards.b.steps[0]: unknown field `afterr`"), "{}", errs[0]);
 }
 
 #[test]
@@ -199,10 +182,7 @@ after = ["archive", "x86-generic.archive"]
     );
     assert_eq!(deps_of(&plan, "arm-generic.test"), ["arm-generic.build"]);
     assert_eq!(deps_of(&plan, "arm-generic.archive"), ["arm-generic.build"]);
-    assert_eq!(
-        deps_of(&plan, "arm-generic.upload"),
-        ["arm-generic.archive", "x86-generic.archive"]
-    );
+    assert_eq!(deps_of(&plan, "arm-generic.upload"), ["arm-generic.archive", "x86-generic.archive"]);
     let test = &plan.steps[plan.step_index("x86-generic.test").expect("test")];
     assert_eq!(test.on_failure, OnFailure::Continue);
     assert!(plan.steps[2].always);
@@ -226,10 +206,7 @@ template = "crso"
         joined.contains("templates.cros.steps[1] (board x86-generic).after[0]: step x86-generic.test: unknown dependency x86-generic.biuld (did you mean x86-generic.build?)"),
         "{joined}"
     );
-    assert!(
-        joined.contains("boards.amd64.template: unknown template `crso` (did you mean cros?)"),
-        "{joined}"
-    );
+    assert!(joined.contains("boards.amd64.template: unknown template `crso` (did you mean cros?)"), "{joined}");
 }
 
 #[test]
@@ -256,10 +233,7 @@ trust = "trusted"
         joined.contains("boards.try.steps[0].memory: step try.t1: memory 1GiB is above the untrusted cap 128MiB"),
         "{joined}"
     );
-    assert!(
-        joined.contains("boards.try.steps[0].spawn: step try.t1: untrusted steps may not run `make`"),
-        "{joined}"
-    );
+    assert!(joined.contains("boards.try.steps[0].spawn: step try.t1: untrusted steps may not run `make`"), "{joined}");
     assert!(joined.contains("a step cannot make it trusted"), "{joined}");
 }
 

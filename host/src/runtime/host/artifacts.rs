@@ -54,24 +54,12 @@ impl Host for StepState {
             size,
             kind,
         };
-        self.ctx.log.line(
-            "baton",
-            &format!(
-                "published {} ({}, {} bytes)",
-                record.reference, record.digest, record.size
-            ),
-        );
+        self.ctx
+            .log
+            .line("baton", &format!("published {} ({}, {} bytes)", record.reference, record.digest, record.size));
         let step = self.ctx.index;
-        let answer = self
-            .ctx
-            .run
-            .requests
-            .ask(|reply| ServiceRequest::Publish {
-                step,
-                record: record.clone(),
-                reply,
-            })
-            .await;
+        let answer =
+            self.ctx.run.requests.ask(|reply| ServiceRequest::Publish { step, record: record.clone(), reply }).await;
         Ok(match answer {
             Some(Ok(())) => Ok(to_wit(&record)),
             Some(Err(e)) => Err(e),
@@ -81,12 +69,7 @@ impl Host for StepState {
 
     async fn get(&mut self, reference: String, dest: String) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
         let step = self.ctx.index;
-        let found = self
-            .ctx
-            .run
-            .requests
-            .ask(|reply| ServiceRequest::Lookup { step, reference, reply })
-            .await;
+        let found = self.ctx.run.requests.ask(|reply| ServiceRequest::Lookup { step, reference, reply }).await;
         let record = match found {
             Some(Ok(r)) => r,
             Some(Err(e)) => return Ok(Err(e)),
@@ -97,9 +80,7 @@ impl Host for StepState {
         let copied = tokio::task::spawn_blocking(move || ctx.run.store.get(&rec, &ctx.workspace, &dest)).await;
         Ok(match copied {
             Ok(Ok(())) => {
-                self.ctx
-                    .log
-                    .line("baton", &format!("fetched {} ({})", record.reference, record.digest));
+                self.ctx.log.line("baton", &format!("fetched {} ({})", record.reference, record.digest));
                 Ok(to_wit(&record))
             }
             Ok(Err(e)) => Err(store_error(e)),

@@ -24,12 +24,7 @@ impl Host for StepState {
     async fn progress(&mut self, done: u64, total: u64, message: String) -> wasmtime::Result<()> {
         let message = truncate(&message).to_string();
         self.ctx.log.line("progress", &format!("{done}/{total} {message}"));
-        self.ctx.run.requests.send(ServiceRequest::Progress {
-            step: self.ctx.index,
-            done,
-            total,
-            message,
-        });
+        self.ctx.run.requests.send(ServiceRequest::Progress { step: self.ctx.index, done, total, message });
         Ok(())
     }
 }

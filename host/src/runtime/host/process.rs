@@ -101,11 +101,7 @@ struct Capture {
 
 impl Capture {
     fn new(limit: usize) -> Self {
-        Self {
-            bytes: VecDeque::new(),
-            limit,
-            truncated: false,
-        }
+        Self { bytes: VecDeque::new(), limit, truncated: false }
     }
 
     fn push(&mut self, data: &[u8]) {
@@ -144,10 +140,7 @@ impl ChildIo {
         };
         lock(capture).push(data);
         let mut u = lock(&self.unread);
-        u.chunks.push_back(Chunk {
-            stream,
-            data: data.to_vec(),
-        });
+        u.chunks.push_back(Chunk { stream, data: data.to_vec() });
         u.bytes += data.len();
         while u.bytes > u.limit {
             match u.chunks.pop_front() {
@@ -176,10 +169,7 @@ impl ChildIo {
                 if u.dropped > 0 {
                     let marker = format!("[baton: {} bytes of output dropped: not read in time]\n", u.dropped);
                     u.dropped = 0;
-                    return Some(Chunk {
-                        stream: OutputStream::Stderr,
-                        data: marker.into_bytes(),
-                    });
+                    return Some(Chunk { stream: OutputStream::Stderr, data: marker.into_bytes() });
                 }
                 if let Some(c) = u.chunks.pop_front() {
                     u.bytes -= c.data.len();
@@ -233,11 +223,7 @@ impl ChildHandle {
 pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessError> {
     let policy = &ctx.policy;
     if !spawn_allowed(&policy.spawn, &cmd.program) {
-        let allowed = if policy.spawn.is_empty() {
-            "none".to_string()
-        } else {
-            policy.spawn.join(", ")
-        };
+        let allowed = if policy.spawn.is_empty() { "none".to_string() } else { policy.spawn.join(", ") };
         return Err(ProcessError::Denied(format!(
             "program `{}` is not in the spawn allow-list of step {} (allowed: {allowed})",
             cmd.program, ctx.id
@@ -250,10 +236,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
             .ok_or_else(|| ProcessError::NotFound(format!("program `{}` is not on the host PATH", cmd.program)))?
     };
     if !program.exists() {
-        return Err(ProcessError::NotFound(format!(
-            "program `{}` does not exist",
-            cmd.program
-        )));
+        return Err(ProcessError::NotFound(format!("program `{}` does not exist", cmd.program)));
     }
     let cwd = cwd_in_workspace(&ctx.workspace, cmd.cwd.as_deref()).map_err(ProcessError::InvalidCwd)?;
     let live = ctx.processes.count();
@@ -280,10 +263,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
             },
         )
         .map_err(|e| {
-            ProcessError::Failed(format!(
-                "cannot confine `{}` for untrusted step {}: {e}",
-                cmd.program, ctx.id
-            ))
+            ProcessError::Failed(format!("cannot confine `{}` for untrusted step {}: {e}", cmd.program, ctx.id))
         })?;
 
     let mut command = tokio::process::Command::new(&launch.program);
@@ -293,33 +273,27 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&cwd)
         .process_group(0)
-        .stdin(if cmd.stdin.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
+        .stdin(if cmd.stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let rlimits = launch.rlimits.clone();
-    let cgroup_fd = launch
-        .cgroup
-        .as_ref()
-        .map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.procs));
+    let cgroup_fd = launch.cgroup.as_ref().map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.procs));
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe syscalls (setrlimit, write) on values prepared here.
     unsafe {
         command.pre_exec(move || {
+            // Die with baton, even if it is killed with SIGKILL.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             if let Some(fd) = cgroup_fd
                 && libc::write(fd, b"0".as_ptr().cast(), 1) != 1
             {
                 return Err(std::io::Error::last_os_error());
             }
             for &(resource, value) in &rlimits {
-                let lim = libc::rlimit {
-                    rlim_cur: value,
-                    rlim_max: value,
-                };
+                let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
                 if libc::setrlimit(resource, &lim) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -327,50 +301,29 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
             Ok(())
         });
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| ProcessError::Failed(format!("cannot start `{}`: {e}", cmd.program)))?;
+    let mut child =
+        command.spawn().map_err(|e| ProcessError::Failed(format!("cannot start `{}`: {e}", cmd.program)))?;
     let pid = child.id().unwrap_or(0);
     let pgid = pid as i32;
     ctx.processes.add(pgid);
 
     let source = format!("{}[{pid}]", short_name(&cmd.program));
-    ctx.log.line(
-        "baton",
-        &format!("started {source}: {}", shell_words(&cmd.program, &cmd.args)),
-    );
+    ctx.log.line("baton", &format!("started {source}: {}", shell_words(&cmd.program, &cmd.args)));
 
     let limit = policy.output_limit as usize;
     let io = Arc::new(ChildIo {
         stdout: Mutex::new(Capture::new(limit)),
         stderr: Mutex::new(Capture::new(limit)),
-        unread: Mutex::new(Unread {
-            chunks: VecDeque::new(),
-            bytes: 0,
-            limit,
-            dropped: 0,
-        }),
+        unread: Mutex::new(Unread { chunks: VecDeque::new(), bytes: 0, limit, dropped: 0 }),
         notify: Notify::new(),
         open_streams: AtomicUsize::new(2),
     });
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
-        readers.push(tokio::spawn(pump(
-            out,
-            OutputStream::Stdout,
-            io.clone(),
-            ctx.log.clone(),
-            source.clone(),
-        )));
+        readers.push(tokio::spawn(pump(out, OutputStream::Stdout, io.clone(), ctx.log.clone(), source.clone())));
     }
     if let Some(err) = child.stderr.take() {
-        readers.push(tokio::spawn(pump(
-            err,
-            OutputStream::Stderr,
-            io.clone(),
-            ctx.log.clone(),
-            source.clone(),
-        )));
+        readers.push(tokio::spawn(pump(err, OutputStream::Stderr, io.clone(), ctx.log.clone(), source.clone())));
     }
     if let (Some(mut stdin), Some(bytes)) = (child.stdin.take(), cmd.stdin) {
         tokio::spawn(async move {
@@ -401,22 +354,14 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
         if drained.is_err() {
             log.line(
                 "baton",
-                &format!(
-                    "{source}: output still open {}s after exit; stopped reading",
-                    DRAIN_GRACE.as_secs()
-                ),
+                &format!("{source}: output still open {}s after exit; stopped reading", DRAIN_GRACE.as_secs()),
             );
         }
         log.line("baton", &format!("{source} {}", describe(status)));
         let _ = exit_tx.send(Some(status));
     });
 
-    Ok(ChildHandle {
-        pid,
-        io,
-        exit,
-        groups: ctx.processes.clone(),
-    })
+    Ok(ChildHandle { pid, io, exit, groups: ctx.processes.clone() })
 }
 
 async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
@@ -471,10 +416,8 @@ pub fn describe(status: ExitStatus) -> String {
 
 /// `PATH`, the host variables the policy passes through, then the stage's own.
 fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>, ProcessError> {
-    let mut env = vec![(
-        "PATH".to_string(),
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-    )];
+    let mut env =
+        vec![("PATH".to_string(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()))];
     for name in &ctx.policy.env {
         if let Ok(v) = std::env::var(name) {
             env.push((name.clone(), v));
@@ -482,10 +425,7 @@ fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>
     }
     for (k, v) in &cmd.env {
         if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-            return Err(ProcessError::Failed(format!(
-                "invalid environment variable `{}`",
-                k.escape_debug()
-            )));
+            return Err(ProcessError::Failed(format!("invalid environment variable `{}`", k.escape_debug())));
         }
         env.retain(|(existing, _)| existing != k);
         env.push((k.clone(), v.clone()));
@@ -582,9 +522,6 @@ mod tests {
 
     #[test]
     fn shell_words_quote_what_needs_it() {
-        assert_eq!(
-            shell_words("sh", &["-c".into(), "echo 'hi' there".into()]),
-            r"sh -c 'echo '\''hi'\'' there'"
-        );
+        assert_eq!(shell_words("sh", &["-c".into(), "echo 'hi' there".into()]), r"sh -c 'echo '\''hi'\'' there'");
     }
 }

@@ -16,29 +16,17 @@ impl Host for StepState {
     async fn emit(&mut self, name: String) -> wasmtime::Result<Result<(), SignalError>> {
         let step = self.ctx.index;
         self.ctx.log.line("baton", &format!("emit {name}"));
-        let answer = self
-            .ctx
-            .run
-            .requests
-            .ask(|reply| ServiceRequest::Emit { step, name, reply })
-            .await;
+        let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Emit { step, name, reply }).await;
         Ok(answer.unwrap_or_else(|| Err(gone())))
     }
 
     async fn wait(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), SignalError>> {
         if names.len() > MAX_NAMES {
-            return Ok(Err(SignalError::Limit(format!(
-                "a wait may list at most {MAX_NAMES} names"
-            ))));
+            return Ok(Err(SignalError::Limit(format!("a wait may list at most {MAX_NAMES} names"))));
         }
         let step = self.ctx.index;
         self.ctx.log.line("baton", &format!("waiting for {}", names.join(", ")));
-        let answer = self
-            .ctx
-            .run
-            .requests
-            .ask(|reply| ServiceRequest::Wait { step, names, reply })
-            .await;
+        let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Wait { step, names, reply }).await;
         let result = answer.unwrap_or_else(|| Err(gone()));
         if result.is_ok() {
             self.ctx.log.line("baton", "wait over");

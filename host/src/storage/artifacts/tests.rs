@@ -32,10 +32,7 @@ fn a_file_round_trips() {
     let f = fixture();
     fs::write(f.ws.join("a.txt"), "hello").expect("write");
     let (digest, size, kind) = f.store.put(&f.ws, "a.txt").expect("put");
-    assert_eq!(
-        digest,
-        "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-    );
+    assert_eq!(digest, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
     assert_eq!((size, kind), (5, Kind::File));
     f.store.get(&record(&digest, kind), &f.ws, "copy/b.txt").expect("get");
     assert_eq!(fs::read_to_string(f.ws.join("copy/b.txt")).expect("read"), "hello");
@@ -67,10 +64,7 @@ fn paths_cannot_escape() {
     fs::write(&outside, "secret").expect("write");
     std::os::unix::fs::symlink(&outside, f.ws.join("planted")).expect("symlink");
     let err = |r: Result<(String, u64, Kind), StoreError>| r.expect_err("must fail").to_string();
-    assert_eq!(
-        err(f.store.put(&f.ws, "../secret.txt")),
-        "invalid path `../secret.txt` contains `..`"
-    );
+    assert_eq!(err(f.store.put(&f.ws, "../secret.txt")), "invalid path `../secret.txt` contains `..`");
     assert!(err(f.store.put(&f.ws, "/etc/passwd")).contains("`/etc/passwd` is absolute"));
     assert_eq!(
         err(f.store.put(&f.ws, "planted")),
@@ -80,10 +74,7 @@ fn paths_cannot_escape() {
     fs::write(f.ws.join("ok.txt"), "ok").expect("write");
     let (digest, _, kind) = f.store.put(&f.ws, "ok.txt").expect("put");
     std::os::unix::fs::symlink(f.ws.parent().expect("parent"), f.ws.join("out")).expect("symlink");
-    let e = f
-        .store
-        .get(&record(&digest, kind), &f.ws, "out/x.txt")
-        .expect_err("must fail");
+    let e = f.store.get(&record(&digest, kind), &f.ws, "out/x.txt").expect_err("must fail");
     assert!(e.to_string().contains("leads outside the workspace"), "{e}");
     assert!(!f.ws.parent().expect("parent").join("x.txt").exists());
 }
@@ -94,10 +85,7 @@ fn symlinks_out_of_a_published_directory_are_refused() {
     fs::create_dir(f.ws.join("d")).expect("mkdir");
     std::os::unix::fs::symlink("../../etc/passwd", f.ws.join("d/evil")).expect("symlink");
     let e = f.store.put(&f.ws, "d").expect_err("must fail");
-    assert_eq!(
-        e.to_string(),
-        "invalid path symlink `d/evil` points outside the artifact (to `../../etc/passwd`)"
-    );
+    assert_eq!(e.to_string(), "invalid path symlink `d/evil` points outside the artifact (to `../../etc/passwd`)");
 }
 
 #[test]
@@ -106,10 +94,7 @@ fn a_corrupted_blob_is_detected_on_read() {
     fs::write(f.ws.join("a.txt"), "hello").expect("write");
     let (digest, _, kind) = f.store.put(&f.ws, "a.txt").expect("put");
     fs::write(f.store.blob_path(&digest), "hellO").expect("corrupt");
-    let e = f
-        .store
-        .get(&record(&digest, kind), &f.ws, "b.txt")
-        .expect_err("must fail");
+    let e = f.store.get(&record(&digest, kind), &f.ws, "b.txt").expect_err("must fail");
     assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
     assert!(!f.ws.join("b.txt").exists());
 }

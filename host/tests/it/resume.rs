@@ -1,0 +1,138 @@
+//! `--resume` after `kill -9`, and cancellation with SIGINT/SIGTERM.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Pipeline, Run};
+
+const PIPELINE: &str = r#"
+[policy]
+spawn = ["sh"]
+[[boards.a.steps]]
+name = "one"
+plugin = "shell"
+with = { run = "echo one >> runs.txt" }
+[[boards.a.steps]]
+name = "two"
+plugin = "shell"
+with = { run = "echo two >> runs.txt; echo $$ > two.pid; [ -f go ] || sleep 60" }
+[[boards.a.steps]]
+name = "three"
+plugin = "shell"
+with = { run = "echo three >> runs.txt" }
+[[boards.b.steps]]
+name = "other"
+plugin = "shell"
+with = { run = "echo other >> runs.txt" }
+"#;
+
+/// Polls `cond` for up to 30 s.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn journal_text(p: &Pipeline) -> String {
+    let runs = p.dir().join(".baton/runs");
+    std::fs::read_dir(runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path().join("journal.jsonl")).unwrap_or_default())
+        .collect()
+}
+
+fn spawn_run(p: &Pipeline) -> Child {
+    p.baton().args(["run", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn baton")
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(String::from).collect()
+}
+
+fn alive(pid_file: &Path) -> bool {
+    let pid = std::fs::read_to_string(pid_file).unwrap_or_default();
+    // A zombie waiting to be reaped by init is not alive.
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[test]
+fn resume_after_kill_9_redoes_only_what_did_not_finish() {
+    let p = Pipeline::new(PIPELINE);
+    let mut child = spawn_run(&p);
+    let ws_a = p.workspace("a");
+    wait_for("step two to start", || ws_a.join("two.pid").exists());
+    wait_for("one and other to be journaled", || {
+        let j = journal_text(&p);
+        j.contains(r#""step":"a.one","status":"ok""#) && j.contains(r#""step":"b.other","status":"ok""#)
+    });
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    // baton's processes die with it.
+    wait_for("the orphaned shell to die", || !alive(&ws_a.join("two.pid")));
+
+    std::fs::write(ws_a.join("go"), "").expect("go");
+    let r = p.run(&["--resume"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.step("a.one")["previously_done"], true);
+    assert_eq!(r.step("b.other")["previously_done"], true);
+    assert_eq!(r.step("a.two")["previously_done"], false);
+    assert_eq!(r.step("a.three")["previously_done"], false);
+    assert!(r.report["resumed_from"].is_string());
+    assert!(r.stderr.contains("previously done"), "{}", r.stderr);
+    assert_eq!(lines(&ws_a.join("runs.txt")), ["one", "two", "two", "three"]);
+    assert_eq!(lines(&p.workspace("b").join("runs.txt")), ["other"]);
+
+    // A changed step runs again; the unchanged ones stay done.
+    p.write(&PIPELINE.replace("echo other >> runs.txt", "echo other-v2 >> runs.txt"));
+    let r = p.run(&["--resume"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.step("b.other")["previously_done"], false);
+    for id in ["a.one", "a.two", "a.three"] {
+        assert_eq!(r.step(id)["previously_done"], true, "{id}");
+    }
+    assert_eq!(lines(&p.workspace("b").join("runs.txt")), ["other", "other-v2"]);
+}
+
+#[test]
+fn resume_without_an_earlier_run_is_a_usage_error() {
+    let p = Pipeline::new(PIPELINE);
+    let r = p.run(&["--resume"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--resume: no earlier run of this pipeline"), "{}", r.stderr);
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = std::process::Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill");
+    assert!(ok.success());
+}
+
+#[test]
+fn sigint_cancels_cleanly_and_saves_state() {
+    for sig in ["-INT", "-TERM"] {
+        let p = Pipeline::new(PIPELINE);
+        let child = spawn_run(&p);
+        let ws_a = p.workspace("a");
+        wait_for("step two to start", || ws_a.join("two.pid").exists());
+        signal(&child, sig);
+        let out = child.wait_with_output().expect("wait");
+        let r = Run::from_output(out);
+        assert_eq!(r.code, 130, "{sig}: {}", r.stderr);
+        assert_eq!(r.report["status"], "cancelled");
+        assert_eq!(r.status("a.two"), "failed");
+        assert_eq!(r.error("a.two"), "cancelled");
+        assert_eq!(r.status("a.three"), "skipped");
+        assert_eq!(r.error("a.three"), "run cancelled");
+        assert!(!alive(&ws_a.join("two.pid")), "{sig}: the running step's process was killed");
+        assert!(journal_text(&p).contains(r#""event":"end","status":"cancelled""#), "state saved");
+        // And the cancelled run can be resumed.
+        std::fs::write(ws_a.join("go"), "").expect("go");
+        let again = p.run(&["--resume"]);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert_eq!(again.step("a.one")["previously_done"], true);
+    }
+}
