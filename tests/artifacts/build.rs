@@ -4,7 +4,7 @@
 include!("../../host/guest_build.rs");
 
 /// `(package, constant)` for every fixture.
-const FIXTURES: &[(&str, &str)] = &[("fixture-probe", "PROBE")];
+const FIXTURES: &[(&str, &str)] = &[("fixture-probe", "PROBE"), ("fixture-noop", "NOOP")];
 
 fn main() {
     let packages: Vec<&str> = FIXTURES.iter().map(|(p, _)| *p).collect();

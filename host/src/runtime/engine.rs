@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; the granularity of wall-clock limits and of
 /// time slicing between stages.
@@ -14,17 +14,68 @@ pub const MAX_WASM_STACK: usize = 1 << 20;
 /// Fiber stack of an async call; host code gets what wasm leaves (>= 3 MiB).
 const ASYNC_STACK: usize = 4 << 20;
 
-/// Builds the engine: Cranelift, epoch interruption, bounded stacks.
-pub fn build() -> wasmtime::Result<Engine> {
+/// Stages alive at once by default (running or waiting); `BATON_MAX_STAGES`
+/// overrides it.
+pub const DEFAULT_MAX_STAGES: usize = 1000;
+
+/// Largest linear memory a stage may have (the pool reserves this much
+/// address space per memory slot; `memory` limits are checked below it).
+pub const MAX_MEMORY: u64 = 4 << 30;
+
+/// The engine and how many stages may be instantiated at once.
+pub struct EngineSetup {
+    pub engine: Engine,
+    /// Max stores alive at once; the scheduler starts no more.
+    pub max_stages: usize,
+    /// Whether instances come from the pooling allocator.
+    pub pooling: bool,
+}
+
+fn base_config() -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.max_wasm_stack(MAX_WASM_STACK);
     config.async_stack_size(ASYNC_STACK);
     config.async_stack_zeroing(true);
     config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(16));
-    let engine = Engine::new(&config)?;
+    config
+}
+
+/// Builds the engine: Cranelift, epoch interruption, bounded stacks, and
+/// the pooling allocator (instances, memories and fiber stacks are reused
+/// instead of mapped and unmapped per stage, which costs a TLB shootdown on
+/// every core each time). If the machine cannot reserve the pool's address
+/// space, falls back to allocating on demand.
+pub fn build() -> wasmtime::Result<EngineSetup> {
+    let max_stages = std::env::var("BATON_MAX_STAGES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_MAX_STAGES);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(max_stages as u32)
+        .total_stacks(max_stages as u32)
+        .total_memories((2 * max_stages) as u32)
+        .total_tables((8 * max_stages) as u32)
+        .total_core_instances((16 * max_stages) as u32)
+        .max_memories_per_component(crate::sandbox::limits::MAX_MEMORIES as u32)
+        .max_tables_per_component(crate::sandbox::limits::MAX_TABLES as u32)
+        .max_core_instances_per_component(crate::sandbox::limits::MAX_INSTANCES as u32)
+        .max_component_instance_size(16 << 20)
+        .max_core_instance_size(16 << 20)
+        .table_elements(crate::sandbox::limits::TABLE_ELEMENTS)
+        .max_memory_size(MAX_MEMORY as usize)
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(64 << 10);
+    let mut config = base_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let pooled = std::env::var_os("BATON_POOLING").is_none_or(|v| v != "0");
+    let (engine, pooling) = match pooled.then(|| Engine::new(&config)) {
+        Some(Ok(e)) => (e, true),
+        _ => (Engine::new(&base_config())?, false),
+    };
     start_ticker(&engine);
-    Ok(engine)
+    Ok(EngineSetup { engine, max_stages, pooling })
 }
 
 /// Advances the engine's epoch every tick, until the engine is dropped.

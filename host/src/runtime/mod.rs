@@ -30,6 +30,8 @@ use crate::runtime::state::StepState;
 /// loaded so far (by digest).
 pub struct Runtime {
     pub engine: Engine,
+    /// Max stages instantiated at once (the pool's size).
+    pub max_stages: usize,
     linker: Linker<StepState>,
     cache: CompileCache,
     loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
@@ -38,16 +40,18 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine and links WASI and the baton interfaces.
     pub fn new() -> wasmtime::Result<Self> {
-        let engine = engine::build()?;
-        let cache = CompileCache::from_env(&engine);
-        Self::with_cache(engine, cache)
-    }
-
-    pub fn with_cache(engine: Engine, cache: CompileCache) -> wasmtime::Result<Self> {
-        let mut linker = Linker::new(&engine);
+        let setup = engine::build()?;
+        let cache = CompileCache::from_env(&setup.engine);
+        let mut linker = Linker::new(&setup.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Stage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        Ok(Self { engine, linker, cache, loaded: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            engine: setup.engine,
+            max_stages: setup.max_stages,
+            linker,
+            cache,
+            loaded: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Loads (or returns the already loaded) plugin.

@@ -39,7 +39,7 @@ impl Scheduler {
             wake.deliver();
             changed = true;
         }
-        while self.active < self.jobs {
+        while self.active < self.jobs && self.live < self.max_live {
             let plan = &self.plan;
             let steps = &self.steps;
             let Some(i) = self.ready.pop(|s| plan.steps[s].pool, |s| steps[s].status == Status::Ready) else {
@@ -109,6 +109,8 @@ impl Scheduler {
         });
         let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
         st.cancel = Some(cancel_tx);
+        st.has_instance = true;
+        self.live += 1;
         self.in_flight += 1;
         let engine = self.engine.clone();
         let tx = self.events_tx.clone();
@@ -135,6 +137,10 @@ impl Scheduler {
         let now = self.now();
         let st = &mut self.steps[i];
         st.cancel = None;
+        if st.has_instance {
+            st.has_instance = false;
+            self.live -= 1;
+        }
         if st.has_slot {
             st.has_slot = false;
             self.active -= 1;

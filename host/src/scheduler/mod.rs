@@ -144,6 +144,9 @@ pub(crate) struct Scheduler {
     active: usize,
     /// Attempt tasks in flight.
     in_flight: usize,
+    /// Stages instantiated (running or waiting), and the most there may be.
+    live: usize,
+    max_live: usize,
     /// Steps waiting for a retry timer.
     backoffs: usize,
     finished: usize,
@@ -263,6 +266,8 @@ impl Scheduler {
             jobs,
             active: 0,
             in_flight: 0,
+            live: 0,
+            max_live: runtime.max_stages,
             backoffs: 0,
             finished: 0,
             freed: Vec::new(),

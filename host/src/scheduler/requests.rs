@@ -205,7 +205,8 @@ impl Scheduler {
     /// Fails the waits nothing can ever satisfy.
     pub(super) fn check_deadlocks(&mut self) {
         let ready = &self.ready;
-        let dead = waits::deadlocked(&self.plan, &self.steps, &self.waits, &|p| ready.free(p));
+        let full = self.live >= self.max_live;
+        let dead = waits::deadlocked(&self.plan, &self.steps, &self.waits, &|p| ready.free(p), full);
         for (w, message) in dead.into_iter().rev() {
             let pw = self.waits.swap_remove(w);
             self.wake(pw, Err(SignalError::Deadlock(message)));

@@ -111,6 +111,8 @@ pub struct StepRun {
     pub forgiven: bool,
     /// Holds a job slot.
     pub has_slot: bool,
+    /// Has a live wasm instance (counts against the engine's pool).
+    pub has_instance: bool,
     /// Holds a slot of its pool.
     pub has_pool: bool,
     /// Blocked in a wait (its job slot is released meanwhile).
@@ -136,6 +138,7 @@ impl StepRun {
             error: None,
             forgiven: false,
             has_slot: false,
+            has_instance: false,
             has_pool: false,
             blocked: false,
             waits: Vec::new(),

@@ -190,6 +190,7 @@ pub fn deadlocked(
     steps: &[StepRun],
     waits: &[PendingWait],
     pool_free: &dyn Fn(usize) -> usize,
+    instances_full: bool,
 ) -> Vec<(usize, String)> {
     let n = steps.len();
     let mut blocked_on: Vec<Option<usize>> = vec![None; n];
@@ -213,14 +214,22 @@ pub fn deadlocked(
                 }
             },
             Status::Backoff => live[i] = true,
-            Status::Ready => match plan.steps[i].pool {
-                Some(p) if pool_free(p) == 0 => {
+            Status::Ready => {
+                if let Some(p) = plan.steps[i].pool
+                    && pool_free(p) == 0
+                {
                     let holders: Vec<usize> =
                         (0..n).filter(|&h| steps[h].has_pool && plan.steps[h].pool == Some(p)).collect();
                     groups[i].push(holders);
                 }
-                _ => live[i] = true,
-            },
+                if instances_full {
+                    // Every stage instance is taken: one of them must end first.
+                    groups[i].push((0..n).filter(|&h| steps[h].has_instance).collect());
+                }
+                if groups[i].is_empty() {
+                    live[i] = true;
+                }
+            }
             Status::Pending => {
                 for &d in &plan.steps[i].deps {
                     if !steps[d].status.finished() {

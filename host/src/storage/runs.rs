@@ -1,5 +1,5 @@
 //! Run directories: `.baton/runs/<id>/` with `journal.jsonl`, `logs/`,
-//! `report.json`. Ids sort by start time (`20261121-194512-a1b2`).
+//! `report.json`. Ids sort by start time (`20261121-194512-048213`: UTC, then microseconds).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,8 +39,9 @@ pub fn create(state_dir: &Path) -> std::io::Result<RunDir> {
     let stamp = utc_stamp(now.as_secs());
     let root = runs_dir(state_dir);
     std::fs::create_dir_all(&root)?;
+    // Microseconds make ids sort in creation order; a clash moves on by one.
     for n in 0u32.. {
-        let id = format!("{stamp}-{:04x}", (now.subsec_micros() ^ std::process::id()).wrapping_add(n) & 0xffff);
+        let id = format!("{stamp}-{:06}", (now.subsec_micros() + n) % 1_000_000);
         let path = root.join(&id);
         match std::fs::create_dir(&path) {
             Ok(()) => {
