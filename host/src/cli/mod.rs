@@ -2,7 +2,9 @@
 //! are resolved into settings before any work starts; data goes to stdout,
 //! progress and logs to stderr.
 
+mod artifacts;
 mod check;
+mod gc;
 mod graph;
 mod progress;
 mod run;
@@ -36,6 +38,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print the expanded step graph (dot, mermaid or json).
     Graph(graph::GraphArgs),
+    /// List a run's artifacts, or copy one out (`baton artifacts get REF DEST`).
+    Artifacts(artifacts::ArtifactsArgs),
+    /// Remove old runs and the stored blobs no kept run refers to.
+    Gc(gc::GcArgs),
 }
 
 /// Output settings shared by subcommands.
@@ -55,6 +61,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         Command::Run(a) => run::main(a, out),
         Command::Check(a) => check::main(a, out),
         Command::Graph(a) => graph::main(a),
+        Command::Artifacts(a) => artifacts::main(a),
+        Command::Gc(a) => gc::main(a),
     }
 }
 
@@ -67,6 +75,12 @@ pub fn load_plan(file: &std::path::Path) -> Option<Plan> {
             None
         }
     }
+}
+
+/// `.baton/` next to a pipeline file (the file need not be valid).
+pub fn state_dir_of(file: &std::path::Path) -> PathBuf {
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    abs.parent().unwrap_or(std::path::Path::new(".")).join(".baton")
 }
 
 /// The pipeline file argument's default.

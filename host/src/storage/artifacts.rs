@@ -177,6 +177,33 @@ impl ArtifactStore {
         Ok(())
     }
 
+    /// Copies an artifact out of the store to any host path (for the CLI):
+    /// a file to `dest`, a directory unpacked into `dest`.
+    pub fn export(&self, record: &ArtifactRecord, dest: &Path) -> Result<(), StoreError> {
+        match record.kind {
+            Kind::File => {
+                let tmp = dest.with_file_name(format!(
+                    ".baton-export-{}",
+                    dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                ));
+                let mut out = std::fs::File::create(&tmp).map_err(io_err("file", &tmp))?;
+                if let Err(e) = self.copy_verified(&record.digest, &mut out) {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                std::fs::rename(&tmp, dest).map_err(io_err("file", dest))
+            }
+            Kind::Directory => {
+                self.copy_verified(&record.digest, &mut io::sink())?;
+                std::fs::create_dir_all(dest).map_err(io_err("directory", dest))?;
+                let target = Dir::open_ambient_dir(dest, ambient_authority()).map_err(io_err("directory", dest))?;
+                let blob = std::fs::File::open(self.blob_path(&record.digest))
+                    .map_err(io_err("blob", &self.blob_path(&record.digest)))?;
+                unpack_tar(blob, &target)
+            }
+        }
+    }
+
     /// Copies blob `digest` into `out` and checks the digest of what was read.
     pub fn copy_verified(&self, digest: &str, out: &mut impl Write) -> Result<u64, StoreError> {
         let path = self.blob_path(digest);

@@ -3,8 +3,11 @@
 
 mod harness;
 
+mod artifacts;
 mod check;
+mod processes;
 mod resume;
 mod run_basics;
 mod scheduler;
 mod select_graph;
+mod signals;
