@@ -11,11 +11,20 @@ impl Scheduler {
     /// Initial states: excluded and previously done steps count as finished;
     /// steps without unfinished dependencies are evaluated.
     pub(super) fn seed(&mut self, selected: &[bool], carried: resume::Carried) {
+        // What earlier runs did is part of this run too: journal it, so that
+        // `baton artifacts` and a later `--resume` see it.
         for (reference, record) in carried.artifacts {
+            self.journal.append(Record::Artifact { record: record.clone() });
+            if let Some(i) = self.plan.step_index(&record.step) {
+                self.steps[i].artifacts.push(reference.clone());
+            }
             self.artifact_order.push(reference.clone());
             self.artifacts.insert(reference, record);
         }
-        self.emitted.extend(carried.signals);
+        for (step, name) in carried.signals {
+            self.journal.append(Record::Signal { step: self.plan.steps[step].id.clone(), name: name.clone() });
+            self.emitted.insert((step, name));
+        }
         for i in 0..self.steps.len() {
             if !selected[i] {
                 self.finish(i, Status::Excluded, None);
