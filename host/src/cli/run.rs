@@ -67,6 +67,7 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
         Ok::<_, anyhow::Error>(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx).await)
     });
     crate::sandbox::confine::cleanup_cgroups();
+    crate::sandbox::scratch::cleanup();
     let report = match result? {
         Ok(r) => r,
         Err(scheduler::RunError::Usage(m)) => {
@@ -106,6 +107,7 @@ async fn watch_signals(cancel: watch::Sender<bool>) {
             eprintln!("\nbaton: exiting now");
             crate::runtime::host::process::kill_everything();
             crate::sandbox::confine::cleanup_cgroups();
+            crate::sandbox::scratch::cleanup();
             std::process::exit(130);
         }
     }

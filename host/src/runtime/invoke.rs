@@ -67,7 +67,7 @@ async fn attempt(
     ctx: &Arc<StepContext>,
     cancel: impl std::future::Future<Output = ()>,
 ) -> AttemptOutcome {
-    let scratch = match tempfile::Builder::new().prefix("baton-tmp-").tempdir() {
+    let scratch = match crate::sandbox::scratch::Scratch::new() {
         Ok(d) => d,
         Err(e) => {
             return failed(FailureKind::Host, format!("cannot create the scratch /tmp: {e}"));

@@ -1,11 +1,13 @@
 //! `sandbox`: everything that decides what a stage may do, in one place:
 //! `policy` (trust, allow-lists, limits; deny by default), `wasi` (the WASI
 //! context a policy gives), `limits` (memory/table/instance limiter),
-//! `paths` (nothing escapes the workspace), `confine` (how processes of
+//! `paths` (nothing escapes the workspace), `scratch` (the private `/tmp`),
+//! `confine` (how processes of
 //! untrusted steps are confined with bubblewrap).
 
 pub mod confine;
 pub mod limits;
 pub mod paths;
 pub mod policy;
+pub mod scratch;
 pub mod wasi;

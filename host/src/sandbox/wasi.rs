@@ -25,6 +25,9 @@ pub fn context(workspace: &Path, scratch: &Path, log: &StepLog) -> wasmtime::Res
     b.preopened_dir(workspace, WORKSPACE, FsPerms::ReadWrite)?;
     b.preopened_dir(scratch, "/tmp", FsPerms::ReadWrite)?;
     b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    // File operations run inline instead of hopping to a blocking thread and
+    // back for every call (reads and writes are capped at 64 KiB per call).
+    b.allow_blocking_current_thread(true);
     b.stdout(LogSink { log: log.clone(), source: "stdout" });
     b.stderr(LogSink { log: log.clone(), source: "stderr" });
     Ok(b.build())
