@@ -6,5 +6,6 @@ pub mod artifacts;
 pub mod atomic;
 pub mod durations;
 pub mod journal;
+pub mod log_excerpt;
 pub mod runs;
 pub mod step_log;
