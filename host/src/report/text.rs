@@ -132,7 +132,7 @@ fn critical_path(out: &mut String, r: &RunReport) {
     let _ = writeln!(
         out,
         "\ncritical path ({} of the {} run): {chain}",
-        human(r.critical_path_seconds),
+        human(cp.total.total()),
         human(r.duration)
     );
     let _ = writeln!(out, "  where its time went: {}", cp.explain());
@@ -238,7 +238,6 @@ mod tests {
             &["l.a", "l.b"],
             2.0,
         );
-        r.critical_path_seconds = 1.5;
         r.failures.push(FailureReport {
             step: "l.b".into(),
             attempt: 1,
@@ -253,7 +252,7 @@ mod tests {
         assert_eq!(lines[1], "l.a   ok                      1       0ms         1s");
         assert_eq!(lines[2], "l.b   failed                  1     500ms      500ms");
         assert_eq!(lines[3], "w.c   skipped                 0         -          -");
-        assert!(text.contains("\ncritical path (1.5s of the 2s run): l.a (1s) -> l.b (500ms)\n"), "{text}");
+        assert!(text.contains("\ncritical path (2s of the 2s run): l.a (1s) -> l.b (500ms)\n"), "{text}");
         assert!(text.contains("  where its time went: 1.5s running, 500ms queued for a job slot or pool\n"), "{text}");
         assert!(text.contains("  l.b (attempt 1 stage): exit code 1\n      | … (last 10 lines)\n      | stderr: line 5\n"), "{text}");
         assert!(text.contains("\nrun 20260101-000000-abcd failed in 2s (1 ok, 1 failed, 1 skipped)\n"), "{text}");

@@ -130,8 +130,9 @@ mod tests {
         std::fs::write(a.journal(), "").expect("journal");
         let b = create(dir.path()).expect("b");
         std::fs::write(b.journal(), "").expect("journal");
-        assert_eq!(list(dir.path()).len(), 2);
-        assert!(find(dir.path(), None).is_some());
+        let ids: Vec<String> = list(dir.path()).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, [a.id.clone(), b.id.clone()], "created within one second, still in order");
+        assert_eq!(find(dir.path(), None).map(|r| r.id), Some(b.id));
         assert_eq!(find(dir.path(), Some(&a.id)).map(|r| r.id), Some(a.id));
     }
 }

@@ -39,7 +39,15 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
         escape(&r.status)
     );
     overview::header(&mut out, r);
-    out.push_str("<nav><a href=\"#why\">why</a> <a href=\"#failures\">failures</a> <a href=\"#timeline\">timeline</a> <a href=\"#graph\">graph</a> <a href=\"#plugins\">plugins</a></nav>\n<main>\n");
+    out.push_str("<nav><a href=\"#why\">why</a> ");
+    if !r.failures.is_empty() {
+        let _ = write!(out, "<a href=\"#failures\">failures ({})</a> ", r.failures.len());
+    }
+    out.push_str("<a href=\"#timeline\">timeline</a> <a href=\"#graph\">graph</a> ");
+    if !r.plugins.is_empty() {
+        out.push_str("<a href=\"#plugins\">plugins</a>");
+    }
+    out.push_str("</nav>\n<main>\n");
     overview::why(&mut out, r);
     overview::failures(&mut out, r);
     out.push_str("<section id=\"timeline\"><h2>Timeline</h2>\n");
@@ -72,7 +80,7 @@ fn legend(out: &mut String) {
     ] {
         let _ = write!(out, "<span><i class=\"sw a-{}\"></i>{}</span>", o.as_str(), o.label());
     }
-    out.push_str("<span><i class=\"sw queued\"></i>queued for a job slot or pool</span><span><i class=\"sw wait\"></i>waiting on a signal or artifact</span><span><i class=\"sw crit\"></i>critical path</span></p>\n");
+    out.push_str("<span><i class=\"sw queued\"></i>queued for a job slot or pool</span><span><i class=\"sw backoff\"></i>retry backoff</span><span><i class=\"sw wait\"></i>waiting on a signal or artifact</span><span><i class=\"sw crit\"></i>critical path</span></p>\n");
 }
 
 fn graph_section(out: &mut String, r: &RunReport) {
@@ -181,7 +189,7 @@ mod tests {
         let html = render(&sample(), &HashMap::new());
         assert_eq!(html.matches("class=\"bar ").count(), 3);
         assert!(html.contains("<section id=\"why\"><h2>Why it took 2.5s</h2>"), "{html}");
-        assert!(html.contains("<section id=\"failures\"><h2>Failures (0)</h2>") || !html.contains("id=\"failures\""));
+        assert!(!html.contains("id=\"failures\"") && !html.contains("href=\"#failures\""), "no failures, no section");
         assert_eq!(html.matches("data-node=").count(), 3, "the graph has every step");
         assert!(html.contains("<title>demo · run 20260101-000000-abcd · failed</title>"));
     }

@@ -56,7 +56,7 @@ pub fn why(out: &mut String, r: &RunReport) {
     let _ = writeln!(
         out,
         "<p>The <b>critical path</b> (each step waiting on the one before it) took <b>{}</b>: {}.</p>",
-        human(r.critical_path_seconds.max(cp.total.total())),
+        human(cp.total.total()),
         escape(&cp.explain())
     );
     out.push_str("<ol class=\"path\">\n");
@@ -109,6 +109,12 @@ fn queues(out: &mut String, r: &RunReport) {
             waits.0 += 1;
             waits.1 += b.waiting;
         }
+    }
+    // Leave out what is too small to explain anything.
+    let worth = (r.duration * 0.01).max(0.01);
+    by_pool.retain(|_, (_, secs)| *secs >= worth);
+    if waits.1 < worth {
+        waits.0 = 0;
     }
     if by_pool.is_empty() && waits.0 == 0 {
         return;

@@ -5,8 +5,9 @@
 //!
 //! A bar (`.bar[data-step]`) spans from when the step first became ready to
 //! its end; inside it, per attempt, a light segment for the time queued for
-//! a job slot or pool and a coloured one for the run, with hatched segments
-//! for signal and artifact waits. Steps on the critical path are outlined.
+//! a job slot or pool and a coloured one for the run (a thin line between
+//! attempts for the retry backoff), with hatched segments for signal and
+//! artifact waits. Steps on the critical path are outlined.
 //! Positions are percentages of the run's length, so the chart needs no
 //! script to lay out.
 
@@ -209,8 +210,13 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
     // Segments are placed in percent of the bar.
     let inner = |t: f64| if width > 0.0 { ((t - from) / width * 100.0).clamp(0.0, 100.0) } else { 0.0 };
     let last = s.attempts.len();
-    for a in &s.attempts {
+    for (n, a) in s.attempts.iter().enumerate() {
         let a_end = a.end.unwrap_or(end);
+        if let Some(next) = s.attempts.get(n + 1)
+            && next.queued > a_end
+        {
+            segment(out, "backoff", inner(a_end), inner(next.queued), "retry backoff");
+        }
         if a.start > a.queued {
             segment(out, "queued", inner(a.queued), inner(a.start), "queued for a job slot or pool");
         }
@@ -317,6 +323,7 @@ mod tests {
         let s = step("l.a", "forgiven", &[(0.0, 0.0, 1.0, "failed"), (2.0, 2.0, 3.0, "failed")]);
         let html = page(&run(vec![s], &[], 3.0));
         assert_eq!(html.matches("seg run a-failed").count(), 1, "{html}");
+        assert!(html.contains("<span class=\"seg backoff\" style=\"left:33.333%;width:33.333%\" title=\"retry backoff\">"), "{html}");
         assert_eq!(html.matches("seg run a-forgiven").count(), 1, "{html}");
         assert!(html.contains("<span class=\"pill\">2 attempts</span>"));
     }
