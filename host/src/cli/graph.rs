@@ -160,7 +160,12 @@ pub fn svg_graph(plan: &Plan) -> Graph {
         title: format!("{}: step graph", plan.name),
         nodes,
         edges,
-        legend: plan.boards.iter().enumerate().map(|(b, name)| (class(b), name.clone())).collect(),
+        legend: plan
+            .boards
+            .iter()
+            .enumerate()
+            .map(|(b, name)| (class(b), name.clone()))
+            .collect(),
     }
 }
 
@@ -182,7 +187,10 @@ mod tests {
         assert_eq!(classes, ["b0", "b0", "b1"]);
         let kinds: Vec<EdgeKind> = g.edges.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [EdgeKind::Plain, EdgeKind::Cross]);
-        assert_eq!(g.legend, [("b0".to_string(), "l".to_string()), ("b1".to_string(), "w".to_string())]);
+        assert_eq!(
+            g.legend,
+            [("b0".to_string(), "l".to_string()), ("b1".to_string(), "w".to_string())]
+        );
         let svg = graph_svg::render(&g);
         assert_eq!(svg.matches("data-node=").count(), 3);
     }

@@ -50,7 +50,10 @@ pub fn main(args: RunsArgs, out: Output) -> anyhow::Result<u8> {
     }
     print!("{}", table(&infos));
     if skip > 0 && !out.quiet {
-        eprintln!("({skip} older run{} not shown; -n 0 shows all)", if skip == 1 { "" } else { "s" });
+        eprintln!(
+            "({skip} older run{} not shown; -n 0 shows all)",
+            if skip == 1 { "" } else { "s" }
+        );
     }
     Ok(0)
 }

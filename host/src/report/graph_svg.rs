@@ -67,17 +67,19 @@ pub fn render(g: &Graph) -> String {
         .iter()
         .map(|n| {
             let width = n.label.chars().count() as f64 * CHAR_PX + 24.0;
-            let props = format!(
-                "class=\"g-node {}\" data-node=\"{}\"",
-                escape(&n.class),
-                escape(&n.id)
-            );
+            let props = format!("class=\"g-node {}\" data-node=\"{}\"", escape(&n.class), escape(&n.id));
             let mut look = StyleAttr::simple();
             look.rounded = 6;
             look.font_size = FONT_PX as usize;
             let shape = ShapeKind::new_box(&n.label);
             let size = Point::new(width, NODE_HEIGHT);
-            vg.add_node(Element::create_with_properties(shape, look, Orientation::LeftToRight, size, props))
+            vg.add_node(Element::create_with_properties(
+                shape,
+                look,
+                Orientation::LeftToRight,
+                size,
+                props,
+            ))
         })
         .collect();
     for e in &g.edges {
@@ -151,7 +153,8 @@ mod tests {
         assert!(svg.contains("<title>demo &lt;graph&gt;</title>"));
         for (id, class) in [("l.one", "ok"), ("l.two", "failed"), ("w.x", "skipped")] {
             assert_eq!(
-                svg.matches(&format!("class=\"g-node {class}\" data-node=\"{id}\"")).count(),
+                svg.matches(&format!("class=\"g-node {class}\" data-node=\"{id}\""))
+                    .count(),
                 1,
                 "{svg}"
             );

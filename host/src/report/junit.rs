@@ -188,7 +188,11 @@ mod tests {
     use crate::report::analysis::tests::{run, step};
 
     fn sample() -> RunReport {
-        let mut failed = step("linux.build", "failed", &[(0.0, 0.0, 1.0, "failed"), (2.0, 2.0, 3.5, "failed")]);
+        let mut failed = step(
+            "linux.build",
+            "failed",
+            &[(0.0, 0.0, 1.0, "failed"), (2.0, 2.0, 3.5, "failed")],
+        );
         failed.error = Some("exit code 2: <make> said \"no\"".into());
         failed.attempts[1].log_tail = vec!["stderr: \u{1b}[31mcc: error\u{1b}[0m".into()];
         failed.log = Some("/p/logs/linux.build.log".into());
@@ -210,12 +214,29 @@ mod tests {
     fn counts_suites_and_cases_follow_the_outcomes() {
         let xml = render(&sample());
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"demo\" tests=\"4\" failures=\"1\" errors=\"0\" skipped=\"1\" time=\"4.000\" timestamp=\"2026-01-01T00:00:00\">"), "{xml}");
-        assert!(xml.contains("<testsuite name=\"linux\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"1\" time=\"3.500\""), "{xml}");
-        assert!(xml.contains("<testsuite name=\"windows\" tests=\"2\" failures=\"0\""), "{xml}");
+        assert!(
+            xml.contains(
+                "<testsuite name=\"linux\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"1\" time=\"3.500\""
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testsuite name=\"windows\" tests=\"2\" failures=\"0\""),
+            "{xml}"
+        );
         assert_eq!(xml.matches("<testcase ").count(), 4);
-        assert!(xml.contains("<testcase classname=\"demo.windows\" name=\"fetch\" time=\"0.250\">"), "{xml}");
-        assert!(xml.contains("<skipped message=\"dependency linux.build failed\"/>"), "{xml}");
-        assert!(xml.contains("<system-out>failed, forgiven (on_failure = \"ignore\"): windows.lint went wrong"), "{xml}");
+        assert!(
+            xml.contains("<testcase classname=\"demo.windows\" name=\"fetch\" time=\"0.250\">"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<skipped message=\"dependency linux.build failed\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<system-out>failed, forgiven (on_failure = \"ignore\"): windows.lint went wrong"),
+            "{xml}"
+        );
     }
 
     #[test]
@@ -223,9 +244,18 @@ mod tests {
         let xml = render(&sample());
         let start = xml.find("<failure").expect("a failure");
         let failure = &xml[start..xml[start..].find("</failure>").expect("closed") + start];
-        assert!(failure.starts_with("<failure message=\"exit code 2: &lt;make&gt; said &quot;no&quot;\" type=\"stage\">"), "{failure}");
-        assert!(failure.contains("attempt 1 of 2 failed: attempt 1 of linux.build failed"), "{failure}");
-        assert!(failure.contains("  stderr: cc: error\n"), "colour codes are dropped: {failure}");
+        assert!(
+            failure.starts_with("<failure message=\"exit code 2: &lt;make&gt; said &quot;no&quot;\" type=\"stage\">"),
+            "{failure}"
+        );
+        assert!(
+            failure.contains("attempt 1 of 2 failed: attempt 1 of linux.build failed"),
+            "{failure}"
+        );
+        assert!(
+            failure.contains("  stderr: cc: error\n"),
+            "colour codes are dropped: {failure}"
+        );
         assert!(failure.contains("full log: /p/logs/linux.build.log"), "{failure}");
     }
 

@@ -8,9 +8,9 @@ pub mod analysis;
 pub mod graph_svg;
 pub mod html;
 pub mod junit;
-pub mod text;
 mod outcome;
 mod svg_canvas;
+pub mod text;
 mod xml;
 
 pub use outcome::Outcome;

@@ -74,9 +74,18 @@ impl Canvas {
 }
 
 impl RenderBackend for Canvas {
-    fn draw_rect(&mut self, xy: Point, size: Point, look: &StyleAttr, properties: Option<String>, clip: Option<ClipHandle>) {
+    fn draw_rect(
+        &mut self,
+        xy: Point,
+        size: Point,
+        look: &StyleAttr,
+        properties: Option<String>,
+        clip: Option<ClipHandle>,
+    ) {
         self.grow(xy, size);
-        let clip = clip.map(|c| format!(" clip-path=\"url(#g-clip{c})\"")).unwrap_or_default();
+        let clip = clip
+            .map(|c| format!(" clip-path=\"url(#g-clip{c})\""))
+            .unwrap_or_default();
         let _ = writeln!(
             self.body,
             "<g {}><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"{}\"{clip}/></g>",
@@ -127,7 +136,12 @@ impl RenderBackend for Canvas {
         );
         for (i, line) in lines.iter().enumerate() {
             let dy = if i == 0 { "0" } else { "1.2em" };
-            let _ = write!(self.body, "<tspan x=\"{:.1}\" dy=\"{dy}\">{}</tspan>", xy.x, escape(line));
+            let _ = write!(
+                self.body,
+                "<tspan x=\"{:.1}\" dy=\"{dy}\">{}</tspan>",
+                xy.x,
+                escape(line)
+            );
         }
         self.body.push_str("</text>\n");
     }

@@ -252,10 +252,22 @@ mod tests {
         assert_eq!(lines[1], "l.a   ok                      1       0ms         1s");
         assert_eq!(lines[2], "l.b   failed                  1     500ms      500ms");
         assert_eq!(lines[3], "w.c   skipped                 0         -          -");
-        assert!(text.contains("\ncritical path (2s of the 2s run): l.a (1s) -> l.b (500ms)\n"), "{text}");
-        assert!(text.contains("  where its time went: 1.5s running, 500ms queued for a job slot or pool\n"), "{text}");
-        assert!(text.contains("  l.b (attempt 1 stage): exit code 1\n      | … (last 10 lines)\n      | stderr: line 5\n"), "{text}");
-        assert!(text.contains("\nrun 20260101-000000-abcd failed in 2s (1 ok, 1 failed, 1 skipped)\n"), "{text}");
+        assert!(
+            text.contains("\ncritical path (2s of the 2s run): l.a (1s) -> l.b (500ms)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  where its time went: 1.5s running, 500ms queued for a job slot or pool\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  l.b (attempt 1 stage): exit code 1\n      | … (last 10 lines)\n      | stderr: line 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nrun 20260101-000000-abcd failed in 2s (1 ok, 1 failed, 1 skipped)\n"),
+            "{text}"
+        );
         assert!(!text.contains('\u{1b}'), "no colour unless asked");
     }
 
@@ -269,17 +281,39 @@ mod tests {
         let text = summary(&r);
         let table: Vec<&str> = text.lines().skip(1).take_while(|l| l.starts_with("b.")).collect();
         let ids: Vec<&str> = table.iter().map(|l| l.split(' ').next().unwrap_or("")).collect();
-        assert_eq!(ids, ["b.s010", "b.s020", "b.s070"], "failed and critical steps, in plan order");
-        assert!(text.contains("… and 97 more steps (97 ok; `-v` lists every step)"), "{text}");
-        let all = render(&r, Style { color: false, all_steps: true });
+        assert_eq!(
+            ids,
+            ["b.s010", "b.s020", "b.s070"],
+            "failed and critical steps, in plan order"
+        );
+        assert!(
+            text.contains("… and 97 more steps (97 ok; `-v` lists every step)"),
+            "{text}"
+        );
+        let all = render(
+            &r,
+            Style {
+                color: false,
+                all_steps: true,
+            },
+        );
         assert_eq!(all.lines().filter(|l| l.starts_with("b.s")).count(), 100);
     }
 
     #[test]
     fn colour_marks_status_words_only_when_asked() {
         let r = run(vec![step("l.a", "failed", &[(0.0, 0.0, 1.0, "failed")])], &[], 1.0);
-        let text = render(&r, Style { color: true, all_steps: false });
+        let text = render(
+            &r,
+            Style {
+                color: true,
+                all_steps: false,
+            },
+        );
         assert!(text.contains("\u{1b}[31mfailed         \u{1b}[0m"), "{text:?}");
-        assert!(text.contains("run 20260101-000000-abcd \u{1b}[31mfailed\u{1b}[0m in 1s"), "{text:?}");
+        assert!(
+            text.contains("run 20260101-000000-abcd \u{1b}[31mfailed\u{1b}[0m in 1s"),
+            "{text:?}"
+        );
     }
 }

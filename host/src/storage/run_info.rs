@@ -40,7 +40,11 @@ impl RunInfo {
             }
             *n.entry(word).or_default() += 1;
         }
-        let rank = |w: &str| ["ok", "previously done", "failed", "cancelled", "skipped"].iter().position(|x| *x == w);
+        let rank = |w: &str| {
+            ["ok", "previously done", "failed", "cancelled", "skipped"]
+                .iter()
+                .position(|x| *x == w)
+        };
         order.sort_by_key(|w| rank(w).unwrap_or(usize::MAX));
         order
             .iter()

@@ -131,7 +131,11 @@ mod tests {
         let b = create(dir.path()).expect("b");
         std::fs::write(b.journal(), "").expect("journal");
         let ids: Vec<String> = list(dir.path()).into_iter().map(|r| r.id).collect();
-        assert_eq!(ids, [a.id.clone(), b.id.clone()], "created within one second, still in order");
+        assert_eq!(
+            ids,
+            [a.id.clone(), b.id.clone()],
+            "created within one second, still in order"
+        );
         assert_eq!(find(dir.path(), None).map(|r| r.id), Some(b.id));
         assert_eq!(find(dir.path(), Some(&a.id)).map(|r| r.id), Some(a.id));
     }

@@ -131,9 +131,18 @@ fn check_junit(text: &str, r: &Run) {
         ["6", "1", "0", "1"]
     );
     let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
-    assert_eq!(suites.iter().map(|s| attr(*s, "name")).collect::<Vec<_>>(), ["linux", "windows"]);
-    assert_eq!(["tests", "failures", "skipped"].map(|a| attr(suites[0], a)), ["3", "1", "1"]);
-    assert_eq!(["tests", "failures", "skipped"].map(|a| attr(suites[1], a)), ["3", "0", "0"]);
+    assert_eq!(
+        suites.iter().map(|s| attr(*s, "name")).collect::<Vec<_>>(),
+        ["linux", "windows"]
+    );
+    assert_eq!(
+        ["tests", "failures", "skipped"].map(|a| attr(suites[0], a)),
+        ["3", "1", "1"]
+    );
+    assert_eq!(
+        ["tests", "failures", "skipped"].map(|a| attr(suites[1], a)),
+        ["3", "0", "0"]
+    );
     let case = |suite: usize, name: &str| {
         suites[suite]
             .children()
@@ -149,13 +158,26 @@ fn check_junit(text: &str, r: &Run) {
     let body = failure.text().unwrap_or("");
     assert!(body.contains("attempt 1 of 2 failed: "), "{body}");
     assert!(body.contains("FAIL: test_answer"), "the log tail: {body}");
-    let skipped = case(0, "upload").children().find(|c| c.has_tag_name("skipped")).expect("skipped");
+    let skipped = case(0, "upload")
+        .children()
+        .find(|c| c.has_tag_name("skipped"))
+        .expect("skipped");
     assert_eq!(attr(skipped, "message"), "dependency linux.test failed");
     let lint = case(1, "lint");
-    assert!(!lint.children().any(|c| c.has_tag_name("failure")), "forgiven is not a CI failure");
-    let out = lint.children().find(|c| c.has_tag_name("system-out")).expect("system-out");
+    assert!(
+        !lint.children().any(|c| c.has_tag_name("failure")),
+        "forgiven is not a CI failure"
+    );
+    let out = lint
+        .children()
+        .find(|c| c.has_tag_name("system-out"))
+        .expect("system-out");
     assert!(out.text().unwrap_or("").starts_with("failed, forgiven"), "{out:?}");
-    let ok: Vec<&str> = case(0, "build").children().filter(|c| c.is_element()).map(|c| c.tag_name().name()).collect();
+    let ok: Vec<&str> = case(0, "build")
+        .children()
+        .filter(|c| c.is_element())
+        .map(|c| c.tag_name().name())
+        .collect();
     assert_eq!(ok, ["properties"], "a passing case has no failure");
 }
 
@@ -183,9 +205,16 @@ fn check_html(page: &Path) {
     };
     assert_eq!(row("linux.test").matches("class=\"seg run a-failed\"").count(), 2);
     assert_eq!(row("windows.fetch").matches("class=\"seg wait\"").count(), 1);
-    assert!(row("linux.build").contains("info | compiling &lt;main.c&gt; &amp; friends"), "logs fold under the bar");
+    assert!(
+        row("linux.build").contains("info | compiling &lt;main.c&gt; &amp; friends"),
+        "logs fold under the bar"
+    );
     assert!(dom.contains("<section id=\"failures\"><h2>Failures (2)</h2>"));
-    assert_eq!(dom.matches("data-node=\"").count(), STEPS.len(), "the graph has every step");
+    assert_eq!(
+        dom.matches("data-node=\"").count(),
+        STEPS.len(),
+        "the graph has every step"
+    );
 }
 
 #[test]
@@ -215,11 +244,7 @@ with = { run = "true" }
 #[test]
 fn graph_svg_draws_every_step() {
     let p = Pipeline::new(MIXED);
-    let out = p
-        .baton()
-        .args(["graph", "--format", "svg"])
-        .output()
-        .expect("graph");
+    let out = p.baton().args(["graph", "--format", "svg"]).output().expect("graph");
     assert_eq!(out.status.code(), Some(0));
     let svg = String::from_utf8_lossy(&out.stdout);
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");

@@ -48,7 +48,10 @@ pub fn follow(run: &RunDir, step: Option<&str>, out: &mut impl Write) -> anyhow:
     out.flush()?;
     let info = run_info::read(run)?;
     if info.status == "interrupted" {
-        eprintln!("baton: run {} was interrupted (its process ended without an end record)", run.id);
+        eprintln!(
+            "baton: run {} was interrupted (its process ended without an end record)",
+            run.id
+        );
     } else {
         eprintln!("baton: run {} ended: {}", run.id, info.status);
     }
@@ -61,7 +64,12 @@ pub fn follow(run: &RunDir, step: Option<&str>, out: &mut impl Write) -> anyhow:
 }
 
 /// Prints the complete lines appended since the last poll.
-fn poll(run: &RunDir, step: Option<&str>, cursors: &mut HashMap<String, Cursor>, out: &mut impl Write) -> anyhow::Result<()> {
+fn poll(
+    run: &RunDir,
+    step: Option<&str>,
+    cursors: &mut HashMap<String, Cursor>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let ids: Vec<String> = match step {
         Some(s) => vec![s.to_string()],
         None => {

@@ -28,6 +28,9 @@ const TICK: Duration = Duration::from_millis(200);
 pub struct Live {
     multi: MultiProgress,
     counts: ProgressBar,
+    counts_style: ProgressStyle,
+    /// `RunStarted` came: the counts line shows counts.
+    started: bool,
     bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
     max_bars: usize,
     tally: Tally,
@@ -55,7 +58,12 @@ impl Live {
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
             .with_key("secs", secs)
             .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
-        let counts = multi.add(ProgressBar::new(0).with_style(counts_style));
+        // Until the run starts (plugins load, maybe compile), a plain line.
+        let loading = ProgressStyle::with_template("{secs:>7.dim} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .with_key("secs", secs);
+        let counts = multi.add(ProgressBar::new(0).with_style(loading));
+        counts.set_message("loading plugins");
         let bars: Arc<Mutex<HashMap<String, ProgressBar>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
@@ -76,6 +84,8 @@ impl Live {
         Live {
             multi,
             counts,
+            counts_style,
+            started: false,
             bars,
             max_bars: max_bars.max(1),
             tally: Tally::default(),
@@ -95,6 +105,10 @@ impl Live {
                 .println(format!("[{:7.2}s] {line}", self.start.elapsed().as_secs_f64()));
         }
         match ev {
+            UiEvent::RunStarted { .. } => {
+                self.started = true;
+                self.counts.set_style(self.counts_style.clone());
+            }
             UiEvent::StepStarted { id, attempt } => self.add_bar(id, *attempt),
             UiEvent::StepRetrying { id, .. } | UiEvent::StepFinished { id, .. } => self.remove_bar(id),
             UiEvent::StepWaiting { id, on } => self.message(id, format!("waiting on {}", on.join(", "))),
@@ -113,6 +127,9 @@ impl Live {
                 self.message(id, msg);
             }
             _ => {}
+        }
+        if !self.started {
+            return;
         }
         self.counts.set_length(self.tally.total as u64);
         self.counts.set_position(self.tally.done as u64);
@@ -233,7 +250,10 @@ mod tests {
             forgiven: false,
         });
         assert_eq!(live.shown(), ["b.two"]);
-        live.on(&UiEvent::StepStarted { id: "b.four", attempt: 1 });
+        live.on(&UiEvent::StepStarted {
+            id: "b.four",
+            attempt: 1,
+        });
         assert_eq!(live.shown(), ["b.four", "b.two"]);
         assert_eq!(live.counts_message(), "3 running · 0 pending (+1 not shown)");
     }

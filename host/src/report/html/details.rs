@@ -22,12 +22,7 @@ pub fn render(out: &mut String, r: &RunReport, s: &StepReport, log: Option<&Embe
     out.push_str("<div class=\"more\">\n");
     facts(out, r, s);
     if let Some(e) = &s.error {
-        let _ = writeln!(
-            out,
-            "<p class=\"error o-{}\">{}</p>",
-            s.outcome().as_str(),
-            escape(e)
-        );
+        let _ = writeln!(out, "<p class=\"error o-{}\">{}</p>", s.outcome().as_str(), escape(e));
     }
     attempts(out, s);
     waits(out, s);
@@ -87,7 +82,11 @@ fn attempts(out: &mut String, s: &StepReport) {
     for a in &s.attempts {
         let end = a.end.map(|e| format!("+{e:.2}s")).unwrap_or_else(|| "-".into());
         let ran = a.end.map(|e| human(e - a.start)).unwrap_or_else(|| "-".into());
-        let kind = a.kind.as_deref().map(|k| format!(" ({})", escape(k))).unwrap_or_default();
+        let kind = a
+            .kind
+            .as_deref()
+            .map(|k| format!(" ({})", escape(k)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>+{:.2}s</td><td>{}</td><td>+{:.2}s</td><td>{end}</td><td>{ran}</td><td class=\"a-{}\">{}{kind}</td><td>{}</td></tr>",
@@ -123,7 +122,11 @@ fn waits(out: &mut String, s: &StepReport) {
             "<li>waited on <code>{}</code> from +{:.2}s {until}{}{error}</li>",
             escape(&w.on.join(", ")),
             w.start,
-            if w.slot_released { ", its job slot given back" } else { "" }
+            if w.slot_released {
+                ", its job slot given back"
+            } else {
+                ""
+            }
         );
     }
     out.push_str("</ul>\n");
@@ -148,19 +151,15 @@ fn log_section(out: &mut String, s: &StepReport, log: Option<&EmbeddedLog>) {
             );
         }
         (Some(EmbeddedLog::Unreadable(e)), _) => {
-            let _ = writeln!(
-                out,
-                "<p class=\"note\">Log not embedded: {}.{path_note}</p>",
-                escape(e)
-            );
+            let _ = writeln!(out, "<p class=\"note\">Log not embedded: {}.{path_note}</p>", escape(e));
         }
         (Some(EmbeddedLog::Excerpt(x)), _) => {
             out.push_str("<pre class=\"log\">");
             out.push_str(&escape(&x.head));
             if x.cut_bytes > 0 {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "<span class=\"cut\">[… {} of {} cut here …]</span>\n",
+                    "<span class=\"cut\">[… {} of {} cut here …]</span>",
                     Size(x.cut_bytes),
                     Size(x.total_bytes)
                 );
@@ -204,10 +203,19 @@ mod tests {
             cut_bytes: 3 * 1024 * 1024 - 64,
         });
         let html = details(&s, Some(&log));
-        assert!(html.contains("stdout | &lt;b&gt;bold&lt;/b&gt;\n<span class=\"cut\">[… "), "{html}");
+        assert!(
+            html.contains("stdout | &lt;b&gt;bold&lt;/b&gt;\n<span class=\"cut\">[… "),
+            "{html}"
+        );
         assert!(html.contains("stderr | done &amp; dusted\n</pre>"), "{html}");
-        assert!(html.contains("of 3MiB cut.") && html.contains("Full log: <code>/runs/x/logs/l.a.log</code>"), "{html}");
-        assert!(html.contains("<p class=\"error o-failed\">l.a went wrong</p>"), "{html}");
+        assert!(
+            html.contains("of 3MiB cut.") && html.contains("Full log: <code>/runs/x/logs/l.a.log</code>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<p class=\"error o-failed\">l.a went wrong</p>"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -223,7 +231,12 @@ mod tests {
         let html = details(&s, None);
         assert_eq!(html.matches("<tr><td>").count(), 2, "{html}");
         assert!(html.contains("<tr><td>1</td><td>+0.00s</td><td>500ms</td><td>+0.50s</td><td>+1.00s</td><td>500ms</td><td class=\"a-failed\">failed (stage)</td><td>attempt 1 of l.a failed</td></tr>"), "{html}");
-        assert!(html.contains("waited on <code>w.x/ready</code> from +2.25s until +2.75s (500ms), its job slot given back</li>"), "{html}");
+        assert!(
+            html.contains(
+                "waited on <code>w.x/ready</code> from +2.25s until +2.75s (500ms), its job slot given back</li>"
+            ),
+            "{html}"
+        );
         assert!(html.contains("The step wrote no log."));
     }
 
@@ -232,6 +245,9 @@ mod tests {
         let mut s = step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")]);
         s.log = Some("/l.a.log".into());
         let html = details(&s, Some(&EmbeddedLog::OverBudget));
-        assert!(html.contains("room for logs is used up. Full log: <code>/l.a.log</code>"), "{html}");
+        assert!(
+            html.contains("room for logs is used up. Full log: <code>/l.a.log</code>"),
+            "{html}"
+        );
     }
 }

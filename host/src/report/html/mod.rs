@@ -159,7 +159,11 @@ mod tests {
         b.deps = vec!["l.a".into()];
         let mut c = step("w.c", "skipped", &[]);
         c.deps = vec!["l.b".into()];
-        run(vec![step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")]), b, c], &["l.a", "l.b"], 2.5)
+        run(
+            vec![step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")]), b, c],
+            &["l.a", "l.b"],
+            2.5,
+        )
     }
 
     #[test]
@@ -180,7 +184,11 @@ mod tests {
         for external in ["src=\"http", "href=\"http", "<link", "@import", "url(http"] {
             assert!(!html.contains(external), "{external} in the page");
         }
-        assert_eq!(html.matches("<script>").count(), 1, "only our own script; logs are escaped");
+        assert_eq!(
+            html.matches("<script>").count(),
+            1,
+            "only our own script; logs are escaped"
+        );
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     }
 
@@ -189,7 +197,10 @@ mod tests {
         let html = render(&sample(), &HashMap::new());
         assert_eq!(html.matches("class=\"bar ").count(), 3);
         assert!(html.contains("<section id=\"why\"><h2>Why it took 2.5s</h2>"), "{html}");
-        assert!(!html.contains("id=\"failures\"") && !html.contains("href=\"#failures\""), "no failures, no section");
+        assert!(
+            !html.contains("id=\"failures\"") && !html.contains("href=\"#failures\""),
+            "no failures, no section"
+        );
         assert_eq!(html.matches("data-node=").count(), 3, "the graph has every step");
         assert!(html.contains("<title>demo · run 20260101-000000-abcd · failed</title>"));
     }

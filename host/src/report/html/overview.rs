@@ -10,6 +10,9 @@ use crate::report::xml::escape;
 use crate::report::{Outcome, RunReport};
 use crate::storage::runs::utc_datetime;
 
+/// Steps of a long critical path listed at each end.
+const PATH_ENDS: usize = 5;
+
 pub fn header(out: &mut String, r: &RunReport) {
     let _ = writeln!(
         out,
@@ -60,7 +63,18 @@ pub fn why(out: &mut String, r: &RunReport) {
         escape(&cp.explain())
     );
     out.push_str("<ol class=\"path\">\n");
-    for (s, b) in &cp.steps {
+    let n = cp.steps.len();
+    for (i, (s, b)) in cp.steps.iter().enumerate() {
+        if n > 2 * PATH_ENDS + 1 && i >= PATH_ENDS && i < n - PATH_ENDS {
+            if i == PATH_ENDS {
+                let _ = writeln!(
+                    out,
+                    "<li class=\"gap\">… {} more steps (the timeline's “critical path” filter shows them all)</li>",
+                    n - 2 * PATH_ENDS
+                );
+            }
+            continue;
+        }
         let mut parts = vec![format!("ran {}", human(b.running))];
         if b.queued > 0.0005 {
             let pool = s
@@ -83,7 +97,8 @@ pub fn why(out: &mut String, r: &RunReport) {
         }
         let _ = writeln!(
             out,
-            "<li><a href=\"#step-{0}\" class=\"o-{1}\">{0}</a> {2}</li>",
+            "<li value=\"{}\"><a href=\"#step-{1}\" class=\"o-{2}\">{1}</a> {3}</li>",
+            i + 1,
             escape(&s.id),
             s.outcome().as_str(),
             parts.join(", ")
@@ -150,11 +165,7 @@ pub fn failures(out: &mut String, r: &RunReport) {
     if r.failures.is_empty() {
         return;
     }
-    let _ = writeln!(
-        out,
-        "<section id=\"failures\"><h2>Failures ({})</h2>",
-        r.failures.len()
-    );
+    let _ = writeln!(out, "<section id=\"failures\"><h2>Failures ({})</h2>", r.failures.len());
     for f in &r.failures {
         let class = if f.forgiven { "forgiven" } else { "failed" };
         let forgiven = if f.forgiven {
@@ -162,7 +173,11 @@ pub fn failures(out: &mut String, r: &RunReport) {
         } else {
             ""
         };
-        let kind = f.kind.as_deref().map(|k| format!(" ({})", escape(k))).unwrap_or_default();
+        let kind = f
+            .kind
+            .as_deref()
+            .map(|k| format!(" ({})", escape(k)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "<div class=\"failure o-{class}\"><h3><a href=\"#step-{0}\">{0}</a> attempt {1}{kind}{forgiven}</h3><p class=\"error\">{2}</p>",
@@ -207,4 +222,45 @@ pub fn plugins(out: &mut String, r: &RunReport) {
         );
     }
     out.push_str("</tbody></table></section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::analysis::tests::{run, step};
+
+    #[test]
+    fn why_lists_the_path_and_where_steps_queued() {
+        let mut a = step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")]);
+        a.pool = Some("fg".into());
+        let mut b = step("l.b", "ok", &[(1.0, 3.0, 4.0, "ok")]);
+        b.pool = Some("fg".into());
+        let r = run(vec![a, b], &["l.a", "l.b"], 4.0);
+        let mut html = String::new();
+        why(&mut html, &r);
+        assert!(html.contains("<h2>Why it took 4s</h2>"), "{html}");
+        assert!(
+            html.contains("took <b>4s</b>: 2s running, 2s queued for a job slot or pool."),
+            "{html}"
+        );
+        assert!(html.contains("<li value=\"2\"><a href=\"#step-l.b\" class=\"o-ok\">l.b</a> ran 1s, queued 2s (pool <code>fg</code>)</li>"), "{html}");
+        assert!(
+            html.contains("<li>1 step queued 2s in all for a job slot or a slot of pool <code>fg</code></li>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_long_critical_path_is_cut_in_the_middle() {
+        let steps: Vec<_> = (0..30)
+            .map(|i| step(&format!("b.s{i}"), "ok", &[(i as f64, i as f64, i as f64 + 1.0, "ok")]))
+            .collect();
+        let path: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        let mut html = String::new();
+        why(&mut html, &run(steps.clone(), &path, 30.0));
+        assert_eq!(html.matches("<li value=").count(), 2 * PATH_ENDS);
+        assert!(html.contains("<li class=\"gap\">… 20 more steps"), "{html}");
+        assert!(html.contains("<li value=\"30\"><a href=\"#step-b.s29\""), "{html}");
+    }
 }

@@ -112,7 +112,14 @@ fn board_header(out: &mut String, board: &str, steps: &[&StepReport]) {
     );
 }
 
-fn row(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: bool, logs: &HashMap<String, EmbeddedLog>) {
+fn row(
+    out: &mut String,
+    r: &RunReport,
+    s: &StepReport,
+    scale: &Scale,
+    crit: bool,
+    logs: &HashMap<String, EmbeddedLog>,
+) {
     let outcome = s.outcome();
     let problem = matches!(outcome, Outcome::Failed | Outcome::Cancelled | Outcome::Forgiven) || s.attempts.len() > 1;
     let mut classes = vec!["row".to_string(), format!("o-{}", outcome.as_str())];
@@ -155,16 +162,9 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
     let (Some(first), Some(end)) = (s.attempts.first(), s.end) else {
         // Did not run: the bar is a labelled placeholder across the track.
         let why = match outcome {
-            Outcome::PreviouslyDone => format!(
-                "previously done in run {}",
-                r.resumed_from.as_deref().unwrap_or("?")
-            ),
+            Outcome::PreviouslyDone => format!("previously done in run {}", r.resumed_from.as_deref().unwrap_or("?")),
             Outcome::Ok => "sync point".into(),
-            _ => format!(
-                "{}: {}",
-                outcome.label(),
-                s.error.as_deref().unwrap_or("not run")
-            ),
+            _ => format!("{}: {}", outcome.label(), s.error.as_deref().unwrap_or("not run")),
         };
         // A sync point has a start and end but no attempt: mark its instant.
         let left = s.start.map(|t| scale.pct(t)).unwrap_or(0.0);
@@ -208,7 +208,13 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
         escape(&title)
     );
     // Segments are placed in percent of the bar.
-    let inner = |t: f64| if width > 0.0 { ((t - from) / width * 100.0).clamp(0.0, 100.0) } else { 0.0 };
+    let inner = |t: f64| {
+        if width > 0.0 {
+            ((t - from) / width * 100.0).clamp(0.0, 100.0)
+        } else {
+            0.0
+        }
+    };
     let last = s.attempts.len();
     for (n, a) in s.attempts.iter().enumerate() {
         let a_end = a.end.unwrap_or(end);
@@ -218,7 +224,13 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
             segment(out, "backoff", inner(a_end), inner(next.queued), "retry backoff");
         }
         if a.start > a.queued {
-            segment(out, "queued", inner(a.queued), inner(a.start), "queued for a job slot or pool");
+            segment(
+                out,
+                "queued",
+                inner(a.queued),
+                inner(a.start),
+                "queued for a job slot or pool",
+            );
         }
         let class = format!("run a-{}", attempt_class(s, a, last));
         let what = match &a.error {
@@ -234,7 +246,11 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
             "wait",
             inner(w.start),
             inner(w_end),
-            &format!("waiting on {} ({}; job slot given back)", w.on.join(", "), human(w_end - w.start)),
+            &format!(
+                "waiting on {} ({}; job slot given back)",
+                w.on.join(", "),
+                human(w_end - w.start)
+            ),
         );
     }
     out.push_str("</span>");
@@ -292,9 +308,15 @@ mod tests {
             .map(|s| s.split('"').next().unwrap_or(""))
             .collect();
         assert_eq!(bars, ["l.a", "l.c", "w.b"], "grouped by board, then in plan order");
-        assert!(html.contains("<span class=\"bar none o-skipped\" data-step=\"w.b\""), "{html}");
+        assert!(
+            html.contains("<span class=\"bar none o-skipped\" data-step=\"w.b\""),
+            "{html}"
+        );
         assert!(html.contains(">skipped: dependency l.a failed</span>"), "{html}");
-        assert!(html.contains("<details class=\"row o-failed crit problem\" id=\"step-l.a\" open>"), "{html}");
+        assert!(
+            html.contains("<details class=\"row o-failed crit problem\" id=\"step-l.a\" open>"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -313,17 +335,30 @@ mod tests {
             html.contains("data-step=\"l.a\" style=\"left:25.0000%;width:75.0000%\" title=\"l.a: ok, 3s (ran 1.5s, queued 1s for a job slot or pool fg, waited 500ms)\""),
             "{html}"
         );
-        assert!(html.contains("<span class=\"seg queued\" style=\"left:0.000%;width:33.333%\""), "{html}");
-        assert!(html.contains("<span class=\"seg run a-ok\" style=\"left:33.333%;width:66.667%\""), "{html}");
+        assert!(
+            html.contains("<span class=\"seg queued\" style=\"left:0.000%;width:33.333%\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"seg run a-ok\" style=\"left:33.333%;width:66.667%\""),
+            "{html}"
+        );
         assert!(html.contains("<span class=\"seg wait\" style=\"left:50.000%;width:16.667%\" title=\"waiting on w.x/sig (500ms; job slot given back)\""), "{html}");
     }
 
     #[test]
     fn retried_and_forgiven_attempts_get_their_own_colours() {
-        let s = step("l.a", "forgiven", &[(0.0, 0.0, 1.0, "failed"), (2.0, 2.0, 3.0, "failed")]);
+        let s = step(
+            "l.a",
+            "forgiven",
+            &[(0.0, 0.0, 1.0, "failed"), (2.0, 2.0, 3.0, "failed")],
+        );
         let html = page(&run(vec![s], &[], 3.0));
         assert_eq!(html.matches("seg run a-failed").count(), 1, "{html}");
-        assert!(html.contains("<span class=\"seg backoff\" style=\"left:33.333%;width:33.333%\" title=\"retry backoff\">"), "{html}");
+        assert!(
+            html.contains("<span class=\"seg backoff\" style=\"left:33.333%;width:33.333%\" title=\"retry backoff\">"),
+            "{html}"
+        );
         assert_eq!(html.matches("seg run a-forgiven").count(), 1, "{html}");
         assert!(html.contains("<span class=\"pill\">2 attempts</span>"));
     }
@@ -332,6 +367,9 @@ mod tests {
     fn ticks_are_round_numbers() {
         let r = run(vec![step("l.a", "ok", &[(0.0, 0.0, 7.3, "ok")])], &[], 7.3);
         let html = page(&r);
-        assert!(html.contains(">1s</span>") && html.contains(">7s</span>") && !html.contains(">8s</span>"), "{html}");
+        assert!(
+            html.contains(">1s</span>") && html.contains(">7s</span>") && !html.contains(">8s</span>"),
+            "{html}"
+        );
     }
 }
