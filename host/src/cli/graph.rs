@@ -131,15 +131,8 @@ pub fn json(plan: &Plan) -> anyhow::Result<String> {
 /// edges in blue.
 pub fn svg_graph(plan: &Plan) -> Graph {
     let class = |board: usize| format!("b{}", board % BOARD_CLASSES);
-    let nodes = plan
-        .steps
-        .iter()
-        .map(|s| Node {
-            id: s.id.clone(),
-            label: s.id.clone(),
-            class: class(s.board),
-        })
-        .collect();
+    let nodes =
+        plan.steps.iter().map(|s| Node { id: s.id.clone(), label: s.id.clone(), class: class(s.board) }).collect();
     let edges = plan
         .steps
         .iter()
@@ -148,11 +141,7 @@ pub fn svg_graph(plan: &Plan) -> Graph {
             s.deps.iter().map(move |&from| Edge {
                 from,
                 to,
-                kind: if plan.steps[from].board != s.board {
-                    EdgeKind::Cross
-                } else {
-                    EdgeKind::Plain
-                },
+                kind: if plan.steps[from].board != s.board { EdgeKind::Cross } else { EdgeKind::Plain },
             })
         })
         .collect();
@@ -160,12 +149,7 @@ pub fn svg_graph(plan: &Plan) -> Graph {
         title: format!("{}: step graph", plan.name),
         nodes,
         edges,
-        legend: plan
-            .boards
-            .iter()
-            .enumerate()
-            .map(|(b, name)| (class(b), name.clone()))
-            .collect(),
+        legend: plan.boards.iter().enumerate().map(|(b, name)| (class(b), name.clone())).collect(),
     }
 }
 
@@ -187,10 +171,7 @@ mod tests {
         assert_eq!(classes, ["b0", "b0", "b1"]);
         let kinds: Vec<EdgeKind> = g.edges.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [EdgeKind::Plain, EdgeKind::Cross]);
-        assert_eq!(
-            g.legend,
-            [("b0".to_string(), "l".to_string()), ("b1".to_string(), "w".to_string())]
-        );
+        assert_eq!(g.legend, [("b0".to_string(), "l".to_string()), ("b1".to_string(), "w".to_string())]);
         let svg = graph_svg::render(&g);
         assert_eq!(svg.matches("data-node=").count(), 3);
     }

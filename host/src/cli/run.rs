@@ -86,10 +86,7 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
     };
     let (written, errors) = report_files::write(&report, &args.report, args.report_dir.as_deref());
     if !out.quiet || report.status != "ok" {
-        let style = text::Style {
-            color: out.color,
-            all_steps: out.verbose > 0,
-        };
+        let style = text::Style { color: out.color, all_steps: out.verbose > 0 };
         eprint!("\n{}", text::render(&report, style));
         for w in &written {
             eprintln!("{}: {}", w.what, w.path.display());

@@ -32,11 +32,7 @@ pub struct RunsArgs {
 pub fn main(args: RunsArgs, out: Output) -> anyhow::Result<u8> {
     let state = state_dir(args.file.as_deref(), args.dir.as_deref())?;
     let all = runs_under(&state)?;
-    let skip = if args.limit == 0 {
-        0
-    } else {
-        all.len().saturating_sub(args.limit)
-    };
+    let skip = if args.limit == 0 { 0 } else { all.len().saturating_sub(args.limit) };
     let mut infos = Vec::new();
     for run in &all[skip..] {
         match run_info::read(run) {
@@ -50,10 +46,7 @@ pub fn main(args: RunsArgs, out: Output) -> anyhow::Result<u8> {
     }
     print!("{}", table(&infos));
     if skip > 0 && !out.quiet {
-        eprintln!(
-            "({skip} older run{} not shown; -n 0 shows all)",
-            if skip == 1 { "" } else { "s" }
-        );
+        eprintln!("({skip} older run{} not shown; -n 0 shows all)", if skip == 1 { "" } else { "s" });
     }
     Ok(0)
 }

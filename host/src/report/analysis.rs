@@ -42,12 +42,7 @@ pub fn breakdown(s: &StepReport) -> Breakdown {
         b.queued += (a.start - a.queued).max(0.0);
         attempts_time += (a.end.unwrap_or(end) - a.start).max(0.0);
     }
-    b.waiting = s
-        .waits
-        .iter()
-        .map(|w| (w.end.unwrap_or(end) - w.start).max(0.0))
-        .sum::<f64>()
-        .min(attempts_time);
+    b.waiting = s.waits.iter().map(|w| (w.end.unwrap_or(end) - w.start).max(0.0)).sum::<f64>().min(attempts_time);
     b.running = attempts_time - b.waiting;
     if let Some(first) = s.attempts.first() {
         let span = (end - first.queued).max(0.0);
@@ -80,12 +75,7 @@ pub fn critical_path(r: &RunReport) -> CriticalPath<'_> {
             (s, b)
         })
         .collect();
-    CriticalPath {
-        other: (r.duration - total.total()).max(0.0),
-        steps,
-        total,
-        run: r.duration,
-    }
+    CriticalPath { other: (r.duration - total.total()).max(0.0), steps, total, run: r.duration }
 }
 
 impl CriticalPath<'_> {
@@ -102,11 +92,7 @@ impl CriticalPath<'_> {
         ];
         parts.retain(|(s, _)| *s >= 0.0005 && *s >= self.run * 0.01);
         parts.sort_by(|a, b| b.0.total_cmp(&a.0));
-        parts
-            .iter()
-            .map(|(s, what)| format!("{} {what}", human(*s)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        parts.iter().map(|(s, what)| format!("{} {what}", human(*s))).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -149,11 +135,7 @@ pub(crate) mod tests {
                     status: status.into(),
                     error: (status != "ok").then(|| format!("attempt {} of {id} failed", n + 1)),
                     kind: (status != "ok").then(|| "stage".into()),
-                    log_tail: if status == "ok" {
-                        Vec::new()
-                    } else {
-                        vec!["stderr: it broke".into()]
-                    },
+                    log_tail: if status == "ok" { Vec::new() } else { vec!["stderr: it broke".into()] },
                 })
                 .collect(),
             previously_done: outcome == "previously_done",
@@ -202,15 +184,7 @@ pub(crate) mod tests {
             slot_released: true,
         });
         let b = breakdown(&s);
-        assert_eq!(
-            b,
-            Breakdown {
-                running: 4.5,
-                queued: 1.5,
-                waiting: 1.0,
-                backoff: 1.0
-            }
-        );
+        assert_eq!(b, Breakdown { running: 4.5, queued: 1.5, waiting: 1.0, backoff: 1.0 });
         assert_eq!(b.total(), 8.0);
     }
 
@@ -226,16 +200,10 @@ pub(crate) mod tests {
             7.0,
         );
         let cp = critical_path(&r);
-        assert_eq!(
-            cp.steps.iter().map(|(s, _)| s.id.as_str()).collect::<Vec<_>>(),
-            ["a.one", "a.two"]
-        );
+        assert_eq!(cp.steps.iter().map(|(s, _)| s.id.as_str()).collect::<Vec<_>>(), ["a.one", "a.two"]);
         assert_eq!(cp.total.running, 4.0);
         assert_eq!(cp.total.queued, 2.0);
         assert_eq!(cp.other, 1.0);
-        assert_eq!(
-            cp.explain(),
-            "4s running, 2s queued for a job slot or pool, 1s starting up and between steps"
-        );
+        assert_eq!(cp.explain(), "4s running, 2s queued for a job slot or pool, 1s starting up and between steps");
     }
 }

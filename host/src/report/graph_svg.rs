@@ -73,13 +73,7 @@ pub fn render(g: &Graph) -> String {
             look.font_size = FONT_PX as usize;
             let shape = ShapeKind::new_box(&n.label);
             let size = Point::new(width, NODE_HEIGHT);
-            vg.add_node(Element::create_with_properties(
-                shape,
-                look,
-                Orientation::LeftToRight,
-                size,
-                props,
-            ))
+            vg.add_node(Element::create_with_properties(shape, look, Orientation::LeftToRight, size, props))
         })
         .collect();
     for e in &g.edges {
@@ -122,11 +116,7 @@ mod tests {
     use super::*;
 
     fn node(id: &str, class: &str) -> Node {
-        Node {
-            id: id.into(),
-            label: id.into(),
-            class: class.into(),
-        }
+        Node { id: id.into(), label: id.into(), class: class.into() }
     }
 
     #[test]
@@ -135,16 +125,8 @@ mod tests {
             title: "demo <graph>".into(),
             nodes: vec![node("l.one", "ok"), node("l.two", "failed"), node("w.x", "skipped")],
             edges: vec![
-                Edge {
-                    from: 0,
-                    to: 1,
-                    kind: EdgeKind::Critical,
-                },
-                Edge {
-                    from: 1,
-                    to: 2,
-                    kind: EdgeKind::Cross,
-                },
+                Edge { from: 0, to: 1, kind: EdgeKind::Critical },
+                Edge { from: 1, to: 2, kind: EdgeKind::Cross },
             ],
             legend: vec![("ok".into(), "ok".into())],
         };
@@ -152,12 +134,7 @@ mod tests {
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
         assert!(svg.contains("<title>demo &lt;graph&gt;</title>"));
         for (id, class) in [("l.one", "ok"), ("l.two", "failed"), ("w.x", "skipped")] {
-            assert_eq!(
-                svg.matches(&format!("class=\"g-node {class}\" data-node=\"{id}\""))
-                    .count(),
-                1,
-                "{svg}"
-            );
+            assert_eq!(svg.matches(&format!("class=\"g-node {class}\" data-node=\"{id}\"")).count(), 1, "{svg}");
             assert!(svg.contains(&format!(">{id}</tspan>")), "{svg}");
         }
         assert_eq!(svg.matches("class=\"g-edge g-crit\"").count(), 1, "{svg}");
@@ -169,10 +146,7 @@ mod tests {
 
     #[test]
     fn a_graph_without_edges_or_nodes_still_renders() {
-        let one = render(&Graph {
-            nodes: vec![node("a.b", "b0")],
-            ..Graph::default()
-        });
+        let one = render(&Graph { nodes: vec![node("a.b", "b0")], ..Graph::default() });
         assert_eq!(one.matches("data-node=").count(), 1);
         let none = render(&Graph::default());
         assert!(none.ends_with("</svg>\n"));

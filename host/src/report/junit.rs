@@ -73,10 +73,8 @@ fn testcase(out: &mut String, r: &RunReport, s: &StepReport) {
         seconds(s.seconds().unwrap_or(0.0)),
     );
     let outcome = s.outcome();
-    let mut props = vec![
-        ("baton.outcome", outcome.as_str().to_string()),
-        ("baton.attempts", s.attempts.len().to_string()),
-    ];
+    let mut props =
+        vec![("baton.outcome", outcome.as_str().to_string()), ("baton.attempts", s.attempts.len().to_string())];
     if let Some(p) = &s.pool {
         props.push(("baton.pool", p.clone()));
     }
@@ -88,13 +86,9 @@ fn testcase(out: &mut String, r: &RunReport, s: &StepReport) {
     let error = s.error.as_deref().unwrap_or("");
     match outcome {
         Outcome::Ok => {}
-        Outcome::PreviouslyDone => skipped(
-            out,
-            &format!(
-                "previously done in run {} (--resume)",
-                r.resumed_from.as_deref().unwrap_or("?")
-            ),
-        ),
+        Outcome::PreviouslyDone => {
+            skipped(out, &format!("previously done in run {} (--resume)", r.resumed_from.as_deref().unwrap_or("?")))
+        }
         Outcome::Skipped | Outcome::Excluded => skipped(out, error),
         Outcome::Failed => {
             let kind = s.attempts.last().and_then(|a| a.kind.as_deref()).unwrap_or("stage");
@@ -188,11 +182,7 @@ mod tests {
     use crate::report::analysis::tests::{run, step};
 
     fn sample() -> RunReport {
-        let mut failed = step(
-            "linux.build",
-            "failed",
-            &[(0.0, 0.0, 1.0, "failed"), (2.0, 2.0, 3.5, "failed")],
-        );
+        let mut failed = step("linux.build", "failed", &[(0.0, 0.0, 1.0, "failed"), (2.0, 2.0, 3.5, "failed")]);
         failed.error = Some("exit code 2: <make> said \"no\"".into());
         failed.attempts[1].log_tail = vec!["stderr: \u{1b}[31mcc: error\u{1b}[0m".into()];
         failed.log = Some("/p/logs/linux.build.log".into());
@@ -220,19 +210,10 @@ mod tests {
             ),
             "{xml}"
         );
-        assert!(
-            xml.contains("<testsuite name=\"windows\" tests=\"2\" failures=\"0\""),
-            "{xml}"
-        );
+        assert!(xml.contains("<testsuite name=\"windows\" tests=\"2\" failures=\"0\""), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 4);
-        assert!(
-            xml.contains("<testcase classname=\"demo.windows\" name=\"fetch\" time=\"0.250\">"),
-            "{xml}"
-        );
-        assert!(
-            xml.contains("<skipped message=\"dependency linux.build failed\"/>"),
-            "{xml}"
-        );
+        assert!(xml.contains("<testcase classname=\"demo.windows\" name=\"fetch\" time=\"0.250\">"), "{xml}");
+        assert!(xml.contains("<skipped message=\"dependency linux.build failed\"/>"), "{xml}");
         assert!(
             xml.contains("<system-out>failed, forgiven (on_failure = \"ignore\"): windows.lint went wrong"),
             "{xml}"
@@ -248,14 +229,8 @@ mod tests {
             failure.starts_with("<failure message=\"exit code 2: &lt;make&gt; said &quot;no&quot;\" type=\"stage\">"),
             "{failure}"
         );
-        assert!(
-            failure.contains("attempt 1 of 2 failed: attempt 1 of linux.build failed"),
-            "{failure}"
-        );
-        assert!(
-            failure.contains("  stderr: cc: error\n"),
-            "colour codes are dropped: {failure}"
-        );
+        assert!(failure.contains("attempt 1 of 2 failed: attempt 1 of linux.build failed"), "{failure}");
+        assert!(failure.contains("  stderr: cc: error\n"), "colour codes are dropped: {failure}");
         assert!(failure.contains("full log: /p/logs/linux.build.log"), "{failure}");
     }
 

@@ -82,10 +82,7 @@ impl StepReport {
 
     /// The step's name within its board.
     pub fn name(&self) -> &str {
-        self.id
-            .strip_prefix(self.board.as_str())
-            .and_then(|rest| rest.strip_prefix('.'))
-            .unwrap_or(&self.id)
+        self.id.strip_prefix(self.board.as_str()).and_then(|rest| rest.strip_prefix('.')).unwrap_or(&self.id)
     }
 
     /// Seconds from the first start to the end, if it ran.

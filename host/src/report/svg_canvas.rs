@@ -83,9 +83,7 @@ impl RenderBackend for Canvas {
         clip: Option<ClipHandle>,
     ) {
         self.grow(xy, size);
-        let clip = clip
-            .map(|c| format!(" clip-path=\"url(#g-clip{c})\""))
-            .unwrap_or_default();
+        let clip = clip.map(|c| format!(" clip-path=\"url(#g-clip{c})\"")).unwrap_or_default();
         let _ = writeln!(
             self.body,
             "<g {}><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"{}\"{clip}/></g>",
@@ -136,12 +134,7 @@ impl RenderBackend for Canvas {
         );
         for (i, line) in lines.iter().enumerate() {
             let dy = if i == 0 { "0" } else { "1.2em" };
-            let _ = write!(
-                self.body,
-                "<tspan x=\"{:.1}\" dy=\"{dy}\">{}</tspan>",
-                xy.x,
-                escape(line)
-            );
+            let _ = write!(self.body, "<tspan x=\"{:.1}\" dy=\"{dy}\">{}</tspan>", xy.x, escape(line));
         }
         self.body.push_str("</text>\n");
     }
@@ -171,11 +164,7 @@ impl RenderBackend for Canvas {
         }
         let kind = properties.unwrap_or_else(|| "plain".into());
         let dash = if dashed { " stroke-dasharray=\"5,5\"" } else { "" };
-        let end = if head.1 {
-            format!(" marker-end=\"url(#g-arrow-{kind})\"")
-        } else {
-            String::new()
-        };
+        let end = if head.1 { format!(" marker-end=\"url(#g-arrow-{kind})\"") } else { String::new() };
         let _ = writeln!(self.body, "<path class=\"g-edge g-{kind}\" d=\"{d}\"{dash}{end}/>");
     }
 

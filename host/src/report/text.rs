@@ -51,21 +51,14 @@ pub fn render(r: &RunReport, style: Style) -> String {
 fn table(out: &mut String, r: &RunReport, style: Style) {
     let shown = rows(r, style.all_steps);
     let width = shown.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(
-        out,
-        "{:<width$}  {:<15}  {:>8}  {:>8}  {:>9}",
-        "step", "status", "attempts", "queued", "duration"
-    );
+    let _ =
+        writeln!(out, "{:<width$}  {:<15}  {:>8}  {:>8}  {:>9}", "step", "status", "attempts", "queued", "duration");
     for s in &shown {
         let o = s.outcome();
         let label = o.label();
         let status = format!("{label:<15}");
         let b = breakdown(s);
-        let queued = if s.attempts.is_empty() {
-            "-".to_string()
-        } else {
-            human(b.queued)
-        };
+        let queued = if s.attempts.is_empty() { "-".to_string() } else { human(b.queued) };
         let dur = s.seconds().map(human).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
@@ -114,11 +107,8 @@ fn critical_path(out: &mut String, r: &RunReport) {
     if cp.steps.is_empty() {
         return;
     }
-    let ids: Vec<String> = cp
-        .steps
-        .iter()
-        .map(|(s, _)| format!("{} ({})", s.id, human(s.seconds().unwrap_or(0.0))))
-        .collect();
+    let ids: Vec<String> =
+        cp.steps.iter().map(|(s, _)| format!("{} ({})", s.id, human(s.seconds().unwrap_or(0.0)))).collect();
     let chain = if ids.len() > 2 * PATH_ENDS + 1 {
         format!(
             "{} -> … {} more … -> {}",
@@ -129,12 +119,7 @@ fn critical_path(out: &mut String, r: &RunReport) {
     } else {
         ids.join(" -> ")
     };
-    let _ = writeln!(
-        out,
-        "\ncritical path ({} of the {} run): {chain}",
-        human(cp.total.total()),
-        human(r.duration)
-    );
+    let _ = writeln!(out, "\ncritical path ({} of the {} run): {chain}", human(cp.total.total()), human(r.duration));
     let _ = writeln!(out, "  where its time went: {}", cp.explain());
 }
 
@@ -147,13 +132,8 @@ fn failures(out: &mut String, r: &RunReport, style: Style) {
         let forgiven = if f.forgiven { " [forgiven]" } else { "" };
         let kind = f.kind.as_deref().map(|k| format!(" {k}")).unwrap_or_default();
         let colour = if f.forgiven { YELLOW } else { RED };
-        let _ = writeln!(
-            out,
-            "  {} (attempt {}{kind}){forgiven}: {}",
-            paint(style, colour, &f.step),
-            f.attempt,
-            f.error
-        );
+        let _ =
+            writeln!(out, "  {} (attempt {}{kind}){forgiven}: {}", paint(style, colour, &f.step), f.attempt, f.error);
         let skip = f.log_tail.len().saturating_sub(TAIL_LINES);
         if skip > 0 {
             let _ = writeln!(out, "      | … (last {TAIL_LINES} lines)");
@@ -214,11 +194,7 @@ fn status_colour(status: &str) -> &'static str {
 }
 
 fn paint(style: Style, code: &str, text: &str) -> String {
-    if style.color {
-        format!("\u{1b}[{code}m{text}\u{1b}[0m")
-    } else {
-        text.to_string()
-    }
+    if style.color { format!("\u{1b}[{code}m{text}\u{1b}[0m") } else { text.to_string() }
 }
 
 #[cfg(test)]
@@ -252,68 +228,36 @@ mod tests {
         assert_eq!(lines[1], "l.a   ok                      1       0ms         1s");
         assert_eq!(lines[2], "l.b   failed                  1     500ms      500ms");
         assert_eq!(lines[3], "w.c   skipped                 0         -          -");
-        assert!(
-            text.contains("\ncritical path (2s of the 2s run): l.a (1s) -> l.b (500ms)\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("  where its time went: 1.5s running, 500ms queued for a job slot or pool\n"),
-            "{text}"
-        );
+        assert!(text.contains("\ncritical path (2s of the 2s run): l.a (1s) -> l.b (500ms)\n"), "{text}");
+        assert!(text.contains("  where its time went: 1.5s running, 500ms queued for a job slot or pool\n"), "{text}");
         assert!(
             text.contains("  l.b (attempt 1 stage): exit code 1\n      | … (last 10 lines)\n      | stderr: line 5\n"),
             "{text}"
         );
-        assert!(
-            text.contains("\nrun 20260101-000000-abcd failed in 2s (1 ok, 1 failed, 1 skipped)\n"),
-            "{text}"
-        );
+        assert!(text.contains("\nrun 20260101-000000-abcd failed in 2s (1 ok, 1 failed, 1 skipped)\n"), "{text}");
         assert!(!text.contains('\u{1b}'), "no colour unless asked");
     }
 
     #[test]
     fn a_big_run_shows_the_steps_worth_a_look() {
-        let mut steps: Vec<StepReport> = (0..100)
-            .map(|i| step(&format!("b.s{i:03}"), "ok", &[(0.0, 0.0, 1.0, "ok")]))
-            .collect();
+        let mut steps: Vec<StepReport> =
+            (0..100).map(|i| step(&format!("b.s{i:03}"), "ok", &[(0.0, 0.0, 1.0, "ok")])).collect();
         steps[70] = step("b.s070", "failed", &[(0.0, 0.0, 1.0, "failed")]);
         let r = run(steps, &["b.s010", "b.s020"], 3.0);
         let text = summary(&r);
         let table: Vec<&str> = text.lines().skip(1).take_while(|l| l.starts_with("b.")).collect();
         let ids: Vec<&str> = table.iter().map(|l| l.split(' ').next().unwrap_or("")).collect();
-        assert_eq!(
-            ids,
-            ["b.s010", "b.s020", "b.s070"],
-            "failed and critical steps, in plan order"
-        );
-        assert!(
-            text.contains("… and 97 more steps (97 ok; `-v` lists every step)"),
-            "{text}"
-        );
-        let all = render(
-            &r,
-            Style {
-                color: false,
-                all_steps: true,
-            },
-        );
+        assert_eq!(ids, ["b.s010", "b.s020", "b.s070"], "failed and critical steps, in plan order");
+        assert!(text.contains("… and 97 more steps (97 ok; `-v` lists every step)"), "{text}");
+        let all = render(&r, Style { color: false, all_steps: true });
         assert_eq!(all.lines().filter(|l| l.starts_with("b.s")).count(), 100);
     }
 
     #[test]
     fn colour_marks_status_words_only_when_asked() {
         let r = run(vec![step("l.a", "failed", &[(0.0, 0.0, 1.0, "failed")])], &[], 1.0);
-        let text = render(
-            &r,
-            Style {
-                color: true,
-                all_steps: false,
-            },
-        );
+        let text = render(&r, Style { color: true, all_steps: false });
         assert!(text.contains("\u{1b}[31mfailed         \u{1b}[0m"), "{text:?}");
-        assert!(
-            text.contains("run 20260101-000000-abcd \u{1b}[31mfailed\u{1b}[0m in 1s"),
-            "{text:?}"
-        );
+        assert!(text.contains("run 20260101-000000-abcd \u{1b}[31mfailed\u{1b}[0m in 1s"), "{text:?}");
     }
 }

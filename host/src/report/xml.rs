@@ -52,18 +52,12 @@ mod tests {
 
     #[test]
     fn markup_and_quotes_are_escaped() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
+        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
     }
 
     #[test]
     fn colours_are_dropped_and_control_characters_replaced() {
-        assert_eq!(
-            escape("\u{1b}[1;31merror\u{1b}[0m: bad\u{7}\u{0}"),
-            "error: bad\u{fffd}\u{fffd}"
-        );
+        assert_eq!(escape("\u{1b}[1;31merror\u{1b}[0m: bad\u{7}\u{0}"), "error: bad\u{fffd}\u{fffd}");
         assert_eq!(escape("tab\tand\nnewline"), "tab\tand\nnewline");
         assert_eq!(escape("lone \u{1b} escape"), "lone \u{fffd} escape");
     }

@@ -74,10 +74,7 @@ mod tests {
         let path = dir.path().join("a.b.log");
         std::fs::write(&path, "one\ntwo\n").expect("write");
         let e = read(&path, 100, 100).expect("read");
-        assert_eq!(
-            (e.head.as_str(), e.tail.as_str(), e.cut_bytes, e.total_bytes),
-            ("one\ntwo\n", "", 0, 8)
-        );
+        assert_eq!((e.head.as_str(), e.tail.as_str(), e.cut_bytes, e.total_bytes), ("one\ntwo\n", "", 0, 8));
     }
 
     #[test]

@@ -40,18 +40,9 @@ impl RunInfo {
             }
             *n.entry(word).or_default() += 1;
         }
-        let rank = |w: &str| {
-            ["ok", "previously done", "failed", "cancelled", "skipped"]
-                .iter()
-                .position(|x| *x == w)
-        };
+        let rank = |w: &str| ["ok", "previously done", "failed", "cancelled", "skipped"].iter().position(|x| *x == w);
         order.sort_by_key(|w| rank(w).unwrap_or(usize::MAX));
-        order
-            .iter()
-            .filter(|w| **w != "excluded")
-            .map(|w| format!("{} {w}", n[w]))
-            .collect::<Vec<_>>()
-            .join(", ")
+        order.iter().filter(|w| **w != "excluded").map(|w| format!("{} {w}", n[w])).collect::<Vec<_>>().join(", ")
     }
 
     /// The final status of `step`, if it reached one.
@@ -83,12 +74,7 @@ pub fn read(run: &RunDir) -> std::io::Result<RunInfo> {
     let mut last_at: Option<f64> = None;
     for r in records {
         match r {
-            Record::Start {
-                pipeline,
-                started_unix,
-                resumed_from,
-                ..
-            } => {
+            Record::Start { pipeline, started_unix, resumed_from, .. } => {
                 info.pipeline = pipeline;
                 info.started_unix = Some(started_unix);
                 info.resumed_from = resumed_from;
@@ -118,14 +104,7 @@ mod tests {
     use crate::storage::runs;
 
     fn finish(step: &str, status: &str, at: f64) -> Record {
-        Record::Finish {
-            step: step.into(),
-            status: status.into(),
-            at,
-            fingerprint: None,
-            plugin: None,
-            error: None,
-        }
+        Record::Finish { step: step.into(), status: status.into(), at, fingerprint: None, plugin: None, error: None }
     }
 
     #[test]
@@ -155,10 +134,7 @@ mod tests {
 
         let ended = runs::create(dir.path()).expect("run");
         let mut j = Journal::create(&ended.journal()).expect("journal");
-        j.append(Record::End {
-            status: "failed".into(),
-            duration: 3.5,
-        });
+        j.append(Record::End { status: "failed".into(), duration: 3.5 });
         j.close().expect("close");
         let info = read(&ended).expect("read");
         assert_eq!((info.status.as_str(), info.duration), ("failed", Some(3.5)));

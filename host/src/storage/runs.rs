@@ -90,12 +90,7 @@ pub fn utc_datetime(unix: f64) -> String {
     let secs = if unix.is_finite() && unix > 0.0 { unix as u64 } else { 0 };
     let (y, m, d) = civil_from_days((secs / 86400) as i64);
     let rem = secs % 86400;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -131,11 +126,7 @@ mod tests {
         let b = create(dir.path()).expect("b");
         std::fs::write(b.journal(), "").expect("journal");
         let ids: Vec<String> = list(dir.path()).into_iter().map(|r| r.id).collect();
-        assert_eq!(
-            ids,
-            [a.id.clone(), b.id.clone()],
-            "created within one second, still in order"
-        );
+        assert_eq!(ids, [a.id.clone(), b.id.clone()], "created within one second, still in order");
         assert_eq!(find(dir.path(), None).map(|r| r.id), Some(b.id));
         assert_eq!(find(dir.path(), Some(&a.id)).map(|r| r.id), Some(a.id));
     }

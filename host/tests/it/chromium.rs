@@ -12,10 +12,7 @@ fn binary() -> String {
 
 /// The DOM of `page` (a local file) after its scripts ran, as HTML.
 pub fn dump_dom(page: &Path) -> String {
-    let profile = tempfile::Builder::new()
-        .prefix("baton-chromium-")
-        .tempdir()
-        .expect("tempdir");
+    let profile = tempfile::Builder::new().prefix("baton-chromium-").tempdir().expect("tempdir");
     let out = Command::new(binary())
         .args([
             "--headless",

@@ -7,7 +7,9 @@ use crate::chromium;
 use crate::harness::{Pipeline, Run};
 
 /// Two boards with every outcome: ok, failed after a retry, skipped,
-/// forgiven, a signal wait across boards, a pool, a sync point.
+/// forgiven, a signal wait across boards (windows.fetch starts at once and
+/// waits for the signal that linux.build raises after a pause), a pool, a
+/// sync point.
 const MIXED: &str = r#"
 [pipeline]
 name = "mixed"
@@ -27,6 +29,7 @@ emits = ["headers"]
 with = { ops = [
   { op = "log", message = "compiling <main.c> & friends" },
   { op = "progress", done = 1, total = 2, message = "half way" },
+  { op = "sleep", ms = 600 },
   { op = "emit", name = "headers" },
   { op = "sleep", ms = 100 },
 ] }
@@ -63,14 +66,7 @@ after = ["fetch", "lint"]
 "#;
 
 /// In file order, which is the page's: by board, then in board order.
-const STEPS: [&str; 6] = [
-    "linux.build",
-    "linux.test",
-    "linux.upload",
-    "windows.fetch",
-    "windows.lint",
-    "windows.sync",
-];
+const STEPS: [&str; 6] = ["linux.build", "linux.test", "linux.upload", "windows.fetch", "windows.lint", "windows.sync"];
 
 /// The path printed after `label: ` at the end of the run.
 fn printed_path(r: &Run, label: &str) -> PathBuf {
@@ -83,10 +79,7 @@ fn printed_path(r: &Run, label: &str) -> PathBuf {
 }
 
 fn run_dir(r: &Run) -> PathBuf {
-    Path::new(r.report["log_dir"].as_str().expect("log_dir"))
-        .parent()
-        .expect("run dir")
-        .to_path_buf()
+    Path::new(r.report["log_dir"].as_str().expect("log_dir")).parent().expect("run dir").to_path_buf()
 }
 
 fn attr<'a>(node: roxmltree::Node<'a, '_>, name: &str) -> &'a str {
@@ -97,14 +90,7 @@ fn attr<'a>(node: roxmltree::Node<'a, '_>, name: &str) -> &'a str {
 fn junit_and_html_reports_show_every_step_and_what_failed() {
     let p = Pipeline::new(MIXED);
     let out_dir = p.dir().join("ci-out");
-    let r = p.run(&[
-        "--report",
-        "html",
-        "--report",
-        "junit",
-        "--report-dir",
-        out_dir.to_str().expect("utf-8"),
-    ]);
+    let r = p.run(&["--report", "html", "--report", "junit", "--report-dir", out_dir.to_str().expect("utf-8")]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     r.assert_status("ok", &["linux.build", "windows.fetch", "windows.sync"]);
     r.assert_status("failed", &["linux.test", "windows.lint"]);
@@ -126,23 +112,11 @@ fn check_junit(text: &str, r: &Run) {
     let doc = roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("junit.xml is not XML: {e}\n{text}"));
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
-    assert_eq!(
-        ["tests", "failures", "errors", "skipped"].map(|a| attr(root, a)),
-        ["6", "1", "0", "1"]
-    );
+    assert_eq!(["tests", "failures", "errors", "skipped"].map(|a| attr(root, a)), ["6", "1", "0", "1"]);
     let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
-    assert_eq!(
-        suites.iter().map(|s| attr(*s, "name")).collect::<Vec<_>>(),
-        ["linux", "windows"]
-    );
-    assert_eq!(
-        ["tests", "failures", "skipped"].map(|a| attr(suites[0], a)),
-        ["3", "1", "1"]
-    );
-    assert_eq!(
-        ["tests", "failures", "skipped"].map(|a| attr(suites[1], a)),
-        ["3", "0", "0"]
-    );
+    assert_eq!(suites.iter().map(|s| attr(*s, "name")).collect::<Vec<_>>(), ["linux", "windows"]);
+    assert_eq!(["tests", "failures", "skipped"].map(|a| attr(suites[0], a)), ["3", "1", "1"]);
+    assert_eq!(["tests", "failures", "skipped"].map(|a| attr(suites[1], a)), ["3", "0", "0"]);
     let case = |suite: usize, name: &str| {
         suites[suite]
             .children()
@@ -150,34 +124,18 @@ fn check_junit(text: &str, r: &Run) {
             .unwrap_or_else(|| panic!("no test case {name}"))
     };
     assert_eq!(attr(case(0, "test"), "classname"), "mixed.linux");
-    let failure = case(0, "test")
-        .children()
-        .find(|c| c.has_tag_name("failure"))
-        .expect("linux.test has a <failure>");
+    let failure = case(0, "test").children().find(|c| c.has_tag_name("failure")).expect("linux.test has a <failure>");
     assert_eq!(attr(failure, "message"), r.error("linux.test"));
     let body = failure.text().unwrap_or("");
     assert!(body.contains("attempt 1 of 2 failed: "), "{body}");
     assert!(body.contains("FAIL: test_answer"), "the log tail: {body}");
-    let skipped = case(0, "upload")
-        .children()
-        .find(|c| c.has_tag_name("skipped"))
-        .expect("skipped");
+    let skipped = case(0, "upload").children().find(|c| c.has_tag_name("skipped")).expect("skipped");
     assert_eq!(attr(skipped, "message"), "dependency linux.test failed");
     let lint = case(1, "lint");
-    assert!(
-        !lint.children().any(|c| c.has_tag_name("failure")),
-        "forgiven is not a CI failure"
-    );
-    let out = lint
-        .children()
-        .find(|c| c.has_tag_name("system-out"))
-        .expect("system-out");
+    assert!(!lint.children().any(|c| c.has_tag_name("failure")), "forgiven is not a CI failure");
+    let out = lint.children().find(|c| c.has_tag_name("system-out")).expect("system-out");
     assert!(out.text().unwrap_or("").starts_with("failed, forgiven"), "{out:?}");
-    let ok: Vec<&str> = case(0, "build")
-        .children()
-        .filter(|c| c.is_element())
-        .map(|c| c.tag_name().name())
-        .collect();
+    let ok: Vec<&str> = case(0, "build").children().filter(|c| c.is_element()).map(|c| c.tag_name().name()).collect();
     assert_eq!(ok, ["properties"], "a passing case has no failure");
 }
 
@@ -205,16 +163,9 @@ fn check_html(page: &Path) {
     };
     assert_eq!(row("linux.test").matches("class=\"seg run a-failed\"").count(), 2);
     assert_eq!(row("windows.fetch").matches("class=\"seg wait\"").count(), 1);
-    assert!(
-        row("linux.build").contains("info | compiling &lt;main.c&gt; &amp; friends"),
-        "logs fold under the bar"
-    );
+    assert!(row("linux.build").contains("info | compiling &lt;main.c&gt; &amp; friends"), "logs fold under the bar");
     assert!(dom.contains("<section id=\"failures\"><h2>Failures (2)</h2>"));
-    assert_eq!(
-        dom.matches("data-node=\"").count(),
-        STEPS.len(),
-        "the graph has every step"
-    );
+    assert_eq!(dom.matches("data-node=\"").count(), STEPS.len(), "the graph has every step");
 }
 
 #[test]
@@ -232,11 +183,7 @@ with = { run = "true" }
     let out = p.baton().args(["run", "--report", "json"]).output().expect("run");
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the report on stdout");
-    let r = Run {
-        code: 0,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        report,
-    };
+    let r = Run { code: 0, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), report };
     assert!(printed_path(&r, "html report").exists());
     assert!(!run_dir(&r).join("junit.xml").exists(), "junit only when asked for");
 }

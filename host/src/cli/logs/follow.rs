@@ -48,10 +48,7 @@ pub fn follow(run: &RunDir, step: Option<&str>, out: &mut impl Write) -> anyhow:
     out.flush()?;
     let info = run_info::read(run)?;
     if info.status == "interrupted" {
-        eprintln!(
-            "baton: run {} was interrupted (its process ended without an end record)",
-            run.id
-        );
+        eprintln!("baton: run {} was interrupted (its process ended without an end record)", run.id);
     } else {
         eprintln!("baton: run {} ended: {}", run.id, info.status);
     }

@@ -62,10 +62,7 @@ pub fn main(args: LogsArgs) -> anyhow::Result<u8> {
     match result {
         Ok(()) => Ok(0),
         // `baton logs … | head`: the reader has what it wanted.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
             Ok(0)
         }
         Err(e) => Err(e),
@@ -95,11 +92,7 @@ fn pick_run(all: Vec<RunDir>, arg: Option<&str>) -> anyhow::Result<RunDir> {
         many => anyhow::bail!(
             "run `{arg}` is ambiguous: it starts {} run ids ({}…); give more of the id",
             many.len(),
-            many.iter()
-                .take(3)
-                .map(|r| r.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            many.iter().take(3).map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
         ),
     }
 }
@@ -119,12 +112,7 @@ fn known_steps(run: &RunDir, info: &RunInfo) -> (Vec<String>, bool) {
         .map(|plan| plan.steps.into_iter().map(|s| s.id).collect::<Vec<_>>());
     let complete = from_plan.is_some();
     let mut ids = from_plan.unwrap_or_default();
-    for id in info
-        .steps
-        .iter()
-        .map(|(id, _)| id.clone())
-        .chain(log_files(run).into_iter().map(|(id, _)| id))
-    {
+    for id in info.steps.iter().map(|(id, _)| id.clone()).chain(log_files(run).into_iter().map(|(id, _)| id)) {
         if !ids.contains(&id) {
             ids.push(id);
         }
@@ -138,11 +126,7 @@ fn check_step(run: &RunDir, info: &RunInfo, step: &str) -> anyhow::Result<()> {
     if known.iter().any(|k| k == step) || (!complete && !info.is_over()) {
         return Ok(());
     }
-    anyhow::bail!(
-        "run {} has no step `{step}`{}",
-        run.id,
-        suggest::hint(step, known.iter().map(String::as_str))
-    )
+    anyhow::bail!("run {} has no step `{step}`{}", run.id, suggest::hint(step, known.iter().map(String::as_str)))
 }
 
 fn print_log(run: &RunDir, info: &RunInfo, step: &str, out: &mut impl Write) -> anyhow::Result<()> {
@@ -187,13 +171,7 @@ fn log_files(run: &RunDir) -> Vec<(String, u64)> {
 fn list(run: &RunDir, info: &RunInfo) -> String {
     let files = log_files(run);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "run {} ({}): logs in {}",
-        run.id,
-        info.status,
-        run.logs().display()
-    );
+    let _ = writeln!(out, "run {} ({}): logs in {}", run.id, info.status, run.logs().display());
     if files.is_empty() {
         out.push_str("no step wrote a log\n");
         return out;
@@ -204,11 +182,7 @@ fn list(run: &RunDir, info: &RunInfo) -> String {
         let status = info.status_of(id).unwrap_or("running");
         let _ = writeln!(out, "{id:<width$}  {status:<15}  {:>9}", Size(*size).to_string());
     }
-    let _ = writeln!(
-        out,
-        "(`baton logs {} STEP` prints one; --follow tails a running run)",
-        run.id
-    );
+    let _ = writeln!(out, "(`baton logs {} STEP` prints one; --follow tails a running run)", run.id);
     out
 }
 
@@ -217,33 +191,20 @@ mod tests {
     use super::*;
 
     fn dirs(ids: &[&str]) -> Vec<RunDir> {
-        ids.iter()
-            .map(|id| RunDir {
-                id: id.to_string(),
-                path: PathBuf::from("/x").join(id),
-            })
-            .collect()
+        ids.iter().map(|id| RunDir { id: id.to_string(), path: PathBuf::from("/x").join(id) }).collect()
     }
 
     #[test]
     fn runs_are_picked_by_id_prefix_or_latest() {
         let all = dirs(&["20260101-000000-aaaa", "20260102-000000-bbbb", "20260102-000000-bbcc"]);
         assert_eq!(pick_run(all.clone(), None).expect("latest").id, "20260102-000000-bbcc");
-        assert_eq!(
-            pick_run(all.clone(), Some("20260101")).expect("prefix").id,
-            "20260101-000000-aaaa"
-        );
-        let e = pick_run(all.clone(), Some("20260102"))
-            .expect_err("ambiguous")
-            .to_string();
+        assert_eq!(pick_run(all.clone(), Some("20260101")).expect("prefix").id, "20260101-000000-aaaa");
+        let e = pick_run(all.clone(), Some("20260102")).expect_err("ambiguous").to_string();
         assert_eq!(
             e,
             "run `20260102` is ambiguous: it starts 2 run ids (20260102-000000-bbbb, 20260102-000000-bbcc…); give more of the id"
         );
         let e = pick_run(all, Some("1999")).expect_err("none").to_string();
-        assert!(
-            e.starts_with("no run `1999` (latest runs: 20260102-000000-bbcc, "),
-            "{e}"
-        );
+        assert!(e.starts_with("no run `1999` (latest runs: 20260102-000000-bbcc, "), "{e}");
     }
 }

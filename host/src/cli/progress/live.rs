@@ -100,9 +100,7 @@ impl Live {
     pub fn on(&mut self, ev: &UiEvent<'_>) {
         self.tally.on(ev);
         if let Some(line) = self.above(ev) {
-            let _ = self
-                .multi
-                .println(format!("[{:7.2}s] {line}", self.start.elapsed().as_secs_f64()));
+            let _ = self.multi.println(format!("[{:7.2}s] {line}", self.start.elapsed().as_secs_f64()));
         }
         match ev {
             UiEvent::RunStarted { .. } => {
@@ -113,17 +111,8 @@ impl Live {
             UiEvent::StepRetrying { id, .. } | UiEvent::StepFinished { id, .. } => self.remove_bar(id),
             UiEvent::StepWaiting { id, on } => self.message(id, format!("waiting on {}", on.join(", "))),
             UiEvent::StepResumed { id } => self.message(id, String::new()),
-            UiEvent::Progress {
-                id,
-                done,
-                total,
-                message,
-            } => {
-                let msg = if *total > 0 {
-                    format!("[{done}/{total}] {message}")
-                } else {
-                    message.to_string()
-                };
+            UiEvent::Progress { id, done, total, message } => {
+                let msg = if *total > 0 { format!("[{done}/{total}] {message}") } else { message.to_string() };
                 self.message(id, msg);
             }
             _ => {}
@@ -134,11 +123,7 @@ impl Live {
         self.counts.set_length(self.tally.total as u64);
         self.counts.set_position(self.tally.done as u64);
         let hidden = self.tally.running().saturating_sub(self.bars().len());
-        let more = if hidden > 0 {
-            format!(" (+{hidden} not shown)")
-        } else {
-            String::new()
-        };
+        let more = if hidden > 0 { format!(" (+{hidden} not shown)") } else { String::new() };
         self.counts.set_message(format!("{}{more}", self.tally.line()));
     }
 
@@ -149,11 +134,7 @@ impl Live {
             UiEvent::StepFinished { status, .. } => matches!(status, Status::Failed | Status::Cancelled),
             _ => false,
         };
-        if notable || self.verbose > 0 {
-            plain::line(ev, self.verbose)
-        } else {
-            None
-        }
+        if notable || self.verbose > 0 { plain::line(ev, self.verbose) } else { None }
     }
 
     fn bars(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProgressBar>> {
@@ -165,11 +146,7 @@ impl Live {
             return;
         }
         let bar = ProgressBar::new_spinner().with_style(self.step_style.clone());
-        bar.set_prefix(if attempt > 1 {
-            format!("{id} (attempt {attempt})")
-        } else {
-            id.to_string()
-        });
+        bar.set_prefix(if attempt > 1 { format!("{id} (attempt {attempt})") } else { id.to_string() });
         let bar = self.multi.insert_before(&self.counts, bar);
         self.bars().insert(id.to_string(), bar);
     }
@@ -221,22 +198,13 @@ mod tests {
     use super::*;
 
     fn out() -> Output {
-        Output {
-            quiet: false,
-            verbose: 0,
-            color: false,
-        }
+        Output { quiet: false, verbose: 0, color: false }
     }
 
     #[test]
     fn running_steps_get_a_bar_up_to_the_limit() {
         let mut live = Live::new(out(), ProgressDrawTarget::hidden(), 2);
-        live.on(&UiEvent::RunStarted {
-            run_id: "r",
-            steps: 4,
-            jobs: 4,
-            log_dir: std::path::Path::new("/x"),
-        });
+        live.on(&UiEvent::RunStarted { run_id: "r", steps: 4, jobs: 4, log_dir: std::path::Path::new("/x") });
         for id in ["b.one", "b.two", "b.three"] {
             live.on(&UiEvent::StepStarted { id, attempt: 1 });
         }
@@ -250,10 +218,7 @@ mod tests {
             forgiven: false,
         });
         assert_eq!(live.shown(), ["b.two"]);
-        live.on(&UiEvent::StepStarted {
-            id: "b.four",
-            attempt: 1,
-        });
+        live.on(&UiEvent::StepStarted { id: "b.four", attempt: 1 });
         assert_eq!(live.shown(), ["b.four", "b.two"]);
         assert_eq!(live.counts_message(), "3 running · 0 pending (+1 not shown)");
     }

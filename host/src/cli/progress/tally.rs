@@ -31,9 +31,7 @@ impl Tally {
             }
             UiEvent::StepWaiting { id, .. } => self.set_waiting(id, true),
             UiEvent::StepResumed { id } => self.set_waiting(id, false),
-            UiEvent::StepFinished {
-                id, status, forgiven, ..
-            } => {
+            UiEvent::StepFinished { id, status, forgiven, .. } => {
                 self.running.remove(*id);
                 self.backoff.remove(*id);
                 self.done += 1;
@@ -60,8 +58,7 @@ impl Tally {
     }
 
     pub fn pending(&self) -> usize {
-        self.total
-            .saturating_sub(self.done + self.running.len() + self.backoff.len())
+        self.total.saturating_sub(self.done + self.running.len() + self.backoff.len())
     }
 
     /// `2 running (1 waiting) · 1 failed · 6 pending`.
@@ -89,25 +86,14 @@ mod tests {
     use super::*;
 
     fn finished(id: &str, status: Status) -> UiEvent<'_> {
-        UiEvent::StepFinished {
-            id,
-            status,
-            seconds: None,
-            error: None,
-            forgiven: false,
-        }
+        UiEvent::StepFinished { id, status, seconds: None, error: None, forgiven: false }
     }
 
     #[test]
     fn counts_follow_the_events() {
         let mut t = Tally::default();
         let dir = std::path::Path::new("/x");
-        t.on(&UiEvent::RunStarted {
-            run_id: "r",
-            steps: 4,
-            jobs: 2,
-            log_dir: dir,
-        });
+        t.on(&UiEvent::RunStarted { run_id: "r", steps: 4, jobs: 2, log_dir: dir });
         t.on(&UiEvent::StepStarted { id: "b.a", attempt: 1 });
         t.on(&UiEvent::StepStarted { id: "b.b", attempt: 1 });
         let on = ["x.y/sig".to_string()];

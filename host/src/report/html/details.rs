@@ -31,11 +31,7 @@ pub fn render(out: &mut String, r: &RunReport, s: &StepReport, log: Option<&Embe
 }
 
 fn facts(out: &mut String, r: &RunReport, s: &StepReport) {
-    let mut facts = vec![format!(
-        "<b class=\"o-{}\">{}</b>",
-        s.outcome().as_str(),
-        s.outcome().label()
-    )];
+    let mut facts = vec![format!("<b class=\"o-{}\">{}</b>", s.outcome().as_str(), s.outcome().label())];
     if let (Some(a), Some(b)) = (s.start, s.end) {
         facts.push(format!("ran from +{a:.2}s to +{b:.2}s"));
     }
@@ -55,19 +51,11 @@ fn facts(out: &mut String, r: &RunReport, s: &StepReport) {
     }
     let _ = writeln!(out, "<p class=\"facts\">{}</p>", facts.join(" · "));
     if !s.deps.is_empty() {
-        let deps: Vec<String> = s
-            .deps
-            .iter()
-            .map(|d| format!("<a href=\"#step-{0}\">{0}</a>", escape(d)))
-            .collect();
+        let deps: Vec<String> = s.deps.iter().map(|d| format!("<a href=\"#step-{0}\">{0}</a>", escape(d))).collect();
         let _ = writeln!(out, "<p class=\"facts\">after {}</p>", deps.join(", "));
     }
     if !s.artifacts.is_empty() {
-        let arts: Vec<String> = s
-            .artifacts
-            .iter()
-            .map(|a| format!("<code>{}</code>", escape(a)))
-            .collect();
+        let arts: Vec<String> = s.artifacts.iter().map(|a| format!("<code>{}</code>", escape(a))).collect();
         let _ = writeln!(out, "<p class=\"facts\">published {}</p>", arts.join(", "));
     }
 }
@@ -82,11 +70,7 @@ fn attempts(out: &mut String, s: &StepReport) {
     for a in &s.attempts {
         let end = a.end.map(|e| format!("+{e:.2}s")).unwrap_or_else(|| "-".into());
         let ran = a.end.map(|e| human(e - a.start)).unwrap_or_else(|| "-".into());
-        let kind = a
-            .kind
-            .as_deref()
-            .map(|k| format!(" ({})", escape(k)))
-            .unwrap_or_default();
+        let kind = a.kind.as_deref().map(|k| format!(" ({})", escape(k))).unwrap_or_default();
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>+{:.2}s</td><td>{}</td><td>+{:.2}s</td><td>{end}</td><td>{ran}</td><td class=\"a-{}\">{}{kind}</td><td>{}</td></tr>",
@@ -112,21 +96,14 @@ fn waits(out: &mut String, s: &StepReport) {
             Some(e) => format!("until +{e:.2}s ({})", human(e - w.start)),
             None => "until the end".into(),
         };
-        let error = w
-            .error
-            .as_deref()
-            .map(|e| format!(": <span class=\"o-failed\">{}</span>", escape(e)))
-            .unwrap_or_default();
+        let error =
+            w.error.as_deref().map(|e| format!(": <span class=\"o-failed\">{}</span>", escape(e))).unwrap_or_default();
         let _ = writeln!(
             out,
             "<li>waited on <code>{}</code> from +{:.2}s {until}{}{error}</li>",
             escape(&w.on.join(", ")),
             w.start,
-            if w.slot_released {
-                ", its job slot given back"
-            } else {
-                ""
-            }
+            if w.slot_released { ", its job slot given back" } else { "" }
         );
     }
     out.push_str("</ul>\n");
@@ -134,10 +111,7 @@ fn waits(out: &mut String, s: &StepReport) {
 
 fn log_section(out: &mut String, s: &StepReport, log: Option<&EmbeddedLog>) {
     let path = s.log.as_deref().map(escape);
-    let path_note = path
-        .as_ref()
-        .map(|p| format!(" Full log: <code>{p}</code>"))
-        .unwrap_or_default();
+    let path_note = path.as_ref().map(|p| format!(" Full log: <code>{p}</code>")).unwrap_or_default();
     match (log, &path) {
         (None, None) => {
             if !s.attempts.is_empty() {
@@ -203,19 +177,13 @@ mod tests {
             cut_bytes: 3 * 1024 * 1024 - 64,
         });
         let html = details(&s, Some(&log));
-        assert!(
-            html.contains("stdout | &lt;b&gt;bold&lt;/b&gt;\n<span class=\"cut\">[… "),
-            "{html}"
-        );
+        assert!(html.contains("stdout | &lt;b&gt;bold&lt;/b&gt;\n<span class=\"cut\">[… "), "{html}");
         assert!(html.contains("stderr | done &amp; dusted\n</pre>"), "{html}");
         assert!(
             html.contains("of 3MiB cut.") && html.contains("Full log: <code>/runs/x/logs/l.a.log</code>"),
             "{html}"
         );
-        assert!(
-            html.contains("<p class=\"error o-failed\">l.a went wrong</p>"),
-            "{html}"
-        );
+        assert!(html.contains("<p class=\"error o-failed\">l.a went wrong</p>"), "{html}");
     }
 
     #[test]
@@ -245,9 +213,6 @@ mod tests {
         let mut s = step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")]);
         s.log = Some("/l.a.log".into());
         let html = details(&s, Some(&EmbeddedLog::OverBudget));
-        assert!(
-            html.contains("room for logs is used up. Full log: <code>/l.a.log</code>"),
-            "{html}"
-        );
+        assert!(html.contains("room for logs is used up. Full log: <code>/l.a.log</code>"), "{html}");
     }
 }

@@ -70,14 +70,9 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
 
 fn legend(out: &mut String) {
     out.push_str("<p class=\"legend\">");
-    for o in [
-        Outcome::Ok,
-        Outcome::Failed,
-        Outcome::Forgiven,
-        Outcome::Cancelled,
-        Outcome::PreviouslyDone,
-        Outcome::Skipped,
-    ] {
+    for o in
+        [Outcome::Ok, Outcome::Failed, Outcome::Forgiven, Outcome::Cancelled, Outcome::PreviouslyDone, Outcome::Skipped]
+    {
         let _ = write!(out, "<span><i class=\"sw a-{}\"></i>{}</span>", o.as_str(), o.label());
     }
     out.push_str("<span><i class=\"sw queued\"></i>queued for a job slot or pool</span><span><i class=\"sw backoff\"></i>retry backoff</span><span><i class=\"sw wait\"></i>waiting on a signal or artifact</span><span><i class=\"sw crit\"></i>critical path</span></p>\n");
@@ -101,12 +96,7 @@ fn graph_section(out: &mut String, r: &RunReport) {
 /// The run's graph: outcome colours, critical path edges in bold.
 pub fn graph_of(r: &RunReport) -> Graph {
     let index: HashMap<&str, usize> = r.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-    let on_path: HashMap<&str, usize> = r
-        .critical_path
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
+    let on_path: HashMap<&str, usize> = r.critical_path.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
     let nodes = r
         .steps
         .iter()
@@ -140,12 +130,7 @@ pub fn graph_of(r: &RunReport) -> Graph {
             edges.push(Edge { from, to, kind });
         }
     }
-    Graph {
-        title: format!("{}: step graph of run {}", r.pipeline, r.run_id),
-        nodes,
-        edges,
-        legend: Vec::new(),
-    }
+    Graph { title: format!("{}: step graph of run {}", r.pipeline, r.run_id), nodes, edges, legend: Vec::new() }
 }
 
 #[cfg(test)]
@@ -159,11 +144,7 @@ mod tests {
         b.deps = vec!["l.a".into()];
         let mut c = step("w.c", "skipped", &[]);
         c.deps = vec!["l.b".into()];
-        run(
-            vec![step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")]), b, c],
-            &["l.a", "l.b"],
-            2.5,
-        )
+        run(vec![step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")]), b, c], &["l.a", "l.b"], 2.5)
     }
 
     #[test]
@@ -184,11 +165,7 @@ mod tests {
         for external in ["src=\"http", "href=\"http", "<link", "@import", "url(http"] {
             assert!(!html.contains(external), "{external} in the page");
         }
-        assert_eq!(
-            html.matches("<script>").count(),
-            1,
-            "only our own script; logs are escaped"
-        );
+        assert_eq!(html.matches("<script>").count(), 1, "only our own script; logs are escaped");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     }
 
@@ -197,10 +174,7 @@ mod tests {
         let html = render(&sample(), &HashMap::new());
         assert_eq!(html.matches("class=\"bar ").count(), 3);
         assert!(html.contains("<section id=\"why\"><h2>Why it took 2.5s</h2>"), "{html}");
-        assert!(
-            !html.contains("id=\"failures\"") && !html.contains("href=\"#failures\""),
-            "no failures, no section"
-        );
+        assert!(!html.contains("id=\"failures\"") && !html.contains("href=\"#failures\""), "no failures, no section");
         assert_eq!(html.matches("data-node=").count(), 3, "the graph has every step");
         assert!(html.contains("<title>demo · run 20260101-000000-abcd · failed</title>"));
     }
@@ -216,9 +190,7 @@ mod tests {
 
     #[test]
     fn big_graphs_are_not_drawn() {
-        let steps = (0..=MAX_GRAPH_STEPS)
-            .map(|i| step(&format!("b.s{i}"), "ok", &[(0.0, 0.0, 1.0, "ok")]))
-            .collect();
+        let steps = (0..=MAX_GRAPH_STEPS).map(|i| step(&format!("b.s{i}"), "ok", &[(0.0, 0.0, 1.0, "ok")])).collect();
         let html = render(&run(steps, &[], 1.0), &HashMap::new());
         assert!(html.contains("<code>baton graph --format svg</code> draws the whole graph"));
         assert_eq!(html.matches("data-node=").count(), 0);

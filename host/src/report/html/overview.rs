@@ -77,20 +77,12 @@ pub fn why(out: &mut String, r: &RunReport) {
         }
         let mut parts = vec![format!("ran {}", human(b.running))];
         if b.queued > 0.0005 {
-            let pool = s
-                .pool
-                .as_deref()
-                .map(|p| format!(" (pool <code>{}</code>)", escape(p)))
-                .unwrap_or_default();
+            let pool = s.pool.as_deref().map(|p| format!(" (pool <code>{}</code>)", escape(p))).unwrap_or_default();
             parts.push(format!("queued {}{pool}", human(b.queued)));
         }
         if b.waiting > 0.0005 {
             let on: Vec<String> = s.waits.iter().flat_map(|w| w.on.iter().cloned()).collect();
-            parts.push(format!(
-                "waited {} on <code>{}</code>",
-                human(b.waiting),
-                escape(&on.join(", "))
-            ));
+            parts.push(format!("waited {} on <code>{}</code>", human(b.waiting), escape(&on.join(", "))));
         }
         if b.backoff > 0.0005 {
             parts.push(format!("{} in retry backoff", human(b.backoff)));
@@ -168,16 +160,8 @@ pub fn failures(out: &mut String, r: &RunReport) {
     let _ = writeln!(out, "<section id=\"failures\"><h2>Failures ({})</h2>", r.failures.len());
     for f in &r.failures {
         let class = if f.forgiven { "forgiven" } else { "failed" };
-        let forgiven = if f.forgiven {
-            " <span class=\"pill\">forgiven</span>"
-        } else {
-            ""
-        };
-        let kind = f
-            .kind
-            .as_deref()
-            .map(|k| format!(" ({})", escape(k)))
-            .unwrap_or_default();
+        let forgiven = if f.forgiven { " <span class=\"pill\">forgiven</span>" } else { "" };
+        let kind = f.kind.as_deref().map(|k| format!(" ({})", escape(k))).unwrap_or_default();
         let _ = writeln!(
             out,
             "<div class=\"failure o-{class}\"><h3><a href=\"#step-{0}\">{0}</a> attempt {1}{kind}{forgiven}</h3><p class=\"error\">{2}</p>",
@@ -213,11 +197,7 @@ pub fn plugins(out: &mut String, r: &RunReport) {
             crate::plan::units::Size(p.size),
             escape(&p.digest),
             escape(p.digest.get(..12).unwrap_or(&p.digest)),
-            if p.cache == "hit" {
-                "from the compile cache"
-            } else {
-                "compiled"
-            },
+            if p.cache == "hit" { "from the compile cache" } else { "compiled" },
             human(p.seconds)
         );
     }
@@ -239,10 +219,7 @@ mod tests {
         let mut html = String::new();
         why(&mut html, &r);
         assert!(html.contains("<h2>Why it took 4s</h2>"), "{html}");
-        assert!(
-            html.contains("took <b>4s</b>: 2s running, 2s queued for a job slot or pool."),
-            "{html}"
-        );
+        assert!(html.contains("took <b>4s</b>: 2s running, 2s queued for a job slot or pool."), "{html}");
         assert!(html.contains("<li value=\"2\"><a href=\"#step-l.b\" class=\"o-ok\">l.b</a> ran 1s, queued 2s (pool <code>fg</code>)</li>"), "{html}");
         assert!(
             html.contains("<li>1 step queued 2s in all for a job slot or a slot of pool <code>fg</code></li>"),
@@ -252,9 +229,8 @@ mod tests {
 
     #[test]
     fn a_long_critical_path_is_cut_in_the_middle() {
-        let steps: Vec<_> = (0..30)
-            .map(|i| step(&format!("b.s{i}"), "ok", &[(i as f64, i as f64, i as f64 + 1.0, "ok")]))
-            .collect();
+        let steps: Vec<_> =
+            (0..30).map(|i| step(&format!("b.s{i}"), "ok", &[(i as f64, i as f64, i as f64 + 1.0, "ok")])).collect();
         let path: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         let mut html = String::new();

@@ -26,11 +26,7 @@ const MAX_TICKS: f64 = 12.0;
 pub fn render(out: &mut String, r: &RunReport, logs: &HashMap<String, EmbeddedLog>) {
     let scale = Scale::of(r);
     let critical: HashSet<&str> = r.critical_path.iter().map(String::as_str).collect();
-    let _ = writeln!(
-        out,
-        "<div class=\"timeline\" data-show=\"all\" style=\"--tick: {:.4}%\">",
-        scale.pct(scale.tick)
-    );
+    let _ = writeln!(out, "<div class=\"timeline\" data-show=\"all\" style=\"--tick: {:.4}%\">", scale.pct(scale.tick));
     axis(out, &scale);
     let mut boards: Vec<&str> = Vec::new();
     for s in &r.steps {
@@ -58,12 +54,7 @@ struct Scale {
 
 impl Scale {
     fn of(r: &RunReport) -> Scale {
-        let last = r
-            .steps
-            .iter()
-            .filter_map(|s| s.end)
-            .fold(r.duration, f64::max)
-            .max(0.001);
+        let last = r.steps.iter().filter_map(|s| s.end).fold(r.duration, f64::max).max(0.001);
         let tick = [
             0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0,
             3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
@@ -103,11 +94,7 @@ fn board_header(out: &mut String, board: &str, steps: &[&StepReport]) {
         escape(board),
         steps.len(),
         if steps.len() == 1 { "" } else { "s" },
-        if failed > 0 {
-            format!(" · <b class=\"o-failed\">{failed} failed</b>")
-        } else {
-            String::new()
-        },
+        if failed > 0 { format!(" · <b class=\"o-failed\">{failed} failed</b>") } else { String::new() },
         human(busy)
     );
 }
@@ -129,11 +116,7 @@ fn row(
     if problem {
         classes.push("problem".into());
     }
-    let open = if matches!(outcome, Outcome::Failed | Outcome::Cancelled) {
-        " open"
-    } else {
-        ""
-    };
+    let open = if matches!(outcome, Outcome::Failed | Outcome::Cancelled) { " open" } else { "" };
     let _ = write!(
         out,
         "<details class=\"{}\" id=\"step-{}\"{open}><summary><span class=\"name\" title=\"{}\">",
@@ -181,13 +164,7 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
     let from = first.queued.min(first.start);
     let width = (end - from).max(0.0);
     let b = breakdown(s);
-    let mut title = format!(
-        "{}: {}, {} (ran {}",
-        s.id,
-        outcome.label(),
-        human(width),
-        human(b.running)
-    );
+    let mut title = format!("{}: {}, {} (ran {}", s.id, outcome.label(), human(width), human(b.running));
     if b.queued > 0.0005 {
         let _ = write!(title, ", queued {}", human(b.queued));
         if let Some(p) = &s.pool {
@@ -209,11 +186,7 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
     );
     // Segments are placed in percent of the bar.
     let inner = |t: f64| {
-        if width > 0.0 {
-            ((t - from) / width * 100.0).clamp(0.0, 100.0)
-        } else {
-            0.0
-        }
+        if width > 0.0 { ((t - from) / width * 100.0).clamp(0.0, 100.0) } else { 0.0 }
     };
     let last = s.attempts.len();
     for (n, a) in s.attempts.iter().enumerate() {
@@ -224,13 +197,7 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
             segment(out, "backoff", inner(a_end), inner(next.queued), "retry backoff");
         }
         if a.start > a.queued {
-            segment(
-                out,
-                "queued",
-                inner(a.queued),
-                inner(a.start),
-                "queued for a job slot or pool",
-            );
+            segment(out, "queued", inner(a.queued), inner(a.start), "queued for a job slot or pool");
         }
         let class = format!("run a-{}", attempt_class(s, a, last));
         let what = match &a.error {
@@ -246,11 +213,7 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
             "wait",
             inner(w.start),
             inner(w_end),
-            &format!(
-                "waiting on {} ({}; job slot given back)",
-                w.on.join(", "),
-                human(w_end - w.start)
-            ),
+            &format!("waiting on {} ({}; job slot given back)", w.on.join(", "), human(w_end - w.start)),
         );
     }
     out.push_str("</span>");
@@ -302,21 +265,11 @@ mod tests {
             2.0,
         );
         let html = page(&r);
-        let bars: Vec<&str> = html
-            .split("data-step=\"")
-            .skip(1)
-            .map(|s| s.split('"').next().unwrap_or(""))
-            .collect();
+        let bars: Vec<&str> = html.split("data-step=\"").skip(1).map(|s| s.split('"').next().unwrap_or("")).collect();
         assert_eq!(bars, ["l.a", "l.c", "w.b"], "grouped by board, then in plan order");
-        assert!(
-            html.contains("<span class=\"bar none o-skipped\" data-step=\"w.b\""),
-            "{html}"
-        );
+        assert!(html.contains("<span class=\"bar none o-skipped\" data-step=\"w.b\""), "{html}");
         assert!(html.contains(">skipped: dependency l.a failed</span>"), "{html}");
-        assert!(
-            html.contains("<details class=\"row o-failed crit problem\" id=\"step-l.a\" open>"),
-            "{html}"
-        );
+        assert!(html.contains("<details class=\"row o-failed crit problem\" id=\"step-l.a\" open>"), "{html}");
     }
 
     #[test]
@@ -335,24 +288,14 @@ mod tests {
             html.contains("data-step=\"l.a\" style=\"left:25.0000%;width:75.0000%\" title=\"l.a: ok, 3s (ran 1.5s, queued 1s for a job slot or pool fg, waited 500ms)\""),
             "{html}"
         );
-        assert!(
-            html.contains("<span class=\"seg queued\" style=\"left:0.000%;width:33.333%\""),
-            "{html}"
-        );
-        assert!(
-            html.contains("<span class=\"seg run a-ok\" style=\"left:33.333%;width:66.667%\""),
-            "{html}"
-        );
+        assert!(html.contains("<span class=\"seg queued\" style=\"left:0.000%;width:33.333%\""), "{html}");
+        assert!(html.contains("<span class=\"seg run a-ok\" style=\"left:33.333%;width:66.667%\""), "{html}");
         assert!(html.contains("<span class=\"seg wait\" style=\"left:50.000%;width:16.667%\" title=\"waiting on w.x/sig (500ms; job slot given back)\""), "{html}");
     }
 
     #[test]
     fn retried_and_forgiven_attempts_get_their_own_colours() {
-        let s = step(
-            "l.a",
-            "forgiven",
-            &[(0.0, 0.0, 1.0, "failed"), (2.0, 2.0, 3.0, "failed")],
-        );
+        let s = step("l.a", "forgiven", &[(0.0, 0.0, 1.0, "failed"), (2.0, 2.0, 3.0, "failed")]);
         let html = page(&run(vec![s], &[], 3.0));
         assert_eq!(html.matches("seg run a-failed").count(), 1, "{html}");
         assert!(
@@ -367,9 +310,6 @@ mod tests {
     fn ticks_are_round_numbers() {
         let r = run(vec![step("l.a", "ok", &[(0.0, 0.0, 7.3, "ok")])], &[], 7.3);
         let html = page(&r);
-        assert!(
-            html.contains(">1s</span>") && html.contains(">7s</span>") && !html.contains(">8s</span>"),
-            "{html}"
-        );
+        assert!(html.contains(">1s</span>") && html.contains(">7s</span>") && !html.contains(">8s</span>"), "{html}");
     }
 }
