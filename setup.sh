@@ -19,8 +19,9 @@ if command -v rustup >/dev/null; then
   rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 fi
 
-# --- Debian packages: bubblewrap confines untrusted steps' processes.
-APT_PACKAGES=(bubblewrap)
+# --- Debian packages: bubblewrap confines untrusted steps' processes;
+# chromium (headless) renders the HTML run report in the tests.
+APT_PACKAGES=(bubblewrap chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,7 +13,8 @@
 //! - [`sandbox`]: policy (trust, limits, allow-lists), WASI context, path
 //!   checks, process confinement.
 //! - [`storage`]: run directories, the state journal, step logs, artifacts.
-//! - [`report`]: the end-of-run report (text, JSON).
+//! - [`report`]: the end-of-run report (text summary, JSON, JUnit XML, the
+//!   HTML page, graph SVG).
 //! - [`cli`]: one file per subcommand.
 
 pub mod cli;

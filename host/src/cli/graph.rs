@@ -1,5 +1,5 @@
-//! `baton graph [FILE] --format dot|mermaid|json`: the expanded graph,
-//! boards as clusters, cross-board edges visible.
+//! `baton graph [FILE] --format dot|mermaid|json|svg`: the expanded graph,
+//! boards as clusters (as colours in SVG), cross-board edges visible.
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -8,12 +8,15 @@ use clap::{Args, ValueEnum};
 
 use super::{default_file, load_plan};
 use crate::plan::Plan;
+use crate::report::graph_svg::{self, BOARD_CLASSES, Edge, EdgeKind, Graph, Node};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
     Dot,
     Mermaid,
     Json,
+    /// A picture, laid out by baton itself (no graphviz needed).
+    Svg,
 }
 
 #[derive(Debug, Args)]
@@ -33,6 +36,7 @@ pub fn main(args: GraphArgs) -> anyhow::Result<u8> {
         Format::Dot => dot(&plan),
         Format::Mermaid => mermaid(&plan),
         Format::Json => json(&plan)?,
+        Format::Svg => graph_svg::render(&svg_graph(&plan)),
     };
     print!("{text}");
     Ok(0)
@@ -121,4 +125,54 @@ pub fn json(plan: &Plan) -> anyhow::Result<String> {
         .collect();
     let doc = serde_json::json!({ "pipeline": plan.name, "boards": plan.boards, "steps": steps, "edges": edges });
     Ok(serde_json::to_string_pretty(&doc)? + "\n")
+}
+
+/// The plan as a picture: a colour per board (named in a legend), cross-board
+/// edges in blue.
+pub fn svg_graph(plan: &Plan) -> Graph {
+    let class = |board: usize| format!("b{}", board % BOARD_CLASSES);
+    let nodes =
+        plan.steps.iter().map(|s| Node { id: s.id.clone(), label: s.id.clone(), class: class(s.board) }).collect();
+    let edges = plan
+        .steps
+        .iter()
+        .enumerate()
+        .flat_map(|(to, s)| {
+            s.deps.iter().map(move |&from| Edge {
+                from,
+                to,
+                kind: if plan.steps[from].board != s.board { EdgeKind::Cross } else { EdgeKind::Plain },
+            })
+        })
+        .collect();
+    Graph {
+        title: format!("{}: step graph", plan.name),
+        nodes,
+        edges,
+        legend: plan.boards.iter().enumerate().map(|(b, name)| (class(b), name.clone())).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_svg_graph_colours_boards_and_marks_cross_board_edges() {
+        let plan = Plan::parse(
+            "[[boards.l.steps]]\nname = \"a\"\n[[boards.l.steps]]\nname = \"b\"\n[[boards.w.steps]]\nname = \"c\"\nafter = [\"l.a\"]\n",
+            Path::new("/p/baton.toml"),
+        )
+        .expect("valid");
+        let g = svg_graph(&plan);
+        let classes: Vec<&str> = g.nodes.iter().map(|n| n.class.as_str()).collect();
+        assert_eq!(classes, ["b0", "b0", "b1"]);
+        let kinds: Vec<EdgeKind> = g.edges.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EdgeKind::Plain, EdgeKind::Cross]);
+        assert_eq!(g.legend, [("b0".to_string(), "l".to_string()), ("b1".to_string(), "w".to_string())]);
+        let svg = graph_svg::render(&g);
+        assert_eq!(svg.matches("data-node=").count(), 3);
+    }
 }

@@ -6,8 +6,11 @@ mod artifacts;
 mod check;
 mod gc;
 mod graph;
+mod logs;
 mod progress;
+mod report_files;
 mod run;
+mod runs;
 
 use std::path::PathBuf;
 
@@ -36,12 +39,16 @@ pub enum Command {
     Run(run::RunArgs),
     /// Validate a pipeline file and its plugins without running anything.
     Check(check::CheckArgs),
-    /// Print the expanded step graph (dot, mermaid or json).
+    /// Print the expanded step graph (dot, mermaid, json or svg).
     Graph(graph::GraphArgs),
     /// List a run's artifacts, or copy one out (`baton artifacts get REF DEST`).
     Artifacts(artifacts::ArtifactsArgs),
     /// Remove old runs and the stored blobs no kept run refers to.
     Gc(gc::GcArgs),
+    /// Show step logs of a run (the latest by default), or follow a running one.
+    Logs(logs::LogsArgs),
+    /// List past runs with their status and duration.
+    Runs(runs::RunsArgs),
 }
 
 /// Output settings shared by subcommands.
@@ -63,6 +70,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         Command::Graph(a) => graph::main(a),
         Command::Artifacts(a) => artifacts::main(a),
         Command::Gc(a) => gc::main(a),
+        Command::Logs(a) => logs::main(a),
+        Command::Runs(a) => runs::main(a, out),
     }
 }
 
@@ -86,4 +95,25 @@ pub fn state_dir_of(file: &std::path::Path) -> PathBuf {
 /// The pipeline file argument's default.
 pub fn default_file() -> PathBuf {
     PathBuf::from("baton.toml")
+}
+
+/// The `.baton/` directory that `baton run FILE` uses: next to the pipeline
+/// file (default `baton.toml`), or in `dir` (`-C DIR`).
+pub fn state_dir(file: Option<&std::path::Path>, dir: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    Ok(match dir {
+        Some(d) => std::path::absolute(d)?.join(".baton"),
+        None => state_dir_of(&file.map_or_else(default_file, std::path::Path::to_path_buf)),
+    })
+}
+
+/// Every run under `state`, oldest first, or an error that says where to look.
+pub fn runs_under(state: &std::path::Path) -> anyhow::Result<Vec<crate::storage::runs::RunDir>> {
+    let all = crate::storage::runs::list(state);
+    if all.is_empty() {
+        anyhow::bail!(
+            "no runs under {} (run `baton run` first, or point at the pipeline with --file FILE or -C DIR)",
+            crate::storage::runs::runs_dir(state).display()
+        );
+    }
+    Ok(all)
 }

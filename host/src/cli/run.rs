@@ -1,5 +1,6 @@
 //! `baton run [FILE]`: runs a pipeline; progress on stderr, the summary at
-//! the end, `--json` puts the report on stdout.
+//! the end with the paths of the reports, `--json` (or `--report json`)
+//! puts the report on stdout.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use clap::Args;
 use tokio::sync::watch;
 
+use super::report_files::{self, Format};
 use super::{Output, default_file, load_plan, progress};
 use crate::report::text;
 use crate::runtime::Runtime;
@@ -23,6 +25,13 @@ pub struct RunArgs {
     /// Print the run report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Reports to produce (repeatable): `html` (report.html in the run
+    /// directory; always written), `junit` (junit.xml), `json` (on stdout, as --json).
+    #[arg(long, value_enum, value_name = "FORMAT", value_delimiter = ',')]
+    pub report: Vec<Format>,
+    /// Also write the requested reports into DIR, as report.html, junit.xml and report.json.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
     /// Continue the last run: steps that succeeded there are not run again.
     #[arg(long)]
     pub resume: bool,
@@ -76,15 +85,27 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
+    let (written, errors) = report_files::write(&report, &args.report, args.report_dir.as_deref());
     if !out.quiet || report.status != "ok" {
-        eprint!("\n{}", text::summary(&report));
+        let style = text::Style { color: out.color, all_steps: out.verbose > 0 };
+        eprint!("\n{}", text::render(&report, style));
+        for w in &written {
+            eprintln!("{}: {}", w.what, w.path.display());
+        }
     } else {
         eprintln!("run {} ok in {:.1}s", report.run_id, report.duration);
     }
-    if args.json {
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if args.json || args.report.contains(&Format::Json) {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    Ok(report.exit_code() as u8)
+    Ok(match report.exit_code() {
+        // A run that went well but whose reports could not be written is a host error.
+        0 if !errors.is_empty() => 2,
+        code => code as u8,
+    })
 }
 
 /// First SIGINT/SIGTERM: cancel cleanly. Second: kill every process and exit.

@@ -1,7 +1,19 @@
 //! `report`: what a run leaves: the report model (also `report.json` in the
-//! run directory and `baton run --json` on stdout) and its text summary.
+//! run directory and `baton run --json` on stdout) and what is built from
+//! it: the terminal summary (`text`), JUnit XML (`junit`), the self-contained
+//! HTML page (`html`) and the graph picture (`graph_svg`). `analysis` holds
+//! what they share: why the run took as long as it did.
 
+pub mod analysis;
+pub mod graph_svg;
+pub mod html;
+pub mod junit;
+mod outcome;
+mod svg_canvas;
 pub mod text;
+mod xml;
+
+pub use outcome::Outcome;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +71,10 @@ pub struct StepReport {
     pub board: String,
     /// `ok`, `failed` or `skipped`.
     pub status: String,
+    /// The finer outcome: `ok`, `previously_done`, `failed`, `forgiven`,
+    /// `cancelled`, `skipped` or `excluded` (empty in reports of older versions).
+    #[serde(default)]
+    pub outcome: String,
     /// Seconds since the run started; null if the step did not run.
     pub start: Option<f64>,
     pub end: Option<f64>,

@@ -296,7 +296,12 @@ impl Scheduler {
         for load in &sched.plugin_loads {
             (sched.observer)(&UiEvent::PluginLoaded(load));
         }
-        (sched.observer)(&UiEvent::RunStarted { run_id: &sched.run.id, steps: n, jobs, log_dir: &sched.run.logs() });
+        (sched.observer)(&UiEvent::RunStarted {
+            run_id: &sched.run.id,
+            steps: selected.iter().filter(|&&s| s).count(),
+            jobs,
+            log_dir: &sched.run.logs(),
+        });
         let done_before = match previous {
             Some(prev) => resume::previously_done(&sched.plan, prev, &sched.plugin_digests())
                 .map_err(io(format!("read the journal of run {}", prev.id)))?,

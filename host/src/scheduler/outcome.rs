@@ -4,7 +4,7 @@
 use super::step_run::Status;
 use super::{Scheduler, priority};
 use crate::plan::OnFailure;
-use crate::report::{AttemptReport, FailureReport, RunReport, StepReport, WAITING_POLICY, WaitReport};
+use crate::report::{AttemptReport, FailureReport, Outcome, RunReport, StepReport, WAITING_POLICY, WaitReport};
 use crate::storage::journal::Record;
 use crate::storage::{atomic, durations};
 
@@ -64,10 +64,20 @@ impl Scheduler {
                 });
             }
             let log = self.run.log_of(&def.id);
+            let outcome = match st.status {
+                Status::Succeeded => Outcome::Ok,
+                Status::PreviouslyDone => Outcome::PreviouslyDone,
+                Status::Excluded => Outcome::Excluded,
+                Status::Failed if st.forgiven => Outcome::Forgiven,
+                Status::Failed => Outcome::Failed,
+                Status::Cancelled => Outcome::Cancelled,
+                _ => Outcome::Skipped,
+            };
             steps.push(StepReport {
                 id: def.id.clone(),
                 board: plan.boards[def.board].clone(),
                 status: word.into(),
+                outcome: outcome.as_str().into(),
                 start: st.start,
                 end: st.end,
                 error,

@@ -68,6 +68,9 @@ pub struct Journal {
 impl Journal {
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        // Held until the journal is closed or the process dies: how other
+        // processes tell a running run from one that crashed (`in_use`).
+        let _ = file.try_lock();
         if let Some(dir) = path.parent()
             && let Ok(d) = File::open(dir)
         {
@@ -151,6 +154,12 @@ fn encode(r: &Record, buf: &mut Vec<u8>) {
     }
 }
 
+/// Whether a live process is writing the journal at `path` (its run is
+/// still going); false once the run ended or its process died.
+pub fn in_use(path: &Path) -> bool {
+    File::open(path).is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
 /// Reads a journal; a torn or unreadable line ends it (what follows a torn
 /// line cannot be trusted).
 pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
@@ -184,5 +193,16 @@ mod tests {
         let records = read(&path).expect("read");
         assert_eq!(records.len(), 2);
         assert_eq!(records[1], Record::Signal { step: "a.b".into(), name: "x".into() });
+    }
+
+    #[test]
+    fn a_journal_is_in_use_until_closed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let mut j = Journal::create(&path).expect("create");
+        assert!(in_use(&path));
+        j.close().expect("close");
+        assert!(!in_use(&path));
+        assert!(!in_use(&dir.path().join("missing.jsonl")));
     }
 }

@@ -85,6 +85,14 @@ fn utc_stamp(secs: u64) -> String {
     format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
+/// `YYYY-MM-DD HH:MM:SS` in UTC, for people and reports.
+pub fn utc_datetime(unix: f64) -> String {
+    let secs = if unix.is_finite() && unix > 0.0 { unix as u64 } else { 0 };
+    let (y, m, d) = civil_from_days((secs / 86400) as i64);
+    let rem = secs % 86400;
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, (rem / 60) % 60, rem % 60)
+}
+
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -107,6 +115,7 @@ mod tests {
     fn stamps_are_utc_dates() {
         assert_eq!(utc_stamp(0), "19700101-000000");
         assert_eq!(utc_stamp(1_795_290_000), "20261121-194000");
+        assert_eq!(utc_datetime(1_795_290_000.7), "2026-11-21 19:40:00");
     }
 
     #[test]
@@ -116,8 +125,9 @@ mod tests {
         std::fs::write(a.journal(), "").expect("journal");
         let b = create(dir.path()).expect("b");
         std::fs::write(b.journal(), "").expect("journal");
-        assert_eq!(list(dir.path()).len(), 2);
-        assert!(find(dir.path(), None).is_some());
+        let ids: Vec<String> = list(dir.path()).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, [a.id.clone(), b.id.clone()], "created within one second, still in order");
+        assert_eq!(find(dir.path(), None).map(|r| r.id), Some(b.id));
         assert_eq!(find(dir.path(), Some(&a.id)).map(|r| r.id), Some(a.id));
     }
 }

@@ -1,13 +1,16 @@
 //! baton's end-to-end tests: real pipelines run by the real `baton` binary
 //! with guest fixtures built from `tests/fixtures/`. One module per area.
 
+mod chromium;
 mod harness;
 
 mod artifacts;
 mod check;
 mod processes;
+mod reports;
 mod resume;
 mod run_basics;
+mod runs_logs;
 mod scheduler;
 mod select_graph;
 mod signals;

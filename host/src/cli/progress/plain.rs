@@ -1,0 +1,63 @@
+//! Plain progress: one line per event on stderr, prefixed with the time
+//! since the run started. Stable and greppable: what logs and CI see when
+//! stderr is not a terminal. The live view prints the same lines above its
+//! bars.
+
+use crate::cli::Output;
+use crate::scheduler::{Observer, Status, UiEvent};
+
+pub fn observer(out: Output) -> Observer {
+    let start = std::time::Instant::now();
+    Box::new(move |ev: &UiEvent<'_>| {
+        if let Some(line) = line(ev, out.verbose) {
+            eprintln!("[{:7.2}s] {line}", start.elapsed().as_secs_f64());
+        }
+    })
+}
+
+/// The line for `ev`, if it gets one at this verbosity.
+pub fn line(ev: &UiEvent<'_>, verbose: u8) -> Option<String> {
+    let line = match ev {
+        UiEvent::RunStarted { run_id, steps, jobs, .. } => format!("run {run_id}: {steps} steps, {jobs} jobs"),
+        UiEvent::StepStarted { id, attempt } if *attempt > 1 => {
+            format!("  start {id} (attempt {attempt})")
+        }
+        UiEvent::StepStarted { id, .. } => format!("  start {id}"),
+        UiEvent::StepFinished { id, status, seconds, error, forgiven } => {
+            let dur = seconds.map(|s| format!(" ({s:.2}s)")).unwrap_or_default();
+            match (status, error) {
+                (Status::Excluded, _) => return None,
+                (Status::Succeeded, _) => format!("     ok {id}{dur}"),
+                (Status::PreviouslyDone, _) => format!("   done {id} (previously done)"),
+                (Status::Failed, Some(e)) if *forgiven => {
+                    format!(" FAILED {id}{dur} [forgiven]: {e}")
+                }
+                (Status::Failed, Some(e)) => format!(" FAILED {id}{dur}: {e}"),
+                (Status::Cancelled, _) => format!("  CANCELLED {id}{dur}"),
+                (Status::Skipped, Some(e)) => format!("   skip {id}: {e}"),
+                (s, _) => format!("  {s:?} {id}"),
+            }
+        }
+        UiEvent::StepRetrying { id, next_attempt, delay, error } => {
+            format!("  retry {id} in {:.1}s (attempt {next_attempt}): {error}", delay.as_secs_f64())
+        }
+        UiEvent::StepWaiting { id, on } if verbose > 0 => {
+            format!("   wait {id} on {}", on.join(", "))
+        }
+        UiEvent::StepResumed { id } if verbose > 0 => format!(" resume {id}"),
+        UiEvent::Progress { id, done, total, message } if verbose > 0 => {
+            format!("       {id} [{done}/{total}] {message}")
+        }
+        UiEvent::PluginLoaded(l) if verbose > 0 => format!(
+            "plugin {} ({} KiB, baton:stage@{}): {} in {:.1}ms",
+            l.name,
+            l.size / 1024,
+            l.contract,
+            if l.cache == "hit" { "loaded from the compile cache" } else { "compiled" },
+            l.seconds * 1e3
+        ),
+        UiEvent::Cancelling => "cancelling: stopping running steps".to_string(),
+        _ => return None,
+    };
+    Some(line)
+}

@@ -1,0 +1,124 @@
+//! `baton runs [FILE]`: past runs of a pipeline, oldest first (the latest
+//! at the bottom): id, pipeline, status, start, duration, step outcomes.
+//! A run without an end record is `running` while its process writes its
+//! journal and `interrupted` once that process is gone.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Output, runs_under, state_dir};
+use crate::report::analysis::human;
+use crate::storage::run_info::{self, RunInfo};
+use crate::storage::runs::utc_datetime;
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The pipeline file (its directory holds `.baton/`).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The directory that holds `.baton/` (instead of FILE's).
+    #[arg(short = 'C', value_name = "DIR", conflicts_with = "file")]
+    pub dir: Option<PathBuf>,
+    /// Show the last N runs (0: all).
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Print the runs as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn main(args: RunsArgs, out: Output) -> anyhow::Result<u8> {
+    let state = state_dir(args.file.as_deref(), args.dir.as_deref())?;
+    let all = runs_under(&state)?;
+    let skip = if args.limit == 0 { 0 } else { all.len().saturating_sub(args.limit) };
+    let mut infos = Vec::new();
+    for run in &all[skip..] {
+        match run_info::read(run) {
+            Ok(info) => infos.push(info),
+            Err(e) => eprintln!("warning: run {}: cannot read {}: {e}", run.id, run.journal().display()),
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&infos)?);
+        return Ok(0);
+    }
+    print!("{}", table(&infos));
+    if skip > 0 && !out.quiet {
+        eprintln!("({skip} older run{} not shown; -n 0 shows all)", if skip == 1 { "" } else { "s" });
+    }
+    Ok(0)
+}
+
+fn table(infos: &[RunInfo]) -> String {
+    let rows: Vec<[String; 6]> = infos
+        .iter()
+        .map(|i| {
+            [
+                i.id.clone(),
+                i.pipeline.clone(),
+                i.status.clone(),
+                i.started_unix.map(utc_datetime).unwrap_or_else(|| "-".into()),
+                i.duration.map(human).unwrap_or_else(|| "-".into()),
+                i.step_counts(),
+            ]
+        })
+        .collect();
+    let head = ["run", "pipeline", "status", "started (UTC)", "duration", "steps"];
+    let mut width = head.map(str::len);
+    for r in &rows {
+        for (w, cell) in width.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for cells in std::iter::once(head.map(String::from)).chain(rows) {
+        let _ = writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2],
+            w3 = width[3],
+            w4 = width[4],
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_aligns_its_columns() {
+        let info = |id: &str, status: &str, duration: Option<f64>| RunInfo {
+            id: id.into(),
+            pipeline: "demo".into(),
+            status: status.into(),
+            started_unix: Some(1_795_290_000.0),
+            duration,
+            resumed_from: None,
+            steps: vec![("b.a".into(), "ok".into()), ("b.b".into(), "failed".into())],
+        };
+        let text = table(&[
+            info("20261121-194000-0001", "failed", Some(2.5)),
+            info("20261121-194100-0002", "interrupted", None),
+        ]);
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "run                   pipeline  status       started (UTC)        duration  steps",
+                "20261121-194000-0001  demo      failed       2026-11-21 19:40:00      2.5s  1 ok, 1 failed",
+                "20261121-194100-0002  demo      interrupted  2026-11-21 19:40:00         -  1 ok, 1 failed",
+            ]
+        );
+    }
+}
