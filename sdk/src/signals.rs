@@ -8,6 +8,12 @@ pub fn emit(name: &str) -> Result<(), SignalError> {
     host::emit(name)
 }
 
+/// Whether `name` (same forms as [`wait`]) has been raised, without waiting.
+/// Needs a host speaking `baton:stage@0.1.1` or later.
+pub fn raised(name: &str) -> Result<bool, SignalError> {
+    host::raised(name)
+}
+
 /// Waits until every name is raised: `board.step/signal`, a bare `signal`, or
 /// `board.step` for that step's successful completion.
 pub fn wait(names: &[&str]) -> Result<(), SignalError> {

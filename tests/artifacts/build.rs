@@ -4,7 +4,15 @@
 include!("../../host/guest_build.rs");
 
 /// `(package, constant)` for every fixture.
-const FIXTURES: &[(&str, &str)] = &[("fixture-probe", "PROBE"), ("fixture-noop", "NOOP")];
+const FIXTURES: &[(&str, &str)] = &[
+    ("fixture-probe", "PROBE"),
+    ("fixture-noop", "NOOP"),
+    ("fixture-hostile", "HOSTILE"),
+    ("fixture-contract-v0-1-0", "CONTRACT_V0_1_0"),
+    ("fixture-contract-v0-2-0", "CONTRACT_V0_2_0"),
+    ("fixture-wrong-world", "WRONG_WORLD"),
+    ("fixture-unknown-import", "UNKNOWN_IMPORT"),
+];
 
 fn main() {
     let packages: Vec<&str> = FIXTURES.iter().map(|(p, _)| *p).collect();

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::{Output, default_file, load_plan};
 use crate::runtime::Runtime;
+use crate::sandbox::policy::check_capabilities;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -26,8 +27,15 @@ pub fn main(args: CheckArgs, out: Output) -> anyhow::Result<u8> {
         if users.is_empty() {
             continue;
         }
-        if let Err(e) = runtime.load(def) {
-            errors.push(format!("{e} (used by {})", users.join(", ")));
+        match runtime.load(def) {
+            Err(e) => errors.push(format!("{e} (used by {})", users.join(", "))),
+            Ok(loaded) => {
+                for s in plan.steps.iter().filter(|s| s.plugin == Some(p)) {
+                    if let Err(m) = check_capabilities(&s.policy, &s.id, &def.name, &loaded.capabilities) {
+                        errors.push(format!("{}: {m}", s.source));
+                    }
+                }
+            }
         }
     }
     if !errors.is_empty() {

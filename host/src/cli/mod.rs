@@ -7,6 +7,7 @@ mod check;
 mod gc;
 mod graph;
 mod logs;
+mod plugin;
 mod progress;
 mod report_files;
 mod run;
@@ -45,6 +46,8 @@ pub enum Command {
     Artifacts(artifacts::ArtifactsArgs),
     /// Remove old runs and the stored blobs no kept run refers to.
     Gc(gc::GcArgs),
+    /// Inspect a plugin: contract version, capabilities, metadata, compatibility.
+    Plugin(plugin::PluginArgs),
     /// Show step logs of a run (the latest by default), or follow a running one.
     Logs(logs::LogsArgs),
     /// List past runs with their status and duration.
@@ -70,6 +73,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         Command::Graph(a) => graph::main(a),
         Command::Artifacts(a) => artifacts::main(a),
         Command::Gc(a) => gc::main(a),
+        Command::Plugin(a) => plugin::main(a),
         Command::Logs(a) => logs::main(a),
         Command::Runs(a) => runs::main(a, out),
     }

@@ -73,6 +73,8 @@ pub struct PolicyFields {
     pub output_limit: Option<String>,
     /// Max processes a step may have running at once.
     pub max_children: Option<u32>,
+    /// Capabilities the step's plugin may import (default: all).
+    pub capabilities: Option<Vec<String>>,
 }
 
 /// One step as written in a board or template.
@@ -110,6 +112,8 @@ pub struct StepEntry {
     pub output_limit: Option<String>,
     /// Max processes a step may have running at once.
     pub max_children: Option<u32>,
+    /// Capabilities the step's plugin may import (default: all).
+    pub capabilities: Option<Vec<String>>,
 }
 
 impl StepEntry {
@@ -125,6 +129,7 @@ impl StepEntry {
             log_limit: self.log_limit.clone(),
             output_limit: self.output_limit.clone(),
             max_children: self.max_children,
+            capabilities: self.capabilities.clone(),
         }
     }
 }
@@ -170,6 +175,8 @@ pub struct PolicySection {
     pub output_limit: Option<String>,
     /// Max processes a step may have running at once.
     pub max_children: Option<u32>,
+    /// Capabilities the step's plugin may import (default: all).
+    pub capabilities: Option<Vec<String>>,
 
     /// Defaults (and upper bounds) for untrusted steps.
     pub untrusted: Option<PolicyFields>,
@@ -188,6 +195,7 @@ impl PolicySection {
             log_limit: self.log_limit.clone(),
             output_limit: self.output_limit.clone(),
             max_children: self.max_children,
+            capabilities: self.capabilities.clone(),
         }
     }
 }

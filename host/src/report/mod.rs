@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod graph_svg;
+pub mod host_usage;
 pub mod html;
 pub mod junit;
 mod outcome;
@@ -45,6 +46,9 @@ pub struct RunReport {
     pub waiting_policy: String,
     /// How each plugin was loaded.
     pub plugins: Vec<PluginLoad>,
+    /// baton's own memory and open files at the start and end of the run.
+    #[serde(default)]
+    pub host: host_usage::HostUsage,
 }
 
 /// How a plugin was loaded for the run.

@@ -8,7 +8,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// The contract version of this host's `wit/`.
-pub const VERSION: &str = "0.1.0";
+pub const VERSION: &str = "0.1.1";
 
 /// The package of the contract.
 pub const PACKAGE: &str = "baton:stage";
@@ -17,6 +17,40 @@ pub const PACKAGE: &str = "baton:stage";
 /// everything).
 const WASI_PACKAGES: [&str; 6] =
     ["wasi:io", "wasi:cli", "wasi:clocks", "wasi:filesystem", "wasi:random", "wasi:sockets"];
+
+/// Capability names, in the order `baton plugin inspect` lists them.
+pub const CAPABILITIES: [&str; 10] =
+    ["log", "process", "artifacts", "signals", "filesystem", "sockets", "clocks", "random", "cli", "io"];
+
+/// The capability an import asks for (`None` for type-only interfaces).
+pub fn capability_of(import: &str) -> Option<&'static str> {
+    let (pkg, iface, _) = split_name(import);
+    Some(match (pkg, iface) {
+        (PACKAGE, "types") => return None,
+        (PACKAGE, "log") => "log",
+        (PACKAGE, "process") => "process",
+        (PACKAGE, "artifacts") => "artifacts",
+        (PACKAGE, "signals") => "signals",
+        ("wasi:filesystem", _) => "filesystem",
+        ("wasi:sockets", _) => "sockets",
+        ("wasi:clocks", _) => "clocks",
+        ("wasi:random", _) => "random",
+        ("wasi:cli", _) => "cli",
+        ("wasi:io", _) => "io",
+        _ => "unknown",
+    })
+}
+
+/// `(capability, import)` for every import of a component.
+pub fn capabilities(engine: &Engine, component: &Component) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = component
+        .component_type()
+        .imports(engine)
+        .filter_map(|(name, _)| capability_of(name).map(|c| (c, name.to_string())))
+        .collect();
+    out.sort_by_key(|(c, name)| (CAPABILITIES.iter().position(|k| k == c).unwrap_or(usize::MAX), name.clone()));
+    out
+}
 
 /// The part of a version that must match: `0.1` for `0.1.z`, `1` for `1.y.z`.
 pub fn compat_key(version: &str) -> String {
@@ -97,6 +131,14 @@ mod tests {
         assert_eq!(compat_key("0.1.7"), "0.1");
         assert_ne!(compat_key("0.2.0"), compat_key("0.1.0"));
         assert_eq!(compat_key("1.4.2"), "1");
+    }
+
+    #[test]
+    fn imports_map_to_capabilities() {
+        assert_eq!(capability_of("baton:stage/process@0.1.0"), Some("process"));
+        assert_eq!(capability_of("baton:stage/types@0.1.0"), None);
+        assert_eq!(capability_of("wasi:sockets/tcp@0.2.6"), Some("sockets"));
+        assert_eq!(capability_of("acme:vault/secrets@1.0.0"), Some("unknown"));
     }
 
     #[test]

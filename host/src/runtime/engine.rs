@@ -67,14 +67,13 @@ pub fn build() -> wasmtime::Result<EngineSetup> {
         .max_memory_size(MAX_MEMORY as usize)
         // Reset a freed slot by zeroing what was dirtied (found with the
         // PAGEMAP_SCAN ioctl where the kernel has it) instead of `madvise`,
-        // which flushes the TLB of every core running baton; batch the
-        // decommits that remain.
+        // which flushes the TLB of every core running baton. (Decommits are
+        // not batched: a stage that grew a big memory gives it back at once.)
         .pagemap_scan(Enabled::Auto)
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(256 << 10)
         .async_stack_keep_resident(1 << 20)
-        .max_unused_warm_slots(64)
-        .decommit_batch_size(32);
+        .max_unused_warm_slots(64);
     let mut config = base_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let pooled = std::env::var_os("BATON_POOLING").is_none_or(|v| v != "0");

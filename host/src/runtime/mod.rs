@@ -9,6 +9,7 @@ pub mod context;
 pub mod contract;
 pub mod engine;
 pub mod host;
+pub mod inspect;
 pub mod invoke;
 pub mod plugin;
 pub mod services;
@@ -33,7 +34,7 @@ pub struct Runtime {
     /// Max stages instantiated at once (the pool's size).
     pub max_stages: usize,
     linker: Linker<StepState>,
-    cache: CompileCache,
+    pub(crate) cache: CompileCache,
     loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
 }
 

@@ -24,6 +24,8 @@ pub struct LoadedPlugin {
     pub pre: StagePre<StepState>,
     /// The `baton:stage` version the plugin was built against.
     pub contract: String,
+    /// `(capability, import)` for each import.
+    pub capabilities: Vec<(&'static str, String)>,
     pub cache: CacheOutcome,
 }
 
@@ -81,6 +83,7 @@ pub fn load(
     let (component, outcome) =
         cache.load(engine, &digest, bytes).map_err(|e| fail(format!("not a valid component: {}", first_line(&e))))?;
     let contract = contract::check(engine, &component).map_err(&fail)?;
+    let capabilities = contract::capabilities(engine, &component);
     let pre = linker.instantiate_pre(&component).map_err(|e| fail(format!("cannot be linked: {}", first_line(&e))))?;
     let pre = StagePre::new(pre).map_err(|e| fail(format!("does not export the stage world: {}", first_line(&e))))?;
     Ok(Arc::new(LoadedPlugin {
@@ -90,6 +93,7 @@ pub fn load(
         component,
         pre,
         contract,
+        capabilities,
         cache: outcome,
     }))
 }

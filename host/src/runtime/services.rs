@@ -13,6 +13,8 @@ use crate::storage::artifacts::ArtifactRecord;
 pub enum ServiceRequest {
     /// Raise `name` (declared in the step's `emits`).
     Emit { step: usize, name: String, reply: oneshot::Sender<Result<(), SignalError>> },
+    /// Whether a signal is raised now.
+    Raised { step: usize, name: String, reply: oneshot::Sender<Result<bool, SignalError>> },
     /// Resume when every name is raised (or fail when one never can be).
     Wait { step: usize, names: Vec<String>, reply: oneshot::Sender<Result<(), SignalError>> },
     /// The step published an artifact.

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::plan::schema::{PolicyFields, Trust};
+use crate::plan::suggest::hint;
 use crate::plan::units::{Human, Size, parse_duration, parse_size};
+use crate::runtime::contract::CAPABILITIES;
 
 /// The resolved policy of one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +32,8 @@ pub struct StepPolicy {
     pub output_limit: u64,
     /// Max processes running at once.
     pub max_children: u32,
+    /// Capabilities the plugin may import; `None` is every capability.
+    pub capabilities: Option<Vec<String>>,
 }
 
 impl StepPolicy {
@@ -46,6 +50,7 @@ impl StepPolicy {
                 log_limit: 64 << 20,
                 output_limit: 4 << 20,
                 max_children: 32,
+                capabilities: None,
             },
             Trust::Untrusted => Self {
                 trust,
@@ -57,6 +62,7 @@ impl StepPolicy {
                 log_limit: 8 << 20,
                 output_limit: 1 << 20,
                 max_children: 8,
+                capabilities: None,
             },
         }
     }
@@ -105,6 +111,21 @@ impl StepPolicy {
         if let Some(n) = over.max_children {
             self.max_children = n;
         }
+        if let Some(caps) = &over.capabilities {
+            for c in caps {
+                if !CAPABILITIES.contains(&c.as_str()) {
+                    errors.push((
+                        "capabilities",
+                        format!(
+                            "unknown capability `{c}`{} (known: {})",
+                            hint(c, CAPABILITIES),
+                            CAPABILITIES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            self.capabilities = Some(caps.clone());
+        }
     }
 
     /// Checks an untrusted step's policy against the caps of untrusted steps;
@@ -149,6 +170,13 @@ impl StepPolicy {
             caps.max_children.to_string(),
             self.max_children > caps.max_children,
         );
+        if let Some(allowed) = &caps.capabilities {
+            for c in self.capabilities.as_deref().unwrap_or(&[]) {
+                if !allowed.contains(c) {
+                    out.push(("capabilities", format!("untrusted steps may not use capability `{c}`")));
+                }
+            }
+        }
         match (self.cpu, caps.cpu) {
             (None, Some(cap)) => out.push(("cpu", format!("untrusted steps need a cpu budget (cap {})", Human(cap)))),
             (Some(have), Some(cap)) if have > cap => {
@@ -158,6 +186,34 @@ impl StepPolicy {
         }
         out
     }
+}
+
+/// Checks a plugin's imports against a step's policy before it runs;
+/// the refusal names the capability and the import.
+pub fn check_capabilities(
+    policy: &StepPolicy,
+    step: &str,
+    plugin: &str,
+    imports: &[(&'static str, String)],
+) -> Result<(), String> {
+    for (cap, import) in imports {
+        if *cap == "process" && policy.trust == Trust::Untrusted && policy.spawn.is_empty() {
+            return Err(format!(
+                "plugin `{plugin}` imports `{import}` (capability `process`), which untrusted step {step} may not \
+                 use: its spawn allow-list is empty"
+            ));
+        }
+        if let Some(allowed) = &policy.capabilities
+            && !allowed.iter().any(|a| a == cap)
+        {
+            return Err(format!(
+                "plugin `{plugin}` imports `{import}` (capability `{cap}`), which step {step} may not use \
+                 (allowed capabilities: {})",
+                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a program may be spawned under an allow-list. Entries are bare
@@ -212,6 +268,27 @@ mod tests {
         let found = p.exceeds(&caps);
         assert!(found.iter().any(|(k, m)| *k == "memory" && m == "memory 2GiB is above the untrusted cap 256MiB"));
         assert!(found.iter().any(|(k, _)| *k == "spawn"));
+    }
+
+    #[test]
+    fn capabilities_are_checked_against_the_policy() {
+        let imports =
+            vec![("log", "baton:stage/log@0.1.1".to_string()), ("process", "baton:stage/process@0.1.1".into())];
+        let untrusted = StepPolicy::builtin(Trust::Untrusted);
+        assert_eq!(
+            check_capabilities(&untrusted, "try.t", "trybot", &imports).unwrap_err(),
+            "plugin `trybot` imports `baton:stage/process@0.1.1` (capability `process`), which untrusted step try.t \
+             may not use: its spawn allow-list is empty"
+        );
+        let mut limited = StepPolicy::builtin(Trust::Trusted);
+        limited.capabilities = Some(vec!["log".into()]);
+        assert!(
+            check_capabilities(&limited, "b.s", "p", &imports).unwrap_err().contains("(allowed capabilities: log)")
+        );
+        assert!(check_capabilities(&StepPolicy::builtin(Trust::Trusted), "b.s", "p", &imports).is_ok());
+        let mut errors = Vec::new();
+        limited.apply(&PolicyFields { capabilities: Some(vec!["proces".into()]), ..fields() }, &mut errors);
+        assert!(errors[0].1.starts_with("unknown capability `proces` (did you mean process?)"), "{errors:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::{Event, Scheduler, UiEvent};
 use crate::runtime::context::StepContext;
 use crate::runtime::host::process::ProcessGroups;
 use crate::runtime::invoke::{self, AttemptOutcome, FailureKind};
+use crate::sandbox::policy::check_capabilities;
 use crate::storage::journal::Record;
 use crate::storage::step_log::StepLog;
 
@@ -89,6 +90,13 @@ impl Scheduler {
                 return;
             }
         };
+        if let Err(message) = check_capabilities(&def.policy, &def.id, &plugin.name, &plugin.capabilities) {
+            // Refused before it runs, for good: retrying cannot change it.
+            self.in_flight += 1;
+            let outcome = AttemptOutcome::Failed { kind: FailureKind::Host, message };
+            let _ = self.events_tx.send(Event::Done { step: i, attempt, outcome, tail: Vec::new() });
+            return;
+        }
         st.plugin_digest = Some(plugin.digest.clone());
         let log = StepLog::new(self.run.log_of(&def.id), def.policy.log_limit, self.epoch);
         if attempt > 1 {

@@ -174,6 +174,7 @@ pub(crate) struct Scheduler {
     observer: Observer,
     workspaces: Vec<PathBuf>,
     plugin_loads: Vec<PluginLoad>,
+    host_start: crate::report::host_usage::HostSample,
 }
 
 impl Scheduler {
@@ -291,6 +292,7 @@ impl Scheduler {
             observer,
             workspaces,
             plugin_loads: loads,
+            host_start: crate::report::host_usage::sample(),
             plan,
         };
         for load in &sched.plugin_loads {

@@ -4,6 +4,7 @@
 use super::step_run::Status;
 use super::{Scheduler, priority};
 use crate::plan::OnFailure;
+use crate::report::host_usage::{self, HostUsage};
 use crate::report::{AttemptReport, FailureReport, Outcome, RunReport, StepReport, WAITING_POLICY, WaitReport};
 use crate::storage::journal::Record;
 use crate::storage::{atomic, durations};
@@ -128,6 +129,10 @@ impl Scheduler {
             log_dir: self.run.logs().display().to_string(),
             waiting_policy: WAITING_POLICY.into(),
             plugins: self.plugin_loads.clone(),
+            host: HostUsage {
+                start: self.host_start,
+                end: host_usage::settled(self.host_start, std::time::Duration::from_secs(3)),
+            },
         };
         self.journal.append(Record::End { status: status.into(), duration });
         let _ = self.journal.close();

@@ -35,6 +35,11 @@ impl Scheduler {
                 let _ = reply.send(Ok(()));
                 self.settle_waits();
             }
+            ServiceRequest::Raised { step, name, reply } => {
+                let answer = waits::resolve_names(&self.plan, step, std::slice::from_ref(&name))
+                    .map(|targets| targets.iter().all(|t| matches!(self.target_state(t), TargetState::Satisfied)));
+                let _ = reply.send(answer);
+            }
             ServiceRequest::Wait { step, names, reply } => {
                 let targets = match waits::resolve_names(&self.plan, step, &names) {
                     Ok(t) => t,

@@ -151,7 +151,8 @@ impl ArtifactStore {
                     create_dirs(&ws, p)?;
                 }
                 let tmp_name = clean.with_file_name(format!(
-                    ".baton-get-{}",
+                    ".baton-get-{}-{}",
+                    unique(),
                     clean.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
                 ));
                 let mut out = ws.create(&tmp_name).map_err(io_err("file", &clean))?;
@@ -183,7 +184,8 @@ impl ArtifactStore {
         match record.kind {
             Kind::File => {
                 let tmp = dest.with_file_name(format!(
-                    ".baton-export-{}",
+                    ".baton-export-{}-{}",
+                    unique(),
                     dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
                 ));
                 let mut out = std::fs::File::create(&tmp).map_err(io_err("file", &tmp))?;
@@ -232,6 +234,13 @@ impl ArtifactStore {
         }
         Ok(out)
     }
+}
+
+/// A number no other temp file of this process uses (steps of one board
+/// may fetch into the same place at once).
+fn unique() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 struct HashingWriter<W> {

@@ -36,7 +36,12 @@ struct Inner {
     tail: VecDeque<String>,
     /// Unterminated line per stream source.
     partial: Vec<(String, Vec<u8>)>,
+    /// Once the cap is reached: the last bytes seen, for the tail only.
+    after_cap: Vec<u8>,
 }
+
+/// Bytes kept after the cap to rebuild the tail from.
+const AFTER_CAP_KEEP: usize = 4096;
 
 impl StepLog {
     /// A log at `path` (created on first write), capped at `limit` bytes;
@@ -52,6 +57,7 @@ impl StepLog {
             epoch,
             tail: VecDeque::new(),
             partial: Vec::new(),
+            after_cap: Vec::new(),
         })))
     }
 
@@ -71,6 +77,12 @@ impl StepLog {
     /// complete lines are written, the rest waits for its newline.
     pub fn stream(&self, source: &str, bytes: &[u8]) {
         let mut inner = self.lock();
+        if inner.truncated {
+            // Past the cap nothing more is written: keep only the last bytes,
+            // so a flood costs a copy of its end, not a line split.
+            inner.keep_after_cap(bytes);
+            return;
+        }
         let idx = match inner.partial.iter().position(|(s, _)| s == source) {
             Some(i) => i,
             None => {
@@ -112,7 +124,16 @@ impl StepLog {
 
     /// The last lines written (also those past the cap).
     pub fn tail(&self) -> Vec<String> {
-        self.lock().tail.iter().cloned().collect()
+        let inner = self.lock();
+        let mut lines: Vec<String> = inner.tail.iter().cloned().collect();
+        if !inner.after_cap.is_empty() {
+            let text = String::from_utf8_lossy(&inner.after_cap);
+            // A full buffer was cut somewhere in a line: drop that piece.
+            let cut = usize::from(inner.after_cap.len() == AFTER_CAP_KEEP);
+            lines.extend(text.lines().skip(cut).map(|l| format!("(after the cap): {l}")));
+        }
+        let start = lines.len().saturating_sub(TAIL_LINES);
+        lines.split_off(start)
     }
 
     /// The log's path (the file exists only once something was written).
@@ -127,6 +148,15 @@ impl StepLog {
 }
 
 impl Inner {
+    fn keep_after_cap(&mut self, bytes: &[u8]) {
+        let bytes = &bytes[bytes.len().saturating_sub(AFTER_CAP_KEEP)..];
+        self.after_cap.extend_from_slice(bytes);
+        if self.after_cap.len() > AFTER_CAP_KEEP {
+            let extra = self.after_cap.len() - AFTER_CAP_KEEP;
+            self.after_cap.drain(..extra);
+        }
+    }
+
     fn write_line(&mut self, source: &str, text: &str) {
         let text = if text.len() > MAX_LINE {
             let mut cut = MAX_LINE;
@@ -137,15 +167,16 @@ impl Inner {
         } else {
             text
         };
+        if self.truncated {
+            self.keep_after_cap(format!("{text}\n").as_bytes());
+            return;
+        }
         let at = self.epoch.elapsed().as_secs_f64();
         let line = format!("{at:9.3} {source:>6} | {text}\n");
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
         self.tail.push_back(format!("{source}: {text}"));
-        if self.truncated {
-            return;
-        }
         if self.written + line.len() as u64 > self.limit {
             self.truncated = true;
             let marker = format!(
@@ -224,7 +255,10 @@ mod tests {
         assert!(text.len() < 400, "{}", text.len());
         assert_eq!(text.matches("[log truncated: limit 200B reached").count(), 1);
         assert!(log.truncated());
-        assert_eq!(log.tail().last().map(String::as_str), Some("stdout: line 99"));
+        assert_eq!(log.tail().last().map(String::as_str), Some("(after the cap): line 99"));
+        log.stream("stdout", &vec![b'x'; 1 << 20]);
+        log.stream("stdout", b"\nthe very end\n");
+        assert_eq!(log.tail().last().map(String::as_str), Some("(after the cap): the very end"));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! baton's end-to-end tests: real pipelines run by the real `baton` binary
 //! with guest fixtures built from `tests/fixtures/`. One module per area.
 
-mod chromium;
 mod harness;
 
 mod artifacts;
 mod check;
+mod chromium;
+mod hostile;
 mod processes;
 mod reports;
 mod resume;
@@ -14,3 +15,4 @@ mod runs_logs;
 mod scheduler;
 mod select_graph;
 mod signals;
+mod versions;

@@ -20,6 +20,12 @@ impl Host for StepState {
         Ok(answer.unwrap_or_else(|| Err(gone())))
     }
 
+    async fn raised(&mut self, name: String) -> wasmtime::Result<Result<bool, SignalError>> {
+        let step = self.ctx.index;
+        let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Raised { step, name, reply }).await;
+        Ok(answer.unwrap_or_else(|| Err(gone())))
+    }
+
     async fn wait(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), SignalError>> {
         if names.len() > MAX_NAMES {
             return Ok(Err(SignalError::Limit(format!("a wait may list at most {MAX_NAMES} names"))));

@@ -1,0 +1,102 @@
+//! `baton plugin inspect PLUGIN`: the world and contract version a plugin
+//! targets, the capabilities it imports, its `describe()` metadata, size and
+//! digest, and whether this host can run it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::plan::units::Size;
+use crate::plan::{PluginDef, PluginSource};
+use crate::runtime::Runtime;
+use crate::runtime::bundled;
+use crate::runtime::contract::CAPABILITIES;
+use crate::runtime::inspect::Inspection;
+
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    #[command(subcommand)]
+    pub command: PluginCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Shows what a plugin (a .wasm path or a bundled name) is and asks for.
+    Inspect {
+        plugin: PathBuf,
+        /// Print the inspection as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main(args: PluginArgs) -> anyhow::Result<u8> {
+    let PluginCommand::Inspect { plugin, json } = args.command;
+    let name = plugin.to_string_lossy().into_owned();
+    let source = match bundled::find(&name) {
+        Some(b) if !plugin.exists() => PluginSource::Bundled(b),
+        _ => PluginSource::File(std::path::absolute(&plugin)?),
+    };
+    let stem = plugin.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(name);
+    let def = PluginDef { name: stem, source, sha256: None, trust: None };
+    let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let found = rt.block_on(runtime.inspect(&def)).map_err(anyhow::Error::msg)?;
+    crate::sandbox::scratch::cleanup();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+    } else {
+        print!("{}", render(&found));
+    }
+    Ok(if found.refused.is_some() { 1 } else { 0 })
+}
+
+fn render(i: &Inspection) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "plugin    {}", i.plugin);
+    let _ = writeln!(out, "size      {} ({} bytes)", Size(i.size), i.size);
+    let _ = writeln!(out, "sha256    {}", i.sha256);
+    let _ = writeln!(out, "kind      {}", i.kind);
+    match &i.contract {
+        Some(v) => {
+            let _ = writeln!(out, "world     baton:stage/stage, built against baton:stage@{v}");
+        }
+        None if i.kind == "component" => {
+            let _ = writeln!(out, "world     not a baton stage (exports: {})", i.exports.join(", "));
+        }
+        None => {}
+    }
+    match &i.refused {
+        None => {
+            let _ = writeln!(out, "host      can run it (this host speaks {})", i.host_contract);
+        }
+        Some(why) => {
+            let _ = writeln!(out, "host      cannot run it: {why}");
+        }
+    }
+    if let Some(d) = &i.describe {
+        let _ = writeln!(out, "describe  {} {}: {}", d.name, d.version, d.description);
+        if let Some(schema) = &d.config_schema {
+            let compact: String = schema.split_whitespace().collect::<Vec<_>>().join(" ");
+            let _ = writeln!(out, "config    {compact}");
+        }
+    }
+    if let Some(e) = &i.describe_error {
+        let _ = writeln!(out, "describe  {e}");
+    }
+    if !i.imports.is_empty() {
+        let _ = writeln!(out, "capabilities:");
+        for cap in CAPABILITIES.iter().copied().chain(["unknown"]) {
+            let names: Vec<&str> =
+                i.imports.iter().filter(|m| m.capability == Some(cap)).map(|m| m.name.as_str()).collect();
+            if !names.is_empty() {
+                let _ = writeln!(out, "  {cap:<11} {}", names.join(", "));
+            }
+        }
+    }
+    if !i.exports.is_empty() {
+        let _ = writeln!(out, "exports   {}", i.exports.join(", "));
+    }
+    out
+}

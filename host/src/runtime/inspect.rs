@@ -1,0 +1,167 @@
+//! `baton plugin inspect`: what a component is, what it targets, what it
+//! asks for, what it says about itself, and whether this host can run it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+
+use super::Runtime;
+use super::context::{RunServices, StepContext};
+use super::contract::{self, capability_of};
+use super::host::process::ProcessGroups;
+use super::plugin::{LoadedPlugin, check_header, first_line};
+use super::services::ServiceHandle;
+use super::state::{MAX_RESOURCES, StepState};
+use crate::plan::{PluginDef, PluginSource, Trust};
+use crate::sandbox::confine::Confinement;
+use crate::sandbox::limits::StepLimiter;
+use crate::sandbox::policy::StepPolicy;
+use crate::sandbox::scratch::Scratch;
+use crate::storage::artifacts::ArtifactStore;
+use crate::storage::step_log::StepLog;
+
+/// What `describe()` returned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Described {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub config_schema: Option<String>,
+}
+
+/// One import and the capability it asks for.
+#[derive(Debug, Clone, Serialize)]
+pub struct Import {
+    pub name: String,
+    /// `None` for type-only interfaces.
+    pub capability: Option<&'static str>,
+}
+
+/// Everything inspect finds out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub plugin: String,
+    pub size: u64,
+    pub sha256: String,
+    /// `component`, `core module` or `not wasm`.
+    pub kind: String,
+    pub exports: Vec<String>,
+    pub imports: Vec<Import>,
+    /// The `baton:stage` version it was built against, if it exports a stage.
+    pub contract: Option<String>,
+    /// This host's contract version.
+    pub host_contract: String,
+    /// `None` if this host can run it, else why not.
+    pub refused: Option<String>,
+    pub describe: Option<Described>,
+    /// Why `describe()` failed, if it ran and failed.
+    pub describe_error: Option<String>,
+}
+
+impl Runtime {
+    /// Inspects a plugin given by a path or a bundled name.
+    pub async fn inspect(&self, def: &PluginDef) -> Result<Inspection, String> {
+        let bytes = super::plugin::read(def).map_err(|e| e.to_string())?;
+        let shown = match &def.source {
+            PluginSource::File(p) => p.display().to_string(),
+            PluginSource::Bundled(n) => format!("bundled:{n}"),
+        };
+        let mut out = Inspection {
+            plugin: shown,
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            kind: "component".into(),
+            exports: Vec::new(),
+            imports: Vec::new(),
+            contract: None,
+            host_contract: format!("{}@{}", contract::PACKAGE, contract::VERSION),
+            refused: None,
+            describe: None,
+            describe_error: None,
+        };
+        if let Err(e) = check_header(&bytes) {
+            out.kind = if e.contains("core WebAssembly module") { "core module" } else { "not wasm" }.into();
+            out.refused = Some(e);
+            return Ok(out);
+        }
+        let component = match self.cache.load(&self.engine, &out.sha256, &bytes) {
+            Ok((c, _)) => c,
+            Err(e) => {
+                out.refused = Some(format!("not a valid component: {}", first_line(&e)));
+                return Ok(out);
+            }
+        };
+        let ty = component.component_type();
+        out.exports = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        out.imports = ty
+            .imports(&self.engine)
+            .map(|(n, _)| Import { name: n.to_string(), capability: capability_of(n) })
+            .collect();
+        out.contract = out.exports.iter().find_map(|e| {
+            let (pkg, iface, v) = contract::split_name(e);
+            (pkg == contract::PACKAGE && iface == "plugin").then(|| v.unwrap_or("").to_string())
+        });
+        match self.load(def) {
+            Err(e) => out.refused = Some(e.message),
+            Ok(loaded) => match describe(&self.engine, &loaded).await {
+                Ok(d) => out.describe = Some(d),
+                Err(e) => out.describe_error = Some(e),
+            },
+        }
+        Ok(out)
+    }
+}
+
+/// Calls `describe()` in a sandbox with nothing: untrusted limits, an empty
+/// workspace, no services.
+pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Result<Described, String> {
+    let workspace = Scratch::new().map_err(|e| format!("cannot create a workspace: {e}"))?;
+    let scratch = Scratch::new().map_err(|e| format!("cannot create a scratch dir: {e}"))?;
+    let (tx, _) = tokio::sync::mpsc::unbounded_channel();
+    let policy = StepPolicy::builtin(Trust::Untrusted);
+    let log = StepLog::new(scratch.path().join("describe.log"), 1 << 16, std::time::Instant::now());
+    let ctx = Arc::new(StepContext {
+        index: 0,
+        id: "inspect.describe".into(),
+        board: "inspect".into(),
+        name: "describe".into(),
+        attempt: 1,
+        config: "{}".into(),
+        workspace: workspace.path().to_path_buf(),
+        policy: policy.clone(),
+        log: log.clone(),
+        run: Arc::new(RunServices {
+            run_id: "inspect".into(),
+            requests: ServiceHandle::new(tx),
+            store: ArtifactStore::new(scratch.path().join("store")),
+            confinement: Confinement::detect(),
+        }),
+        processes: ProcessGroups::default(),
+    });
+    let wasi = crate::sandbox::wasi::context(workspace.path(), scratch.path(), &log).map_err(|e| e.to_string())?;
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    let state = StepState { wasi, table, limiter: StepLimiter::new(policy.memory), ctx };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Yield(1)));
+    let call = async {
+        let stage = plugin.pre.instantiate_async(&mut store).await?;
+        stage.baton_stage_plugin().call_describe(&mut store).await
+    };
+    match tokio::time::timeout(Duration::from_secs(10), call).await {
+        Err(_) => Err("describe() did not return within 10s".into()),
+        Ok(Err(e)) => Err(format!("describe() failed: {}", first_line(&e))),
+        Ok(Ok(m)) => Ok(Described {
+            name: m.name,
+            version: m.version,
+            description: m.description,
+            config_schema: m.config_schema,
+        }),
+    }
+}
