@@ -6,6 +6,7 @@ mod harness;
 
 mod artifacts;
 mod check;
+mod languages;
 mod processes;
 mod reports;
 mod resume;

@@ -114,7 +114,12 @@ function release(c) {
   log('info', `wrote ${output} (${fetched.length} artifacts)`);
   if (c.publish !== false) {
     const name = c.publish ?? output.slice(output.lastIndexOf('/') + 1);
-    const a = put(name, output);
+    let a;
+    try {
+      a = put(name, output);
+    } catch (e) {
+      throw new Error(`cannot publish ${output}: ${describe(e, ARTIFACT_ERRORS)}`);
+    }
     log('info', `published ${a.reference} (${a.size} bytes)`);
   }
 }
@@ -127,7 +132,7 @@ function fetchAll(references, dir) {
     try {
       fetched.push(get(reference, `${dir}/${name}`));
     } catch (e) {
-      throw new Error(`cannot fetch ${reference}: ${describe(e)}`);
+      throw new Error(`cannot fetch ${reference}: ${describe(e, ARTIFACT_ERRORS)}`);
     }
     log('info', `fetched ${reference} into ${dir}/${name}`);
   });
@@ -139,7 +144,7 @@ function changeLines(argv) {
   try {
     out = runProcess({ program: argv[0], args: argv.slice(1), env: [], cwd: undefined, timeoutMs: undefined, stdin: undefined });
   } catch (e) {
-    throw new Error(`cannot run \`${argv[0]}\`: ${describe(e)}`);
+    throw new Error(`cannot run \`${argv[0]}\`: ${describe(e, PROCESS_ERRORS)}`);
   }
   const text = new TextDecoder().decode(out.stdout);
   if (out.status.tag !== 'exited' || out.status.val !== 0) {
@@ -155,9 +160,22 @@ function status(s) {
   return `timed out after ${s.val} ms`;
 }
 
-/** A host error (`{ tag, val }` payload) as `not found: ...`; others by message. */
-function describe(e) {
+// How the host's error variants read (the wording of the Rust SDK).
+const ARTIFACT_ERRORS = {
+  'invalid-name': 'invalid artifact name',
+  'invalid-path': 'invalid path',
+  'not-found': 'artifact not found',
+  'never-published': 'artifact never published',
+  denied: 'denied',
+  corrupt: 'corrupt artifact',
+  limit: 'limit',
+  io: 'artifact i/o error',
+};
+const PROCESS_ERRORS = { denied: 'denied', 'not-found': 'not found', 'invalid-cwd': 'invalid cwd', limit: 'limit' };
+
+/** A host error (a `{ tag, val }` payload) as `artifact not found: ...`; others by message. */
+function describe(e, words = {}) {
   const p = e && e.payload;
-  if (p && typeof p === 'object' && 'tag' in p) return `${p.tag.replace(/-/g, ' ')}: ${p.val}`;
+  if (p && typeof p === 'object' && 'tag' in p) return words[p.tag] ? `${words[p.tag]}: ${p.val}` : p.val;
   return e && e.message ? e.message : String(e);
 }

@@ -197,8 +197,24 @@ def describe_status(status):
     return f"timed out after {status.value} ms"
 
 
+# How the host's error variants read (the wording of the Rust SDK).
+ERROR_WORDS = {
+    "ArtifactError_InvalidName": "invalid artifact name",
+    "ArtifactError_InvalidPath": "invalid path",
+    "ArtifactError_NotFound": "artifact not found",
+    "ArtifactError_NeverPublished": "artifact never published",
+    "ArtifactError_Denied": "denied",
+    "ArtifactError_Corrupt": "corrupt artifact",
+    "ArtifactError_Limit": "limit",
+    "ArtifactError_Io": "artifact i/o error",
+    "ProcessError_Denied": "denied",
+    "ProcessError_NotFound": "not found",
+    "ProcessError_InvalidCwd": "invalid cwd",
+    "ProcessError_Limit": "limit",
+}
+
+
 def describe_error(error):
-    """`denied: ...`, `not found: ...`: the variant's name and its message."""
-    kind = type(error).__name__.split("_", 1)[-1]
-    words = "".join(" " + ch.lower() if ch.isupper() else ch for ch in kind).strip()
-    return f"{words}: {error.value}"
+    """`artifact not found: ...`: what the variant means, and its message."""
+    words = ERROR_WORDS.get(type(error).__name__)
+    return f"{words}: {error.value}" if words else error.value
