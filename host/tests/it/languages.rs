@@ -93,9 +93,15 @@ on_failure = "continue"
         "1 of 3 tests failed: calc.divides (failed: ZeroDivisionError: division by zero)"
     );
     let log = p.log("red.junit");
-    assert!(log.contains("3 tests: 1 passed, 1 failed, 1 skipped in 1 report(s)"), "{log}");
+    assert!(
+        log.contains("3 tests: 1 passed, 1 failed, 1 skipped in 1 report(s)"),
+        "{log}"
+    );
     // The green run's command exited 1, but the report decides; its summary is published.
-    assert!(p.log("green.junit").contains("`sh` exited with code 1; reading the reports"));
+    assert!(
+        p.log("green.junit")
+            .contains("`sh` exited with code 1; reading the reports")
+    );
     assert!(read(p.workspace("green").join("tests.md")).contains("2 tests: 2 passed"));
     assert_eq!(
         r.error("green.fetch"),
@@ -199,7 +205,11 @@ with = { fetch = ["release.sums/SHA256SUMS"], output = "check/SHA256SUMS", verif
         ours.lines().next().map(|l| &l[..64]),
         Some(sha256_hex(p.workspace("build").join("pkg/app.bin")).as_str())
     );
-    let check = Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&dist).output().expect("sha256sum -c");
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&dist)
+        .output()
+        .expect("sha256sum -c");
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
     assert!(read(dist.join("SHA256SUMS.sig")).contains("dist/SHA256SUMS"));
     let log = p.log("release.sums");
@@ -381,7 +391,10 @@ fn the_polyglot_example_mixes_rust_python_js_and_c_stages() {
     assert!(sums.starts_with(&format!("{tar}  hello-linux.tar\n")), "{sums}");
     let note = read(ws.join("RELEASE_NOTES.md"));
     assert!(note.starts_with("# hello 1.0.0\n"), "{note}");
-    assert!(note.contains(&format!("| `hello-linux.tar` | 10.0 KiB | `{tar}` |")), "{note}");
+    assert!(
+        note.contains(&format!("| `hello-linux.tar` | 10.0 KiB | `{tar}` |")),
+        "{note}"
+    );
     assert!(note.contains("## Features\n\n- greet by name"), "{note}");
     assert!(read(p.workspace("linux").join("reports/summary.md")).contains("2 tests: 2 passed"));
 }
