@@ -88,20 +88,11 @@ on_failure = "continue"
     assert_eq!(r.code, 1, "{}", r.stderr);
     r.assert_status("ok", &["red.report", "green.junit"]);
     r.assert_status("failed", &["red.junit", "green.fetch"]);
-    assert_eq!(
-        r.error("red.junit"),
-        "1 of 3 tests failed: calc.divides (failed: ZeroDivisionError: division by zero)"
-    );
+    assert_eq!(r.error("red.junit"), "1 of 3 tests failed: calc.divides (failed: ZeroDivisionError: division by zero)");
     let log = p.log("red.junit");
-    assert!(
-        log.contains("3 tests: 1 passed, 1 failed, 1 skipped in 1 report(s)"),
-        "{log}"
-    );
+    assert!(log.contains("3 tests: 1 passed, 1 failed, 1 skipped in 1 report(s)"), "{log}");
     // The green run's command exited 1, but the report decides; its summary is published.
-    assert!(
-        p.log("green.junit")
-            .contains("`sh` exited with code 1; reading the reports")
-    );
+    assert!(p.log("green.junit").contains("`sh` exited with code 1; reading the reports"));
     assert!(read(p.workspace("green").join("tests.md")).contains("2 tests: 2 passed"));
     assert_eq!(
         r.error("green.fetch"),
@@ -140,14 +131,8 @@ with = { command = ["pytest"], reports = ["r/*.xml"] }
     );
     let r = p.run(&[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert_eq!(
-        r.error("b.broken"),
-        "r/broken.xml: not valid XML: mismatched tag: line 1, column 23"
-    );
-    assert_eq!(
-        r.error("b.none"),
-        "no JUnit report matches missing/*.xml in the workspace"
-    );
+    assert_eq!(r.error("b.broken"), "r/broken.xml: not valid XML: mismatched tag: line 1, column 23");
+    assert_eq!(r.error("b.none"), "no JUnit report matches missing/*.xml in the workspace");
     assert_eq!(
         r.error("b.typo"),
         "invalid config: unknown key `report` (expected one of: reports, fetch, command, summary, max_listed, allow_empty)"
@@ -205,11 +190,7 @@ with = { fetch = ["release.sums/SHA256SUMS"], output = "check/SHA256SUMS", verif
         ours.lines().next().map(|l| &l[..64]),
         Some(sha256_hex(p.workspace("build").join("pkg/app.bin")).as_str())
     );
-    let check = Command::new("sha256sum")
-        .args(["-c", "SHA256SUMS"])
-        .current_dir(&dist)
-        .output()
-        .expect("sha256sum -c");
+    let check = Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&dist).output().expect("sha256sum -c");
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
     assert!(read(dist.join("SHA256SUMS.sig")).contains("dist/SHA256SUMS"));
     let log = p.log("release.sums");
@@ -264,22 +245,13 @@ with = { paths = "out" }
     assert_eq!(r.code, 1, "{}", r.stderr);
     r.assert_status("ok", &["b.sums", "b.verify", "b.tamper"]);
     assert!(p.log("b.verify").contains("2 files match out/SUMS"));
-    assert_eq!(
-        r.error("b.verify-again"),
-        "1 of 2 files do not match out/SUMS: a (checksum differs)"
-    );
+    assert_eq!(r.error("b.verify-again"), "1 of 2 files do not match out/SUMS: a (checksum differs)");
     assert_eq!(
         r.error("c.typo"),
         "invalid config: unknown key `path` (expected one of: paths, fetch, output, publish, verify, sign, signature)"
     );
-    assert_eq!(
-        r.error("c.outside"),
-        "invalid config: `paths`: `../etc` must not contain `..`"
-    );
-    assert_eq!(
-        r.error("c.type"),
-        "invalid config: `paths` must be a list of strings, not a string"
-    );
+    assert_eq!(r.error("c.outside"), "invalid config: `paths`: `../etc` must not contain `..`");
+    assert_eq!(r.error("c.type"), "invalid config: `paths` must be a list of strings, not a string");
 }
 
 #[test]
@@ -356,10 +328,7 @@ with = { version = "1.0.0", artifacts = [], changes = ["sh", "-c", "echo 'fatal:
         r.error("b.unknown-placeholder"),
         "unknown placeholder {{nope}} (known: title, version, date, changes, artifacts)"
     );
-    assert_eq!(
-        r.error("c.no-version"),
-        "invalid config: `version` is required (a string, e.g. \"1.4.0\")"
-    );
+    assert_eq!(r.error("c.no-version"), "invalid config: `version` is required (a string, e.g. \"1.4.0\")");
     assert_eq!(
         r.error("c.missing-artifact"),
         "cannot fetch c.nowhere/app.tar: artifact not found: `c.nowhere/app.tar`: there is no step c.nowhere"
@@ -391,10 +360,7 @@ fn the_polyglot_example_mixes_rust_python_js_and_c_stages() {
     assert!(sums.starts_with(&format!("{tar}  hello-linux.tar\n")), "{sums}");
     let note = read(ws.join("RELEASE_NOTES.md"));
     assert!(note.starts_with("# hello 1.0.0\n"), "{note}");
-    assert!(
-        note.contains(&format!("| `hello-linux.tar` | 10.0 KiB | `{tar}` |")),
-        "{note}"
-    );
+    assert!(note.contains(&format!("| `hello-linux.tar` | 10.0 KiB | `{tar}` |")), "{note}");
     assert!(note.contains("## Features\n\n- greet by name"), "{note}");
     assert!(read(p.workspace("linux").join("reports/summary.md")).contains("2 tests: 2 passed"));
 }
