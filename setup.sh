@@ -49,7 +49,7 @@ command -v npm >/dev/null || { say "error: npm is not installed (Node.js 20 or l
 if [ ! -f plugins/js/node_modules/.package-lock.json ] ||
   [ plugins/js/package-lock.json -nt plugins/js/node_modules/.package-lock.json ]; then
   say "installing componentize-js and jco (npm install in plugins/js)"
-  (cd plugins/js && npm install --no-audit --no-fund --loglevel=error)
+  (cd plugins/js && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 # C: the WASI preview1 adapter crate, downloaded into the cargo registry.
 cargo fetch --locked --manifest-path plugins/c/adapter/Cargo.toml -q
