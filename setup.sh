@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for baton and runs an example pipeline.
 #
-#   ./setup.sh          install what is needed, build baton, run examples/buildbot-lw
+#   ./setup.sh          install what is needed, build baton and the plugins, run
+#                       examples/buildbot-lw and examples/polyglot
 #   ./setup.sh --deps   only install what is needed (what CI does before the tests)
 #
 # Idempotent: what is already installed is left alone.
@@ -20,8 +21,9 @@ if command -v rustup >/dev/null; then
 fi
 
 # --- Debian packages: bubblewrap confines untrusted steps' processes;
-# chromium (headless) renders the HTML run report in the tests.
-APT_PACKAGES=(bubblewrap chromium)
+# chromium (headless) renders the HTML run report in the tests; clang, lld,
+# wasi-libc and compiler-rt build the C stage plugins (wasm32-wasi).
+APT_PACKAGES=(bubblewrap chromium clang lld wasi-libc libclang-rt-14-dev-wasm32)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,11 +34,34 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# --- Plugin tools in other languages (pinned; see scripts/build-plugins.sh).
+# Python: componentize-py in a venv outside the clone.
+if [ "$("$BATON_VENV/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $COMPONENTIZE_PY_VERSION" ]; then
+  say "installing componentize-py $COMPONENTIZE_PY_VERSION into $BATON_VENV"
+  python3 -m venv "$BATON_VENV"
+  "$BATON_VENV/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi
+# JavaScript (and jco for the C plugins): the versions in plugins/js/package-lock.json.
+# `npm install`, not `npm ci`: the lock lacks the optional per-platform
+# packages that our registry does not serve (darwin, win32...), which `npm ci`
+# refuses; `npm install` takes the locked versions and leaves the lock as is.
+command -v npm >/dev/null || { say "error: npm is not installed (Node.js 20 or later is needed for the JS plugins)"; exit 1; }
+if [ ! -f plugins/js/node_modules/.package-lock.json ] ||
+  [ plugins/js/package-lock.json -nt plugins/js/node_modules/.package-lock.json ]; then
+  say "installing componentize-js and jco (npm install in plugins/js)"
+  (cd plugins/js && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# C: the WASI preview1 adapter crate, downloaded into the cargo registry.
+cargo fetch --locked --manifest-path plugins/c/adapter/Cargo.toml -q
+
 if [ "${1:-}" = "--deps" ]; then
   exit 0
 fi
 
+scripts/build-plugins.sh
 say "building baton (release; the first build compiles wasmtime and takes a few minutes)"
 cargo build --release -p baton-host
 say "running examples/buildbot-lw"
 "$CARGO_TARGET_DIR/release/baton" run examples/buildbot-lw/baton.toml
+say "running examples/polyglot (stages in Rust, Python, JavaScript and C)"
+"$CARGO_TARGET_DIR/release/baton" run examples/polyglot/baton.toml

@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/env.sh
+scripts/build-plugins.sh    # the Python, JS and C plugins the tests run (skips unchanged ones)
 cargo test --workspace "$@"

@@ -1,3 +1,8 @@
 # Sourced by the scripts: where cargo builds. Outside the clone by default,
 # so that repeated runs (and CI on one machine) reuse the wasmtime build.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/baton/target}"
+
+# The Python venv holding componentize-py (setup.sh creates it), outside the
+# clone like the cargo target, and the pinned versions of the plugin tools.
+export BATON_VENV="${BATON_VENV:-$HOME/.cache/baton/venv}"
+export COMPONENTIZE_PY_VERSION=0.25.1

@@ -7,6 +7,7 @@ mod artifacts;
 mod check;
 mod chromium;
 mod hostile;
+mod languages;
 mod processes;
 mod reports;
 mod resume;
