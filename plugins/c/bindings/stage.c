@@ -3,56 +3,59 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Imported Functions from `baton:stage/log@0.1.0`
+// Imported Functions from `baton:stage/log@0.1.1`
 
-__attribute__((__import_module__("baton:stage/log@0.1.0"), __import_name__("log")))
+__attribute__((__import_module__("baton:stage/log@0.1.1"), __import_name__("log")))
 extern void __wasm_import_baton_stage_log_log(int32_t, uint8_t *, size_t);
 
-__attribute__((__import_module__("baton:stage/log@0.1.0"), __import_name__("progress")))
+__attribute__((__import_module__("baton:stage/log@0.1.1"), __import_name__("progress")))
 extern void __wasm_import_baton_stage_log_progress(int64_t, int64_t, uint8_t *, size_t);
 
-// Imported Functions from `baton:stage/process@0.1.0`
+// Imported Functions from `baton:stage/process@0.1.1`
 
-__attribute__((__import_module__("baton:stage/process@0.1.0"), __import_name__("[method]child.pid")))
+__attribute__((__import_module__("baton:stage/process@0.1.1"), __import_name__("[method]child.pid")))
 extern int32_t __wasm_import_baton_stage_process_method_child_pid(int32_t);
 
-__attribute__((__import_module__("baton:stage/process@0.1.0"), __import_name__("[method]child.read")))
+__attribute__((__import_module__("baton:stage/process@0.1.1"), __import_name__("[method]child.read")))
 extern void __wasm_import_baton_stage_process_method_child_read(int32_t, uint8_t *);
 
-__attribute__((__import_module__("baton:stage/process@0.1.0"), __import_name__("[method]child.wait")))
+__attribute__((__import_module__("baton:stage/process@0.1.1"), __import_name__("[method]child.wait")))
 extern void __wasm_import_baton_stage_process_method_child_wait(int32_t, uint8_t *);
 
-__attribute__((__import_module__("baton:stage/process@0.1.0"), __import_name__("[method]child.kill")))
+__attribute__((__import_module__("baton:stage/process@0.1.1"), __import_name__("[method]child.kill")))
 extern void __wasm_import_baton_stage_process_method_child_kill(int32_t);
 
-__attribute__((__import_module__("baton:stage/process@0.1.0"), __import_name__("run")))
+__attribute__((__import_module__("baton:stage/process@0.1.1"), __import_name__("run")))
 extern void __wasm_import_baton_stage_process_run(uint8_t *, size_t, uint8_t *, size_t, uint8_t *, size_t, int32_t, uint8_t *, size_t, int32_t, int64_t, int32_t, uint8_t *, size_t, uint8_t *);
 
-__attribute__((__import_module__("baton:stage/process@0.1.0"), __import_name__("spawn")))
+__attribute__((__import_module__("baton:stage/process@0.1.1"), __import_name__("spawn")))
 extern void __wasm_import_baton_stage_process_spawn(uint8_t *, size_t, uint8_t *, size_t, uint8_t *, size_t, int32_t, uint8_t *, size_t, int32_t, int64_t, int32_t, uint8_t *, size_t, uint8_t *);
 
-// Imported Functions from `baton:stage/artifacts@0.1.0`
+// Imported Functions from `baton:stage/artifacts@0.1.1`
 
-__attribute__((__import_module__("baton:stage/artifacts@0.1.0"), __import_name__("put")))
+__attribute__((__import_module__("baton:stage/artifacts@0.1.1"), __import_name__("put")))
 extern void __wasm_import_baton_stage_artifacts_put(uint8_t *, size_t, uint8_t *, size_t, uint8_t *);
 
-__attribute__((__import_module__("baton:stage/artifacts@0.1.0"), __import_name__("get")))
+__attribute__((__import_module__("baton:stage/artifacts@0.1.1"), __import_name__("get")))
 extern void __wasm_import_baton_stage_artifacts_get(uint8_t *, size_t, uint8_t *, size_t, uint8_t *);
 
-__attribute__((__import_module__("baton:stage/artifacts@0.1.0"), __import_name__("list")))
+__attribute__((__import_module__("baton:stage/artifacts@0.1.1"), __import_name__("list")))
 extern void __wasm_import_baton_stage_artifacts_list(uint8_t *);
 
-// Imported Functions from `baton:stage/signals@0.1.0`
+// Imported Functions from `baton:stage/signals@0.1.1`
 
-__attribute__((__import_module__("baton:stage/signals@0.1.0"), __import_name__("emit")))
+__attribute__((__import_module__("baton:stage/signals@0.1.1"), __import_name__("emit")))
 extern void __wasm_import_baton_stage_signals_emit(uint8_t *, size_t, uint8_t *);
 
-__attribute__((__import_module__("baton:stage/signals@0.1.0"), __import_name__("wait")))
+__attribute__((__import_module__("baton:stage/signals@0.1.1"), __import_name__("raised")))
+extern void __wasm_import_baton_stage_signals_raised(uint8_t *, size_t, uint8_t *);
+
+__attribute__((__import_module__("baton:stage/signals@0.1.1"), __import_name__("wait")))
 extern void __wasm_import_baton_stage_signals_wait(uint8_t *, size_t, uint8_t *);
 
-// Exported Functions from `baton:stage/plugin@0.1.0`
+// Exported Functions from `baton:stage/plugin@0.1.1`
 
-__attribute__((__weak__, __export_name__("cabi_post_baton:stage/plugin@0.1.0#run")))
+__attribute__((__weak__, __export_name__("cabi_post_baton:stage/plugin@0.1.1#run")))
 void __wasm_export_exports_baton_stage_plugin_run_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -78,7 +81,7 @@ void __wasm_export_exports_baton_stage_plugin_run_post_return(uint8_t * arg0) {
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_baton:stage/plugin@0.1.0#describe")))
+__attribute__((__weak__, __export_name__("cabi_post_baton:stage/plugin@0.1.1#describe")))
 void __wasm_export_exports_baton_stage_plugin_describe_post_return(uint8_t * arg0) {
   if ((*((size_t*) (arg0 + sizeof(void*)))) > 0) {
     free(*((uint8_t **) (arg0 + 0)));
@@ -259,7 +262,7 @@ void baton_stage_process_chunk_free(baton_stage_process_chunk_t *ptr) {
   stage_list_u8_free(&ptr->data);
 }
 
-__attribute__((__import_module__("baton:stage/process@0.1.0"), __import_name__("[resource-drop]child")))
+__attribute__((__import_module__("baton:stage/process@0.1.1"), __import_name__("[resource-drop]child")))
 extern void __wasm_import_baton_stage_process_child_drop(int32_t handle);
 
 void baton_stage_process_child_drop_own(baton_stage_process_own_child_t handle) {
@@ -390,6 +393,13 @@ void baton_stage_signals_signal_error_free(baton_stage_signals_signal_error_t *p
 }
 
 void baton_stage_signals_result_void_signal_error_free(baton_stage_signals_result_void_signal_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    baton_stage_signals_signal_error_free(&ptr->val.err);
+  }
+}
+
+void baton_stage_signals_result_bool_signal_error_free(baton_stage_signals_result_bool_signal_error_t *ptr) {
   if (!ptr->is_err) {
   } else {
     baton_stage_signals_signal_error_free(&ptr->val.err);
@@ -1009,6 +1019,58 @@ bool baton_stage_signals_emit(stage_string_t *name, baton_stage_signals_signal_e
   }
 }
 
+bool baton_stage_signals_raised(stage_string_t *name, bool *ret, baton_stage_signals_signal_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_baton_stage_signals_raised((uint8_t *) (*name).ptr, (*name).len, ptr);
+  baton_stage_signals_result_bool_signal_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      baton_stage_signals_signal_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          variant.val.undeclared = (stage_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+        case 1: {
+          variant.val.never = (stage_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+        case 2: {
+          variant.val.deadlock = (stage_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+        case 3: {
+          variant.val.failed = (stage_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+        case 4: {
+          variant.val.limit = (stage_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
 bool baton_stage_signals_wait(stage_list_string_t *names, baton_stage_signals_signal_error_t *err) {
   __attribute__((__aligned__(sizeof(void*))))
   uint8_t ret_area[(4*sizeof(void*))];
@@ -1059,7 +1121,7 @@ bool baton_stage_signals_wait(stage_list_string_t *names, baton_stage_signals_si
   }
 }
 
-__attribute__((__export_name__("baton:stage/plugin@0.1.0#run")))
+__attribute__((__export_name__("baton:stage/plugin@0.1.1#run")))
 uint8_t * __wasm_export_exports_baton_stage_plugin_run(uint8_t * arg, size_t arg0, uint8_t * arg1, size_t arg2, uint8_t * arg3, size_t arg4, uint8_t * arg5, size_t arg6, int32_t arg7, uint8_t * arg8, size_t arg9, uint8_t * arg10, size_t arg11) {
   exports_baton_stage_plugin_step_info_t arg12 = (baton_stage_types_step_info_t) {
     (stage_string_t) (stage_string_t) { (uint8_t*)(arg), (arg0) },
@@ -1101,7 +1163,7 @@ uint8_t * __wasm_export_exports_baton_stage_plugin_run(uint8_t * arg, size_t arg
   return ptr;
 }
 
-__attribute__((__export_name__("baton:stage/plugin@0.1.0#describe")))
+__attribute__((__export_name__("baton:stage/plugin@0.1.1#describe")))
 uint8_t * __wasm_export_exports_baton_stage_plugin_describe(void) {
   exports_baton_stage_plugin_stage_meta_t ret;
   exports_baton_stage_plugin_describe(&ret);

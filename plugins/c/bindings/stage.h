@@ -317,6 +317,14 @@ typedef struct {
   } val;
 } baton_stage_signals_result_void_signal_error_t;
 
+typedef struct {
+  bool is_err;
+  union {
+    bool ok;
+    baton_stage_signals_signal_error_t err;
+  } val;
+} baton_stage_signals_result_bool_signal_error_t;
+
 typedef baton_stage_types_step_info_t exports_baton_stage_plugin_step_info_t;
 
 typedef baton_stage_types_stage_error_t exports_baton_stage_plugin_stage_error_t;
@@ -330,13 +338,13 @@ typedef struct {
   } val;
 } exports_baton_stage_plugin_result_void_stage_error_t;
 
-// Imported Functions from `baton:stage/log@0.1.0`
+// Imported Functions from `baton:stage/log@0.1.1`
 // Appends one message to the step log.
 extern void baton_stage_log_log(baton_stage_log_level_t level, stage_string_t *message);
 // Reports progress; shown live next to the running step.
 extern void baton_stage_log_progress(uint64_t done, uint64_t total, stage_string_t *message);
 
-// Imported Functions from `baton:stage/process@0.1.0`
+// Imported Functions from `baton:stage/process@0.1.1`
 // The host process id.
 extern uint32_t baton_stage_process_method_child_pid(baton_stage_process_borrow_child_t self);
 // The next piece of output, waiting until there is one; none once both
@@ -351,7 +359,7 @@ extern bool baton_stage_process_run(baton_stage_process_command_t *cmd, baton_st
 // Starts a program and returns at once.
 extern bool baton_stage_process_spawn(baton_stage_process_command_t *cmd, baton_stage_process_own_child_t *ret, baton_stage_process_process_error_t *err);
 
-// Imported Functions from `baton:stage/artifacts@0.1.0`
+// Imported Functions from `baton:stage/artifacts@0.1.1`
 // Publishes the file or directory at `path` (relative to the workspace) as `name`.
 extern bool baton_stage_artifacts_put(stage_string_t *name, stage_string_t *path, baton_stage_artifacts_artifact_t *ret, baton_stage_artifacts_artifact_error_t *err);
 // Copies an artifact to `dest` (relative to the workspace). `reference` is
@@ -361,15 +369,17 @@ extern bool baton_stage_artifacts_get(stage_string_t *reference, stage_string_t 
 // The artifacts published so far in this run.
 extern bool baton_stage_artifacts_list(baton_stage_artifacts_list_artifact_t *ret, baton_stage_artifacts_artifact_error_t *err);
 
-// Imported Functions from `baton:stage/signals@0.1.0`
+// Imported Functions from `baton:stage/signals@0.1.1`
 // Raises a signal this step declares in `emits`.
 extern bool baton_stage_signals_emit(stage_string_t *name, baton_stage_signals_signal_error_t *err);
+// Whether a signal (same names as `wait`) has been raised, without waiting.
+extern bool baton_stage_signals_raised(stage_string_t *name, bool *ret, baton_stage_signals_signal_error_t *err);
 // Waits until every name is raised. A name is `board.step/signal`, a bare
 // `signal` declared by exactly one step (its own board first), or
 // `board.step` for that step's successful completion.
 extern bool baton_stage_signals_wait(stage_list_string_t *names, baton_stage_signals_signal_error_t *err);
 
-// Exported Functions from `baton:stage/plugin@0.1.0`
+// Exported Functions from `baton:stage/plugin@0.1.1`
 bool exports_baton_stage_plugin_run(exports_baton_stage_plugin_step_info_t *info, exports_baton_stage_plugin_stage_error_t *err);
 void exports_baton_stage_plugin_describe(exports_baton_stage_plugin_stage_meta_t *ret);
 
@@ -430,6 +440,8 @@ void baton_stage_artifacts_result_list_artifact_artifact_error_free(baton_stage_
 void baton_stage_signals_signal_error_free(baton_stage_signals_signal_error_t *ptr);
 
 void baton_stage_signals_result_void_signal_error_free(baton_stage_signals_result_void_signal_error_t *ptr);
+
+void baton_stage_signals_result_bool_signal_error_free(baton_stage_signals_result_bool_signal_error_t *ptr);
 
 void exports_baton_stage_plugin_step_info_free(exports_baton_stage_plugin_step_info_t *ptr);
 

@@ -24,9 +24,9 @@
 // - `publish`: the note's artifact name (default: the output's file name),
 //   or `false` not to publish it.
 
-import { log, progress } from 'baton:stage/log@0.1.0';
-import { run as runProcess } from 'baton:stage/process@0.1.0';
-import { get, list, put } from 'baton:stage/artifacts@0.1.0';
+import { log, progress } from 'baton:stage/log@0.1.1';
+import { run as runProcess } from 'baton:stage/process@0.1.1';
+import { get, list, put } from 'baton:stage/artifacts@0.1.1';
 import { readText, writeText } from '../lib/fs.js';
 import { DEFAULT_TEMPLATE, fill, renderArtifacts, renderChanges } from './render.js';
 
