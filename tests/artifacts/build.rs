@@ -12,6 +12,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("fixture-contract-v0-2-0", "CONTRACT_V0_2_0"),
     ("fixture-wrong-world", "WRONG_WORLD"),
     ("fixture-unknown-import", "UNKNOWN_IMPORT"),
+    ("fixture-huge-table", "HUGE_TABLE"),
 ];
 
 fn main() {

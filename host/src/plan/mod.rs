@@ -7,6 +7,8 @@
 
 pub mod cycles;
 pub mod error;
+#[cfg(test)]
+mod fuzz_tests;
 mod resolve;
 pub mod schema;
 pub mod suggest;

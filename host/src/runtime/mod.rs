@@ -67,7 +67,7 @@ impl Runtime {
         {
             return Ok(p.clone());
         }
-        let p = plugin::load(&self.engine, &self.linker, &self.cache, def, &bytes)?;
+        let p = plugin::load(&self.engine, &self.linker, &self.cache, def, &bytes, digest.clone())?;
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, p.clone());
         Ok(p)
     }

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
@@ -71,17 +70,24 @@ pub fn load(
     cache: &CompileCache,
     def: &PluginDef,
     bytes: &[u8],
+    digest: String,
 ) -> Result<Arc<LoadedPlugin>, PluginError> {
     let fail = |message: String| PluginError { plugin: def.name.clone(), source_desc: describe_source(def), message };
-    let digest = hex::encode(Sha256::digest(bytes));
     if let Some(pinned) = &def.sha256
         && *pinned != digest
     {
         return Err(fail(format!("sha256 mismatch: the pipeline pins {pinned}, the file is {digest}")));
     }
     check_header(bytes).map_err(&fail)?;
-    let (component, outcome) =
-        cache.load(engine, &digest, bytes).map_err(|e| fail(format!("not a valid component: {}", first_line(&e))))?;
+    let (component, outcome) = cache.load(engine, &digest, bytes).map_err(|e| {
+        let text = first_line(&e);
+        match text.split_once("pooling allocator requirements: ") {
+            // Tables or memories bigger than any stage may have are refused
+            // at load rather than at instantiation.
+            Some((_, detail)) => fail(format!("exceeds a host limit: {detail}")),
+            None => fail(format!("not a valid component: {text}")),
+        }
+    })?;
     let contract = contract::check(engine, &component).map_err(&fail)?;
     let capabilities = contract::capabilities(engine, &component);
     let pre = linker.instantiate_pre(&component).map_err(|e| fail(format!("cannot be linked: {}", first_line(&e))))?;

@@ -134,3 +134,38 @@ fn artifacts_cannot_be_taken_from_outside() {
          workspace (through a symlink)"
     );
 }
+
+#[test]
+fn a_huge_table_is_refused_with_its_limit() {
+    let toml = r#"
+[plugins]
+huge = "{huge-table}"
+probe = "{probe}"
+[[boards.h.steps]]
+name = "huge"
+plugin = "huge"
+on_failure = "continue"
+[[boards.ok.steps]]
+name = "healthy"
+plugin = "probe"
+with = { ops = [] }
+"#;
+    let p = Pipeline::new(toml);
+    // With the pooling allocator the plugin is refused at load…
+    let r = p.run(&[]);
+    assert_eq!(
+        r.error("h.huge"),
+        format!(
+            "plugin `huge` ({}): exceeds a host limit: table index 0 has a minimum element size of 2000077 which \
+             exceeds the limit of 1000000",
+            baton_test_artifacts::HUGE_TABLE
+        )
+    );
+    assert_eq!(r.status("ok.healthy"), "ok");
+    // …and without it, the limiter refuses the growth at instantiation.
+    let out = p.baton().env("BATON_POOLING", "0").args(["run", "--json"]).output().expect("run");
+    let r = Run::from_output(out);
+    assert_eq!(r.error("h.huge"), "table limit 1000000 elements exceeded");
+    assert_eq!(r.step("h.huge")["attempts"][0]["kind"], "limit");
+    assert_eq!(r.status("ok.healthy"), "ok");
+}
