@@ -152,3 +152,19 @@ with = { ops = [] }
     }
     r.assert_status("ok", &["other.busy", "other.after"]);
 }
+
+#[test]
+fn the_blocker_example_starts_early_and_waits_inside_its_stage() {
+    let path = format!("{}/../examples/blocker/baton.toml", env!("CARGO_MANIFEST_DIR"));
+    let p = Pipeline::new(&std::fs::read_to_string(path).expect("example"));
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // W3 does not wait for L2 to finish: it starts before L2 does and its
+    // wait is on L2's signal, raised midway through L2.
+    assert!(r.start("windows.W3") < r.start("linux.L2"));
+    assert!(r.end("windows.W3") < r.end("linux.L2"));
+    let wait = &r.step("windows.W3")["waits"][0];
+    assert_eq!(wait["on"][0], "linux.L2/generated");
+    assert!(wait["end"].as_f64().expect("end") > r.start("linux.L2"));
+    assert!(p.log("windows.W3").contains("building with the generated code"));
+}

@@ -266,6 +266,19 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
             ProcessError::Failed(format!("cannot confine `{}` for untrusted step {}: {e}", cmd.program, ctx.id))
         })?;
 
+    if policy.trust == crate::plan::Trust::Untrusted && launch.cgroup.is_none() {
+        // SAFETY: getuid has no preconditions.
+        let root = unsafe { libc::getuid() } == 0;
+        ctx.log.line(
+            "baton",
+            if root {
+                "warning: no pids cgroup to join: the process count of this confined tree is not capped \
+                 (RLIMIT_NPROC does not bind root); its pid namespace still dies with the step"
+            } else {
+                "warning: no pids cgroup to join: the process count is capped by RLIMIT_NPROC only"
+            },
+        );
+    }
     let mut command = tokio::process::Command::new(&launch.program);
     command
         .args(&launch.args)
