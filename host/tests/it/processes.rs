@@ -159,3 +159,22 @@ with = { ops = [{ op = "run", program = "sh", args = ["-c", "true"] }] }
         "cannot confine `sh` for untrusted step try.patch: bubblewrap is disabled (BATON_BWRAP=none)"
     );
 }
+
+#[test]
+fn a_process_timeout_kills_its_group_and_says_so() {
+    let p = pipeline(
+        r#"
+[[boards.a.steps]]
+name = "slow"
+plugin = "probe"
+with = { ops = [
+  { op = "run", program = "sh", args = ["-c", "echo $$ > slow.pid; sleep 30"], timeout_ms = 300, expect_error = "sh timed out after 300ms" },
+] }
+"#,
+    );
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("a.slow"));
+    let pid = std::fs::read_to_string(p.workspace("a").join("slow.pid")).expect("pid");
+    assert!(!alive(&pid), "the timed-out process is gone");
+    assert!(p.log("a.slow").contains("timed out after 300ms"));
+}

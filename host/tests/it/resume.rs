@@ -136,3 +136,35 @@ fn sigint_cancels_cleanly_and_saves_state() {
         assert_eq!(again.step("a.one")["previously_done"], true);
     }
 }
+
+#[test]
+fn a_changed_plugin_invalidates_a_previous_success() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugin = dir.path().join("stage.wasm");
+    std::fs::copy(baton_test_artifacts::PROBE, &plugin).expect("copy");
+    let p = Pipeline::new(&format!(
+        r#"
+[plugins]
+stage = "{}"
+[[boards.a.steps]]
+name = "one"
+plugin = "stage"
+with = {{ ops = [] }}
+[[boards.a.steps]]
+name = "two"
+plugin = "shell"
+with = {{ run = "exit 1" }}
+"#,
+        plugin.display()
+    ));
+    assert_eq!(p.run(&[]).code, 1);
+    let r = p.run(&["--resume"]);
+    assert_eq!(r.step("a.one")["previously_done"], true, "same plugin bytes: not run again");
+    // New bytes under the same path (a rebuilt plugin): the step runs again.
+    let mut bytes = std::fs::read(&plugin).expect("read");
+    bytes.extend_from_slice(&[0x00, 0x02, 0x01, b'x']); // a custom section `x` appended
+    std::fs::write(&plugin, bytes).expect("write");
+    let r = p.run(&["--resume"]);
+    assert_eq!(r.step("a.one")["previously_done"], false, "{}", r.stderr);
+    assert_eq!(r.status("a.one"), "ok", "{}", r.error("a.one"));
+}
