@@ -39,6 +39,19 @@ pub fn sample() -> HostSample {
     HostSample { rss_kib, fds }
 }
 
+/// The descriptors [`sample`] counts, for diagnosis (`BATON_DEBUG_FDS=1`).
+pub fn counted_fds() -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter(|t| counts(t))
+                .map(|t| t.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn counts(target: &std::path::Path) -> bool {
     let t = target.to_string_lossy();
     !(t.starts_with("socket:")

@@ -65,13 +65,17 @@ impl CompileCache {
             }
         }
         let compiled = engine.precompile_component(bytes)?;
-        let outcome = match store(dir, &path, &compiled) {
-            Ok(()) => CacheOutcome::Compiled,
-            Err(_) => CacheOutcome::CompiledUncached,
-        };
+        if store(dir, &path, &compiled).is_ok() {
+            // Load it from the file, as later runs will: memory images are
+            // then mapped from it instead of copied into an anonymous memfd.
+            // SAFETY: written just now from this engine's output.
+            if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
+                return Ok((c, CacheOutcome::Compiled));
+            }
+        }
         // SAFETY: `compiled` was produced just now by this engine.
         let component = unsafe { Component::deserialize(engine, &compiled)? };
-        Ok((component, outcome))
+        Ok((component, CacheOutcome::CompiledUncached))
     }
 }
 

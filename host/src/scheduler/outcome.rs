@@ -131,7 +131,13 @@ impl Scheduler {
             plugins: self.plugin_loads.clone(),
             host: HostUsage {
                 start: self.host_start,
-                end: host_usage::settled(self.host_start, std::time::Duration::from_secs(3)),
+                end: {
+                    let end = host_usage::settled(self.host_start, std::time::Duration::from_secs(3));
+                    if std::env::var_os("BATON_DEBUG_FDS").is_some() {
+                        eprintln!("baton: open at the end: {:?}", host_usage::counted_fds());
+                    }
+                    end
+                },
             },
         };
         self.journal.append(Record::End { status: status.into(), duration });

@@ -195,6 +195,6 @@ fn inspect_shows_contract_capabilities_metadata_and_compatibility() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["contract"], "0.2.0");
     assert!(json["refused"].as_str().expect("refused").contains("baton:stage@0.2.0"));
-    assert!(json["imports"].as_array().expect("imports").iter().any(|i| i["capability"] == "process"));
+    assert!(json["imports"].as_array().expect("imports").iter().any(|i| i["capability"] == "log"));
     assert_eq!(json["sha256"].as_str().map(str::len), Some(64));
 }
