@@ -12,6 +12,7 @@ mod progress;
 mod report_files;
 mod run;
 mod runs;
+mod timing;
 
 use std::path::PathBuf;
 

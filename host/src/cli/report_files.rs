@@ -1,6 +1,7 @@
 //! The report files `baton run` leaves in the run directory, next to
-//! `report.json` (which the scheduler always writes): `report.html` always
-//! (cheap, and what a person opens first), `junit.xml` when asked for. With
+//! `report.json` (which the scheduler always writes): `report.html` for runs
+//! of up to [`AUTO_HTML_STEPS`] steps (what a person opens first) and for any
+//! run when asked for, `junit.xml` when asked for. With
 //! `--report-dir`, the requested reports are also copied to that directory,
 //! under fixed names that CI configurations can point at.
 
@@ -20,6 +21,11 @@ const LOG_TAIL: usize = 24 * 1024;
 /// …and all logs together at most (later steps' logs are not embedded).
 const LOG_BUDGET: usize = 16 * 1024 * 1024;
 
+/// Runs with more steps get `report.html` only with `--report html`: the page
+/// grows by about 1 KiB per step (10 MB for 10,000 steps), costs about 12 µs
+/// per step to render, and a browser takes seconds to lay it out.
+pub const AUTO_HTML_STEPS: usize = 2000;
+
 /// A report `--report` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -27,7 +33,8 @@ pub enum Format {
     Json,
     /// `junit.xml`: one test case per step, for CI systems.
     Junit,
-    /// `report.html`: the timeline, graph, failures and logs (always written).
+    /// `report.html`: the timeline, graph, failures and logs (written by
+    /// default for runs of up to 2,000 steps).
     Html,
 }
 
@@ -43,7 +50,9 @@ pub struct Written {
 pub fn write(r: &RunReport, formats: &[Format], copy_to: Option<&Path>) -> (Vec<Written>, Vec<String>) {
     let run_dir = Path::new(&r.log_dir).parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut files: Vec<(&'static str, &'static str, String)> = Vec::new();
-    files.push(("html report", "report.html", html::render(r, &embedded_logs(r))));
+    if formats.contains(&Format::Html) || r.steps.len() <= AUTO_HTML_STEPS {
+        files.push(("html report", "report.html", html::render(r, &embedded_logs(r))));
+    }
     if formats.contains(&Format::Junit) {
         files.push(("junit report", "junit.xml", junit::render(r)));
     }

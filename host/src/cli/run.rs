@@ -50,6 +50,7 @@ pub struct RunArgs {
 }
 
 pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
+    let mut timing = super::timing::Timing::new();
     let Some(plan) = load_plan(&args.file) else {
         return Ok(2);
     };
@@ -68,12 +69,20 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
         .event_interval(4)
         .thread_name("baton-worker")
         .build()?;
+    timing.phase("plan");
+    let timing_ref = &mut timing;
     let result = rt.block_on(async move {
+        let timing = timing_ref;
         let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?);
+        timing.phase("engine");
         let (cancel_tx, cancel_rx) = watch::channel(false);
         tokio::spawn(watch_signals(cancel_tx));
         let observer = progress::observer(out);
-        Ok::<_, anyhow::Error>(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx).await)
+        // The scheduler runs on a worker thread, not on this one: the attempts
+        // it spawns then start on the same worker's queue, and their ends
+        // wake it without a cross-thread handoff.
+        let run = tokio::spawn(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx));
+        Ok::<_, anyhow::Error>(run.await?)
     });
     crate::sandbox::confine::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
@@ -85,7 +94,9 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
+    timing.phase("run (plugins, steps, report)");
     let (written, errors) = report_files::write(&report, &args.report, args.report_dir.as_deref());
+    timing.phase("report files");
     if !out.quiet || report.status != "ok" {
         let style = text::Style { color: out.color, all_steps: out.verbose > 0 };
         eprint!("\n{}", text::render(&report, style));

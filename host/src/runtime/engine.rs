@@ -36,7 +36,6 @@ fn base_config() -> Config {
     config.epoch_interruption(true);
     config.max_wasm_stack(MAX_WASM_STACK);
     config.async_stack_size(ASYNC_STACK);
-    config.async_stack_zeroing(true);
     config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(16));
     config
 }
@@ -72,7 +71,6 @@ pub fn build() -> wasmtime::Result<EngineSetup> {
         .pagemap_scan(Enabled::Auto)
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(256 << 10)
-        .async_stack_keep_resident(1 << 20)
         .max_unused_warm_slots(64);
     let mut config = base_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

@@ -101,6 +101,14 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
     move |error| RunError::Io { what, error }
 }
 
+/// Sleeps until `at` (forever if `None`; the branch is disabled then).
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Events from attempt tasks and timers.
 enum Event {
     Done { step: usize, attempt: u32, outcome: AttemptOutcome, tail: Vec<String> },
@@ -125,8 +133,18 @@ pub async fn run(
         None
     };
     let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
+    let t0 = std::time::Instant::now();
     let mut sched = Scheduler::new(plan, &runtime, opts, observer, run, &selected, previous.as_ref()).await?;
+    let t1 = std::time::Instant::now();
     sched.main_loop(&mut cancel).await;
+    let t2 = std::time::Instant::now();
+    if std::env::var_os("BATON_TIMING").is_some() {
+        eprintln!("baton timing: set-up (plugins, workspaces, journal): {:.1}ms", (t1 - t0).as_secs_f64() * 1e3);
+        eprintln!("baton timing: steps: {:.1}ms", (t2 - t1).as_secs_f64() * 1e3);
+    }
+    // Processes were killed with their steps; let their supervisors read the
+    // last output and close the pipes before the report samples the host.
+    crate::runtime::host::process::supervisors_done(std::time::Duration::from_secs(3)).await;
     Ok(sched.finish_run())
 }
 
@@ -344,8 +362,12 @@ impl Scheduler {
                 self.abandon_rest("could not be scheduled (baton bug: please report)");
                 continue;
             }
+            // Journal records go to the writer in batches, within 5 ms.
+            self.journal.flush_due();
+            let flush_at = self.journal.flush_deadline().map(tokio::time::Instant::from_std);
             tokio::select! {
                 biased;
+                () = sleep_until(flush_at), if flush_at.is_some() => self.journal.flush(),
                 Some(ev) = self.events_rx.recv() => self.on_event(ev),
                 Some(req) = self.requests_rx.recv() => self.on_request(req),
                 changed = cancel.changed(), if !self.cancelled => {

@@ -132,11 +132,10 @@ impl Scheduler {
             host: HostUsage {
                 start: self.host_start,
                 end: {
-                    let end = host_usage::settled(self.host_start, std::time::Duration::from_secs(3));
                     if std::env::var_os("BATON_DEBUG_FDS").is_some() {
                         eprintln!("baton: open at the end: {:?}", host_usage::counted_fds());
                     }
-                    end
+                    host_usage::sample()
                 },
             },
         };

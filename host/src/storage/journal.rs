@@ -58,9 +58,17 @@ pub enum Record {
     },
 }
 
-/// Appends records from the scheduler without blocking it.
+/// Appends records from the scheduler without blocking it. Records are
+/// encoded at once and handed to the writer thread in batches ([`flush`],
+/// called once per scheduler iteration), so a burst of status changes costs
+/// one wakeup of the writer, not one per record.
+///
+/// [`flush`]: Journal::flush
 pub struct Journal {
-    tx: Option<mpsc::Sender<Record>>,
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+    pending: std::sync::Mutex<Vec<u8>>,
+    /// When the oldest queued record was appended.
+    queued_since: std::sync::Mutex<Option<Instant>>,
     writer: Option<JoinHandle<std::io::Result<()>>>,
     path: PathBuf,
 }
@@ -76,19 +84,52 @@ impl Journal {
         {
             let _ = d.sync_all();
         }
-        let (tx, rx) = mpsc::channel::<Record>();
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
         let writer = std::thread::Builder::new().name("baton-journal".into()).spawn(move || write_loop(file, rx))?;
-        Ok(Self { tx: Some(tx), writer: Some(writer), path: path.to_path_buf() })
+        Ok(Self {
+            tx: Some(tx),
+            pending: Default::default(),
+            queued_since: Default::default(),
+            writer: Some(writer),
+            path: path.to_path_buf(),
+        })
     }
 
+    /// Queues a record; it reaches the file at the next [`Journal::flush`].
     pub fn append(&self, record: Record) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(record);
+        encode(&record, &mut self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        self.queued_since.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Instant::now);
+    }
+
+    /// When the queued records must be handed over ([`Journal::flush_due`]), if any are queued.
+    pub fn flush_deadline(&self) -> Option<Instant> {
+        let since = *self.queued_since.lock().unwrap_or_else(|p| p.into_inner());
+        since.map(|t| t + HAND_OVER_EVERY)
+    }
+
+    /// Hands the queued records over if they waited long enough or are
+    /// many: a burst of status changes wakes the writer once, and no record
+    /// waits more than [`HAND_OVER_EVERY`] to be written.
+    pub fn flush_due(&self) {
+        let due = self.flush_deadline().is_some_and(|d| Instant::now() >= d)
+            || self.pending.lock().unwrap_or_else(|p| p.into_inner()).len() >= HAND_OVER_BYTES;
+        if due {
+            self.flush();
+        }
+    }
+
+    /// Hands the queued records to the writer thread.
+    pub fn flush(&self) {
+        *self.queued_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if let (false, Some(tx)) = (batch.is_empty(), &self.tx) {
+            let _ = tx.send(batch);
         }
     }
 
     /// Writes what is queued, syncs, and stops the writer.
     pub fn close(&mut self) -> std::io::Result<()> {
+        self.flush();
         self.tx = None;
         match self.writer.take() {
             Some(w) => w.join().unwrap_or_else(|_| Err(std::io::Error::other("journal writer panicked"))),
@@ -107,14 +148,19 @@ impl Drop for Journal {
     }
 }
 
+/// Longest time a record waits to be handed to the writer thread.
+const HAND_OVER_EVERY: Duration = Duration::from_millis(5);
+
+/// Queued bytes that are handed over at once.
+const HAND_OVER_BYTES: usize = 64 << 10;
+
 /// Longest time a written record waits for its `fdatasync`.
 const SYNC_EVERY: Duration = Duration::from_millis(50);
 
 /// Writes each batch at once (a `kill -9` of baton loses nothing written);
 /// syncs at most every [`SYNC_EVERY`] (what a machine crash can lose), and
 /// always at the end.
-fn write_loop(mut file: File, rx: mpsc::Receiver<Record>) -> std::io::Result<()> {
-    let mut buf = Vec::new();
+fn write_loop(mut file: File, rx: mpsc::Receiver<Vec<u8>>) -> std::io::Result<()> {
     let mut unsynced = false;
     let mut last_sync = Instant::now();
     loop {
@@ -130,11 +176,9 @@ fn write_loop(mut file: File, rx: mpsc::Receiver<Record>) -> std::io::Result<()>
                 Err(_) => break,
             }
         };
-        if let Some(first) = first {
-            buf.clear();
-            encode(&first, &mut buf);
+        if let Some(mut buf) = first {
             while let Ok(more) = rx.try_recv() {
-                encode(&more, &mut buf);
+                buf.extend_from_slice(&more);
             }
             file.write_all(&buf)?;
             unsynced = true;

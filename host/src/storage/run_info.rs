@@ -122,6 +122,7 @@ mod tests {
         j.append(finish("b.a", "ok", 1.0));
         j.append(finish("b.c", "skipped", 2.0));
         j.append(finish("b.b", "failed", 1.5));
+        j.flush();
         // Wait for the writer: records are written in the background.
         while read(&run).expect("read").steps.len() < 3 {
             std::thread::sleep(std::time::Duration::from_millis(5));

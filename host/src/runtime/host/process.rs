@@ -82,6 +82,18 @@ impl ProcessGroups {
     }
 }
 
+/// Process supervisors still running (each holds its process's pipes until
+/// the last output is read).
+static SUPERVISORS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Waits (up to `patience`) until no process supervisor is running.
+pub async fn supervisors_done(patience: Duration) {
+    let deadline = tokio::time::Instant::now() + patience;
+    while SUPERVISORS.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Kills every process group of every step (used when exiting at once on a
 /// second Ctrl-C).
 pub fn kill_everything() {
@@ -349,6 +361,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     let log = ctx.log.clone();
     let timeout = cmd.timeout_ms;
     let cgroup = launch.cgroup;
+    SUPERVISORS.fetch_add(1, Ordering::SeqCst);
     tokio::spawn(async move {
         let status = match timeout {
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), child.wait()).await {
@@ -372,6 +385,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
         }
         log.line("baton", &format!("{source} {}", describe(status)));
         let _ = exit_tx.send(Some(status));
+        SUPERVISORS.fetch_sub(1, Ordering::SeqCst);
     });
 
     Ok(ChildHandle { pid, io, exit, groups: ctx.processes.clone() })
