@@ -7,7 +7,8 @@ Called by bench/run.sh, which installs the tools and builds what is needed:
              [--quick] [--only SECTION,...]
 
 Every time is a whole process (start to exit), repeated by hyperfine, which
-reports min and median; peak memory is /usr/bin/time's max RSS. Nothing is
+reports min and median; peak memory is the max RSS of the process
+(/usr/bin/time, getrusage). Nothing is
 asserted: each target of issue 8 is measured and said to be met or missed.
 """
 import argparse
@@ -62,13 +63,13 @@ class Bench:
         return {"min": r["min"], "median": r["median"], "mean": r["mean"], "cpu": r["user"] + r["system"],
                 "runs": len(r["times"])}
 
-    def rss_kb(self, argv, env=None, repeat=1, cwd=None):
+    def rss_kb(self, argv, env=None, repeat=1):
         """Peak resident memory (KB) of a command, median of `repeat` runs."""
         out = self.work / "time.txt"
         values = []
         for _ in range(repeat):
             subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(out)] + [str(x) for x in argv],
-                           env=env or self.env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           env=env or self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             values.append(int(out.read_text().split()[-1]))
         return statistics.median(values)
 
