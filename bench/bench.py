@@ -404,7 +404,10 @@ def main():
     started = time.time()
     for name in SECTIONS:
         if name in only:
+            before = os.getloadavg()[0]
             getattr(b, name.replace("-", "_"))()
+            b.md += [f"Load average (1 min) at the start of this section: {before:.2f}, at its end: "
+                     f"{os.getloadavg()[0]:.2f}.", ""]
     load_after = os.getloadavg()
     info["load_before"] = " ".join(f"{x:.2f}" for x in load_before)
     info["load_after"] = " ".join(f"{x:.2f}" for x in load_after)
