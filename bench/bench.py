@@ -126,8 +126,8 @@ class Bench:
         if Path("/dev/shm").is_dir():
             rows.append(("baton noop step, jobs = 1, scratch on tmpfs (`TMPDIR=/dev/shm`; diagnostic)",
                          per(self.time_baton(wide, 1, "/dev/shm"), self.time_baton(one, 1, "/dev/shm"))))
-        self.md += [f"## 1. Per-step overhead ({n} steps)", "",
-                    f"(wall of an {n}-step run − wall of a 1-step run) / {n - 1}; CPU likewise from user+sys. "
+        self.md += [f"## 1. Per-step overhead ({n:,} steps)", "",
+                    f"(wall of a {n:,}-step run − wall of a 1-step run) / {n - 1:,}; CPU likewise from user+sys. "
                     "Ratio: fork/exec time ÷ this row's time (higher is better for baton).", ""]
         self.table(["what", "µs/step (median)", "µs/step (min)", "CPU µs/step", "fork/exec ÷ this"],
                    [(name, f"{p['median']:.0f}", f"{p['min']:.0f}", f"{p['cpu']:.0f}",
@@ -143,7 +143,7 @@ class Bench:
     def throughput(self):
         n = self.n
         noop = Path(self.a.guests) / "fixture_noop.wasm"
-        self.md += [f"## 2. Throughput: {n}-step graphs of trivial steps, 2 jobs", "",
+        self.md += [f"## 2. Throughput: {n:,}-step graphs of trivial steps, 2 jobs", "",
                     "baton runs the noop stage; ninja and make run `true` (one process per node, no files "
                     "written, so every invocation runs every node). Ratio: tool's median ÷ baton's.", ""]
         rows, data = [], {}
@@ -158,7 +158,7 @@ class Bench:
                 rows.append((shape, tool, f"{t['median']:.2f}", f"{t['min']:.2f}", f"{t['cpu']:.2f}",
                              f"{n / t['median']:,.0f}", "1" if tool == "baton" else f"{t['median'] / b['median']:.1f}x"))
             r = ninja["median"] / b["median"]
-            self.target(f"2. baton ≥ 10x faster than ninja, {shape} {n}", r >= 10,
+            self.target(f"2. baton ≥ 10x faster than ninja, {shape} {n:,}", r >= 10,
                         f"{b['median']:.2f} s vs {ninja['median']:.2f} s: {r:.1f}x")
         self.table(["graph", "tool", "median s", "min s", "CPU s", "steps/s", "÷ baton"], rows)
         self.data["throughput"] = data
