@@ -422,13 +422,15 @@ def main():
         "| target | result | measured |", "|---|---|---|",
     ] + [f"| {n} | {m} | {v} |" for n, m, v in b.targets] + [""]
     text = "\n".join(head + b.md)
+    # A --quick or partial run does not replace the full results.
+    name = "latest" if not args.quick and set(only) == set(SECTIONS) else "partial"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.md").write_text(text)
-    (out / "latest.json").write_text(json.dumps({"machine": info, "targets": b.targets, **b.data}, indent=1,
-                                                default=str) + "\n")
+    (out / f"{name}.md").write_text(text)
+    (out / f"{name}.json").write_text(json.dumps({"machine": info, "targets": b.targets, **b.data}, indent=1,
+                                                 default=str) + "\n")
     print(text)
-    print(f"bench: written to {out / 'latest.md'} and {out / 'latest.json'}", file=sys.stderr)
+    print(f"bench: written to {out / name}.md and {out / name}.json", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks baton side by side with what a user would pick instead (ninja,
 # make, a process per step), on this machine, in one run. Prints one table
-# and writes it to bench/results/latest.md (and latest.json). BENCHMARKS.md
-# says how to read it.
+# and writes it to bench/results/latest.md and latest.json (a --quick or
+# --only run writes partial.md instead). BENCHMARKS.md says how to read it.
 #
-#   ./bench/run.sh                      everything (about 20 minutes on 2 cores)
+#   ./bench/run.sh                      everything (15-20 minutes on 2 cores)
 #   ./bench/run.sh --quick              small graphs, few repeats: a smoke test
 #   ./bench/run.sh --only start,memory  some sections: per-step, throughput,
 #                                       scale, makespan, start, memory
