@@ -7,8 +7,12 @@ SHAPE is `wide` (N independent steps), `chain` (each step after the previous)
 or `random` (a random DAG: each step depends on up to D earlier ones, D=3 by
 default). Each node either runs the plugin (baton) / `true` (ninja, make),
 or, with --sleep-ms, sleeps that long (baton: a step that sleeps inside the
-stage; ninja/make: `sleep`). Writes OUT_DIR/baton.toml, build.ninja and
-Makefile, and OUT_DIR/durations.json (node -> seconds) for lower bounds.
+stage with the probe fixture's `sleep` op; ninja/make: `sleep`). ninja and
+make run exactly one process per node and write no files: ninja reruns
+edges whose outputs are missing and every make target is .PHONY, so every
+invocation runs every node, like every `baton run`. Writes OUT_DIR/baton.toml,
+build.ninja and Makefile, and OUT_DIR/durations.json (per node: ms and deps)
+for lower bounds.
 """
 import argparse
 import json
@@ -70,7 +74,7 @@ def main():
     def cmd(i):
         return f"sleep {durations[i] / 1000:.3f}" if args.sleep_ms is not None else "true"
 
-    ninja = ["rule run", "  command = $cmd && touch $out", ""]
+    ninja = ["rule run", "  command = $cmd", ""]
     for i, deps in graph:
         ins = " ".join(f"s{d}.done" for d in deps)
         ninja.append(f"build s{i}.done: run" + (f" | {ins}" if ins else ""))
@@ -80,10 +84,11 @@ def main():
     with open(os.path.join(args.out, "build.ninja"), "w") as f:
         f.write("\n".join(ninja) + "\n")
 
-    make = [".PHONY: all", "all: " + " ".join(f"s{i}.done" for i, _ in graph), ""]
+    nodes = " ".join(f"s{i}.done" for i, _ in graph)
+    make = [f".PHONY: all {nodes}", f"all: {nodes}", ""]
     for i, deps in graph:
         make.append(f"s{i}.done: " + " ".join(f"s{d}.done" for d in deps))
-        make.append(f"\t@{cmd(i)} && touch $@")
+        make.append(f"\t@{cmd(i)}")
     with open(os.path.join(args.out, "Makefile"), "w") as f:
         f.write("\n".join(make) + "\n")
 
