@@ -20,7 +20,7 @@ pub fn main(args: CheckArgs, out: Output) -> anyhow::Result<u8> {
     let Some(plan) = load_plan(&args.file) else {
         return Ok(2);
     };
-    let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
+    let runtime = Runtime::new(1).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
     let mut errors = Vec::new();
     for (p, def) in plan.plugins.iter().enumerate() {
         let users: Vec<&str> = plan.steps.iter().filter(|s| s.plugin == Some(p)).map(|s| s.id.as_str()).collect();

@@ -39,7 +39,7 @@ pub fn main(args: PluginArgs) -> anyhow::Result<u8> {
     };
     let stem = plugin.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(name);
     let def = PluginDef { name: stem, source, sha256: None, trust: None };
-    let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
+    let runtime = Runtime::new(1).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let found = rt.block_on(runtime.inspect(&def)).map_err(anyhow::Error::msg)?;
     crate::sandbox::scratch::cleanup();

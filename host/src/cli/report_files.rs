@@ -60,7 +60,7 @@ pub fn write(r: &RunReport, formats: &[Format], copy_to: Option<&Path>) -> (Vec<
     let mut errors = Vec::new();
     for (what, name, text) in &files {
         let path = run_dir.join(name);
-        match atomic::write(&path, text.as_bytes()) {
+        match atomic::write(&path, text.as_bytes(), atomic::Sync::Derived) {
             Ok(()) => written.push(Written { what, path }),
             Err(e) => errors.push(format!("cannot write {}: {e}", path.display())),
         }
@@ -85,7 +85,7 @@ pub fn write(r: &RunReport, formats: &[Format], copy_to: Option<&Path>) -> (Vec<
         }
         for (what, name, bytes) in copies {
             let path = dir.join(name);
-            match atomic::write(&path, bytes) {
+            match atomic::write(&path, bytes, atomic::Sync::Derived) {
                 Ok(()) => written.push(Written { what, path }),
                 Err(e) => errors.push(format!("--report-dir: cannot write {}: {e}", path.display())),
             }

@@ -70,10 +70,12 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
         .thread_name("baton-worker")
         .build()?;
     timing.phase("plan");
+    let stages = plan.steps.len();
     let timing_ref = &mut timing;
     let result = rt.block_on(async move {
         let timing = timing_ref;
-        let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?);
+        let runtime =
+            Arc::new(Runtime::new(stages).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?);
         timing.phase("engine");
         let (cancel_tx, cancel_rx) = watch::channel(false);
         tokio::spawn(watch_signals(cancel_tx));

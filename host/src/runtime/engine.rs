@@ -45,12 +45,16 @@ fn base_config() -> Config {
 /// instead of mapped and unmapped per stage, which costs a TLB shootdown on
 /// every core each time). If the machine cannot reserve the pool's address
 /// space, falls back to allocating on demand.
-pub fn build() -> wasmtime::Result<EngineSetup> {
+///
+/// `stages` is how many stages the caller may have alive at once (a run:
+/// its step count); the pool is no bigger than needed, since setting up
+/// each slot costs start-up time.
+pub fn build(stages: usize) -> wasmtime::Result<EngineSetup> {
     let max_stages = std::env::var("BATON_MAX_STAGES")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_MAX_STAGES);
+        .unwrap_or_else(|| stages.clamp(1, DEFAULT_MAX_STAGES));
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(max_stages as u32)
         .total_stacks(max_stages as u32)

@@ -39,9 +39,10 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine and links WASI and the baton interfaces.
-    pub fn new() -> wasmtime::Result<Self> {
-        let setup = engine::build()?;
+    /// Builds the engine for up to `stages` stages alive at once, and links
+    /// WASI and the baton interfaces.
+    pub fn new(stages: usize) -> wasmtime::Result<Self> {
+        let setup = engine::build(stages)?;
         let cache = CompileCache::from_env(&setup.engine);
         let mut linker = Linker::new(&setup.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

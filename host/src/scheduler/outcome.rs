@@ -142,7 +142,7 @@ impl Scheduler {
         self.journal.append(Record::End { status: status.into(), duration });
         let _ = self.journal.close();
         if let Ok(bytes) = serde_json::to_vec_pretty(&report) {
-            let _ = atomic::write(&self.run.report(), &bytes);
+            let _ = atomic::write(&self.run.report(), &bytes, atomic::Sync::Derived);
         }
         let measured: Vec<(String, f64)> = plan
             .steps

@@ -26,5 +26,5 @@ pub fn record(state_dir: &Path, measured: &[(String, f64)]) -> std::io::Result<(
         history.insert(id.clone(), v);
     }
     let bytes = serde_json::to_vec_pretty(&history).map_err(std::io::Error::other)?;
-    super::atomic::write(&state_dir.join(FILE), &bytes)
+    super::atomic::write(&state_dir.join(FILE), &bytes, super::atomic::Sync::Derived)
 }
