@@ -5,16 +5,22 @@
 //! first). When a process ends, whatever it left running in its group is
 //! killed; when the step ends, every group it started is killed.
 
-use std::collections::{HashSet, VecDeque};
+mod groups;
+mod output;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Notify, watch};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
 use wasmtime::component::Resource;
+
+pub use groups::{ProcessGroups, kill_everything, supervisors_done};
+use groups::{SUPERVISORS, kill_group};
+use output::{ChildIo, pump};
 
 use crate::runtime::bindings::baton::stage::process::{
     Chunk, Command, ExitStatus, Host, HostChild, Output, OutputStream, ProcessError,
@@ -28,186 +34,6 @@ use crate::sandbox::policy::spawn_allowed;
 /// How long to keep reading a process's pipes after it ended and its group
 /// was killed (a process that left the group may still hold them).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
-
-// ---------------------------------------------------------------- groups
-
-/// The process groups started by one attempt. Every group still alive is
-/// killed by `kill_all` (called when the attempt ends) or on drop.
-#[derive(Clone, Default)]
-pub struct ProcessGroups(Arc<Mutex<HashSet<i32>>>);
-
-/// Every live group of this baton process, for the second Ctrl-C.
-fn all_groups() -> &'static Mutex<HashSet<i32>> {
-    static ALL: OnceLock<Mutex<HashSet<i32>>> = OnceLock::new();
-    ALL.get_or_init(Default::default)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn kill_group(pgid: i32) {
-    if pgid > 1 {
-        // SAFETY: plain syscall; the group was created by us (setpgid(0, 0)).
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    }
-}
-
-impl ProcessGroups {
-    fn add(&self, pgid: i32) {
-        lock(&self.0).insert(pgid);
-        lock(all_groups()).insert(pgid);
-    }
-
-    /// Kills a group and forgets it.
-    fn finish(&self, pgid: i32) {
-        kill_group(pgid);
-        lock(&self.0).remove(&pgid);
-        lock(all_groups()).remove(&pgid);
-    }
-
-    /// Groups still alive.
-    pub fn count(&self) -> usize {
-        lock(&self.0).len()
-    }
-
-    /// Kills every group still alive.
-    pub fn kill_all(&self) {
-        let groups: Vec<i32> = lock(&self.0).drain().collect();
-        let mut all = lock(all_groups());
-        for g in groups {
-            kill_group(g);
-            all.remove(&g);
-        }
-    }
-}
-
-/// Process supervisors still running (each holds its process's pipes until
-/// the last output is read).
-static SUPERVISORS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Waits (up to `patience`) until no process supervisor is running.
-pub async fn supervisors_done(patience: Duration) {
-    let deadline = tokio::time::Instant::now() + patience;
-    while SUPERVISORS.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Kills every process group of every step (used when exiting at once on a
-/// second Ctrl-C).
-pub fn kill_everything() {
-    for g in lock(all_groups()).drain() {
-        kill_group(g);
-    }
-}
-
-// ---------------------------------------------------------------- output
-
-/// The last `limit` bytes of one stream.
-struct Capture {
-    bytes: VecDeque<u8>,
-    limit: usize,
-    truncated: bool,
-}
-
-impl Capture {
-    fn new(limit: usize) -> Self {
-        Self { bytes: VecDeque::new(), limit, truncated: false }
-    }
-
-    fn push(&mut self, data: &[u8]) {
-        self.bytes.extend(data);
-        if self.bytes.len() > self.limit {
-            let extra = self.bytes.len() - self.limit;
-            self.bytes.drain(..extra);
-            self.truncated = true;
-        }
-    }
-}
-
-/// Output of one child: captures, and the chunks not yet `read` by the stage
-/// (bounded; when the stage does not keep up, the oldest are dropped and a
-/// marker says how much).
-struct ChildIo {
-    stdout: Mutex<Capture>,
-    stderr: Mutex<Capture>,
-    unread: Mutex<Unread>,
-    notify: Notify,
-    open_streams: AtomicUsize,
-}
-
-struct Unread {
-    chunks: VecDeque<Chunk>,
-    bytes: usize,
-    limit: usize,
-    dropped: u64,
-}
-
-impl ChildIo {
-    fn push(&self, stream: OutputStream, data: &[u8]) {
-        let capture = match stream {
-            OutputStream::Stdout => &self.stdout,
-            OutputStream::Stderr => &self.stderr,
-        };
-        lock(capture).push(data);
-        let mut u = lock(&self.unread);
-        u.chunks.push_back(Chunk { stream, data: data.to_vec() });
-        u.bytes += data.len();
-        while u.bytes > u.limit {
-            match u.chunks.pop_front() {
-                Some(c) => {
-                    u.bytes -= c.data.len();
-                    u.dropped += c.data.len() as u64;
-                }
-                None => break,
-            }
-        }
-        drop(u);
-        self.notify.notify_waiters();
-    }
-
-    fn close_stream(&self) {
-        self.open_streams.fetch_sub(1, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-
-    /// The next unread chunk; `None` once both streams are closed and read.
-    async fn next(&self) -> Option<Chunk> {
-        loop {
-            let notified = self.notify.notified();
-            {
-                let mut u = lock(&self.unread);
-                if u.dropped > 0 {
-                    let marker = format!("[baton: {} bytes of output dropped: not read in time]\n", u.dropped);
-                    u.dropped = 0;
-                    return Some(Chunk { stream: OutputStream::Stderr, data: marker.into_bytes() });
-                }
-                if let Some(c) = u.chunks.pop_front() {
-                    u.bytes -= c.data.len();
-                    return Some(c);
-                }
-                if self.open_streams.load(Ordering::SeqCst) == 0 {
-                    return None;
-                }
-            }
-            notified.await;
-        }
-    }
-
-    fn output(&self, status: ExitStatus) -> Output {
-        let (out, err) = (lock(&self.stdout), lock(&self.stderr));
-        Output {
-            status,
-            stdout: out.bytes.iter().copied().collect(),
-            stderr: err.bytes.iter().copied().collect(),
-            stdout_truncated: out.truncated,
-            stderr_truncated: err.truncated,
-        }
-    }
-}
-
-// ---------------------------------------------------------------- children
 
 /// A running (or finished) process of a stage: the host side of `child`.
 pub struct ChildHandle {
@@ -336,13 +162,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     ctx.log.line("baton", &format!("started {source}: {}", shell_words(&cmd.program, &cmd.args)));
 
     let limit = policy.output_limit as usize;
-    let io = Arc::new(ChildIo {
-        stdout: Mutex::new(Capture::new(limit)),
-        stderr: Mutex::new(Capture::new(limit)),
-        unread: Mutex::new(Unread { chunks: VecDeque::new(), bytes: 0, limit, dropped: 0 }),
-        notify: Notify::new(),
-        open_streams: AtomicUsize::new(2),
-    });
+    let io = Arc::new(ChildIo::new(limit));
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
         readers.push(tokio::spawn(pump(out, OutputStream::Stdout, io.clone(), ctx.log.clone(), source.clone())));
@@ -395,30 +215,6 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
     for h in handles {
         let _ = h.await;
     }
-}
-
-async fn pump(
-    mut r: impl AsyncRead + Unpin,
-    stream: OutputStream,
-    io: Arc<ChildIo>,
-    log: crate::storage::step_log::StepLog,
-    source: String,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let tag = match stream {
-                    OutputStream::Stdout => source.clone(),
-                    OutputStream::Stderr => format!("{source}!"),
-                };
-                log.stream(&tag, &buf[..n]);
-                io.push(stream, &buf[..n]);
-            }
-        }
-    }
-    io.close_stream();
 }
 
 fn convert(status: std::io::Result<std::process::ExitStatus>) -> ExitStatus {
@@ -537,15 +333,6 @@ impl HostChild for StepState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn captures_keep_the_end() {
-        let mut c = Capture::new(5);
-        c.push(b"hello ");
-        c.push(b"world");
-        assert_eq!(c.bytes.iter().copied().collect::<Vec<u8>>(), b"world");
-        assert!(c.truncated);
-    }
 
     #[test]
     fn shell_words_quote_what_needs_it() {

@@ -1,0 +1,79 @@
+//! Process groups of steps: every group a step started is killed when the
+//! step ends; supervisors (one per process, reading its output) are counted
+//! so the end of a run can wait for them.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The process groups started by one attempt. Every group still alive is
+/// killed by `kill_all` (called when the attempt ends) or on drop.
+#[derive(Clone, Default)]
+pub struct ProcessGroups(Arc<Mutex<HashSet<i32>>>);
+
+/// Every live group of this baton process, for the second Ctrl-C.
+fn all_groups() -> &'static Mutex<HashSet<i32>> {
+    static ALL: OnceLock<Mutex<HashSet<i32>>> = OnceLock::new();
+    ALL.get_or_init(Default::default)
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(super) fn kill_group(pgid: i32) {
+    if pgid > 1 {
+        // SAFETY: plain syscall; the group was created by us (setpgid(0, 0)).
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+}
+
+impl ProcessGroups {
+    pub(super) fn add(&self, pgid: i32) {
+        lock(&self.0).insert(pgid);
+        lock(all_groups()).insert(pgid);
+    }
+
+    /// Kills a group and forgets it.
+    pub(super) fn finish(&self, pgid: i32) {
+        kill_group(pgid);
+        lock(&self.0).remove(&pgid);
+        lock(all_groups()).remove(&pgid);
+    }
+
+    /// Groups still alive.
+    pub fn count(&self) -> usize {
+        lock(&self.0).len()
+    }
+
+    /// Kills every group still alive.
+    pub fn kill_all(&self) {
+        let groups: Vec<i32> = lock(&self.0).drain().collect();
+        let mut all = lock(all_groups());
+        for g in groups {
+            kill_group(g);
+            all.remove(&g);
+        }
+    }
+}
+
+/// Process supervisors still running (each holds its process's pipes until
+/// the last output is read).
+pub(super) static SUPERVISORS: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits (up to `patience`) until no process supervisor is running.
+pub async fn supervisors_done(patience: Duration) {
+    let deadline = tokio::time::Instant::now() + patience;
+    while SUPERVISORS.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Kills every process group of every step (used when exiting at once on a
+/// second Ctrl-C).
+pub fn kill_everything() {
+    for g in lock(all_groups()).drain() {
+        kill_group(g);
+    }
+}
