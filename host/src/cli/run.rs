@@ -71,11 +71,14 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
         .build()?;
     timing.phase("plan");
     let stages = plan.steps.len();
+    let wasm_stack = plan.wasm_stack as usize;
     let timing_ref = &mut timing;
     let result = rt.block_on(async move {
         let timing = timing_ref;
-        let runtime =
-            Arc::new(Runtime::new(stages).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?);
+        let runtime = Arc::new(
+            Runtime::with_stack(stages, wasm_stack)
+                .map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?,
+        );
         timing.phase("engine");
         let (cancel_tx, cancel_rx) = watch::channel(false);
         tokio::spawn(watch_signals(cancel_tx));

@@ -32,6 +32,8 @@ pub struct Plan {
     pub dir: PathBuf,
     /// Max steps running at once.
     pub jobs: usize,
+    /// Wasm stack of every step, bytes (`[policy] stack`).
+    pub wasm_stack: u64,
     pub plugins: Vec<PluginDef>,
     pub pools: Vec<PoolDef>,
     /// Board names, in file order.

@@ -11,7 +11,7 @@ use super::cycles::find_cycle;
 use super::error::{Errors, PlanError};
 use super::schema::*;
 use super::suggest::hint;
-use super::units::parse_duration;
+use super::units::{parse_duration, parse_size};
 use super::{Plan, PluginDef, PluginSource, PoolDef, StepDef, valid_name};
 use crate::runtime::bundled;
 use crate::sandbox::policy::StepPolicy;
@@ -41,6 +41,20 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
     let pools = resolve_pools(&table, &mut errs);
     let templates = parse_templates(&table, &mut errs);
 
+    let wasm_stack = match &policy.stack {
+        None => crate::runtime::engine::DEFAULT_WASM_STACK as u64,
+        Some(text) => match parse_size(text) {
+            Ok(n) if (64 << 10..=64 << 20).contains(&n) => n,
+            Ok(_) => {
+                errs.push("policy.stack", "must be between 64KiB and 64MiB");
+                crate::runtime::engine::DEFAULT_WASM_STACK as u64
+            }
+            Err(m) => {
+                errs.push("policy.stack", m);
+                crate::runtime::engine::DEFAULT_WASM_STACK as u64
+            }
+        },
+    };
     let jobs = match pipeline.jobs {
         Some(0) => {
             errs.push("pipeline.jobs", "must be at least 1");
@@ -57,7 +71,9 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
     for (key, message) in policy_errors.drain(..) {
         errs.push(format!("policy.{key}"), message);
     }
+    trusted_base.stack = wasm_stack;
     let mut untrusted_caps = StepPolicy::builtin(Trust::Untrusted);
+    untrusted_caps.stack = wasm_stack;
     if let Some(u) = &policy.untrusted {
         untrusted_caps.apply(u, &mut policy_errors);
         for (key, message) in policy_errors.drain(..) {
@@ -214,6 +230,12 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             }
         }
 
+        if entry.stack.is_some() {
+            errs.push(
+                at("stack"),
+                format!("step {id}: the wasm stack is set for the whole pipeline, in [policy] stack (one engine runs every step)"),
+            );
+        }
         let backoff = match &entry.backoff {
             None => Duration::from_secs(1),
             Some(text) => parse_duration(text).unwrap_or_else(|m| {
@@ -289,6 +311,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         file: file.to_path_buf(),
         dir,
         jobs,
+        wasm_stack,
         plugins,
         pools,
         boards,

@@ -95,6 +95,8 @@ pub struct StepEntry {
     /// First retry delay; doubles on each further retry (default `1s`).
     pub backoff: Option<String>,
     pub emits: Option<Vec<String>>,
+    /// Not settable per step: read only to say where it goes.
+    pub stack: Option<String>,
     /// Programs the stage may run (`process` interface).
     pub spawn: Option<Vec<String>>,
     /// Host environment variables passed to spawned processes.
@@ -158,6 +160,8 @@ pub const TOP_LEVEL_KEYS: [&str; 6] = ["pipeline", "plugins", "pools", "policy",
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySection {
+    /// Wasm stack of every step (one engine runs them all), e.g. `2MiB`.
+    pub stack: Option<String>,
     /// Programs the stage may run (`process` interface).
     pub spawn: Option<Vec<String>>,
     /// Host environment variables passed to spawned processes.

@@ -8,11 +8,12 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 /// time slicing between stages.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Max wasm stack of a stage.
-pub const MAX_WASM_STACK: usize = 1 << 20;
+/// Wasm stack of a stage unless `[policy] stack` says otherwise.
+pub const DEFAULT_WASM_STACK: usize = 1 << 20;
 
-/// Fiber stack of an async call; host code gets what wasm leaves (>= 3 MiB).
-const ASYNC_STACK: usize = 4 << 20;
+/// What the fiber stack of an async call has beyond the wasm stack: the
+/// room host code runs in.
+const HOST_STACK: usize = 3 << 20;
 
 /// Stages alive at once by default (running or waiting); `BATON_MAX_STAGES`
 /// overrides it.
@@ -31,11 +32,11 @@ pub struct EngineSetup {
     pub pooling: bool,
 }
 
-fn base_config() -> Config {
+fn base_config(wasm_stack: usize) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
-    config.max_wasm_stack(MAX_WASM_STACK);
-    config.async_stack_size(ASYNC_STACK);
+    config.max_wasm_stack(wasm_stack);
+    config.async_stack_size(wasm_stack + HOST_STACK);
     config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(16));
     config
 }
@@ -49,7 +50,7 @@ fn base_config() -> Config {
 /// `stages` is how many stages the caller may have alive at once (a run:
 /// its step count); the pool is no bigger than needed, since setting up
 /// each slot costs start-up time.
-pub fn build(stages: usize) -> wasmtime::Result<EngineSetup> {
+pub fn build(stages: usize, wasm_stack: usize) -> wasmtime::Result<EngineSetup> {
     let max_stages = std::env::var("BATON_MAX_STAGES")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -76,12 +77,12 @@ pub fn build(stages: usize) -> wasmtime::Result<EngineSetup> {
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(256 << 10)
         .max_unused_warm_slots(64);
-    let mut config = base_config();
+    let mut config = base_config(wasm_stack);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let pooled = std::env::var_os("BATON_POOLING").is_none_or(|v| v != "0");
     let (engine, pooling) = match pooled.then(|| Engine::new(&config)) {
         Some(Ok(e)) => (e, true),
-        _ => (Engine::new(&base_config())?, false),
+        _ => (Engine::new(&base_config(wasm_stack))?, false),
     };
     start_ticker(&engine);
     Ok(EngineSetup { engine, max_stages, pooling })

@@ -12,7 +12,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use crate::plan::units::Human;
 use crate::runtime::bindings::{StageError, StepInfo};
 use crate::runtime::context::StepContext;
-use crate::runtime::engine::{EPOCH_TICK, MAX_WASM_STACK};
+use crate::runtime::engine::EPOCH_TICK;
 use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::state::{MAX_RESOURCES, StepState};
 use crate::sandbox::limits::StepLimiter;
@@ -133,7 +133,8 @@ async fn attempt(
         Ok(Ok(Err(StageError::Failed(m)))) => failed(FailureKind::Stage, m),
         Ok(Ok(Err(StageError::InvalidConfig(m)))) => failed(FailureKind::Config, format!("invalid config: {m}")),
         Ok(Err(e)) => {
-            let (kind, message) = explain_trap(&e, store.data().limiter.hit.as_deref(), &ctx.log.tail());
+            let (kind, message) =
+                explain_trap(&e, store.data().limiter.hit.as_deref(), &ctx.log.tail(), ctx.policy.stack);
             ctx.log.line("baton", &format!("{message}\n{e:?}"));
             failed(kind, message)
         }
@@ -141,7 +142,7 @@ async fn attempt(
 }
 
 /// A readable message for an error that ended a call.
-fn explain_trap(e: &wasmtime::Error, limit_hit: Option<&str>, tail: &[String]) -> (FailureKind, String) {
+fn explain_trap(e: &wasmtime::Error, limit_hit: Option<&str>, tail: &[String], stack: u64) -> (FailureKind, String) {
     if let Some(limit) = limit_hit {
         return (FailureKind::Limit, limit.to_string());
     }
@@ -155,7 +156,7 @@ fn explain_trap(e: &wasmtime::Error, limit_hit: Option<&str>, tail: &[String]) -
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => (
             FailureKind::Limit,
-            format!("stack limit {} exceeded (wasm stack overflow)", crate::plan::units::Size(MAX_WASM_STACK as u64)),
+            format!("stack limit {} exceeded (wasm stack overflow)", crate::plan::units::Size(stack)),
         ),
         Some(Trap::UnreachableCodeReached) => match panic_message(tail) {
             Some(p) => (FailureKind::Trap, format!("stage panicked: {p}")),

@@ -42,7 +42,12 @@ impl Runtime {
     /// Builds the engine for up to `stages` stages alive at once, and links
     /// WASI and the baton interfaces.
     pub fn new(stages: usize) -> wasmtime::Result<Self> {
-        let setup = engine::build(stages)?;
+        Self::with_stack(stages, engine::DEFAULT_WASM_STACK)
+    }
+
+    /// As [`Runtime::new`], with every stage's wasm stack `wasm_stack` bytes.
+    pub fn with_stack(stages: usize, wasm_stack: usize) -> wasmtime::Result<Self> {
+        let setup = engine::build(stages, wasm_stack)?;
         let cache = CompileCache::from_env(&setup.engine);
         let mut linker = Linker::new(&setup.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

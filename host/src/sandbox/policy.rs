@@ -34,6 +34,8 @@ pub struct StepPolicy {
     pub max_children: u32,
     /// Capabilities the plugin may import; `None` is every capability.
     pub capabilities: Option<Vec<String>>,
+    /// Wasm stack, bytes: the pipeline's (`[policy] stack`), the same for every step.
+    pub stack: u64,
 }
 
 impl StepPolicy {
@@ -51,6 +53,7 @@ impl StepPolicy {
                 output_limit: 4 << 20,
                 max_children: 32,
                 capabilities: None,
+                stack: crate::runtime::engine::DEFAULT_WASM_STACK as u64,
             },
             Trust::Untrusted => Self {
                 trust,
@@ -63,6 +66,7 @@ impl StepPolicy {
                 output_limit: 1 << 20,
                 max_children: 8,
                 capabilities: None,
+                stack: crate::runtime::engine::DEFAULT_WASM_STACK as u64,
             },
         }
     }

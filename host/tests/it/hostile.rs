@@ -80,6 +80,7 @@ fn memory_stack_and_traps_fail_only_their_step() {
         attack_all(&[("memory", "memory = \"512MiB\""), ("recursion", ""), ("panic", ""), ("unreachable", "")]);
     assert_eq!(r.error("h.memory"), "memory limit 512MiB exceeded");
     assert_eq!(r.error("h.recursion"), "stack limit 1MiB exceeded (wasm stack overflow)");
+    assert_eq!(r.step("h.recursion")["attempts"][0]["kind"], "limit");
     assert_eq!(r.error("h.panic"), "stage panicked: hostile panic (at tests/fixtures/hostile/src/lib.rs:47:24)");
     assert_eq!(r.error("h.unreachable"), "stage trapped: wasm `unreachable` instruction executed");
 }
@@ -168,4 +169,22 @@ with = { ops = [] }
     assert_eq!(r.error("h.huge"), "table limit 1000000 elements exceeded");
     assert_eq!(r.step("h.huge")["attempts"][0]["kind"], "limit");
     assert_eq!(r.status("ok.healthy"), "ok");
+}
+
+#[test]
+fn the_stack_limit_is_the_pipelines() {
+    let p = Pipeline::new(
+        r#"
+[policy]
+stack = "256KiB"
+[plugins]
+hostile = "{hostile}"
+[[boards.h.steps]]
+name = "recursion"
+plugin = "hostile"
+with = { attack = "recursion" }
+"#,
+    );
+    let r = p.run(&[]);
+    assert_eq!(r.error("h.recursion"), "stack limit 256KiB exceeded (wasm stack overflow)");
 }

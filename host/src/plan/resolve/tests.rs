@@ -268,3 +268,17 @@ fn a_changed_step_changes_its_fingerprint_only() {
     assert_eq!(a.steps[0].fingerprint, b.steps[0].fingerprint);
     assert_ne!(a.steps[1].fingerprint, b.steps[1].fingerprint);
 }
+
+#[test]
+fn the_wasm_stack_is_set_for_the_whole_pipeline() {
+    let plan = parse("[policy]\nstack = \"4MiB\"\n[[boards.b.steps]]\nname = \"s\"\n").expect("valid");
+    assert_eq!(plan.wasm_stack, 4 << 20);
+    assert_eq!(plan.steps[0].policy.stack, 4 << 20);
+    let errs = errors("[policy]\nstack = \"1GiB\"\n[[boards.b.steps]]\nname = \"s\"\nstack = \"2MiB\"\n");
+    assert!(errs.iter().any(|e| e == "policy.stack: must be between 64KiB and 64MiB"), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("boards.b.steps[0].stack: step b.s: the wasm stack is set for the whole pipeline")),
+        "{errs:?}"
+    );
+}
