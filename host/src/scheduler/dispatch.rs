@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::requests::answer;
 use super::step_run::{Attempt, Status};
 use super::{Event, Scheduler, UiEvent};
 use crate::runtime::context::StepContext;
@@ -20,7 +21,7 @@ impl Scheduler {
     pub(super) fn dispatch(&mut self) -> bool {
         let mut changed = false;
         while self.active < self.jobs {
-            let Some((i, wake)) = self.wakeups.pop_front() else {
+            let Some((i, reply, result)) = self.wakeups.pop_front() else {
                 break;
             };
             let now = self.now();
@@ -37,7 +38,7 @@ impl Scheduler {
                 w.end = Some(now);
             }
             (self.observer)(&UiEvent::StepResumed { id: &self.plan.steps[i].id });
-            wake.deliver();
+            answer(reply, result, &self.artifacts);
             changed = true;
         }
         while self.active < self.jobs && self.live < self.max_live {
@@ -167,7 +168,7 @@ impl Scheduler {
             }
         }
         self.waits.retain(|w| w.step != i);
-        self.wakeups.retain(|(s, _)| *s != i);
+        self.wakeups.retain(|(s, _, _)| *s != i);
         if let Some(a) = st.attempts.iter_mut().find(|a| a.number == attempt) {
             a.end = Some(now);
             a.tail = tail;

@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, watch};
 use crate::plan::Plan;
 use crate::report::{PluginLoad, RunReport};
 use crate::runtime::Runtime;
+use crate::runtime::bindings::baton::stage::signals::SignalError;
 use crate::runtime::context::RunServices;
 use crate::runtime::invoke::AttemptOutcome;
 use crate::runtime::plugin::LoadedPlugin;
@@ -171,7 +172,7 @@ pub(crate) struct Scheduler {
     /// Steps whose dependencies all finished, to evaluate.
     freed: Vec<usize>,
     /// Wait replies to deliver once their step has a job slot again.
-    wakeups: VecDeque<(usize, step_run::Wakeup)>,
+    wakeups: VecDeque<(usize, waits::Reply, Result<(), SignalError>)>,
     waits: Vec<waits::PendingWait>,
     emitted: HashSet<(usize, String)>,
     artifacts: HashMap<String, ArtifactRecord>,

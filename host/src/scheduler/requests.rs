@@ -1,9 +1,9 @@
 //! What running stages ask of the scheduler: raising and waiting on
 //! signals, publishing and looking up artifacts, reporting progress.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use super::step_run::{Status, WaitRecord, Wakeup};
+use super::step_run::{Status, WaitRecord};
 use super::waits::{self, PendingWait, Reply, Target, TargetState};
 use super::{Scheduler, UiEvent};
 use crate::plan::Trust;
@@ -147,12 +147,12 @@ impl Scheduler {
                 TargetState::Satisfied => {}
                 TargetState::Open => open.push(t),
                 TargetState::Never(why) => {
-                    return complete(reply, Err(never_error(&t, why)), &self.artifacts);
+                    return answer(reply, Err(never_error(&t, why)), &self.artifacts);
                 }
             }
         }
         if open.is_empty() {
-            return complete(reply, Ok(()), &self.artifacts);
+            return answer(reply, Ok(()), &self.artifacts);
         }
         let now = self.now();
         let st = &mut self.steps[step];
@@ -228,21 +228,7 @@ impl Scheduler {
         if self.steps[w.step].status != Status::Running {
             return;
         }
-        let wake = match w.reply {
-            Reply::Signal(tx) => Wakeup::Signal(tx, result),
-            Reply::Artifact { reply, reference } => {
-                let r = match result {
-                    Ok(()) => self
-                        .artifacts
-                        .get(&reference)
-                        .cloned()
-                        .ok_or_else(|| ArtifactError::NotFound(reference.clone())),
-                    Err(e) => Err(artifact_error(e)),
-                };
-                Wakeup::Artifact(reply, r)
-            }
-        };
-        self.wakeups.push_back((w.step, wake));
+        self.wakeups.push_back((w.step, w.reply, result));
     }
 }
 
@@ -253,12 +239,9 @@ fn never_error(t: &Target, why: String) -> SignalError {
     }
 }
 
-/// Answers a wait at once (the step still holds its slot).
-fn complete(
-    reply: Reply,
-    result: Result<(), SignalError>,
-    artifacts: &std::collections::HashMap<String, ArtifactRecord>,
-) {
+/// Answers a wait: a signal wait with its result, an artifact wait with the
+/// record it waited for (or why it will never come).
+pub(super) fn answer(reply: Reply, result: Result<(), SignalError>, artifacts: &HashMap<String, ArtifactRecord>) {
     match reply {
         Reply::Signal(tx) => {
             let _ = tx.send(result);

@@ -65,39 +65,6 @@ pub struct WaitRecord {
     pub error: Option<String>,
 }
 
-/// A reply to deliver to a step's host call once it has a job slot again.
-pub enum Wakeup {
-    Signal(
-        oneshot::Sender<Result<(), crate::runtime::bindings::baton::stage::signals::SignalError>>,
-        Result<(), crate::runtime::bindings::baton::stage::signals::SignalError>,
-    ),
-    Artifact(
-        oneshot::Sender<
-            Result<
-                crate::storage::artifacts::ArtifactRecord,
-                crate::runtime::bindings::baton::stage::artifacts::ArtifactError,
-            >,
-        >,
-        Result<
-            crate::storage::artifacts::ArtifactRecord,
-            crate::runtime::bindings::baton::stage::artifacts::ArtifactError,
-        >,
-    ),
-}
-
-impl Wakeup {
-    pub fn deliver(self) {
-        match self {
-            Wakeup::Signal(tx, r) => {
-                let _ = tx.send(r);
-            }
-            Wakeup::Artifact(tx, r) => {
-                let _ = tx.send(r);
-            }
-        }
-    }
-}
-
 /// Everything the scheduler tracks for one step.
 pub struct StepRun {
     pub status: Status,
