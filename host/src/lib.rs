@@ -16,8 +16,10 @@
 //! - [`report`]: the end-of-run report (text summary, JSON, JUnit XML, the
 //!   HTML page, graph SVG).
 //! - [`cli`]: one file per subcommand.
+//! - [`env_vars`]: every `BATON_*` variable the host reads (a leaf).
 
 pub mod cli;
+pub mod env_vars;
 pub mod plan;
 pub mod report;
 pub mod runtime;

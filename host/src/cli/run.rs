@@ -89,7 +89,7 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
         let run = tokio::spawn(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx));
         Ok::<_, anyhow::Error>(run.await?)
     });
-    crate::sandbox::confine::cleanup_cgroups();
+    crate::sandbox::cgroup::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
     let report = match result? {
         Ok(r) => r,
@@ -143,7 +143,7 @@ async fn watch_signals(cancel: watch::Sender<bool>) {
         } else {
             eprintln!("\nbaton: exiting now");
             crate::runtime::host::process::kill_everything();
-            crate::sandbox::confine::cleanup_cgroups();
+            crate::sandbox::cgroup::cleanup_cgroups();
             crate::sandbox::scratch::cleanup();
             std::process::exit(130);
         }

@@ -295,6 +295,13 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         });
     }
 
+    for (b, board) in boards.iter().enumerate() {
+        if let Some(message) = mixed_trust(board, steps.iter().filter(|s| s.board == b)) {
+            let first = steps.iter().find(|s| s.board == b).map(|s| s.source.clone()).unwrap_or_default();
+            errs.push(first, message);
+        }
+    }
+
     if errs.is_empty() {
         let deps: Vec<Vec<usize>> = steps.iter().map(|s| s.deps.clone()).collect();
         if let Some(cycle) = find_cycle(&deps) {
@@ -317,6 +324,29 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         boards,
         steps,
     })
+}
+
+/// A board's steps share one workspace, so a trusted step could run what an
+/// untrusted one planted there: a board is trusted or untrusted as a whole
+/// (sync points, which run nothing, go with either).
+fn mixed_trust<'a>(board: &str, steps: impl Iterator<Item = &'a StepDef>) -> Option<String> {
+    let (mut trusted, mut untrusted) = (Vec::new(), Vec::new());
+    for s in steps.filter(|s| s.plugin.is_some()) {
+        match s.policy.trust {
+            Trust::Trusted => trusted.push(s.id.as_str()),
+            Trust::Untrusted => untrusted.push(s.id.as_str()),
+        }
+    }
+    if trusted.is_empty() || untrusted.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "board {board} mixes trusted steps ({}) and untrusted steps ({}); they would share one workspace, where a \
+         trusted step could run what an untrusted one planted: move the untrusted steps to a board of their own \
+         and pass files through artifacts",
+        trusted.join(", "),
+        untrusted.join(", ")
+    ))
 }
 
 fn syntax_error(e: &toml::de::Error) -> String {

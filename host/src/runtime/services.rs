@@ -22,7 +22,8 @@ pub enum ServiceRequest {
     /// Find an artifact, waiting for its producer if it has not published it yet.
     Lookup { step: usize, reference: String, reply: oneshot::Sender<Result<ArtifactRecord, ArtifactError>> },
     /// Every artifact published so far.
-    List { reply: oneshot::Sender<Vec<ArtifactRecord>> },
+    /// The artifacts `step` may see (an untrusted step: only its dependencies').
+    List { step: usize, reply: oneshot::Sender<Vec<ArtifactRecord>> },
     /// A progress report from the stage.
     Progress { step: usize, done: u64, total: u64, message: String },
 }

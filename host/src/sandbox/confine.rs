@@ -1,16 +1,27 @@
-//! How a step's processes are started: trusted steps' processes run as
-//! they are (own process group, scrubbed environment); untrusted steps'
-//! processes run inside bubblewrap with no network, the workspace as the only
-//! writable path, a fresh `/tmp`, their own pid namespace (all die with the
-//! step), and resource limits (CPU time, address space, process count). If
-//! bubblewrap is missing, untrusted processes are refused, never run bare.
+//! How a step's processes are started. Every process tree of a step runs in
+//! a container baton can kill as a whole: its own pid namespace (through
+//! bubblewrap; when the tree's first process ends, the namespace and all that
+//! is left in it die, `setsid` or not, and `/proc` shows no host process, so
+//! nothing reads baton's environment) and, where the host has one, a pids
+//! cgroup that is emptied with SIGKILL when the process ends.
+//!
+//! Untrusted steps' processes run inside bubblewrap with no network, no
+//! capability, the workspace as the only writable path, size-capped `/tmp`
+//! and `/dev/shm`, a read-only `/dev`, resource limits, and, when baton runs
+//! as root, as an unprivileged host user (see [`super::identity`]).
+//! bubblewrap itself starts with an empty environment: the stage's variables
+//! reach the program only through `--setenv`, so nothing a stage chooses
+//! (`LD_PRELOAD`, `PATH`) affects a process in the host's namespaces. If
+//! bubblewrap is missing, untrusted processes are refused, never run bare;
+//! trusted ones run in their own process group and pids cgroup only.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
+use crate::env_vars;
 use crate::plan::Trust;
+use crate::sandbox::cgroup::PidsCgroup;
+use crate::sandbox::identity::{Identity, hand_over};
 use crate::sandbox::policy::StepPolicy;
 
 /// Read-only system paths visible inside the confinement (when present).
@@ -57,6 +68,11 @@ pub struct Spec<'a> {
 pub struct Launch {
     pub program: PathBuf,
     pub args: Vec<OsString>,
+    /// Environment of `program` itself: empty when it is bubblewrap (the
+    /// variables are passed inside with `--setenv`).
+    pub env: Vec<(String, String)>,
+    /// Host user and group to switch to before exec (untrusted, as root).
+    pub identity: Option<Identity>,
     /// `(resource, limit)` pairs for `setrlimit`.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
     /// The pids cgroup of the process tree, if the host has one to give.
@@ -67,8 +83,8 @@ impl Confinement {
     /// Finds bubblewrap: `$BATON_BWRAP` if set (a path, or `none` to act as
     /// if it were missing), else `bwrap` on `PATH`.
     pub fn detect() -> Self {
-        let bwrap = match std::env::var_os("BATON_BWRAP") {
-            Some(v) if v == "none" => Err("bubblewrap is disabled (BATON_BWRAP=none)".into()),
+        let bwrap = match std::env::var_os(env_vars::BWRAP) {
+            Some(v) if v == "none" => Err(format!("bubblewrap is disabled ({}=none)", env_vars::BWRAP)),
             Some(v) => Ok(PathBuf::from(v)),
             None => which("bwrap").ok_or_else(|| {
                 "bubblewrap (`bwrap`) is not installed; untrusted steps may not run processes without it \
@@ -86,47 +102,95 @@ impl Confinement {
 
     /// Prepares a process of a step with `policy`.
     pub fn launch(&self, policy: &StepPolicy, spec: &Spec<'_>) -> Result<Launch, String> {
-        let Spec { program, args, env, workspace, cwd, label } = *spec;
         match policy.trust {
-            Trust::Trusted => Ok(Launch {
-                program: program.to_path_buf(),
-                args: args.iter().map(OsString::from).collect(),
-                rlimits: Vec::new(),
-                cgroup: None,
-            }),
-            Trust::Untrusted => {
-                let bwrap = self.bwrap.as_ref().map_err(Clone::clone)?;
-                let mut a: Vec<OsString> = Vec::new();
-                let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
-                push(&["--unshare-all", "--die-with-parent", "--new-session", "--hostname", "baton-sandbox"]);
-                push(&["--clearenv"]);
-                for p in RO_PATHS {
-                    push(&["--ro-bind-try", p, p]);
-                }
-                push(&["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
-                a.push("--bind".into());
-                a.push(workspace.into());
-                a.push(workspace.into());
-                a.push("--chdir".into());
-                a.push(cwd.into());
-                a.extend(setenv_args(env));
-                a.push("--".into());
-                a.push(program.into());
-                a.extend(args.iter().map(OsString::from));
-                let cpu = policy.cpu.map(|d| d.as_secs().max(1)).unwrap_or(300);
-                Ok(Launch {
-                    program: bwrap.clone(),
-                    args: a,
-                    rlimits: vec![
-                        (libc::RLIMIT_CPU, cpu),
-                        (libc::RLIMIT_AS, policy.memory.max(64 << 20)),
-                        (libc::RLIMIT_NPROC, MAX_PROCESSES),
-                        (libc::RLIMIT_CORE, 0),
-                    ],
-                    cgroup: PidsCgroup::create(label, MAX_PROCESSES),
-                })
-            }
+            Trust::Trusted => Ok(self.trusted(spec)),
+            Trust::Untrusted => self.untrusted(policy, spec),
         }
+    }
+
+    /// A trusted process: the host as it is, but in a pid namespace of its
+    /// own when bubblewrap is there, and in a pids cgroup when the host has one.
+    fn trusted(&self, spec: &Spec<'_>) -> Launch {
+        let cgroup = PidsCgroup::create(spec.label, None);
+        let Ok(bwrap) = &self.bwrap else {
+            return Launch {
+                program: spec.program.to_path_buf(),
+                args: spec.args.iter().map(OsString::from).collect(),
+                env: spec.env.to_vec(),
+                identity: None,
+                rlimits: Vec::new(),
+                cgroup,
+            };
+        };
+        let mut a = Args::default();
+        a.push(&["--dev-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--die-with-parent", "--new-session"]);
+        a.push(&["--clearenv"]);
+        a.program(spec);
+        Launch { program: bwrap.clone(), args: a.0, env: Vec::new(), identity: None, rlimits: Vec::new(), cgroup }
+    }
+
+    /// An untrusted process, confined; refused without bubblewrap.
+    fn untrusted(&self, policy: &StepPolicy, spec: &Spec<'_>) -> Result<Launch, String> {
+        let bwrap = self.bwrap.as_ref().map_err(Clone::clone)?;
+        let identity = Identity::for_sandbox()?;
+        if let Some(who) = identity {
+            hand_over(spec.workspace, who)
+                .map_err(|e| format!("cannot hand the workspace to the sandbox user {}: {e}", who.uid))?;
+        }
+        let tmp = policy.memory.max(16 << 20);
+        let shm = (policy.memory / 4).max(1 << 20);
+        let mut a = Args::default();
+        a.push(&["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]);
+        a.push(&["--hostname", "baton-sandbox", "--clearenv"]);
+        for p in RO_PATHS {
+            a.push(&["--ro-bind-try", p, p]);
+        }
+        // `/dev` is read-only once `/dev/shm` is mounted on it; both tmpfs
+        // mounts are sized from the step's memory cap.
+        a.push(&["--dev", "/dev"]);
+        a.push(&["--size", &shm.to_string(), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]);
+        a.push(&["--proc", "/proc", "--size", &tmp.to_string(), "--tmpfs", "/tmp"]);
+        a.path("--bind", spec.workspace, spec.workspace);
+        a.program(spec);
+        let cpu = policy.cpu.map(|d| d.as_secs().max(1)).unwrap_or(300);
+        let cgroup = PidsCgroup::create(spec.label, Some(MAX_PROCESSES));
+        let mut rlimits = vec![
+            (libc::RLIMIT_CPU, cpu),
+            (libc::RLIMIT_AS, policy.memory.max(64 << 20)),
+            (libc::RLIMIT_CORE, 0),
+        ];
+        if cgroup.is_none() {
+            // RLIMIT_NPROC counts every process of the user, so it is the cap
+            // only where no pids cgroup caps this tree alone.
+            rlimits.push((libc::RLIMIT_NPROC, MAX_PROCESSES));
+        }
+        Ok(Launch { program: bwrap.clone(), args: a.0, env: Vec::new(), identity, rlimits, cgroup })
+    }
+}
+
+/// A bubblewrap command line being built.
+#[derive(Default)]
+struct Args(Vec<OsString>);
+
+impl Args {
+    fn push(&mut self, items: &[&str]) {
+        self.0.extend(items.iter().map(OsString::from));
+    }
+
+    fn path(&mut self, flag: &str, from: &Path, to: &Path) {
+        self.0.push(flag.into());
+        self.0.push(from.into());
+        self.0.push(to.into());
+    }
+
+    /// The working directory, the variables, then the program and its arguments.
+    fn program(&mut self, spec: &Spec<'_>) {
+        self.0.push("--chdir".into());
+        self.0.push(spec.cwd.into());
+        self.0.extend(setenv_args(spec.env));
+        self.0.push("--".into());
+        self.0.push(spec.program.into());
+        self.0.extend(spec.args.iter().map(OsString::from));
     }
 }
 
@@ -142,83 +206,6 @@ fn setenv_args(env: &[(String, String)]) -> Vec<OsString> {
     out
 }
 
-/// A `pids` cgroup capping the number of processes of one confined tree
-/// (cgroup v1 `pids` controller or cgroup v2), when the host lets baton
-/// create one. Removed on drop.
-pub struct PidsCgroup {
-    dir: PathBuf,
-    /// `cgroup.procs`, opened in the parent; the child writes `0` to it
-    /// before exec to move itself in.
-    pub procs: std::fs::File,
-}
-
-impl PidsCgroup {
-    fn create(label: &str, max: u64) -> Option<Self> {
-        static ROOT: OnceLock<Option<PathBuf>> = OnceLock::new();
-        let root = ROOT.get_or_init(find_pids_root).as_ref()?;
-        let dir = root.join(format!("{}-{}", sanitize(label), unique()));
-        std::fs::create_dir(&dir).ok()?;
-        let setup = || -> std::io::Result<std::fs::File> {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(dir.join("pids.max"))?
-                .write_all(max.to_string().as_bytes())?;
-            std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))
-        };
-        match setup() {
-            Ok(procs) => Some(Self { dir, procs }),
-            Err(_) => {
-                let _ = std::fs::remove_dir(&dir);
-                None
-            }
-        }
-    }
-}
-
-impl Drop for PidsCgroup {
-    fn drop(&mut self) {
-        // Anything still inside is killed; then the group can be removed.
-        if let Ok(text) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
-            for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: plain syscall on a pid of this cgroup.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-    }
-}
-
-/// `/sys/fs/cgroup/pids/baton` (v1) or `/sys/fs/cgroup/baton` (v2) if baton
-/// may create groups there.
-fn find_pids_root() -> Option<PathBuf> {
-    let v1 = Path::new("/sys/fs/cgroup/pids");
-    let v2 = Path::new("/sys/fs/cgroup");
-    let base = if v1.join("cgroup.procs").exists() {
-        v1.to_path_buf()
-    } else if std::fs::read_to_string(v2.join("cgroup.subtree_control")).is_ok_and(|s| s.contains("pids")) {
-        v2.to_path_buf()
-    } else {
-        return None;
-    };
-    let root = base.join(format!("baton-{}", std::process::id()));
-    std::fs::create_dir_all(&root).ok()?;
-    Some(root)
-}
-
-fn sanitize(label: &str) -> String {
-    label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
-}
-
-fn unique() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Finds `name` on the host's `PATH`.
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
@@ -230,9 +217,3 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Removes this process's cgroup root at exit (best effort).
-pub fn cleanup_cgroups() {
-    for base in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"] {
-        let _ = std::fs::remove_dir(Path::new(base).join(format!("baton-{}", std::process::id())));
-    }
-}

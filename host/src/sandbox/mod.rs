@@ -2,10 +2,13 @@
 //! `policy` (trust, allow-lists, limits; deny by default), `wasi` (the WASI
 //! context a policy gives), `limits` (memory/table/instance limiter),
 //! `paths` (nothing escapes the workspace), `scratch` (the private `/tmp`),
-//! `confine` (how processes of
-//! untrusted steps are confined with bubblewrap).
+//! `confine` (how steps' processes are started: bubblewrap for untrusted
+//! ones, a pid namespace for all), `identity` (the unprivileged user
+//! untrusted processes run as), `cgroup` (the pids cgroup of a process tree).
 
+pub mod cgroup;
 pub mod confine;
+pub mod identity;
 pub mod limits;
 pub mod paths;
 pub mod policy;

@@ -74,8 +74,21 @@ impl Scheduler {
                     self.begin_wait(step, vec![reference.clone()], vec![target], Reply::Artifact { reply, reference });
                 }
             },
-            ServiceRequest::List { reply } => {
-                let all = self.artifact_order.iter().filter_map(|r| self.artifacts.get(r).cloned()).collect();
+            ServiceRequest::List { step, reply } => {
+                // An untrusted step sees only what its dependencies published:
+                // a digest alone can give a small secret away.
+                let visible: Option<HashSet<usize>> = (self.plan.steps[step].policy.trust == Trust::Untrusted)
+                    .then(|| self.ancestors_of(step).clone());
+                let all = self
+                    .artifact_order
+                    .iter()
+                    .filter_map(|r| self.artifacts.get(r))
+                    .filter(|r| match &visible {
+                        None => true,
+                        Some(deps) => self.plan.step_index(&r.step).is_some_and(|p| deps.contains(&p)),
+                    })
+                    .cloned()
+                    .collect();
                 let _ = reply.send(all);
             }
         }

@@ -6,6 +6,7 @@ mod harness;
 mod artifacts;
 mod check;
 mod chromium;
+mod escapes;
 mod hostile;
 mod languages;
 mod processes;

@@ -16,7 +16,7 @@ with = { run = "echo one >> runs.txt" }
 [[boards.a.steps]]
 name = "two"
 plugin = "shell"
-with = { run = "echo two >> runs.txt; echo $$ > two.pid; [ -f go ] || sleep 60" }
+with = { run = "echo two >> runs.txt; echo $$ > two.pid; [ -f go ] || sleep 60.MARKER" }
 [[boards.a.steps]]
 name = "three"
 plugin = "shell"
@@ -54,15 +54,21 @@ fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(String::from).collect()
 }
 
-fn alive(pid_file: &Path) -> bool {
-    let pid = std::fs::read_to_string(pid_file).unwrap_or_default();
-    // A zombie waiting to be reaped by init is not alive.
-    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|s| !s.contains(") Z "))
+/// The pipeline with a marker of this test in step two's `sleep`, so that
+/// the test can find that process among the host's (inside its pid
+/// namespace, `$$` is not a host pid).
+fn pipeline_text(marker: u32) -> String {
+    PIPELINE.replace("MARKER", &marker.to_string())
+}
+
+fn alive(marker: u32) -> bool {
+    !crate::escapes::processes_with(&format!("sleep 60.{marker}")).is_empty()
 }
 
 #[test]
 fn resume_after_kill_9_redoes_only_what_did_not_finish() {
-    let p = Pipeline::new(PIPELINE);
+    let marker = std::process::id() * 10 + 1;
+    let p = Pipeline::new(&pipeline_text(marker));
     let mut child = spawn_run(&p);
     let ws_a = p.workspace("a");
     wait_for("step two to start", || ws_a.join("two.pid").exists());
@@ -73,7 +79,7 @@ fn resume_after_kill_9_redoes_only_what_did_not_finish() {
     child.kill().expect("kill -9");
     let _ = child.wait();
     // baton's processes die with it.
-    wait_for("the orphaned shell to die", || !alive(&ws_a.join("two.pid")));
+    wait_for("the orphaned shell to die", || !alive(marker));
 
     std::fs::write(ws_a.join("go"), "").expect("go");
     let r = p.run(&["--resume"]);
@@ -88,7 +94,7 @@ fn resume_after_kill_9_redoes_only_what_did_not_finish() {
     assert_eq!(lines(&p.workspace("b").join("runs.txt")), ["other"]);
 
     // A changed step runs again; the unchanged ones stay done.
-    p.write(&PIPELINE.replace("echo other >> runs.txt", "echo other-v2 >> runs.txt"));
+    p.write(&pipeline_text(marker).replace("echo other >> runs.txt", "echo other-v2 >> runs.txt"));
     let r = p.run(&["--resume"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.step("b.other")["previously_done"], false);
@@ -100,7 +106,7 @@ fn resume_after_kill_9_redoes_only_what_did_not_finish() {
 
 #[test]
 fn resume_without_an_earlier_run_is_a_usage_error() {
-    let p = Pipeline::new(PIPELINE);
+    let p = Pipeline::new(&pipeline_text(0));
     let r = p.run(&["--resume"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--resume: no earlier run of this pipeline"), "{}", r.stderr);
@@ -113,8 +119,9 @@ fn signal(child: &Child, sig: &str) {
 
 #[test]
 fn sigint_cancels_cleanly_and_saves_state() {
-    for sig in ["-INT", "-TERM"] {
-        let p = Pipeline::new(PIPELINE);
+    for (k, sig) in ["-INT", "-TERM"].into_iter().enumerate() {
+        let marker = std::process::id() * 10 + 2 + k as u32;
+        let p = Pipeline::new(&pipeline_text(marker));
         let child = spawn_run(&p);
         let ws_a = p.workspace("a");
         wait_for("step two to start", || ws_a.join("two.pid").exists());
@@ -127,7 +134,7 @@ fn sigint_cancels_cleanly_and_saves_state() {
         assert_eq!(r.error("a.two"), "cancelled");
         assert_eq!(r.status("a.three"), "skipped");
         assert_eq!(r.error("a.three"), "run cancelled");
-        assert!(!alive(&ws_a.join("two.pid")), "{sig}: the running step's process was killed");
+        assert!(!alive(marker), "{sig}: the running step's process was killed");
         assert!(journal_text(&p).contains(r#""event":"end","status":"cancelled""#), "state saved");
         // And the cancelled run can be resumed.
         std::fs::write(ws_a.join("go"), "").expect("go");

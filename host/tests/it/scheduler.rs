@@ -266,7 +266,9 @@ with = { run = "exit 7" }
 
 #[test]
 fn a_timeout_interrupts_the_attempt_and_kills_its_processes() {
-    let p = Pipeline::new(
+    // Found by a marker: inside its pid namespace, `$$` is not a host pid.
+    let marker = format!("30.{}", std::process::id());
+    let p = Pipeline::new(&format!(
         r#"
 [policy]
 spawn = ["sh"]
@@ -275,20 +277,19 @@ name = "slow"
 plugin = "shell"
 timeout = "500ms"
 on_failure = "continue"
-with = { run = "echo $$ > pid; sleep 30" }
+with = {{ run = "sleep {marker}" }}
 [[boards.b.steps]]
 name = "fine"
 plugin = "shell"
-with = { run = "true" }
-"#,
-    );
+with = {{ run = "true" }}
+"#
+    ));
     let r = p.run(&[]);
     assert_eq!(r.status("a.slow"), "failed");
     assert_eq!(r.error("a.slow"), "timed out after 500ms");
     assert_eq!(r.step("a.slow")["attempts"][0]["kind"], "timeout");
     assert_eq!(r.status("b.fine"), "ok");
-    let pid = std::fs::read_to_string(p.workspace("a").join("pid")).expect("pid");
-    assert!(!std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(), "the shell was killed");
+    assert_eq!(crate::escapes::processes_with(&format!("sleep {marker}")), Vec::<String>::new(), "the shell was killed");
 }
 
 #[test]

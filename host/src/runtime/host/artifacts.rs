@@ -89,7 +89,8 @@ impl Host for StepState {
     }
 
     async fn list(&mut self) -> wasmtime::Result<Result<Vec<Artifact>, ArtifactError>> {
-        let all = self.ctx.run.requests.ask(|reply| ServiceRequest::List { reply }).await;
+        let step = self.ctx.index;
+        let all = self.ctx.run.requests.ask(|reply| ServiceRequest::List { step, reply }).await;
         Ok(match all {
             Some(records) => Ok(records.iter().map(to_wit).collect()),
             None => Err(gone()),

@@ -105,23 +105,17 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
         })?;
 
     if policy.trust == crate::plan::Trust::Untrusted && launch.cgroup.is_none() {
-        // SAFETY: getuid has no preconditions.
-        let root = unsafe { libc::getuid() } == 0;
         ctx.log.line(
             "baton",
-            if root {
-                "warning: no pids cgroup to join: the process count of this confined tree is not capped \
-                 (RLIMIT_NPROC does not bind root); its pid namespace still dies with the step"
-            } else {
-                "warning: no pids cgroup to join: the process count is capped by RLIMIT_NPROC only"
-            },
+            "warning: no pids cgroup to join: the process count of this confined tree is capped by RLIMIT_NPROC \
+             only (which counts every process of the sandbox user)",
         );
     }
     let mut command = tokio::process::Command::new(&launch.program);
     command
         .args(&launch.args)
         .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&cwd)
         .process_group(0)
         .stdin(if cmd.stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
@@ -130,14 +124,12 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
         .kill_on_drop(true);
     let rlimits = launch.rlimits.clone();
     let cgroup_fd = launch.cgroup.as_ref().map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.procs));
+    let identity = launch.identity;
     // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe syscalls (setrlimit, write) on values prepared here.
+    // async-signal-safe syscalls (write, setrlimit, setgroups, setgid,
+    // setuid, prctl) on values prepared here.
     unsafe {
         command.pre_exec(move || {
-            // Die with baton, even if it is killed with SIGKILL.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
             if let Some(fd) = cgroup_fd
                 && libc::write(fd, b"0".as_ptr().cast(), 1) != 1
             {
@@ -148,6 +140,20 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
                 if libc::setrlimit(resource, &lim) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+            }
+            // Untrusted, as root: become the unprivileged sandbox user for
+            // good (groups first, then gid, then uid).
+            if let Some(who) = identity
+                && (libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(who.gid) != 0
+                    || libc::setuid(who.uid) != 0)
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Die with baton, even if it is killed with SIGKILL (after the
+            // identity change, which clears this setting).
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
