@@ -269,3 +269,70 @@ with = { ops = [{ op = "run", program = "sh", args = ["-c", "true"] }] }
          unprivileged user and group, not 0"
     );
 }
+
+#[test]
+fn confinement_holds_when_baton_runs_as_an_ordinary_user() {
+    if !is_root() {
+        // The suite already runs as an ordinary user: every test above is this one.
+        return;
+    }
+    let marker = format!("{}.{}", 400 + std::process::id() % 100, std::process::id());
+    let attacks = [
+        "mount -o remount,rw /usr 2>/dev/null && echo REMOUNTED-USR",
+        "v=$(cat /proc/sys/kernel/panic); echo $v > /proc/sys/kernel/panic 2>/dev/null && echo SYSCTL",
+        "echo pwned >> /etc/passwd 2>/dev/null && echo PASSWD",
+        "echo x > /dev/pwned 2>/dev/null && echo DEV",
+        "grep CapEff /proc/self/status",
+        "exit 0",
+    ]
+    .join("; ");
+    let p = Pipeline::new(&format!(
+        r#"
+[plugins]
+probe = "probe.wasm"
+[policy]
+spawn = ["sh"]
+[policy.untrusted]
+spawn = ["sh"]
+[[boards.try.steps]]
+name = "patch"
+plugin = "probe"
+trust = "untrusted"
+with = {{ ops = [
+  {{ op = "run", program = "sh", args = ["-c", "{attacks}"], expect_stdout = "CapEff:\t0000000000000000\n" }},
+  {{ op = "run", program = "sh", args = ["-c", "echo mine > owned.txt"] }},
+] }}
+[[boards.a.steps]]
+name = "leaves"
+plugin = "probe"
+with = {{ ops = [
+  {{ op = "run", program = "sh", args = ["-c", "setsid sleep {marker} > /dev/null 2>&1 < /dev/null & echo started"], expect_stdout = "started\n" }},
+  {{ op = "sleep", ms = 200 }},
+] }}
+"#
+    ));
+    // Everything baton needs, where an ordinary user can reach it.
+    std::fs::copy(baton_test_artifacts::PROBE, p.dir().join("probe.wasm")).expect("copy probe");
+    std::fs::copy(crate::harness::baton_bin(), p.dir().join("baton")).expect("copy baton");
+    let chown = std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(p.dir()).status();
+    assert!(chown.expect("chown").success());
+    std::fs::set_permissions(p.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(p.dir().join("baton"))
+        .args(["run", "--json"])
+        .current_dir(p.dir())
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", p.dir())
+        .env("BATON_CACHE_DIR", p.dir().join("cache"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("setpriv (util-linux) runs baton as nobody");
+    let r = crate::harness::Run::from_output(out);
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stderr, p.log("try.patch"), p.log("a.leaves"));
+    assert_eq!(processes_with(&format!("sleep {marker}")), Vec::<String>::new(), "a setsid process outlived its step");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(p.workspace("try").join("owned.txt")).expect("written");
+    assert_eq!(meta.uid(), 65534, "written as the user baton runs as");
+}
