@@ -11,6 +11,7 @@ pub mod confine;
 pub mod identity;
 pub mod limits;
 pub mod paths;
+pub mod pidns;
 pub mod policy;
 pub mod scratch;
 pub mod wasi;

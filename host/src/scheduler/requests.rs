@@ -77,8 +77,8 @@ impl Scheduler {
             ServiceRequest::List { step, reply } => {
                 // An untrusted step sees only what its dependencies published:
                 // a digest alone can give a small secret away.
-                let visible: Option<HashSet<usize>> = (self.plan.steps[step].policy.trust == Trust::Untrusted)
-                    .then(|| self.ancestors_of(step).clone());
+                let visible: Option<HashSet<usize>> =
+                    (self.plan.steps[step].policy.trust == Trust::Untrusted).then(|| self.ancestors_of(step).clone());
                 let all = self
                     .artifact_order
                     .iter()

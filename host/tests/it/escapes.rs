@@ -240,8 +240,7 @@ with = { ops = [
 ] }
 "#,
     );
-    let out =
-        p.baton().env("BATON_TEST_CANARY", "canary-value").args(["run", "--json"]).output().expect("run baton");
+    let out = p.baton().env("BATON_TEST_CANARY", "canary-value").args(["run", "--json"]).output().expect("run baton");
     let r = crate::harness::Run::from_output(out);
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("a.snoop"));
 }

@@ -289,7 +289,11 @@ with = {{ run = "true" }}
     assert_eq!(r.error("a.slow"), "timed out after 500ms");
     assert_eq!(r.step("a.slow")["attempts"][0]["kind"], "timeout");
     assert_eq!(r.status("b.fine"), "ok");
-    assert_eq!(crate::escapes::processes_with(&format!("sleep {marker}")), Vec::<String>::new(), "the shell was killed");
+    assert_eq!(
+        crate::escapes::processes_with(&format!("sleep {marker}")),
+        Vec::<String>::new(),
+        "the shell was killed"
+    );
 }
 
 #[test]

@@ -104,6 +104,14 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
             ProcessError::Failed(format!("cannot confine `{}` for untrusted step {}: {e}", cmd.program, ctx.id))
         })?;
 
+    if policy.trust == crate::plan::Trust::Trusted
+        && let Some(why) = ctx.run.confinement.trusted_weakness()
+    {
+        ctx.log.line(
+            "baton",
+            &format!("warning: no pid namespace for this process ({why}): a process that leaves its group may outlive the step"),
+        );
+    }
     if policy.trust == crate::plan::Trust::Untrusted && launch.cgroup.is_none() {
         ctx.log.line(
             "baton",
@@ -125,6 +133,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     let rlimits = launch.rlimits.clone();
     let cgroup_fd = launch.cgroup.as_ref().map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.procs));
     let identity = launch.identity;
+    let pid_namespace = launch.pid_namespace;
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe syscalls (write, setrlimit, setgroups, setgid,
     // setuid, prctl) on values prepared here.
@@ -154,6 +163,9 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
             // identity change, which clears this setting).
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if pid_namespace {
+                crate::sandbox::pidns::enter()?;
             }
             Ok(())
         });
