@@ -47,6 +47,8 @@ pub struct Spec<'a> {
     pub args: &'a [String],
     pub env: &'a [(String, String)],
     pub workspace: &'a Path,
+    /// The project's source, bound read-only at `/src` (without `.baton/`).
+    pub src: Option<&'a Path>,
     pub cwd: &'a Path,
     /// Names the process tree's cgroup (`board.step-attempt`).
     pub label: &'a str,
@@ -86,7 +88,7 @@ impl Confinement {
 
     /// Prepares a process of a step with `policy`.
     pub fn launch(&self, policy: &StepPolicy, spec: &Spec<'_>) -> Result<Launch, String> {
-        let Spec { program, args, env, workspace, cwd, label } = *spec;
+        let Spec { program, args, env, workspace, src, cwd, label } = *spec;
         match policy.trust {
             Trust::Trusted => Ok(Launch {
                 program: program.to_path_buf(),
@@ -104,6 +106,10 @@ impl Confinement {
                     push(&["--ro-bind-try", p, p]);
                 }
                 push(&["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
+                if let Some(src) = src {
+                    a.extend(["--ro-bind".into(), src.into(), "/src".into()]);
+                    a.extend(["--tmpfs", "/src/.baton", "--remount-ro", "/src/.baton"].map(OsString::from));
+                }
                 a.push("--bind".into());
                 a.push(workspace.into());
                 a.push(workspace.into());
