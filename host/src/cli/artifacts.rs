@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::{default_file, state_dir_of};
+use super::Locate;
 use crate::plan::units::Size;
 use crate::storage::artifacts::{ArtifactRecord, ArtifactStore, Kind};
 use crate::storage::journal::{self, Record};
@@ -17,9 +17,6 @@ pub struct ArtifactsArgs {
     pub command: Option<ArtifactsCommand>,
     /// The run (an id or its prefix; default: the latest).
     pub run: Option<String>,
-    /// The pipeline file whose `.baton/` holds the runs.
-    #[arg(short, long, default_value_os_t = default_file())]
-    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,8 +31,8 @@ pub enum ArtifactsCommand {
     },
 }
 
-pub fn main(args: ArtifactsArgs) -> anyhow::Result<u8> {
-    let state = state_dir_of(&args.file);
+pub fn main(args: ArtifactsArgs, at: &Locate) -> anyhow::Result<u8> {
+    let state = at.state_dir(None)?;
     match args.command {
         None => list(&state, args.run.as_deref()),
         Some(ArtifactsCommand::Get { reference, dest, run }) => get(&state, run.as_deref(), &reference, &dest),

@@ -1,45 +1,34 @@
 //! `baton check [FILE]`: validates the file (every error, with its key
-//! path) and loads every plugin it names, before anything runs.
+//! path), then runs pre-flight on every step (plugins loaded, capabilities
+//! and `with` checked): what `baton run` checks before its first step.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 
-use super::{Output, default_file, load_plan};
-use crate::runtime::Runtime;
-use crate::sandbox::policy::check_capabilities;
+use super::{Locate, Output, load_plan};
+use crate::runtime::{Runtime, preflight};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The pipeline file.
-    #[arg(default_value_os_t = default_file())]
-    pub file: PathBuf,
+    /// The pipeline file (default: the nearest baton.toml, here or up).
+    #[arg(id = "pipeline_file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
-pub fn main(args: CheckArgs, out: Output) -> anyhow::Result<u8> {
-    let Some(plan) = load_plan(&args.file) else {
+pub fn main(args: CheckArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
+    let file = at.pipeline(args.file.as_deref())?;
+    let Some(plan) = load_plan(&file) else {
         return Ok(2);
     };
-    let runtime = Runtime::new(1).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
-    let mut errors = Vec::new();
-    for (p, def) in plan.plugins.iter().enumerate() {
-        let users: Vec<&str> = plan.steps.iter().filter(|s| s.plugin == Some(p)).map(|s| s.id.as_str()).collect();
-        if users.is_empty() {
-            continue;
-        }
-        match runtime.load(def) {
-            Err(e) => errors.push(format!("{e} (used by {})", users.join(", "))),
-            Ok(loaded) => {
-                for s in plan.steps.iter().filter(|s| s.plugin == Some(p)) {
-                    if let Err(m) = check_capabilities(&s.policy, &s.id, &def.name, &loaded.capabilities) {
-                        errors.push(format!("{}: {m}", s.source));
-                    }
-                }
-            }
-        }
-    }
+    let plan = Arc::new(plan);
+    let runtime = Arc::new(Runtime::new(1).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let errors = rt.block_on(preflight::check(&runtime, &plan, None)).errors;
+    crate::sandbox::scratch::cleanup();
     if !errors.is_empty() {
-        eprintln!("error: {}: {} error{}", args.file.display(), errors.len(), if errors.len() == 1 { "" } else { "s" });
+        eprintln!("error: {}: {} error{}", file.display(), errors.len(), if errors.len() == 1 { "" } else { "s" });
         for e in &errors {
             eprintln!("  - {e}");
         }
@@ -48,7 +37,7 @@ pub fn main(args: CheckArgs, out: Output) -> anyhow::Result<u8> {
     if !out.quiet {
         eprintln!(
             "{}: ok ({} boards, {} steps, {} plugins)",
-            args.file.display(),
+            file.display(),
             plan.boards.len(),
             plan.steps.len(),
             plan.plugins.iter().enumerate().filter(|(p, _)| plan.steps.iter().any(|s| s.plugin == Some(*p))).count()

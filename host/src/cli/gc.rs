@@ -1,12 +1,11 @@
-//! `baton gc`: removes old runs (with `--keep-runs N`) and every stored blob
-//! that no kept run refers to.
+//! `baton gc`: removes old runs (with `--keep-runs N`), their logs, reports
+//! and workspaces with them, and every stored blob that no kept run refers to.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{default_file, state_dir_of};
+use super::Locate;
 use crate::plan::units::Size;
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::journal::{self, Record};
@@ -20,18 +19,17 @@ pub struct GcArgs {
     /// Show what would be removed without removing it.
     #[arg(long)]
     pub dry_run: bool,
-    /// The pipeline file whose `.baton/` to clean.
-    #[arg(short, long, default_value_os_t = default_file())]
-    pub file: PathBuf,
 }
 
-pub fn main(args: GcArgs) -> anyhow::Result<u8> {
-    let state = state_dir_of(&args.file);
+pub fn main(args: GcArgs, at: &Locate) -> anyhow::Result<u8> {
+    let state = at.state_dir(None)?;
     let mut all = runs::list(&state);
     let mut removed_runs = 0;
+    let mut workspace_bytes = 0;
     if let Some(keep) = args.keep_runs {
         let drop_n = all.len().saturating_sub(keep);
         for run in all.drain(..drop_n) {
+            workspace_bytes += runs::disk_usage(&run.workspaces());
             if !args.dry_run {
                 std::fs::remove_dir_all(&run.path)?;
             }
@@ -61,8 +59,9 @@ pub fn main(args: GcArgs) -> anyhow::Result<u8> {
     }
     let verb = if args.dry_run { "would remove" } else { "removed" };
     println!(
-        "{verb} {removed_runs} run{}, {blobs} blob{} ({}); kept {} run{}, {} blob{}",
+        "{verb} {removed_runs} run{} ({} of workspaces), {blobs} blob{} ({}); kept {} run{}, {} blob{}",
         plural(removed_runs),
+        Size(workspace_bytes),
         plural(blobs),
         Size(bytes),
         all.len(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::{default_file, load_plan};
+use super::{Locate, load_plan};
 use crate::plan::Plan;
 use crate::report::graph_svg::{self, BOARD_CLASSES, Edge, EdgeKind, Graph, Node};
 
@@ -21,15 +21,15 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The pipeline file.
-    #[arg(default_value_os_t = default_file())]
-    pub file: PathBuf,
+    /// The pipeline file (default: the nearest baton.toml, here or up).
+    #[arg(id = "pipeline_file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Dot)]
     pub format: Format,
 }
 
-pub fn main(args: GraphArgs) -> anyhow::Result<u8> {
-    let Some(plan) = load_plan(&args.file) else {
+pub fn main(args: GraphArgs, at: &Locate) -> anyhow::Result<u8> {
+    let Some(plan) = load_plan(&at.pipeline(args.file.as_deref())?) else {
         return Ok(2);
     };
     let text = match args.format {

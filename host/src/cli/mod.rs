@@ -4,8 +4,10 @@
 
 mod artifacts;
 mod check;
+mod clean;
 mod gc;
 mod graph;
+mod locate;
 mod logs;
 mod plugin;
 mod progress;
@@ -17,6 +19,8 @@ mod timing;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+pub use locate::Locate;
 
 use crate::plan::Plan;
 
@@ -31,6 +35,8 @@ pub struct Args {
     /// Print more (each step's start, waits and progress).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub locate: Locate,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,8 +51,10 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// List a run's artifacts, or copy one out (`baton artifacts get REF DEST`).
     Artifacts(artifacts::ArtifactsArgs),
-    /// Remove old runs and the stored blobs no kept run refers to.
+    /// Remove old runs (with their workspaces) and the stored blobs no kept run refers to.
     Gc(gc::GcArgs),
+    /// Remove everything under `.baton/` but the step durations: runs, workspaces, artifacts.
+    Clean(clean::CleanArgs),
     /// Inspect a plugin: contract version, capabilities, metadata, compatibility.
     Plugin(plugin::PluginArgs),
     /// Show step logs of a run (the latest by default), or follow a running one.
@@ -68,15 +76,17 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let out = Output { quiet: args.quiet, verbose: args.verbose, color };
+    let at = &args.locate;
     match args.command {
-        Command::Run(a) => run::main(a, out),
-        Command::Check(a) => check::main(a, out),
-        Command::Graph(a) => graph::main(a),
-        Command::Artifacts(a) => artifacts::main(a),
-        Command::Gc(a) => gc::main(a),
+        Command::Run(a) => run::main(a, out, at),
+        Command::Check(a) => check::main(a, out, at),
+        Command::Graph(a) => graph::main(a, at),
+        Command::Artifacts(a) => artifacts::main(a, at),
+        Command::Gc(a) => gc::main(a, at),
+        Command::Clean(a) => clean::main(a, at),
         Command::Plugin(a) => plugin::main(a),
-        Command::Logs(a) => logs::main(a),
-        Command::Runs(a) => runs::main(a, out),
+        Command::Logs(a) => logs::main(a, at),
+        Command::Runs(a) => runs::main(a, out, at),
     }
 }
 
@@ -95,20 +105,6 @@ pub fn load_plan(file: &std::path::Path) -> Option<Plan> {
 pub fn state_dir_of(file: &std::path::Path) -> PathBuf {
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     abs.parent().unwrap_or(std::path::Path::new(".")).join(".baton")
-}
-
-/// The pipeline file argument's default.
-pub fn default_file() -> PathBuf {
-    PathBuf::from("baton.toml")
-}
-
-/// The `.baton/` directory that `baton run FILE` uses: next to the pipeline
-/// file (default `baton.toml`), or in `dir` (`-C DIR`).
-pub fn state_dir(file: Option<&std::path::Path>, dir: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
-    Ok(match dir {
-        Some(d) => std::path::absolute(d)?.join(".baton"),
-        None => state_dir_of(&file.map_or_else(default_file, std::path::Path::to_path_buf)),
-    })
 }
 
 /// Every run under `state`, oldest first, or an error that says where to look.

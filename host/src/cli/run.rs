@@ -9,16 +9,16 @@ use clap::Args;
 use tokio::sync::watch;
 
 use super::report_files::{self, Format};
-use super::{Output, default_file, load_plan, progress};
+use super::{Locate, Output, load_plan, progress};
 use crate::report::text;
 use crate::runtime::Runtime;
 use crate::scheduler::{self, Priority, RunOptions, Selection};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The pipeline file.
-    #[arg(default_value_os_t = default_file())]
-    pub file: PathBuf,
+    /// The pipeline file (default: the nearest baton.toml, here or up).
+    #[arg(id = "pipeline_file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
     /// Max steps running at once (overrides `[pipeline] jobs`).
     #[arg(short, long)]
     pub jobs: Option<usize>,
@@ -49,9 +49,10 @@ pub struct RunArgs {
     pub priority: Priority,
 }
 
-pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
+pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let mut timing = super::timing::Timing::new();
-    let Some(plan) = load_plan(&args.file) else {
+    let file = at.pipeline(args.file.as_deref())?;
+    let Some(plan) = load_plan(&file) else {
         return Ok(2);
     };
     if args.jobs == Some(0) {
@@ -95,6 +96,15 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
         Ok(r) => r,
         Err(scheduler::RunError::Usage(m)) => {
             eprintln!("error: {m}");
+            return Ok(2);
+        }
+        Err(scheduler::RunError::Preflight(errors)) => {
+            let n = errors.len();
+            let s = if n == 1 { "" } else { "s" };
+            eprintln!("error: {}: {n} error{s} before the first step; no step was started", file.display());
+            for m in &errors {
+                eprintln!("  - {m}");
+            }
             return Ok(2);
         }
         Err(e) => return Err(e.into()),

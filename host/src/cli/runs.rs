@@ -1,5 +1,6 @@
 //! `baton runs [FILE]`: past runs of a pipeline, oldest first (the latest
-//! at the bottom): id, pipeline, status, start, duration, step outcomes.
+//! at the bottom): id, pipeline, status, start, duration, the size of its
+//! workspaces, step outcomes.
 //! A run without an end record is `running` while its process writes its
 //! journal and `interrupted` once that process is gone.
 
@@ -8,7 +9,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Output, runs_under, state_dir};
+use super::{Locate, Output, runs_under};
+use crate::plan::units::Size;
 use crate::report::analysis::human;
 use crate::storage::run_info::{self, RunInfo};
 use crate::storage::runs::utc_datetime;
@@ -16,11 +18,8 @@ use crate::storage::runs::utc_datetime;
 #[derive(Debug, Args)]
 pub struct RunsArgs {
     /// The pipeline file (its directory holds `.baton/`).
-    #[arg(value_name = "FILE")]
+    #[arg(id = "pipeline_file", value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// The directory that holds `.baton/` (instead of FILE's).
-    #[arg(short = 'C', value_name = "DIR", conflicts_with = "file")]
-    pub dir: Option<PathBuf>,
     /// Show the last N runs (0: all).
     #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
@@ -29,8 +28,8 @@ pub struct RunsArgs {
     pub json: bool,
 }
 
-pub fn main(args: RunsArgs, out: Output) -> anyhow::Result<u8> {
-    let state = state_dir(args.file.as_deref(), args.dir.as_deref())?;
+pub fn main(args: RunsArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
+    let state = at.state_dir(args.file.as_deref())?;
     let all = runs_under(&state)?;
     let skip = if args.limit == 0 { 0 } else { all.len().saturating_sub(args.limit) };
     let mut infos = Vec::new();
@@ -52,7 +51,7 @@ pub fn main(args: RunsArgs, out: Output) -> anyhow::Result<u8> {
 }
 
 fn table(infos: &[RunInfo]) -> String {
-    let rows: Vec<[String; 6]> = infos
+    let rows: Vec<[String; 7]> = infos
         .iter()
         .map(|i| {
             [
@@ -61,11 +60,12 @@ fn table(infos: &[RunInfo]) -> String {
                 i.status.clone(),
                 i.started_unix.map(utc_datetime).unwrap_or_else(|| "-".into()),
                 i.duration.map(human).unwrap_or_else(|| "-".into()),
+                Size(i.workspace_bytes).to_string(),
                 i.step_counts(),
             ]
         })
         .collect();
-    let head = ["run", "pipeline", "status", "started (UTC)", "duration", "steps"];
+    let head = ["run", "pipeline", "status", "started (UTC)", "duration", "workspaces", "steps"];
     let mut width = head.map(str::len);
     for r in &rows {
         for (w, cell) in width.iter_mut().zip(r) {
@@ -76,18 +76,20 @@ fn table(infos: &[RunInfo]) -> String {
     for cells in std::iter::once(head.map(String::from)).chain(rows) {
         let _ = writeln!(
             out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {}",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {:>w5$}  {}",
             cells[0],
             cells[1],
             cells[2],
             cells[3],
             cells[4],
             cells[5],
+            cells[6],
             w0 = width[0],
             w1 = width[1],
             w2 = width[2],
             w3 = width[3],
             w4 = width[4],
+            w5 = width[5],
         );
     }
     out
@@ -107,6 +109,7 @@ mod tests {
             duration,
             resumed_from: None,
             steps: vec![("b.a".into(), "ok".into()), ("b.b".into(), "failed".into())],
+            workspace_bytes: 2048,
         };
         let text = table(&[
             info("20261121-194000-0001", "failed", Some(2.5)),
@@ -115,9 +118,9 @@ mod tests {
         assert_eq!(
             text.lines().collect::<Vec<_>>(),
             [
-                "run                   pipeline  status       started (UTC)        duration  steps",
-                "20261121-194000-0001  demo      failed       2026-11-21 19:40:00      2.5s  1 ok, 1 failed",
-                "20261121-194100-0002  demo      interrupted  2026-11-21 19:40:00         -  1 ok, 1 failed",
+                "run                   pipeline  status       started (UTC)        duration  workspaces  steps",
+                "20261121-194000-0001  demo      failed       2026-11-21 19:40:00      2.5s        2KiB  1 ok, 1 failed",
+                "20261121-194100-0002  demo      interrupted  2026-11-21 19:40:00         -        2KiB  1 ok, 1 failed",
             ]
         );
     }

@@ -8,6 +8,7 @@ use crate::runtime::host::process::ProcessGroups;
 use crate::runtime::services::ServiceHandle;
 use crate::sandbox::confine::Confinement;
 use crate::sandbox::policy::StepPolicy;
+use crate::sandbox::src_view::SourceDir;
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::step_log::StepLog;
 
@@ -32,9 +33,15 @@ pub struct StepContext {
     pub config: String,
     /// The board workspace on the host (mounted at `/workspace`).
     pub workspace: PathBuf,
+    /// The pipeline's directory, offered read-only at `/src` (without
+    /// `.baton/`); `None` where there is no pipeline (`describe()`).
+    pub src: Option<SourceDir>,
     pub policy: StepPolicy,
     pub log: StepLog,
     pub run: Arc<RunServices>,
     /// Process groups started by this attempt; all killed when it ends.
     pub processes: ProcessGroups,
+    /// Whether the host denied this attempt a program: its failure is then
+    /// not retried (the next attempt would be denied the same).
+    pub denied: std::sync::atomic::AtomicBool,
 }

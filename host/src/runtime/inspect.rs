@@ -132,6 +132,7 @@ pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Resul
         attempt: 1,
         config: "{}".into(),
         workspace: workspace.path().to_path_buf(),
+        src: None,
         policy: policy.clone(),
         log: log.clone(),
         run: Arc::new(RunServices {
@@ -141,11 +142,14 @@ pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Resul
             confinement: Confinement::detect(),
         }),
         processes: ProcessGroups::default(),
+        denied: Default::default(),
     });
-    let wasi = crate::sandbox::wasi::context(workspace.path(), scratch.path(), &log).map_err(|e| e.to_string())?;
+    let wasi =
+        crate::sandbox::wasi::context(workspace.path(), scratch.path(), None, &log).map_err(|e| e.to_string())?;
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_RESOURCES);
-    let state = StepState { wasi, table, limiter: StepLimiter::new(policy.memory), ctx };
+    let state =
+        StepState { wasi, table, limiter: StepLimiter::new(policy.memory), ctx, hidden_listings: Default::default() };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);

@@ -42,6 +42,18 @@ pub enum FailureKind {
     Timeout,
     /// The host could not set the attempt up.
     Host,
+    /// The stage failed after the host denied it something its policy does
+    /// not allow (a program not on its spawn list).
+    Denied,
+}
+
+impl FailureKind {
+    /// Whether another attempt may pass: stage errors, traps, limits and
+    /// timeouts may; an invalid config, a denial or a host refusal (missing
+    /// plugin, contract mismatch, capabilities) will fail the same way.
+    pub fn retryable(self) -> bool {
+        matches!(self, Self::Stage | Self::Trap | Self::Limit | Self::Timeout)
+    }
 }
 
 fn failed(kind: FailureKind, message: impl Into<String>) -> AttemptOutcome {
@@ -73,7 +85,8 @@ async fn attempt(
             return failed(FailureKind::Host, format!("cannot create the scratch /tmp: {e}"));
         }
     };
-    let wasi = match wasi::context(&ctx.workspace, scratch.path(), &ctx.log) {
+    let src = ctx.src.as_ref().map(|s| s.root.as_path());
+    let wasi = match wasi::context(&ctx.workspace, scratch.path(), src, &ctx.log) {
         Ok(w) => w,
         Err(e) => {
             return failed(FailureKind::Host, format!("cannot set up the sandbox: {e:#}"));
@@ -81,7 +94,13 @@ async fn attempt(
     };
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_RESOURCES);
-    let state = StepState { wasi, table, limiter: StepLimiter::new(ctx.policy.memory), ctx: ctx.clone() };
+    let state = StepState {
+        wasi,
+        table,
+        limiter: StepLimiter::new(ctx.policy.memory),
+        ctx: ctx.clone(),
+        hidden_listings: Default::default(),
+    };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
@@ -130,6 +149,9 @@ async fn attempt(
             failed(FailureKind::Timeout, message)
         }
         Ok(Ok(Ok(()))) => AttemptOutcome::Succeeded,
+        Ok(Ok(Err(StageError::Failed(m)))) if ctx.denied.load(std::sync::atomic::Ordering::Relaxed) => {
+            failed(FailureKind::Denied, m)
+        }
         Ok(Ok(Err(StageError::Failed(m)))) => failed(FailureKind::Stage, m),
         Ok(Ok(Err(StageError::InvalidConfig(m)))) => failed(FailureKind::Config, format!("invalid config: {m}")),
         Ok(Err(e)) => {

@@ -12,6 +12,7 @@ pub mod host;
 pub mod inspect;
 pub mod invoke;
 pub mod plugin;
+pub mod preflight;
 pub mod services;
 pub mod state;
 
@@ -52,6 +53,7 @@ impl Runtime {
         let mut linker = Linker::new(&setup.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Stage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        crate::sandbox::src_view::add_to_linker(&mut linker)?;
         Ok(Self {
             engine: setup.engine,
             max_stages: setup.max_stages,

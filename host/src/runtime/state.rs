@@ -1,6 +1,7 @@
 //! The data of one step attempt's `Store`: its WASI context, resource table,
 //! limiter and step context.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
@@ -17,6 +18,8 @@ pub struct StepState {
     pub table: ResourceTable,
     pub limiter: StepLimiter,
     pub ctx: Arc<StepContext>,
+    /// Directory listings of `/src` (by handle), which leave `.baton` out.
+    pub hidden_listings: HashSet<u32>,
 }
 
 impl WasiView for StepState {

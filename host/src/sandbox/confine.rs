@@ -23,6 +23,7 @@ use crate::plan::Trust;
 use crate::sandbox::cgroup::PidsCgroup;
 use crate::sandbox::identity::{Identity, hand_over};
 use crate::sandbox::policy::StepPolicy;
+use crate::sandbox::staging::Staging;
 
 /// Read-only system paths visible inside the confinement (when present).
 /// `/etc` is not bound whole: it holds secrets readable by root.
@@ -72,6 +73,8 @@ pub struct Spec<'a> {
     pub args: &'a [String],
     pub env: &'a [(String, String)],
     pub workspace: &'a Path,
+    /// The project's source, bound read-only at `/src` (without `.baton/`).
+    pub src: Option<&'a Path>,
     pub cwd: &'a Path,
     /// Names the process tree's cgroup (`board.step-attempt`).
     pub label: &'a str,
@@ -89,6 +92,9 @@ pub struct Launch {
     pub identity: Option<Identity>,
     /// Make a pid namespace in `pre_exec` (see [`super::pidns`]).
     pub pid_namespace: bool,
+    /// Directories to stage where the sandbox user can reach them (see
+    /// [`super::staging`]); their descriptors close once the process started.
+    pub staging: Option<Staging>,
     /// `(resource, limit)` pairs for `setrlimit`.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
     /// The pids cgroup of the process tree, if the host has one to give.
@@ -170,6 +176,7 @@ impl Confinement {
             identity: None,
             rlimits: Vec::new(),
             pid_namespace,
+            staging: None,
             cgroup: None,
         };
         let mut launch = match self.pid_namespace() {
@@ -187,6 +194,7 @@ impl Confinement {
                     identity: None,
                     rlimits: Vec::new(),
                     pid_namespace: false,
+                    staging: None,
                     cgroup: None,
                 }
             }
@@ -216,7 +224,22 @@ impl Confinement {
         a.push(&["--dev", "/dev"]);
         a.push(&["--size", &shm.to_string(), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]);
         a.push(&["--proc", "/proc", "--size", &tmp.to_string(), "--tmpfs", "/tmp"]);
-        a.path("--bind", spec.workspace, spec.workspace);
+        // As root, the sandbox user may be unable to walk to these paths (a
+        // checkout under a 0700 /root): they are staged (see `staging`).
+        let mut staging = identity.map(|_| Staging::default());
+        let mut reachable = |dir: &Path, what: &str| -> Result<PathBuf, String> {
+            match &mut staging {
+                None => Ok(dir.to_path_buf()),
+                Some(st) => st.add(dir).map_err(|e| format!("cannot stage {what}: {e}")),
+            }
+        };
+        if let Some(src) = spec.src {
+            let from = reachable(src, "the project directory")?;
+            a.path("--ro-bind", &from, Path::new("/src"));
+            a.push(&["--tmpfs", "/src/.baton", "--remount-ro", "/src/.baton"]);
+        }
+        let from = reachable(spec.workspace, "the workspace")?;
+        a.path("--bind", &from, spec.workspace);
         a.program(spec);
         let cpu = policy.cpu.map(|d| d.as_secs().max(1)).unwrap_or(300);
         let cgroup = PidsCgroup::create(spec.label, Some(MAX_PROCESSES));
@@ -234,6 +257,7 @@ impl Confinement {
             identity,
             rlimits,
             pid_namespace: false,
+            staging,
             cgroup,
         })
     }

@@ -1,7 +1,8 @@
 //! A step's policy turned into its WASI context: deny by default.
 //!
-//! The guest sees the board workspace at `/workspace` (read-write) and a
-//! private scratch directory at `/tmp`, nothing else of the file system; no
+//! The guest sees the board workspace at `/workspace` (read-write), a
+//! private scratch directory at `/tmp` and the project's source at `/src`
+//! (read-only, without `.baton/`: see `src_view`), nothing else of the file system; no
 //! environment variables, no arguments, a closed stdin; no sockets and no
 //! name lookup. Its stdout and stderr go to the step log.
 
@@ -20,10 +21,13 @@ use crate::storage::step_log::StepLog;
 pub const WORKSPACE: &str = "/workspace";
 
 /// Builds the WASI context of one attempt.
-pub fn context(workspace: &Path, scratch: &Path, log: &StepLog) -> wasmtime::Result<WasiCtx> {
+pub fn context(workspace: &Path, scratch: &Path, src: Option<&Path>, log: &StepLog) -> wasmtime::Result<WasiCtx> {
     let mut b = WasiCtxBuilder::new();
     b.preopened_dir(workspace, WORKSPACE, FsPerms::ReadWrite)?;
     b.preopened_dir(scratch, "/tmp", FsPerms::ReadWrite)?;
+    if let Some(src) = src {
+        b.preopened_dir(src, crate::sandbox::src_view::SRC, FsPerms::ReadOnly)?;
+    }
     b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     // File operations run inline instead of hopping to a blocking thread and
     // back for every call (reads and writes are capped at 64 KiB per call).

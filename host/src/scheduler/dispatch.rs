@@ -111,10 +111,12 @@ impl Scheduler {
             attempt,
             config: def.config.clone(),
             workspace: self.workspaces[def.board].clone(),
+            src: self.src.clone(),
             policy: def.policy.clone(),
             log,
             run: self.services.clone(),
             processes: ProcessGroups::default(),
+            denied: Default::default(),
         });
         let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
         st.cancel = Some(cancel_tx);
@@ -184,7 +186,7 @@ impl Scheduler {
             AttemptOutcome::Failed { kind, message } => {
                 let def = &self.plan.steps[i];
                 let retry = attempt <= def.retries
-                    && kind != FailureKind::Host
+                    && kind.retryable()
                     && !self.cancelled
                     && (self.halted.is_none() || def.always);
                 if retry {
@@ -204,7 +206,7 @@ impl Scheduler {
                         let _ = tx.send(Event::RetryDue { step: i });
                     });
                 } else {
-                    let shown = if def.retries > 0 && kind != FailureKind::Host {
+                    let shown = if def.retries > 0 && kind.retryable() {
                         format!("{message} (attempt {attempt} of {})", def.retries + 1)
                     } else {
                         message

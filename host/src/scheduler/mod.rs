@@ -39,6 +39,7 @@ use crate::runtime::bindings::baton::stage::signals::SignalError;
 use crate::runtime::context::RunServices;
 use crate::runtime::invoke::AttemptOutcome;
 use crate::runtime::plugin::LoadedPlugin;
+use crate::runtime::preflight::{self, Preflight};
 use crate::runtime::services::{ServiceHandle, ServiceRequest};
 use crate::sandbox::confine::Confinement;
 use crate::storage::artifacts::{ArtifactRecord, ArtifactStore};
@@ -93,6 +94,9 @@ pub type Observer = Box<dyn FnMut(&UiEvent<'_>) + Send>;
 pub enum RunError {
     #[error("{0}")]
     Usage(String),
+    /// Pre-flight found problems: nothing was started.
+    #[error("pre-flight: {}", .0.join("; "))]
+    Preflight(Vec<String>),
     #[error("cannot {what}: {error}")]
     Io { what: String, error: std::io::Error },
 }
@@ -133,9 +137,15 @@ pub async fn run(
     } else {
         None
     };
-    let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
     let t0 = std::time::Instant::now();
-    let mut sched = Scheduler::new(plan, &runtime, opts, observer, run, &selected, previous.as_ref()).await?;
+    // Pre-flight: every plugin loaded and every step checked, or nothing starts.
+    let checked = preflight::check(&runtime, &plan, Some(&selected)).await;
+    if !checked.errors.is_empty() {
+        return Err(RunError::Preflight(checked.errors));
+    }
+    let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
+    let setup = Setup { run, selected: &selected, previous: previous.as_ref(), checked };
+    let mut sched = Scheduler::new(plan, &runtime, opts, observer, setup).await?;
     let t1 = std::time::Instant::now();
     sched.main_loop(&mut cancel).await;
     let t2 = std::time::Instant::now();
@@ -147,6 +157,15 @@ pub async fn run(
     // last output and close the pipes before the report samples the host.
     crate::runtime::host::process::supervisors_done(std::time::Duration::from_secs(3)).await;
     Ok(sched.finish_run())
+}
+
+/// What a run starts from: its directory, the steps taking part, the run it
+/// resumes, and what pre-flight loaded.
+struct Setup<'a> {
+    run: RunDir,
+    selected: &'a [bool],
+    previous: Option<&'a RunDir>,
+    checked: Preflight,
 }
 
 pub(crate) struct Scheduler {
@@ -192,6 +211,8 @@ pub(crate) struct Scheduler {
     journal: Journal,
     observer: Observer,
     workspaces: Vec<PathBuf>,
+    /// The pipeline's directory, offered read-only at `/src`.
+    src: Option<crate::sandbox::src_view::SourceDir>,
     plugin_loads: Vec<PluginLoad>,
     host_start: crate::report::host_usage::HostSample,
 }
@@ -202,54 +223,33 @@ impl Scheduler {
         runtime: &Arc<Runtime>,
         opts: RunOptions,
         observer: Observer,
-        run: RunDir,
-        selected: &[bool],
-        previous: Option<&RunDir>,
+        setup: Setup<'_>,
     ) -> Result<Self, RunError> {
+        let Setup { run, selected, previous, checked } = setup;
         let n = plan.steps.len();
         let state_dir = plan.state_dir();
         let jobs = opts.jobs.unwrap_or(plan.jobs).max(1);
 
-        // Workspaces of the boards that take part.
-        let mut workspaces = Vec::new();
-        for b in &plan.boards {
-            workspaces.push(state_dir.join("workspaces").join(b));
+        // Workspaces of the boards that take part: empty for a new run, the
+        // resumed run's for `--resume`.
+        if let Some(prev) = previous {
+            run.adopt_workspaces(prev).map_err(io(format!(
+                "take over the workspaces of run {} ({})",
+                prev.id,
+                prev.workspaces().display()
+            )))?;
         }
+        let workspaces: Vec<PathBuf> = plan.boards.iter().map(|b| run.workspace_of(b)).collect();
         for (b, ws) in workspaces.iter().enumerate() {
             if (0..n).any(|i| selected[i] && plan.steps[i].board == b) {
                 std::fs::create_dir_all(ws).map_err(io(format!("create workspace {}", ws.display())))?;
             }
         }
 
-        // Load the plugins that selected steps use (compiling through the cache).
-        let mut plugins: Vec<Option<Result<Arc<LoadedPlugin>, String>>> = vec![None; plan.plugins.len()];
-        let mut loads = Vec::new();
-        for i in 0..n {
-            if let (true, Some(p)) = (selected[i], plan.steps[i].plugin)
-                && plugins[p].is_none()
-            {
-                let rt = runtime.clone();
-                let def = plan.plugins[p].clone();
-                let t0 = Instant::now();
-                let loaded = tokio::task::spawn_blocking(move || rt.load(&def)).await;
-                let seconds = t0.elapsed().as_secs_f64();
-                plugins[p] = Some(match loaded {
-                    Ok(Ok(l)) => {
-                        loads.push(PluginLoad {
-                            name: plan.plugins[p].name.clone(),
-                            digest: l.digest.clone(),
-                            contract: l.contract.clone(),
-                            size: l.size,
-                            cache: format!("{:?}", l.cache).to_lowercase(),
-                            seconds,
-                        });
-                        Ok(l)
-                    }
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(e) => Err(format!("plugin `{}`: loading failed: {e}", plan.plugins[p].name)),
-                });
-            }
-        }
+        // Pre-flight loaded the plugins that selected steps use.
+        let plugins: Vec<Option<Result<Arc<LoadedPlugin>, String>>> =
+            checked.plugins.into_iter().map(|p| p.map(Ok)).collect();
+        let loads = checked.loads;
 
         let history = durations::load(&state_dir);
         let prio = match opts.priority {
@@ -310,6 +310,7 @@ impl Scheduler {
             journal,
             observer,
             workspaces,
+            src: crate::sandbox::src_view::SourceDir::new(&plan.dir),
             plugin_loads: loads,
             host_start: crate::report::host_usage::sample(),
             plan,

@@ -23,6 +23,8 @@ pub struct RunInfo {
     pub resumed_from: Option<String>,
     /// Final status of each step that reached one, in order of finishing.
     pub steps: Vec<(String, String)>,
+    /// Bytes in the run's board workspaces (0 once a resuming run took them over).
+    pub workspace_bytes: u64,
 }
 
 impl RunInfo {
@@ -70,6 +72,7 @@ pub fn read(run: &RunDir) -> std::io::Result<RunInfo> {
         duration: None,
         resumed_from: None,
         steps: Vec::new(),
+        workspace_bytes: super::runs::disk_usage(&run.workspaces()),
     };
     let mut last_at: Option<f64> = None;
     for r in records {

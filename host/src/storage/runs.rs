@@ -1,5 +1,7 @@
 //! Run directories: `.baton/runs/<id>/` with `journal.jsonl`, `logs/`,
-//! `report.json`. Ids sort by start time (`20261121-194512-048213`: UTC, then microseconds).
+//! `report.json` and `ws/<board>/`, the boards' workspaces (every run starts
+//! them empty; `--resume` moves the resumed run's into the new run). Ids sort
+//! by start time (`20261121-194512-048213`: UTC, then microseconds).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,6 +29,44 @@ impl RunDir {
     pub fn report(&self) -> PathBuf {
         self.path.join("report.json")
     }
+
+    /// The directory holding this run's board workspaces.
+    pub fn workspaces(&self) -> PathBuf {
+        self.path.join("ws")
+    }
+
+    /// The workspace of `board` in this run.
+    pub fn workspace_of(&self, board: &str) -> PathBuf {
+        self.workspaces().join(board)
+    }
+
+    /// Takes over the workspaces of `previous` (a resumed run): they move
+    /// into this run, so that the new run continues where the old one left
+    /// off and removing the old run does not remove them. A run without
+    /// workspaces leaves nothing to take.
+    pub fn adopt_workspaces(&self, previous: &RunDir) -> std::io::Result<()> {
+        match std::fs::rename(previous.workspaces(), self.workspaces()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Bytes in the files under `dir` (0 if it does not exist); symlinks are
+/// not followed.
+pub fn disk_usage(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut total = 0;
+    for e in entries.flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => total += disk_usage(&e.path()),
+            Ok(_) => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => {}
+        }
+    }
+    total
 }
 
 pub fn runs_dir(state_dir: &Path) -> PathBuf {
@@ -129,5 +169,21 @@ mod tests {
         assert_eq!(ids, [a.id.clone(), b.id.clone()], "created within one second, still in order");
         assert_eq!(find(dir.path(), None).map(|r| r.id), Some(b.id));
         assert_eq!(find(dir.path(), Some(&a.id)).map(|r| r.id), Some(a.id));
+    }
+
+    #[test]
+    fn a_resumed_runs_workspaces_move_into_the_new_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = create(dir.path()).expect("old");
+        std::fs::create_dir_all(old.workspace_of("b")).expect("ws");
+        std::fs::write(old.workspace_of("b").join("left.txt"), "12345").expect("file");
+        assert_eq!(disk_usage(&old.workspaces()), 5);
+        let new = create(dir.path()).expect("new");
+        new.adopt_workspaces(&old).expect("adopt");
+        assert_eq!(std::fs::read_to_string(new.workspace_of("b").join("left.txt")).expect("moved"), "12345");
+        assert!(!old.workspaces().exists());
+        let third = create(dir.path()).expect("third");
+        third.adopt_workspaces(&old).expect("nothing to take is fine");
+        assert_eq!(disk_usage(&third.workspaces()), 0);
     }
 }

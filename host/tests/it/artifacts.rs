@@ -208,14 +208,18 @@ with = { ops = [{ op = "write", path = "f.txt", text = "v2" }, { op = "put", nam
     let count = || std::fs::read_dir(p.dir().join(".baton/store/sha256")).expect("store").count();
     assert_eq!(count(), 2);
     let out = p.baton().args(["gc"]).output().expect("gc");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("removed 0 runs, 0 blobs"), "both runs are kept");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed 0 runs (0B of workspaces), 0 blobs"), "both kept");
+    let first = p.runs()[0].clone();
+    assert_eq!(std::fs::read_to_string(first.join("ws/a/f.txt")).expect("the first run's workspace"), "v1");
     let out = p.baton().args(["gc", "--keep-runs", "1"]).output().expect("gc");
     assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("removed 1 run, 1 blob"),
+        String::from_utf8_lossy(&out.stdout).starts_with("removed 1 run (2B of workspaces), 1 blob"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(count(), 1);
+    assert!(!first.exists(), "the dropped run went with its workspace");
+    assert_eq!(std::fs::read_to_string(p.workspace("a").join("f.txt")).expect("the kept run's"), "v2");
     let out = p.baton().args(["artifacts", "get", "a.make/f.txt"]).arg(p.dir().join("f")).output().expect("get");
     assert!(out.status.success());
     assert_eq!(std::fs::read_to_string(p.dir().join("f")).expect("read"), "v2");

@@ -335,3 +335,39 @@ with = {{ ops = [
     let meta = std::fs::metadata(p.workspace("try").join("owned.txt")).expect("written");
     assert_eq!(meta.uid(), 65534, "written as the user baton runs as");
 }
+
+#[test]
+fn untrusted_processes_work_in_a_checkout_the_sandbox_user_cannot_walk_to() {
+    // CI as root often checks out under /root (mode 0700): the sandbox user
+    // cannot reach the workspace or the project by their paths.
+    let outer = tempfile::tempdir().expect("tempdir");
+    let project = outer.path().join("checkout");
+    std::fs::create_dir(&project).expect("mkdir");
+    std::fs::write(
+        project.join("baton.toml"),
+        crate::harness::expand(&format!(
+            r#"{HEAD}
+[[boards.try.steps]]
+name = "patch"
+plugin = "probe"
+trust = "untrusted"
+with = {{ ops = [
+  {{ op = "run", program = "sh", args = ["-c", "echo built > out.txt; cat /src/notes.txt"], expect_stdout = "from the checkout\n" }},
+] }}
+"#
+        )),
+    )
+    .expect("baton.toml");
+    std::fs::write(project.join("notes.txt"), "from the checkout\n").expect("notes");
+    std::fs::set_permissions(outer.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod 700");
+    let out = std::process::Command::new(crate::harness::baton_bin())
+        .args(["run", "--json"])
+        .current_dir(&project)
+        .env("BATON_CACHE_DIR", crate::harness::cache_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run baton");
+    let r = crate::harness::Run::from_output(out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.status("try.patch"), "ok");
+}

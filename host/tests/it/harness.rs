@@ -44,9 +44,23 @@ impl Pipeline {
         self.dir().join("baton.toml")
     }
 
-    /// The workspace of `board`.
+    /// The workspace of `board` in the latest run (a path that does not
+    /// exist before the first run has started).
     pub fn workspace(&self, board: &str) -> PathBuf {
-        self.dir().join(".baton/workspaces").join(board)
+        self.latest_run().unwrap_or_else(|| self.dir().join(".baton/runs/none")).join("ws").join(board)
+    }
+
+    /// Every run directory, oldest first.
+    pub fn runs(&self) -> Vec<PathBuf> {
+        let dir = self.dir().join(".baton/runs");
+        let mut ids: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// The latest run's directory, once there is one.
+    pub fn latest_run(&self) -> Option<PathBuf> {
+        self.runs().pop()
     }
 
     /// A `baton` command in the pipeline's directory.
@@ -69,10 +83,7 @@ impl Pipeline {
 
     /// Text of step `id`'s log in the latest run.
     pub fn log(&self, id: &str) -> String {
-        let runs = self.dir().join(".baton/runs");
-        let mut ids: Vec<_> = std::fs::read_dir(&runs).expect("runs").flatten().map(|e| e.path()).collect();
-        ids.sort();
-        let last = ids.last().expect("a run");
+        let last = self.latest_run().expect("a run");
         std::fs::read_to_string(last.join("logs").join(format!("{id}.log"))).unwrap_or_default()
     }
 }

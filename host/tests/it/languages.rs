@@ -167,9 +167,13 @@ name = "package"
 plugin = "shell"
 with = { run = "mkdir -p pkg && head -c 100000 /dev/urandom > pkg/app.bin && printf 'docs' > notes.txt", publish = ["pkg/app.bin", "notes.txt"] }
 [[boards.release.steps]]
+name = "prepare"
+plugin = "shell"
+with = { run = "mkdir -p dist/extra/sub check/extra/sub && printf 'read me' > dist/extra/sub/readme.md && cp dist/extra/sub/readme.md check/extra/sub/" }
+[[boards.release.steps]]
 name = "sums"
 plugin = "checksum"
-after = ["build.package"]
+after = ["prepare", "build.package"]
 with = { fetch = ["build.package/app.bin", "build.package/notes.txt"], paths = ["dist/extra"], output = "dist/SHA256SUMS", sign = ["sh", "-c", "sha256sum dist/SHA256SUMS > dist/SHA256SUMS.sig"], signature = "dist/SHA256SUMS.sig" }
 [[boards.release.steps]]
 name = "verify"
@@ -177,14 +181,9 @@ plugin = "checksum"
 with = { fetch = ["release.sums/SHA256SUMS"], output = "check/SHA256SUMS", verify = true }
 "#,
     );
-    // A folder of the workspace, checksummed recursively.
-    let extra = p.workspace("release").join("dist/extra/sub");
-    std::fs::create_dir_all(&extra).expect("mkdir");
-    std::fs::write(extra.join("readme.md"), "read me").expect("write");
-    // `verify` checks the fetched sums against files it finds next to them.
-    let check = p.workspace("release").join("check");
-    std::fs::create_dir_all(check.join("extra/sub")).expect("mkdir");
-    std::fs::write(check.join("extra/sub/readme.md"), "read me").expect("write");
+    // `prepare` makes a folder of the workspace, checksummed recursively,
+    // and its copy next to where `verify` fetches the sums (it checks them
+    // against the files it finds there).
     let r = p.run(&[]);
     assert_eq!(r.code, 1, "{}\n{}", r.stderr, p.log("release.sums"));
     r.assert_status("ok", &["release.sums"]);

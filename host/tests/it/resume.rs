@@ -70,8 +70,8 @@ fn resume_after_kill_9_redoes_only_what_did_not_finish() {
     let marker = std::process::id() * 10 + 1;
     let p = Pipeline::new(&pipeline_text(marker));
     let mut child = spawn_run(&p);
+    wait_for("step two to start", || p.workspace("a").join("two.pid").exists());
     let ws_a = p.workspace("a");
-    wait_for("step two to start", || ws_a.join("two.pid").exists());
     wait_for("one and other to be journaled", || {
         let j = journal_text(&p);
         j.contains(r#""step":"a.one","status":"ok""#) && j.contains(r#""step":"b.other","status":"ok""#)
@@ -90,7 +90,9 @@ fn resume_after_kill_9_redoes_only_what_did_not_finish() {
     assert_eq!(r.step("a.three")["previously_done"], false);
     assert!(r.report["resumed_from"].is_string());
     assert!(r.stderr.contains("previously done"), "{}", r.stderr);
-    assert_eq!(lines(&ws_a.join("runs.txt")), ["one", "two", "two", "three"]);
+    // The resumed run continues in the workspace of the run it resumes.
+    assert_eq!(lines(&p.workspace("a").join("runs.txt")), ["one", "two", "two", "three"]);
+    assert!(!ws_a.exists(), "the workspace moved into the new run");
     assert_eq!(lines(&p.workspace("b").join("runs.txt")), ["other"]);
 
     // A changed step runs again; the unchanged ones stay done.
@@ -123,8 +125,8 @@ fn sigint_cancels_cleanly_and_saves_state() {
         let marker = std::process::id() * 10 + 2 + k as u32;
         let p = Pipeline::new(&pipeline_text(marker));
         let child = spawn_run(&p);
+        wait_for("step two to start", || p.workspace("a").join("two.pid").exists());
         let ws_a = p.workspace("a");
-        wait_for("step two to start", || ws_a.join("two.pid").exists());
         signal(&child, sig);
         let out = child.wait_with_output().expect("wait");
         let r = Run::from_output(out);

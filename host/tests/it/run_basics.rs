@@ -41,24 +41,20 @@ fn an_allowed_program_runs_in_the_workspace_with_a_scrubbed_environment() {
 name = "spawn"
 plugin = "probe"
 with = { ops = [
-  { op = "run", program = "sh", args = ["-c", "pwd"], expect_stdout = "WORKSPACE\n" },
-  { op = "run", program = "sh", args = ["-c", "env | sort | cut -d= -f1 | tr '\n' ' '"], env = { GREETING = "hi" }, expect_stdout = "GREETING PATH PWD " },
+  { op = "run", program = "sh", args = ["-c", "pwd > where.txt; echo \"$BATON_WORKSPACE\" >> where.txt"] },
+  { op = "run", program = "sh", args = ["-c", "env | sort | cut -d= -f1 | tr '\n' ' '"], env = { GREETING = "hi" }, expect_stdout = "BATON_ATTEMPT BATON_BOARD BATON_RUN_ID BATON_SRC BATON_STEP BATON_WORKSPACE GREETING PATH PWD " },
+  { op = "run", program = "sh", args = ["-c", "echo $BATON_STEP $BATON_BOARD $BATON_ATTEMPT"], expect_stdout = "b.spawn b 1\n" },
   { op = "run", program = "echo", args = ["one", "two"], expect_stdout = "one two\n" },
   { op = "run", program = "sh", args = ["-c", "exit 3"], expect_code = 3 },
 ] }
-"#
-        .replace("WORKSPACE", &std::fs::canonicalize(std::env::temp_dir()).expect("tmp").display().to_string())
-        .as_str(),
+"#,
     );
-    // The workspace path is only known once the pipeline exists.
-    let ws = p.workspace("b");
-    std::fs::create_dir_all(&ws).expect("ws");
-    let real = std::fs::canonicalize(&ws).expect("canon").display().to_string();
-    let text = std::fs::read_to_string(p.file()).expect("read");
-    let tmp = std::fs::canonicalize(std::env::temp_dir()).expect("tmp").display().to_string();
-    std::fs::write(p.file(), text.replacen(&format!("\"{tmp}\\n\""), &format!("\"{real}\\n\""), 1)).expect("write");
     let r = p.run(&[]);
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("b.spawn"));
+    let ws = p.workspace("b");
+    let real = std::fs::canonicalize(&ws).expect("canon").display().to_string();
+    let seen = std::fs::read_to_string(ws.join("where.txt")).expect("where.txt");
+    assert_eq!(seen, format!("{real}\n{real}\n"), "runs in the run's own workspace, and is told where");
     let log = p.log("b.spawn");
     assert!(log.contains("echo["), "process output is in the step log: {log}");
     assert!(log.contains("| one two"), "{log}");
@@ -156,7 +152,7 @@ with = { ops = [
     );
     let r = p.run(&[]);
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("b.escape"));
-    assert!(!p.dir().join(".baton/workspaces/escaped.txt").exists());
+    assert!(!p.workspace("b").parent().expect("ws").join("escaped.txt").exists());
 }
 
 #[test]

@@ -2,7 +2,16 @@
 //! versions and worlds are refused at load with a clear message, and a
 //! policy can refuse a plugin by capability before it runs.
 
-use crate::harness::Pipeline;
+use crate::harness::{Pipeline, Run};
+
+/// Pre-flight refused the run with `message`: exit 2, no step started.
+#[track_caller]
+fn refused(r: &Run, message: &str) {
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains(message), "{message} in:\n{}", r.stderr);
+    assert!(r.stderr.contains("before the first step; no step was started"), "{}", r.stderr);
+    assert!(r.report.is_null(), "no report: nothing ran");
+}
 
 fn run_plugin(path: &str, extra: &str) -> crate::harness::Run {
     let p = Pipeline::new(&format!(
@@ -54,9 +63,7 @@ fn other_versions_and_worlds_are_refused_at_load_by_name() {
     ];
     for (path, message) in cases {
         let r = run_plugin(path, "");
-        assert_eq!(r.status("b.it"), "failed");
-        assert_eq!(r.error("b.it"), format!("plugin `it` ({path}): {message}"));
-        assert_eq!(r.status("b.healthy"), "ok");
+        refused(&r, &format!("plugin `it` ({path}): {message} (used by b.it)"));
     }
 }
 
@@ -77,12 +84,10 @@ fn malformed_files_and_core_modules_are_refused() {
     ];
     for (path, message) in cases {
         let r = run_plugin(&path.display().to_string(), "");
-        assert_eq!(r.error("b.it"), format!("plugin `it` ({}): {message}", path.display()));
-        assert_eq!(r.status("b.healthy"), "ok");
+        refused(&r, &format!("plugin `it` ({}): {message}", path.display()));
     }
     let r = run_plugin(&broken.display().to_string(), "");
-    assert!(r.error("b.it").contains("not a valid component: "), "{}", r.error("b.it"));
-    assert_eq!(r.status("b.healthy"), "ok");
+    refused(&r, &format!("plugin `it` ({}): not a valid component: ", broken.display()));
 }
 
 #[test]
@@ -98,7 +103,10 @@ with = { ops = [] }
 "#,
     );
     let r = p.run(&[]);
-    assert!(r.error("b.a").contains("sha256 mismatch: the pipeline pins 0000000000000000000000000000000000000000000000000000000000000000, the file is "), "{}", r.error("b.a"));
+    refused(
+        &r,
+        "sha256 mismatch: the pipeline pins 0000000000000000000000000000000000000000000000000000000000000000, the file is ",
+    );
 }
 
 #[test]
@@ -121,13 +129,13 @@ with = { run = "true" }
 "#,
     );
     let r = p.run(&[]);
-    assert_eq!(
-        r.error("try.t1"),
-        "plugin `trybot` imports `baton:stage/process@0.1.1` (capability `process`), which untrusted step try.t1 may not use: its spawn allow-list is empty"
+    refused(
+        &r,
+        "boards.try.steps[0]: plugin `trybot` imports `baton:stage/process@0.1.1` (capability `process`), which untrusted step try.t1 may not use: its spawn allow-list is empty",
     );
-    assert_eq!(
-        r.error("b.limited"),
-        "plugin `shell` imports `baton:stage/process@0.1.1` (capability `process`), which step b.limited may not use (allowed capabilities: log, filesystem, cli, io, clocks)"
+    refused(
+        &r,
+        "boards.b.steps[0]: plugin `shell` imports `baton:stage/process@0.1.1` (capability `process`), which step b.limited may not use (allowed capabilities: log, filesystem, cli, io, clocks)",
     );
     // `baton check` reports the same before anything runs.
     let out = p.check();

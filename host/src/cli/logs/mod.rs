@@ -11,11 +11,11 @@ mod follow;
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Args;
 
-use super::{runs_under, state_dir};
+use super::{Locate, runs_under};
 use crate::plan::Plan;
 use crate::plan::suggest;
 use crate::plan::units::Size;
@@ -33,20 +33,14 @@ pub struct LogsArgs {
     /// Keep printing what the logs get until the run ends.
     #[arg(short, long)]
     pub follow: bool,
-    /// The pipeline file (its directory holds `.baton/`).
-    #[arg(long, value_name = "FILE")]
-    pub file: Option<PathBuf>,
-    /// The directory that holds `.baton/` (instead of FILE's).
-    #[arg(short = 'C', value_name = "DIR", conflicts_with = "file")]
-    pub dir: Option<PathBuf>,
 }
 
-pub fn main(args: LogsArgs) -> anyhow::Result<u8> {
+pub fn main(args: LogsArgs, at: &Locate) -> anyhow::Result<u8> {
     let (run_arg, step) = match (args.run, args.step) {
         (Some(one), None) if one.contains('.') => (None, Some(one)),
         other => other,
     };
-    let state = state_dir(args.file.as_deref(), args.dir.as_deref())?;
+    let state = at.state_dir(None)?;
     let run = pick_run(runs_under(&state)?, run_arg.as_deref())?;
     let info = run_info::read(&run).map_err(|e| anyhow::anyhow!("run {}: cannot read its journal: {e}", run.id))?;
     if let Some(step) = &step {
@@ -188,6 +182,8 @@ fn list(run: &RunDir, info: &RunInfo) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn dirs(ids: &[&str]) -> Vec<RunDir> {

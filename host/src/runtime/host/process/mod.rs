@@ -86,7 +86,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     }
     let env = environment(ctx, &cmd)?;
     let label = format!("{}-{}", ctx.id, ctx.attempt);
-    let launch = ctx
+    let mut launch = ctx
         .run
         .confinement
         .launch(
@@ -96,6 +96,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
                 args: &cmd.args,
                 env: &env,
                 workspace: &ctx.workspace,
+                src: ctx.src.as_ref().map(|s| s.root.as_path()),
                 cwd: &cwd,
                 label: &label,
             },
@@ -134,6 +135,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     let cgroup_fd = launch.cgroup.as_ref().map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.procs));
     let identity = launch.identity;
     let pid_namespace = launch.pid_namespace;
+    let staging = launch.staging.take();
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe syscalls (write, setrlimit, setgroups, setgid,
     // setuid, prctl) on values prepared here.
@@ -143,6 +145,9 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
                 && libc::write(fd, b"0".as_ptr().cast(), 1) != 1
             {
                 return Err(std::io::Error::last_os_error());
+            }
+            if let Some(st) = &staging {
+                st.enter()?;
             }
             for &(resource, value) in &rlimits {
                 let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
@@ -255,10 +260,12 @@ pub fn describe(status: ExitStatus) -> String {
     }
 }
 
-/// `PATH`, the host variables the policy passes through, then the stage's own.
+/// `PATH`, the step's `BATON_*` variables, the host variables the policy
+/// passes through, then the stage's own.
 fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>, ProcessError> {
     let mut env =
         vec![("PATH".to_string(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()))];
+    env.extend(step_variables(ctx));
     for name in &ctx.policy.env {
         if let Ok(v) = std::env::var(name) {
             env.push((name.clone(), v));
@@ -272,6 +279,29 @@ fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>
         env.push((k.clone(), v.clone()));
     }
     Ok(env)
+}
+
+/// What every process of a step is told: which step, attempt and run it
+/// serves, where its workspace is and where the project's source is (its
+/// real path for a trusted step; `/src`, where bubblewrap binds it, for an
+/// untrusted one).
+fn step_variables(ctx: &StepContext) -> Vec<(String, String)> {
+    let workspace = ctx.workspace.canonicalize().unwrap_or_else(|_| ctx.workspace.clone());
+    let mut vars = vec![
+        ("BATON_RUN_ID".to_string(), ctx.run.run_id.clone()),
+        ("BATON_BOARD".to_string(), ctx.board.clone()),
+        ("BATON_STEP".to_string(), ctx.id.clone()),
+        ("BATON_ATTEMPT".to_string(), ctx.attempt.to_string()),
+        ("BATON_WORKSPACE".to_string(), workspace.display().to_string()),
+    ];
+    if let Some(src) = &ctx.src {
+        let seen = match ctx.policy.trust {
+            crate::plan::Trust::Trusted => src.root.display().to_string(),
+            crate::plan::Trust::Untrusted => crate::sandbox::src_view::SRC.to_string(),
+        };
+        vars.push(("BATON_SRC".to_string(), seen));
+    }
+    vars
 }
 
 fn short_name(program: &str) -> &str {
@@ -295,16 +325,25 @@ fn shell_words(program: &str, args: &[String]) -> String {
 
 // ---------------------------------------------------------------- WIT
 
+/// [`start`], remembering a denial on the attempt (its failure is not retried).
+fn start_noting_denial(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessError> {
+    let started = start(ctx, cmd);
+    if let Err(ProcessError::Denied(_)) = &started {
+        ctx.denied.store(true, Ordering::Relaxed);
+    }
+    started
+}
+
 impl Host for StepState {
     async fn run(&mut self, cmd: Command) -> wasmtime::Result<Result<Output, ProcessError>> {
-        match start(&self.ctx, cmd) {
+        match start_noting_denial(&self.ctx, cmd) {
             Ok(mut child) => Ok(Ok(child.wait().await)),
             Err(e) => Ok(Err(e)),
         }
     }
 
     async fn spawn(&mut self, cmd: Command) -> wasmtime::Result<Result<Resource<ChildHandle>, ProcessError>> {
-        let child = match start(&self.ctx, cmd) {
+        let child = match start_noting_denial(&self.ctx, cmd) {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };

@@ -1,0 +1,70 @@
+//! Pre-flight: what `baton check` verifies beyond the file, and what
+//! `baton run` verifies before its first step starts. Every plugin the
+//! steps use is loaded (read, digest, kind, contract version, link), each
+//! step's capabilities are checked against its plugin's imports, and each
+//! step's `with` against the schema its plugin's `describe()` declares. A
+//! run with any error starts nothing: a missing or broken plugin is exit 2
+//! with the culprit named, never a failure seconds into real work.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::plan::Plan;
+use crate::report::PluginLoad;
+use crate::runtime::Runtime;
+use crate::runtime::plugin::LoadedPlugin;
+use crate::sandbox::policy::check_capabilities;
+
+/// What pre-flight found.
+#[derive(Default)]
+pub struct Preflight {
+    /// Per plan plugin: loaded, if a checked step uses it.
+    pub plugins: Vec<Option<Arc<LoadedPlugin>>>,
+    /// How each plugin was loaded, in load order.
+    pub loads: Vec<PluginLoad>,
+    /// Every problem, each naming its culprit.
+    pub errors: Vec<String>,
+}
+
+/// Checks the plugins of the steps in `selected` (every step if `None`).
+pub async fn check(runtime: &Arc<Runtime>, plan: &Arc<Plan>, selected: Option<&[bool]>) -> Preflight {
+    let mut out = Preflight { plugins: vec![None; plan.plugins.len()], ..Preflight::default() };
+    let chosen = |i: usize| selected.is_none_or(|s| s[i]);
+    for (p, def) in plan.plugins.iter().enumerate() {
+        let users: Vec<usize> =
+            (0..plan.steps.len()).filter(|&i| chosen(i) && plan.steps[i].plugin == Some(p)).collect();
+        if users.is_empty() {
+            continue;
+        }
+        let t0 = Instant::now();
+        let (rt, d) = (runtime.clone(), def.clone());
+        let loaded = match tokio::task::spawn_blocking(move || rt.load(&d)).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                let ids: Vec<&str> = users.iter().map(|&i| plan.steps[i].id.as_str()).collect();
+                out.errors.push(format!("{e} (used by {})", ids.join(", ")));
+                continue;
+            }
+            Err(e) => {
+                out.errors.push(format!("plugin `{}`: loading failed: {e}", def.name));
+                continue;
+            }
+        };
+        out.loads.push(PluginLoad {
+            name: def.name.clone(),
+            digest: loaded.digest.clone(),
+            contract: loaded.contract.clone(),
+            size: loaded.size,
+            cache: format!("{:?}", loaded.cache).to_lowercase(),
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+        for &i in &users {
+            let s = &plan.steps[i];
+            if let Err(m) = check_capabilities(&s.policy, &s.id, &def.name, &loaded.capabilities) {
+                out.errors.push(format!("{}: {m}", s.source));
+            }
+        }
+        out.plugins[p] = Some(loaded);
+    }
+    out
+}
