@@ -9,6 +9,7 @@ mod chromium;
 mod hostile;
 mod languages;
 mod processes;
+mod publishing;
 mod reports;
 mod resume;
 mod run_basics;

@@ -200,10 +200,13 @@ fn untouched(f: &Fixture) -> Vec<String> {
     names
 }
 
+/// One entry of a crafted tar: name, type, data or link text.
+type Entry<'a> = (&'a str, tar::EntryType, &'a str);
+
 #[test]
 fn a_crafted_tar_unpacks_nothing_outside_its_destination() {
     use tar::EntryType::{Directory, Link, Regular, Symlink};
-    let cases: &[(&[(&str, tar::EntryType, &str)], &str)] = &[
+    let cases: &[(&[Entry], &str)] = &[
         (&[("../x", Regular, "pwned")], "artifact entry `../x` contains `..`; nothing was unpacked"),
         (&[("a/../../../x", Regular, "pwned")], "artifact entry `a/../../../x` contains `..`; nothing was unpacked"),
         (&[("/tmp/x", Regular, "pwned")], "artifact entry `/tmp/x` is absolute; nothing was unpacked"),
