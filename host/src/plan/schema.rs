@@ -71,6 +71,8 @@ pub struct PolicyFields {
     pub log_limit: Option<String>,
     /// Cap of the captured output of one process, per stream.
     pub output_limit: Option<String>,
+    /// Cap of one published artifact, counted in bytes read, e.g. `1GiB`.
+    pub artifact_limit: Option<String>,
     /// Max processes a step may have running at once.
     pub max_children: Option<u32>,
     /// Capabilities the step's plugin may import (default: all).
@@ -112,6 +114,8 @@ pub struct StepEntry {
     pub log_limit: Option<String>,
     /// Cap of the captured output of one process, per stream.
     pub output_limit: Option<String>,
+    /// Cap of one published artifact, counted in bytes read, e.g. `1GiB`.
+    pub artifact_limit: Option<String>,
     /// Max processes a step may have running at once.
     pub max_children: Option<u32>,
     /// Capabilities the step's plugin may import (default: all).
@@ -130,6 +134,7 @@ impl StepEntry {
             cpu: self.cpu.clone(),
             log_limit: self.log_limit.clone(),
             output_limit: self.output_limit.clone(),
+            artifact_limit: self.artifact_limit.clone(),
             max_children: self.max_children,
             capabilities: self.capabilities.clone(),
         }
@@ -177,6 +182,8 @@ pub struct PolicySection {
     pub log_limit: Option<String>,
     /// Cap of the captured output of one process, per stream.
     pub output_limit: Option<String>,
+    /// Cap of one published artifact, counted in bytes read, e.g. `1GiB`.
+    pub artifact_limit: Option<String>,
     /// Max processes a step may have running at once.
     pub max_children: Option<u32>,
     /// Capabilities the step's plugin may import (default: all).
@@ -198,6 +205,7 @@ impl PolicySection {
             cpu: self.cpu.clone(),
             log_limit: self.log_limit.clone(),
             output_limit: self.output_limit.clone(),
+            artifact_limit: self.artifact_limit.clone(),
             max_children: self.max_children,
             capabilities: self.capabilities.clone(),
         }

@@ -30,6 +30,9 @@ pub struct StepPolicy {
     pub log_limit: u64,
     /// Cap of the captured output of one process, per stream, bytes.
     pub output_limit: u64,
+    /// Cap of one published artifact (the blob: a file, or a directory's
+    /// tar), bytes, counted as it is read.
+    pub artifact_limit: u64,
     /// Max processes running at once.
     pub max_children: u32,
     /// Capabilities the plugin may import; `None` is every capability.
@@ -51,6 +54,7 @@ impl StepPolicy {
                 cpu: None,
                 log_limit: 64 << 20,
                 output_limit: 4 << 20,
+                artifact_limit: 4 << 30,
                 max_children: 32,
                 capabilities: None,
                 stack: crate::runtime::engine::DEFAULT_WASM_STACK as u64,
@@ -64,6 +68,7 @@ impl StepPolicy {
                 cpu: Some(Duration::from_secs(300)),
                 log_limit: 8 << 20,
                 output_limit: 1 << 20,
+                artifact_limit: 1 << 30,
                 max_children: 8,
                 capabilities: None,
                 stack: crate::runtime::engine::DEFAULT_WASM_STACK as u64,
@@ -92,6 +97,7 @@ impl StepPolicy {
         size("memory", &over.memory, &mut self.memory);
         size("log_limit", &over.log_limit, &mut self.log_limit);
         size("output_limit", &over.output_limit, &mut self.output_limit);
+        size("artifact_limit", &over.artifact_limit, &mut self.artifact_limit);
         let mut duration = |key: &'static str, v: &Option<String>| -> Option<Duration> {
             let text = v.as_ref()?;
             match parse_duration(text) {
@@ -167,6 +173,12 @@ impl StepPolicy {
             Size(self.output_limit).to_string(),
             Size(caps.output_limit).to_string(),
             self.output_limit > caps.output_limit,
+        );
+        over(
+            "artifact_limit",
+            Size(self.artifact_limit).to_string(),
+            Size(caps.artifact_limit).to_string(),
+            self.artifact_limit > caps.artifact_limit,
         );
         over(
             "max_children",

@@ -11,6 +11,7 @@ mod hostile;
 mod languages;
 mod preflight;
 mod processes;
+mod publishing;
 mod reports;
 mod resume;
 mod run_basics;

@@ -5,7 +5,7 @@
 use crate::runtime::bindings::baton::stage::artifacts::{Artifact, ArtifactError, ArtifactKind, Host};
 use crate::runtime::services::ServiceRequest;
 use crate::runtime::state::StepState;
-use crate::storage::artifacts::{ArtifactRecord, Kind, StoreError, valid_name};
+use crate::storage::artifacts::{ArtifactRecord, Job, Kind, StoreError, valid_name};
 
 fn to_wit(r: &ArtifactRecord) -> Artifact {
     Artifact {
@@ -23,6 +23,8 @@ fn store_error(e: StoreError) -> ArtifactError {
     match e {
         StoreError::Path(m) => ArtifactError::InvalidPath(m),
         StoreError::Corrupt { .. } => ArtifactError::Corrupt(e.to_string()),
+        StoreError::Limit(m) => ArtifactError::Limit(m),
+        StoreError::Cancelled => ArtifactError::Io(e.to_string()),
         StoreError::Io(m) => ArtifactError::Io(m),
     }
 }
@@ -40,7 +42,11 @@ impl Host for StepState {
             ))));
         }
         let ctx = self.ctx.clone();
-        let stored = tokio::task::spawn_blocking(move || ctx.run.store.put(&ctx.workspace, &path)).await;
+        // A timeout or a cancellation drops this future: the guard then
+        // stops the blocking copy too, which removes its partial blob.
+        let job = Job::new(ctx.policy.artifact_limit);
+        let _stop = job.cancel.on_drop();
+        let stored = tokio::task::spawn_blocking(move || ctx.run.store.put(&ctx.workspace, &path, &job)).await;
         let (digest, size, kind) = match stored {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => return Ok(Err(store_error(e))),
@@ -77,7 +83,9 @@ impl Host for StepState {
         };
         let ctx = self.ctx.clone();
         let rec = record.clone();
-        let copied = tokio::task::spawn_blocking(move || ctx.run.store.get(&rec, &ctx.workspace, &dest)).await;
+        let job = Job::unbounded();
+        let _stop = job.cancel.on_drop();
+        let copied = tokio::task::spawn_blocking(move || ctx.run.store.get(&rec, &ctx.workspace, &dest, &job)).await;
         Ok(match copied {
             Ok(Ok(())) => {
                 self.ctx.log.line("baton", &format!("fetched {} ({})", record.reference, record.digest));

@@ -1,0 +1,119 @@
+//! Publishing cannot be turned against the host: a step's own processes
+//! build a hostile tree in the workspace, then the step publishes it. Each
+//! attack is a failed step with its exact error; baton finishes the run,
+//! the healthy boards pass, and the store holds no partial blob.
+
+use crate::harness::Pipeline;
+
+/// Makes 5000 nested directories with a handful of processes: one path may
+/// not exceed `PATH_MAX` and `cd` cannot go that deep, so chains of 1000
+/// levels are made and moved into each other.
+const DEEP: &str = "p=$(printf 'd/%.0s' $(seq 1000)) && mkdir -p l1/$p && \
+                    for i in 2 3 4 5; do mkdir -p l$i/$p && mv l$((i-1)) l$i/$p || exit 1; done && mv l5 deep";
+
+fn hostile_pipeline() -> Pipeline {
+    let mut toml = String::from(
+        r#"
+[pipeline]
+jobs = 8
+[policy]
+spawn = ["sh"]
+
+[[boards.healthy.steps]]
+name = "make"
+plugin = "shell"
+with = { run = "mkdir -p tree/sub && echo leaf > tree/sub/leaf.txt && ln -s sub/leaf.txt tree/link", publish = ["tree"] }
+[[boards.healthy.steps]]
+name = "use"
+plugin = "shell"
+with = { fetch = [{ from = "healthy.make/tree", to = "copy" }], run = "test \"$(cat copy/link)\" = leaf" }
+"#,
+    );
+    let attacks = [
+        ("deep", "", DEEP.to_string(), "deep"),
+        ("fifo", "", "mkdir t && echo a > t/a && mkfifo t/pipe".into(), "t"),
+        ("chain", "", "mkdir -p t/sub && echo x > t/sub/f && ln -s b/f t/a && ln -s ../.. t/b".into(), "t"),
+        ("sparse", "artifact_limit = \"1MiB\"\n", "mkdir t && truncate -s 1T t/disk.img".into(), "t"),
+        ("slow", "timeout = \"3s\"\nartifact_limit = \"2TiB\"\n", "truncate -s 1T disk.img".into(), "disk.img"),
+    ];
+    for (board, extra, run, publish) in attacks {
+        toml += &format!(
+            "\n[[boards.{board}.steps]]\nname = \"publish\"\nplugin = \"shell\"\non_failure = \"continue\"\n{extra}\
+             with = {{ run = {run:?}, publish = [{publish:?}] }}\n"
+        );
+    }
+    Pipeline::new(&toml)
+}
+
+#[test]
+fn hostile_trees_fail_their_step_and_leave_the_host_and_store_clean() {
+    let p = hostile_pipeline();
+    let r = p.run(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_status("ok", &["healthy.make", "healthy.use"]);
+    assert_eq!(
+        r.error("deep.publish"),
+        "limit: artifact `deep` nests directories more than 256 levels deep; publish a flatter tree"
+    );
+    assert_eq!(
+        r.error("fifo.publish"),
+        "invalid path: `t/pipe` is a fifo: only regular files, directories and symlinks can be published"
+    );
+    assert_eq!(
+        r.error("chain.publish"),
+        "invalid path: symlink `t/a` leads outside the artifact (`t/a` -> `b/f`, `t/b` -> `../..`); \
+         link only to paths inside it"
+    );
+    assert_eq!(
+        r.error("sparse.publish"),
+        "limit: artifact `t` is over artifact_limit 1MiB (at `t/disk.img`); raise artifact_limit or publish less"
+    );
+    // A terabyte of zeros would take minutes to hash: the step's timeout
+    // stops the copy on its blocking thread.
+    assert_eq!(r.error("slow.publish"), "timed out after 3s");
+    let store = p.dir().join(".baton/store");
+    let blobs = std::fs::read_dir(store.join("sha256")).expect("blobs").count();
+    assert_eq!(blobs, 1, "only the healthy tree is stored");
+    let partial: Vec<_> = std::fs::read_dir(store.join("tmp")).expect("tmp").collect();
+    assert!(partial.is_empty(), "no partial blob: {partial:?}");
+    // The host is still fine for the next command.
+    let out = p.baton().args(["artifacts"]).output().expect("artifacts");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("healthy.make/tree"));
+    // 5000 levels are too deep for a recursive removal: remove them with fts.
+    let ok = std::process::Command::new("rm").arg("-rf").arg(p.dir()).status().expect("rm");
+    assert!(ok.success());
+}
+
+#[test]
+fn artifact_limit_is_checked_like_the_other_limits() {
+    let p = Pipeline::new(
+        r#"
+[policy]
+spawn = ["sh"]
+[[boards.b.steps]]
+name = "bad"
+plugin = "shell"
+artifact_limit = "lots"
+with = { run = "true" }
+[[boards.b.steps]]
+name = "greedy"
+plugin = "shell"
+trust = "untrusted"
+artifact_limit = "2GiB"
+with = { run = "true" }
+"#,
+    );
+    let out = p.check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("boards.b.steps[0].artifact_limit: step b.bad: bad size `lots` (write e.g. `512MiB`, `2GiB`)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "boards.b.steps[1].artifact_limit: step b.greedy: artifact_limit 2GiB is above the untrusted cap 1GiB"
+        ),
+        "{err}"
+    );
+}
