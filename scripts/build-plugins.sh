@@ -13,7 +13,7 @@
 #
 # Tools (./setup.sh --deps installs them, pinned):
 #   python  componentize-py in the venv $BATON_VENV (pip)
-#   js      componentize-js and jco in plugins/js/node_modules (npm install)
+#   js      componentize-js and jco in plugins/js/node_modules (npm ci)
 #   c       clang, lld, wasi-libc, libclang-rt-14-dev-wasm32 (apt); jco (npm) for
 #           `embed` and `new`; the WASI preview1 adapter, from the crate
 #           wasi-preview1-component-adapter-provider (plugins/c/adapter/Cargo.toml,
@@ -81,7 +81,7 @@ need_componentize_py() {
 
 need_npm_tools() {
   [ -x "$JS/node_modules/.bin/componentize-js" ] && [ -x "$JS/node_modules/.bin/jco" ] ||
-    die "componentize-js and jco are not installed in $JS/node_modules: run ./setup.sh --deps, or (cd $JS && npm install)"
+    die "componentize-js and jco are not installed in $JS/node_modules: run ./setup.sh --deps, or (cd $JS && npm ci)"
 }
 
 need_clang_wasi() {
