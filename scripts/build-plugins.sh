@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the stage plugins written in Python, JavaScript and C into
-# plugins/dist/<name>.wasm (Rust plugins are cargo's business).
+# plugins/dist/<name>.wasm (Rust plugins are cargo's business), and the
+# Python test fixtures of tests/python/ next to them.
 #
 #   scripts/build-plugins.sh                    build the plugins whose inputs changed
 #   scripts/build-plugins.sh --force            rebuild them all
@@ -109,7 +110,7 @@ adapter() {
 # --- Builders -----------------------------------------------------------------
 
 build_python() {
-  local name=$1 out=$2 dir=plugins/python/$1
+  local name=$1 out=$2 dir=$PY_DIR
   need_componentize_py
   if compgen -G "$dir/test_*.py" >/dev/null; then
     (cd "$dir" && "$BATON_VENV/bin/python" -m unittest -q 2>&1) >/dev/null || {
@@ -185,10 +186,10 @@ check_bindings() {
 mkdir -p "$DIST"
 check_bindings
 
-for dir in plugins/python/*/; do
+for dir in plugins/python/*/ tests/python/*/; do
   [ -f "$dir/app.py" ] || continue
   name="$(basename "$dir")"
-  maybe_build "$name" python build_python "$dir"
+  PY_DIR="${dir%/}" maybe_build "$name" python build_python "$dir"
 done
 
 for dir in "$JS"/*/; do

@@ -81,6 +81,9 @@ pub enum UiEvent<'a> {
     StepWaiting { id: &'a str, on: &'a [String] },
     StepResumed { id: &'a str },
     Progress { id: &'a str, done: u64, total: u64, message: &'a str },
+    /// A plugin's compilation starts (a compile cache miss): `size` bytes,
+    /// its code kept for later runs if `cached`.
+    PluginCompiling { name: &'a str, size: u64, cached: bool },
     PluginLoaded(&'a PluginLoad),
     Cancelling,
 }
@@ -201,7 +204,7 @@ impl Scheduler {
         plan: Arc<Plan>,
         runtime: &Arc<Runtime>,
         opts: RunOptions,
-        observer: Observer,
+        mut observer: Observer,
         run: RunDir,
         selected: &[bool],
         previous: Option<&RunDir>,
@@ -231,7 +234,21 @@ impl Scheduler {
                 let rt = runtime.clone();
                 let def = plan.plugins[p].clone();
                 let t0 = Instant::now();
-                let loaded = tokio::task::spawn_blocking(move || rt.load(&def)).await;
+                let (compiling_tx, compiling_rx) = tokio::sync::oneshot::channel();
+                let mut task = tokio::task::spawn_blocking(move || {
+                    rt.load_noting(&def, move |c| {
+                        let _ = compiling_tx.send(c);
+                    })
+                });
+                // Say so while a plugin compiles: that takes seconds for big ones.
+                let loaded = tokio::select! {
+                    r = &mut task => r,
+                    Ok(c) = compiling_rx => {
+                        let name = &plan.plugins[p].name;
+                        observer(&UiEvent::PluginCompiling { name, size: c.size, cached: c.cached });
+                        task.await
+                    }
+                };
                 let seconds = t0.elapsed().as_secs_f64();
                 plugins[p] = Some(match loaded {
                     Ok(Ok(l)) => {

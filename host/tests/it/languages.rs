@@ -154,7 +154,7 @@ with = { command = ["pytest"], reports = ["r/*.xml"] }
     );
     assert_eq!(
         r.error("b.denied"),
-        "cannot run `pytest`: denied: program `pytest` is not in the spawn allow-list of step b.denied (allowed: sh)"
+        "cannot run `pytest`: denied: program `pytest` is not in the spawn allow-list of step b.denied (allowed: sh); to allow it, add it to [policy] spawn and to the step's `spawn` if it sets one"
     );
 }
 
