@@ -17,7 +17,7 @@ use crate::harness::Pipeline;
 const DIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/dist");
 
 /// The path of a built plugin; fails the test if it was not built.
-fn plugin(name: &str) -> String {
+pub(crate) fn plugin(name: &str) -> String {
     let path = format!("{DIST}/{name}.wasm");
     assert!(
         Path::new(&path).is_file(),

@@ -65,7 +65,7 @@ mod tests {
         r.artifacts = vec![record("l.a", "app<1>.tar", 3 << 20, Kind::File), record("l.a", "docs", 2048, Kind::Directory)];
         let mut html = String::new();
         section(&mut html, &r);
-        assert!(html.contains("<b>2</b> artifacts, <b>3.0MiB</b> in all."), "{html}");
+        assert!(html.contains("<b>2</b> artifacts, <b>3074KiB</b> in all."), "{html}");
         assert!(
             html.contains(
                 "<tr><td><code title=\"l.a/app&lt;1&gt;.tar\">app&lt;1&gt;.tar</code></td><td><a href=\"#step-l.a\">l.a</a></td><td>3MiB</td><td><code title=\"sha256:abab"
