@@ -42,14 +42,14 @@ if [ "$("$BATON_VENV/bin/componentize-py" --version 2>/dev/null)" != "componenti
   "$BATON_VENV/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
 fi
 # JavaScript (and jco for the C plugins): the versions in plugins/js/package-lock.json.
-# `npm install`, not `npm ci`: the lock lacks the optional per-platform
-# packages that our registry does not serve (darwin, win32...), which `npm ci`
-# refuses; `npm install` takes the locked versions and leaves the lock as is.
+# `npm ci`: it installs exactly the lock and never rewrites it (a clone stays
+# clean). The lock lists the optional per-platform packages of every platform,
+# as npm writes it anywhere; `npm ci` fetches only this machine's.
 command -v npm >/dev/null || { say "error: npm is not installed (Node.js 20 or later is needed for the JS plugins)"; exit 1; }
 if [ ! -f plugins/js/node_modules/.package-lock.json ] ||
   [ plugins/js/package-lock.json -nt plugins/js/node_modules/.package-lock.json ]; then
-  say "installing componentize-js and jco (npm install in plugins/js)"
-  (cd plugins/js && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  say "installing componentize-js and jco (npm ci in plugins/js)"
+  (cd plugins/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 # C: the WASI preview1 adapter crate, downloaded into the cargo registry.
 cargo fetch --locked --manifest-path plugins/c/adapter/Cargo.toml -q

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the stage plugins written in Python, JavaScript and C into
-# plugins/dist/<name>.wasm (Rust plugins are cargo's business).
+# plugins/dist/<name>.wasm (Rust plugins are cargo's business), and the
+# Python test fixtures of tests/python/ next to them.
 #
 #   scripts/build-plugins.sh                    build the plugins whose inputs changed
 #   scripts/build-plugins.sh --force            rebuild them all
@@ -13,7 +14,7 @@
 #
 # Tools (./setup.sh --deps installs them, pinned):
 #   python  componentize-py in the venv $BATON_VENV (pip)
-#   js      componentize-js and jco in plugins/js/node_modules (npm install)
+#   js      componentize-js and jco in plugins/js/node_modules (npm ci)
 #   c       clang, lld, wasi-libc, libclang-rt-14-dev-wasm32 (apt); jco (npm) for
 #           `embed` and `new`; the WASI preview1 adapter, from the crate
 #           wasi-preview1-component-adapter-provider (plugins/c/adapter/Cargo.toml,
@@ -81,7 +82,7 @@ need_componentize_py() {
 
 need_npm_tools() {
   [ -x "$JS/node_modules/.bin/componentize-js" ] && [ -x "$JS/node_modules/.bin/jco" ] ||
-    die "componentize-js and jco are not installed in $JS/node_modules: run ./setup.sh --deps, or (cd $JS && npm install)"
+    die "componentize-js and jco are not installed in $JS/node_modules: run ./setup.sh --deps, or (cd $JS && npm ci)"
 }
 
 need_clang_wasi() {
@@ -109,7 +110,7 @@ adapter() {
 # --- Builders -----------------------------------------------------------------
 
 build_python() {
-  local name=$1 out=$2 dir=plugins/python/$1
+  local name=$1 out=$2 dir=$PY_DIR
   need_componentize_py
   if compgen -G "$dir/test_*.py" >/dev/null; then
     (cd "$dir" && "$BATON_VENV/bin/python" -m unittest -q 2>&1) >/dev/null || {
@@ -185,10 +186,10 @@ check_bindings() {
 mkdir -p "$DIST"
 check_bindings
 
-for dir in plugins/python/*/; do
+for dir in plugins/python/*/ tests/python/*/; do
   [ -f "$dir/app.py" ] || continue
   name="$(basename "$dir")"
-  maybe_build "$name" python build_python "$dir"
+  PY_DIR="${dir%/}" maybe_build "$name" python build_python "$dir"
 done
 
 for dir in "$JS"/*/; do

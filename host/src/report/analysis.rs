@@ -167,6 +167,7 @@ pub(crate) mod tests {
             log_dir: "/p/.baton/runs/20260101-000000-abcd/logs".into(),
             waiting_policy: String::new(),
             plugins: Vec::new(),
+            artifacts: Vec::new(),
             host: Default::default(),
             steps,
         }

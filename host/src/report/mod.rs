@@ -46,6 +46,10 @@ pub struct RunReport {
     pub waiting_policy: String,
     /// How each plugin was loaded.
     pub plugins: Vec<PluginLoad>,
+    /// Every artifact the run published (or kept from the run it resumed),
+    /// in publication order.
+    #[serde(default)]
+    pub artifacts: Vec<crate::storage::artifacts::ArtifactRecord>,
     /// baton's own memory and open files at the start and end of the run.
     #[serde(default)]
     pub host: host_usage::HostUsage,

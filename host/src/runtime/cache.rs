@@ -52,7 +52,21 @@ impl CompileCache {
 
     /// The compiled component for `bytes` whose sha256 is `digest`.
     pub fn load(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
+        self.load_noting(engine, digest, bytes, |_| {})
+    }
+
+    /// As [`CompileCache::load`]; `compiling` is called just before a
+    /// compilation starts (a cache miss), with whether its result will be
+    /// kept for later runs.
+    pub fn load_noting(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        bytes: &[u8],
+        compiling: impl FnOnce(bool),
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let Some(dir) = &self.dir else {
+            compiling(false);
             return Ok((Component::new(engine, bytes)?, CacheOutcome::CompiledUncached));
         };
         let path = dir.join(format!("{digest}-{}.cwasm", self.engine_key));
@@ -64,6 +78,7 @@ impl CompileCache {
                 return Ok((c, CacheOutcome::Hit));
             }
         }
+        compiling(true);
         let compiled = engine.precompile_component(bytes)?;
         if store(dir, &path, &compiled).is_ok() {
             // Load it from the file, as later runs will: memory images are

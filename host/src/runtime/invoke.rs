@@ -13,6 +13,7 @@ use crate::plan::units::Human;
 use crate::runtime::bindings::{StageError, StepInfo};
 use crate::runtime::context::StepContext;
 use crate::runtime::engine::EPOCH_TICK;
+use crate::runtime::guest_error;
 use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::state::{MAX_RESOURCES, StepState};
 use crate::sandbox::limits::StepLimiter;
@@ -157,7 +158,10 @@ async fn attempt(
         Ok(Err(e)) => {
             let (kind, message) =
                 explain_trap(&e, store.data().limiter.hit.as_deref(), &ctx.log.tail(), ctx.policy.stack);
-            ctx.log.line("baton", &format!("{message}\n{e:?}"));
+            ctx.log.line("baton", &message);
+            // The wasm backtrace, for whoever debugs the runtime: in the log
+            // file, not in the failure report's tail.
+            ctx.log.detail("baton", &format!("{e:?}"));
             failed(kind, message)
         }
     }
@@ -180,24 +184,13 @@ fn explain_trap(e: &wasmtime::Error, limit_hit: Option<&str>, tail: &[String], s
             FailureKind::Limit,
             format!("stack limit {} exceeded (wasm stack overflow)", crate::plan::units::Size(stack)),
         ),
-        Some(Trap::UnreachableCodeReached) => match panic_message(tail) {
-            Some(p) => (FailureKind::Trap, format!("stage panicked: {p}")),
+        Some(Trap::UnreachableCodeReached) => match guest_error::explain(tail) {
+            Some(headline) => (FailureKind::Trap, headline),
             None => (FailureKind::Trap, "stage trapped: wasm `unreachable` instruction executed".into()),
         },
         Some(trap) => (FailureKind::Trap, format!("stage trapped: {trap}")),
         None => (FailureKind::Trap, format!("stage failed: {}", crate::runtime::plugin::first_line(e))),
     }
-}
-
-/// The message of a Rust guest panic, from the stderr lines in the log tail.
-fn panic_message(tail: &[String]) -> Option<String> {
-    let at = tail.iter().rposition(|l| l.contains("panicked at"))?;
-    let message = tail.get(at + 1).map(|l| l.trim_start_matches("stderr: ").to_string());
-    let place = tail[at].split("panicked at ").nth(1).unwrap_or("").trim_end_matches(':').to_string();
-    Some(match message {
-        Some(m) if !m.is_empty() => format!("{m} (at {place})"),
-        _ => format!("at {place}"),
-    })
 }
 
 /// Retry delay before attempt `next` (2, 3, …): `base`, doubling.
@@ -208,17 +201,6 @@ pub fn backoff(base: Duration, next: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn panics_are_read_from_the_log() {
-        let tail = vec![
-            "stdout: working".to_string(),
-            "stderr: thread '<unnamed>' panicked at src/lib.rs:12:9:".to_string(),
-            "stderr: boom".to_string(),
-        ];
-        assert_eq!(panic_message(&tail).as_deref(), Some("boom (at src/lib.rs:12:9)"));
-        assert_eq!(panic_message(&tail[..1]), None);
-    }
 
     #[test]
     fn backoff_doubles() {

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod context;
 pub mod contract;
 pub mod engine;
+pub mod guest_error;
 pub mod host;
 pub mod inspect;
 pub mod invoke;
@@ -65,6 +66,16 @@ impl Runtime {
 
     /// Loads (or returns the already loaded) plugin.
     pub fn load(&self, def: &PluginDef) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.load_noting(def, |_| {})
+    }
+
+    /// As [`Runtime::load`]; `compiling` hears of a compilation (a compile
+    /// cache miss) before it starts, to tell a user who waits why.
+    pub fn load_noting(
+        &self,
+        def: &PluginDef,
+        compiling: impl FnOnce(plugin::Compiling),
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let bytes = plugin::read(def)?;
         let digest = {
             use sha2::Digest;
@@ -75,7 +86,7 @@ impl Runtime {
         {
             return Ok(p.clone());
         }
-        let p = plugin::load(&self.engine, &self.linker, &self.cache, def, &bytes, digest.clone())?;
+        let p = plugin::load(&self.engine, &self.linker, &self.cache, def, &bytes, digest.clone(), compiling)?;
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, p.clone());
         Ok(p)
     }

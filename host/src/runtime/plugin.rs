@@ -63,7 +63,23 @@ pub fn describe_source(def: &PluginDef) -> String {
     }
 }
 
-/// Loads and checks a plugin.
+/// A compilation about to start (the compile cache had no code for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compiling {
+    /// Bytes of the component.
+    pub size: u64,
+    /// Whether the code will be kept, so that later runs skip this.
+    pub cached: bool,
+}
+
+/// Components from this size on take long enough to compile (Cranelift
+/// does about 3-4 MB a second on one core; the 12-18 MB interpreters of
+/// componentize-py and componentize-js take 4-20 s) that a run says so
+/// while it waits.
+pub const SLOW_TO_COMPILE: u64 = 1 << 20;
+
+/// Loads and checks a plugin; `compiling` hears of a compilation before it
+/// starts.
 pub fn load(
     engine: &Engine,
     linker: &Linker<StepState>,
@@ -71,6 +87,7 @@ pub fn load(
     def: &PluginDef,
     bytes: &[u8],
     digest: String,
+    compiling: impl FnOnce(Compiling),
 ) -> Result<Arc<LoadedPlugin>, PluginError> {
     let fail = |message: String| PluginError { plugin: def.name.clone(), source_desc: describe_source(def), message };
     if let Some(pinned) = &def.sha256
@@ -79,7 +96,9 @@ pub fn load(
         return Err(fail(format!("sha256 mismatch: the pipeline pins {pinned}, the file is {digest}")));
     }
     check_header(bytes).map_err(&fail)?;
-    let (component, outcome) = cache.load(engine, &digest, bytes).map_err(|e| {
+    let size = bytes.len() as u64;
+    let notice = |cached| compiling(Compiling { size, cached });
+    let (component, outcome) = cache.load_noting(engine, &digest, bytes, notice).map_err(|e| {
         let text = first_line(&e);
         match text.split_once("pooling allocator requirements: ") {
             // Tables or memories bigger than any stage may have are refused

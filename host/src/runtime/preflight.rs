@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::plan::Plan;
 use crate::report::PluginLoad;
 use crate::runtime::Runtime;
-use crate::runtime::plugin::LoadedPlugin;
+use crate::runtime::plugin::{Compiling, LoadedPlugin};
 use crate::sandbox::policy::check_capabilities;
 
 /// What pre-flight found.
@@ -26,8 +26,14 @@ pub struct Preflight {
     pub errors: Vec<String>,
 }
 
-/// Checks the plugins of the steps in `selected` (every step if `None`).
-pub async fn check(runtime: &Arc<Runtime>, plan: &Arc<Plan>, selected: Option<&[bool]>) -> Preflight {
+/// Checks the plugins of the steps in `selected` (every step if `None`);
+/// `compiling` hears of each plugin that must be compiled, before it is.
+pub async fn check(
+    runtime: &Arc<Runtime>,
+    plan: &Arc<Plan>,
+    selected: Option<&[bool]>,
+    compiling: &mut (dyn FnMut(&str, Compiling) + Send),
+) -> Preflight {
     let mut out = Preflight { plugins: vec![None; plan.plugins.len()], ..Preflight::default() };
     let chosen = |i: usize| selected.is_none_or(|s| s[i]);
     for (p, def) in plan.plugins.iter().enumerate() {
@@ -38,7 +44,20 @@ pub async fn check(runtime: &Arc<Runtime>, plan: &Arc<Plan>, selected: Option<&[
         }
         let t0 = Instant::now();
         let (rt, d) = (runtime.clone(), def.clone());
-        let loaded = match tokio::task::spawn_blocking(move || rt.load(&d)).await {
+        let (compiling_tx, compiling_rx) = tokio::sync::oneshot::channel();
+        let mut task = tokio::task::spawn_blocking(move || {
+            rt.load_noting(&d, move |c| {
+                let _ = compiling_tx.send(c);
+            })
+        });
+        let loaded = tokio::select! {
+            r = &mut task => r,
+            Ok(c) = compiling_rx => {
+                compiling(&def.name, c);
+                task.await
+            }
+        };
+        let loaded = match loaded {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => {
                 let ids: Vec<&str> = users.iter().map(|&i| plan.steps[i].id.as_str()).collect();

@@ -204,8 +204,14 @@ impl StepPolicy {
     }
 }
 
-/// Checks a plugin's imports against a step's policy before it runs;
-/// the refusal names the capability and the import.
+/// Checks a plugin's imports against a step's `capabilities` before it
+/// runs; the refusal names the capability and the import.
+///
+/// Importing `process` alone is not refused, even for an untrusted step
+/// without a spawn list: componentize-py and componentize-js components
+/// import every interface whether they use it or not. Each call is checked
+/// instead (`spawn_allowed`, then [`spawn_denied`]), and an empty list
+/// allows nothing.
 pub fn check_capabilities(
     policy: &StepPolicy,
     step: &str,
@@ -213,12 +219,6 @@ pub fn check_capabilities(
     imports: &[(&'static str, String)],
 ) -> Result<(), String> {
     for (cap, import) in imports {
-        if *cap == "process" && policy.trust == Trust::Untrusted && policy.spawn.is_empty() {
-            return Err(format!(
-                "plugin `{plugin}` imports `{import}` (capability `process`), which untrusted step {step} may not \
-                 use: its spawn allow-list is empty"
-            ));
-        }
         if let Some(allowed) = &policy.capabilities
             && !allowed.iter().any(|a| a == cap)
         {
@@ -230,6 +230,21 @@ pub fn check_capabilities(
         }
     }
     Ok(())
+}
+
+/// Why `program` may not run for `step`, and where to allow it: untrusted
+/// steps take their list from `[policy.untrusted] spawn`, trusted ones from
+/// `[policy] spawn`; a step's own `spawn` replaces either.
+pub fn spawn_denied(policy: &StepPolicy, step: &str, program: &str) -> String {
+    let allowed = if policy.spawn.is_empty() { "none".to_string() } else { policy.spawn.join(", ") };
+    let (whose, where_) = match policy.trust {
+        Trust::Trusted => ("step", "[policy] spawn"),
+        Trust::Untrusted => ("untrusted step", "[policy.untrusted] spawn (untrusted steps do not use [policy] spawn)"),
+    };
+    format!(
+        "program `{program}` is not in the spawn allow-list of {whose} {step} (allowed: {allowed}); to allow it, \
+         add it to {where_} and to the step's `spawn` if it sets one"
+    )
 }
 
 /// Whether a program may be spawned under an allow-list. Entries are bare
@@ -290,12 +305,9 @@ mod tests {
     fn capabilities_are_checked_against_the_policy() {
         let imports =
             vec![("log", "baton:stage/log@0.1.1".to_string()), ("process", "baton:stage/process@0.1.1".into())];
+        // Importing `process` is no refusal, even without a spawn list: calls are checked.
         let untrusted = StepPolicy::builtin(Trust::Untrusted);
-        assert_eq!(
-            check_capabilities(&untrusted, "try.t", "trybot", &imports).unwrap_err(),
-            "plugin `trybot` imports `baton:stage/process@0.1.1` (capability `process`), which untrusted step try.t \
-             may not use: its spawn allow-list is empty"
-        );
+        assert_eq!(check_capabilities(&untrusted, "try.t", "trybot", &imports), Ok(()));
         let mut limited = StepPolicy::builtin(Trust::Trusted);
         limited.capabilities = Some(vec!["log".into()]);
         assert!(
@@ -305,6 +317,23 @@ mod tests {
         let mut errors = Vec::new();
         limited.apply(&PolicyFields { capabilities: Some(vec!["proces".into()]), ..fields() }, &mut errors);
         assert!(errors[0].1.starts_with("unknown capability `proces` (did you mean process?)"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_denial_says_where_to_allow_the_program() {
+        let mut trusted = StepPolicy::builtin(Trust::Trusted);
+        trusted.spawn = vec!["sh".into()];
+        assert_eq!(
+            spawn_denied(&trusted, "b.s", "curl"),
+            "program `curl` is not in the spawn allow-list of step b.s (allowed: sh); to allow it, add it to \
+             [policy] spawn and to the step's `spawn` if it sets one"
+        );
+        assert_eq!(
+            spawn_denied(&StepPolicy::builtin(Trust::Untrusted), "try.t", "pytest"),
+            "program `pytest` is not in the spawn allow-list of untrusted step try.t (allowed: none); to allow it, \
+             add it to [policy.untrusted] spawn (untrusted steps do not use [policy] spawn) and to the step's \
+             `spawn` if it sets one"
+        );
     }
 
     #[test]

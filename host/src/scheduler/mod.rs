@@ -82,6 +82,9 @@ pub enum UiEvent<'a> {
     StepWaiting { id: &'a str, on: &'a [String] },
     StepResumed { id: &'a str },
     Progress { id: &'a str, done: u64, total: u64, message: &'a str },
+    /// A plugin's compilation starts (a compile cache miss): `size` bytes,
+    /// its code kept for later runs if `cached`.
+    PluginCompiling { name: &'a str, size: u64, cached: bool },
     PluginLoaded(&'a PluginLoad),
     Cancelling,
 }
@@ -125,7 +128,7 @@ pub async fn run(
     plan: Arc<Plan>,
     runtime: Arc<Runtime>,
     opts: RunOptions,
-    observer: Observer,
+    mut observer: Observer,
     mut cancel: watch::Receiver<bool>,
 ) -> Result<RunReport, RunError> {
     let selected = opts.selection.apply(&plan).map_err(RunError::Usage)?;
@@ -139,7 +142,11 @@ pub async fn run(
     };
     let t0 = std::time::Instant::now();
     // Pre-flight: every plugin loaded and every step checked, or nothing starts.
-    let checked = preflight::check(&runtime, &plan, Some(&selected)).await;
+    // A plugin that compiles says so: that takes seconds for big ones.
+    let mut notice = |name: &str, c: crate::runtime::plugin::Compiling| {
+        observer(&UiEvent::PluginCompiling { name, size: c.size, cached: c.cached });
+    };
+    let checked = preflight::check(&runtime, &plan, Some(&selected), &mut notice).await;
     if !checked.errors.is_empty() {
         return Err(RunError::Preflight(checked.errors));
     }

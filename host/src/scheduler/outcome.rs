@@ -129,6 +129,7 @@ impl Scheduler {
             log_dir: self.run.logs().display().to_string(),
             waiting_policy: WAITING_POLICY.into(),
             plugins: self.plugin_loads.clone(),
+            artifacts: self.artifact_order.iter().filter_map(|r| self.artifacts.get(r).cloned()).collect(),
             host: HostUsage {
                 start: self.host_start,
                 end: {

@@ -73,6 +73,20 @@ impl StepLog {
         }
     }
 
+    /// Writes lines that belong in the file but not in the failure report's
+    /// tail (a wasm backtrace): the tail keeps the stage's own last words.
+    pub fn detail(&self, source: &str, text: &str) {
+        let mut inner = self.lock();
+        if inner.truncated {
+            return; // nothing more reaches the file, and the tail has no room for it
+        }
+        let tail = std::mem::take(&mut inner.tail);
+        for part in text.split('\n') {
+            inner.write_line(source, part.trim_end_matches('\r'));
+        }
+        inner.tail = tail;
+    }
+
     /// Appends raw bytes from a stream (`stdout`, `stderr`, a process);
     /// complete lines are written, the rest waits for its newline.
     pub fn stream(&self, source: &str, bytes: &[u8]) {
@@ -242,6 +256,17 @@ mod tests {
         assert_eq!(lines, ["hello", "oops", "world", "done"]);
         assert!(text.lines().nth(1).expect("line").contains("stderr |"));
         assert_eq!(log.tail().last().map(String::as_str), Some("info: done"));
+    }
+
+    #[test]
+    fn details_are_written_but_stay_out_of_the_tail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = StepLog::new(dir.path().join("a.b.log"), 1 << 20, Instant::now());
+        log.line("stderr", "TypeError: boom");
+        log.detail("baton", "wasm backtrace:\n    0: 0x1234 - <unknown>!_PyEval");
+        log.line("baton", "after");
+        assert!(read(&log).contains("| wasm backtrace:"));
+        assert_eq!(log.tail(), ["stderr: TypeError: boom", "baton: after"]);
     }
 
     #[test]

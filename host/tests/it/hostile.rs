@@ -113,7 +113,7 @@ fn processes_stay_within_the_policy() {
     let (_p, r) = attack_all(&[("spawn-denied", ""), ("spawn-cwd", ""), ("spawn-flood", "max_children = 16")]);
     assert_eq!(
         r.error("h.spawn-denied"),
-        "denied: program `curl` is not in the spawn allow-list of step h.spawn-denied (allowed: sh, sleep, ln)"
+        "denied: program `curl` is not in the spawn allow-list of step h.spawn-denied (allowed: sh, sleep, ln); to allow it, add it to [policy] spawn and to the step's `spawn` if it sets one"
     );
     assert_eq!(
         r.error("h.spawn-cwd"),

@@ -17,7 +17,7 @@ use crate::harness::Pipeline;
 const DIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/dist");
 
 /// The path of a built plugin; fails the test if it was not built.
-fn plugin(name: &str) -> String {
+pub(crate) fn plugin(name: &str) -> String {
     let path = format!("{DIST}/{name}.wasm");
     assert!(
         Path::new(&path).is_file(),
@@ -154,7 +154,7 @@ with = { command = ["pytest"], reports = ["r/*.xml"] }
     );
     assert_eq!(
         r.error("b.denied"),
-        "cannot run `pytest`: denied: program `pytest` is not in the spawn allow-list of step b.denied (allowed: sh)"
+        "cannot run `pytest`: denied: program `pytest` is not in the spawn allow-list of step b.denied (allowed: sh); to allow it, add it to [policy] spawn and to the step's `spawn` if it sets one"
     );
 }
 

@@ -74,7 +74,7 @@ with = { ops = [{ op = "run", program = "curl", args = ["http://example.com"] }]
     assert_eq!(r.code, 1);
     assert_eq!(
         r.error("b.curl"),
-        "denied: program `curl` is not in the spawn allow-list of step b.curl (allowed: sh, echo)"
+        "denied: program `curl` is not in the spawn allow-list of step b.curl (allowed: sh, echo); to allow it, add it to [policy] spawn and to the step's `spawn` if it sets one"
     );
 }
 

@@ -111,6 +111,9 @@ impl Live {
             UiEvent::StepRetrying { id, .. } | UiEvent::StepFinished { id, .. } => self.remove_bar(id),
             UiEvent::StepWaiting { id, on } => self.message(id, format!("waiting on {}", on.join(", "))),
             UiEvent::StepResumed { id } => self.message(id, String::new()),
+            UiEvent::PluginCompiling { name, size, .. } => {
+                self.counts.set_message(format!("compiling plugin {name} ({})", crate::plan::units::Size(*size)));
+            }
             UiEvent::Progress { id, done, total, message } => {
                 let msg = if *total > 0 { format!("[{done}/{total}] {message}") } else { message.to_string() };
                 self.message(id, msg);
@@ -131,6 +134,7 @@ impl Live {
     fn above(&self, ev: &UiEvent<'_>) -> Option<String> {
         let notable = match ev {
             UiEvent::RunStarted { .. } | UiEvent::StepRetrying { .. } | UiEvent::Cancelling => true,
+            UiEvent::PluginCompiling { size, .. } => *size >= crate::runtime::plugin::SLOW_TO_COMPILE,
             UiEvent::StepFinished { status, .. } => matches!(status, Status::Failed | Status::Cancelled),
             _ => false,
         };

@@ -4,6 +4,8 @@
 //! bars.
 
 use crate::cli::Output;
+use crate::plan::units::Size;
+use crate::runtime::plugin::SLOW_TO_COMPILE;
 use crate::scheduler::{Observer, Status, UiEvent};
 
 pub fn observer(out: Output) -> Observer {
@@ -48,6 +50,9 @@ pub fn line(ev: &UiEvent<'_>, verbose: u8) -> Option<String> {
         UiEvent::Progress { id, done, total, message } if verbose > 0 => {
             format!("       {id} [{done}/{total}] {message}")
         }
+        UiEvent::PluginCompiling { name, size, cached } if *size >= SLOW_TO_COMPILE || verbose > 0 => {
+            compiling_line(name, *size, *cached)
+        }
         UiEvent::PluginLoaded(l) if verbose > 0 => format!(
             "plugin {} ({} KiB, baton:stage@{}): {} in {:.1}ms",
             l.name,
@@ -60,4 +65,13 @@ pub fn line(ev: &UiEvent<'_>, verbose: u8) -> Option<String> {
         _ => return None,
     };
     Some(line)
+}
+
+/// What a run says while a plugin compiles.
+pub fn compiling_line(name: &str, size: u64, cached: bool) -> String {
+    if cached {
+        format!("compiling plugin {name} ({}), first run only: later runs load it from the compile cache", Size(size))
+    } else {
+        format!("compiling plugin {name} ({}); the compile cache is off, so every run compiles it", Size(size))
+    }
 }

@@ -3,8 +3,9 @@
 //! script. From top to bottom: how the run ended, why it took as long as it
 //! did, the failures with their log tails, the timeline (a Gantt chart with
 //! each step's attempts, waits and log folded under its bar), the graph,
-//! and the plugins.
+//! artifacts the run made, and the plugins.
 
+mod artifacts;
 mod details;
 mod overview;
 mod timeline;
@@ -47,6 +48,7 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
         let _ = write!(out, "<a href=\"#failures\">failures ({})</a> ", r.failures.len());
     }
     out.push_str("<a href=\"#timeline\">timeline</a> <a href=\"#graph\">graph</a> ");
+    let _ = write!(out, "<a href=\"#artifacts\">artifacts ({})</a> ", r.artifacts.len());
     if !r.plugins.is_empty() {
         out.push_str("<a href=\"#plugins\">plugins</a>");
     }
@@ -61,6 +63,7 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
     timeline::render(&mut out, r, logs);
     out.push_str("<p class=\"note\">Click a step to fold out its attempts, waits and log. Times are seconds since the run started.</p></section>\n");
     graph_section(&mut out, r);
+    artifacts::section(&mut out, r);
     overview::plugins(&mut out, r);
     let _ = writeln!(
         out,

@@ -29,7 +29,7 @@ use crate::runtime::context::StepContext;
 use crate::runtime::state::StepState;
 use crate::sandbox::confine::{Spec, which};
 use crate::sandbox::paths::cwd_in_workspace;
-use crate::sandbox::policy::spawn_allowed;
+use crate::sandbox::policy::{spawn_allowed, spawn_denied};
 
 /// How long to keep reading a process's pipes after it ended and its group
 /// was killed (a process that left the group may still hold them).
@@ -61,11 +61,7 @@ impl ChildHandle {
 pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessError> {
     let policy = &ctx.policy;
     if !spawn_allowed(&policy.spawn, &cmd.program) {
-        let allowed = if policy.spawn.is_empty() { "none".to_string() } else { policy.spawn.join(", ") };
-        return Err(ProcessError::Denied(format!(
-            "program `{}` is not in the spawn allow-list of step {} (allowed: {allowed})",
-            cmd.program, ctx.id
-        )));
+        return Err(ProcessError::Denied(spawn_denied(policy, &ctx.id, &cmd.program)));
     }
     let program: PathBuf = if cmd.program.starts_with('/') {
         PathBuf::from(&cmd.program)

@@ -1,0 +1,166 @@
+//! A guest's own account of why it died, read from the last lines of its
+//! stderr in the step log: a Rust panic's message and location, or, for a
+//! componentize-py stage, the Python exception, its message and the stage's
+//! file and line. Both runtimes then abort with a wasm `unreachable`, whose
+//! wasm backtrace points inside the language runtime and helps no one;
+//! the headline names the guest's error instead.
+
+/// Where componentize-py puts the Python standard library in the guest.
+const PYTHON_STDLIB: &str = "/python/";
+
+/// The headline for a guest that trapped after explaining itself on stderr,
+/// if it did: a Python exception first (componentize-py reports it with a
+/// Rust panic of its own), else a Rust panic.
+pub fn explain(tail: &[String]) -> Option<String> {
+    let stderr: Vec<&str> = tail.iter().filter_map(|l| l.strip_prefix("stderr: ")).collect();
+    python_exception(&stderr).map(|e| format!("stage raised {e}")).or_else(|| panic_message(&stderr))
+}
+
+/// A Python traceback's exception line and the frame of the stage's own
+/// code nearest to where it was raised: `TypeError: … (at app.py:19, in total)`.
+fn python_exception(stderr: &[&str]) -> Option<String> {
+    let last_frame = stderr.iter().rposition(|l| frame(l).is_some())?;
+    let exception = stderr[last_frame + 1..].iter().find(|l| !l.starts_with(' '))?;
+    if !looks_like_exception(exception) {
+        return None;
+    }
+    // The frames of this traceback, innermost last (a chained exception's
+    // traceback starts after the previous one's exception line).
+    let first_frame = stderr[..=last_frame].iter().rposition(|l| !l.starts_with(' ')).map_or(0, |i| i + 1);
+    let frames: Vec<(&str, &str, &str)> = stderr[first_frame..=last_frame].iter().filter_map(|l| frame(l)).collect();
+    let (file, line, function) =
+        frames.iter().rev().find(|(file, ..)| !file.starts_with(PYTHON_STDLIB)).or(frames.last())?;
+    Some(format!("{exception} (at {}:{line}, in {function})", stage_path(file)))
+}
+
+/// `  File "/0/app.py", line 19, in total` as `("/0/app.py", "19", "total")`.
+fn frame(line: &str) -> Option<(&str, &str, &str)> {
+    let rest = line.strip_prefix("  File \"")?;
+    let (file, rest) = rest.split_once("\", line ")?;
+    let (number, function) = rest.split_once(", in ")?;
+    number.bytes().all(|b| b.is_ascii_digit()).then_some((file, number, function))
+}
+
+/// `TypeError: message`, `json.decoder.JSONDecodeError: …` or a bare `KeyboardInterrupt`.
+fn looks_like_exception(line: &str) -> bool {
+    let name = line.split_once(": ").map_or(line, |(name, _)| name);
+    !name.is_empty()
+        && name.split('.').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// componentize-py mounts each `-p` folder of the stage at `/0/`, `/1/`…;
+/// the path inside it is the one its author knows.
+fn stage_path(file: &str) -> &str {
+    let Some(rest) = file.strip_prefix('/') else {
+        return file;
+    };
+    match rest.split_once('/') {
+        Some((root, inside)) if !root.is_empty() && root.bytes().all(|b| b.is_ascii_digit()) => inside,
+        _ => file,
+    }
+}
+
+/// The message and location of a Rust guest panic.
+fn panic_message(stderr: &[&str]) -> Option<String> {
+    let at = stderr.iter().rposition(|l| l.contains("panicked at"))?;
+    let message = stderr.get(at + 1).map(|l| l.to_string());
+    let place = stderr[at].split("panicked at ").nth(1).unwrap_or("").trim_end_matches(':').to_string();
+    Some(match message {
+        Some(m) if !m.is_empty() => format!("stage panicked: {m} (at {place})"),
+        _ => format!("stage panicked at {place}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tail(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    /// What componentize-py 0.25 writes when `run` raises.
+    const COMPONENTIZE_PY_ABORT: [&str; 4] = [
+        "stderr: ",
+        "stderr: thread '<unnamed>' (1) panicked at runtime/src/lib.rs:1293:29:",
+        "stderr: Python function threw an unexpected exception",
+        "stderr: note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+    ];
+
+    #[test]
+    fn a_python_exception_names_the_stage_line_not_the_runtime() {
+        let mut lines = tail(&[
+            "info: adding",
+            "stderr: Traceback (most recent call last):",
+            "stderr:   File \"/0/app.py\", line 30, in run",
+            "stderr:   File \"/0/app.py\", line 19, in total",
+            "stderr: TypeError: can only concatenate str (not \"int\") to str",
+        ]);
+        lines.extend(tail(&COMPONENTIZE_PY_ABORT));
+        assert_eq!(
+            explain(&lines).as_deref(),
+            Some("stage raised TypeError: can only concatenate str (not \"int\") to str (at app.py:19, in total)")
+        );
+    }
+
+    #[test]
+    fn an_exception_raised_in_the_stdlib_points_at_the_stage_call() {
+        let mut lines = tail(&[
+            "stderr: Traceback (most recent call last):",
+            "stderr:   File \"/0/app.py\", line 29, in run",
+            "stderr:     json.loads(text)",
+            "stderr:   File \"/python/json/__init__.py\", line 346, in loads",
+            "stderr:   File \"/python/json/decoder.py\", line 361, in raw_decode",
+            "stderr: json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
+        ]);
+        lines.extend(tail(&COMPONENTIZE_PY_ABORT));
+        assert_eq!(
+            explain(&lines).as_deref(),
+            Some("stage raised json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0) (at app.py:29, in run)")
+        );
+    }
+
+    #[test]
+    fn a_chained_exception_reports_the_last_one() {
+        let lines = tail(&[
+            "stderr: Traceback (most recent call last):",
+            "stderr:   File \"/0/lib/util.py\", line 3, in read",
+            "stderr: KeyError: 'x'",
+            "stderr: ",
+            "stderr: During handling of the above exception, another exception occurred:",
+            "stderr: ",
+            "stderr: Traceback (most recent call last):",
+            "stderr:   File \"/1/app.py\", line 8, in run",
+            "stderr: RuntimeError",
+        ]);
+        assert_eq!(explain(&lines).as_deref(), Some("stage raised RuntimeError (at app.py:8, in run)"));
+    }
+
+    #[test]
+    fn rust_panics_are_read_from_the_log() {
+        let lines = tail(&[
+            "stdout: working",
+            "stderr: thread '<unnamed>' panicked at src/lib.rs:12:9:",
+            "stderr: boom",
+        ]);
+        assert_eq!(explain(&lines).as_deref(), Some("stage panicked: boom (at src/lib.rs:12:9)"));
+        assert_eq!(explain(&lines[..1]), None);
+    }
+
+    #[test]
+    fn only_the_stage_own_stderr_counts() {
+        // A process of the stage printing a traceback is not the stage failing.
+        let lines = tail(&[
+            "proc 12: Traceback (most recent call last):",
+            "proc 12:   File \"/0/app.py\", line 1, in <module>",
+            "proc 12: ValueError: nope",
+            "stderr: some words",
+        ]);
+        assert_eq!(explain(&lines), None);
+        assert_eq!(stage_path("/python/json/decoder.py"), "/python/json/decoder.py");
+        assert!(!looks_like_exception("During handling of the above exception, another exception occurred:"));
+    }
+}
