@@ -10,6 +10,7 @@ use crate::sandbox::confine::Confinement;
 use crate::sandbox::policy::StepPolicy;
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::step_log::StepLog;
+use crate::text::Secrets;
 
 /// Run-wide services shared by every step.
 pub struct RunServices {
@@ -17,6 +18,8 @@ pub struct RunServices {
     pub requests: ServiceHandle,
     pub store: ArtifactStore,
     pub confinement: Confinement,
+    /// Values of the variables steps list in `secrets`, masked in what the run writes.
+    pub secrets: Secrets,
 }
 
 /// One attempt of one step.

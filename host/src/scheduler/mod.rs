@@ -133,9 +133,13 @@ pub async fn run(
     } else {
         None
     };
+    // Before anything is created: a missing secret is the user's to fix.
+    let secrets = crate::sandbox::secrets::resolve(&plan, &selected).map_err(|errors| {
+        RunError::Usage(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nerror: "))
+    })?;
     let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
     let t0 = std::time::Instant::now();
-    let mut sched = Scheduler::new(plan, &runtime, opts, observer, run, &selected, previous.as_ref()).await?;
+    let mut sched = Scheduler::new(plan, &runtime, opts, observer, run, &selected, previous.as_ref(), secrets).await?;
     let t1 = std::time::Instant::now();
     sched.main_loop(&mut cancel).await;
     let t2 = std::time::Instant::now();
@@ -197,6 +201,8 @@ pub(crate) struct Scheduler {
 }
 
 impl Scheduler {
+    // One caller, `run`, which prepares each of these before the run starts.
+    #[allow(clippy::too_many_arguments)]
     async fn new(
         plan: Arc<Plan>,
         runtime: &Arc<Runtime>,
@@ -205,6 +211,7 @@ impl Scheduler {
         run: RunDir,
         selected: &[bool],
         previous: Option<&RunDir>,
+        secrets: crate::text::Secrets,
     ) -> Result<Self, RunError> {
         let n = plan.steps.len();
         let state_dir = plan.state_dir();
@@ -263,6 +270,7 @@ impl Scheduler {
             requests: ServiceHandle::new(requests_tx),
             store: ArtifactStore::new(state_dir.join("store")),
             confinement: Confinement::detect(),
+            secrets,
         });
         let journal = Journal::create(&run.journal()).map_err(io(format!("create {}", run.journal().display())))?;
         let started_unix =

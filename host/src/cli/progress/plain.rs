@@ -59,5 +59,6 @@ pub fn line(ev: &UiEvent<'_>, verbose: u8) -> Option<String> {
         UiEvent::Cancelling => "cancelling: stopping running steps".to_string(),
         _ => return None,
     };
-    Some(line)
+    // Errors and progress messages come from stages: shown inert.
+    Some(crate::text::escape_text(&line).into_owned())
 }
