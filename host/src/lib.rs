@@ -15,6 +15,7 @@
 //! - [`storage`]: run directories, the state journal, step logs, artifacts.
 //! - [`report`]: the end-of-run report (text summary, JSON, JUnit XML, the
 //!   HTML page, graph SVG).
+//! - [`text`]: what reaches people: control characters escaped, secrets masked.
 //! - [`cli`]: one file per subcommand.
 //! - [`env_vars`]: every `BATON_*` variable the host reads (a leaf).
 
@@ -26,3 +27,4 @@ pub mod runtime;
 pub mod sandbox;
 pub mod scheduler;
 pub mod storage;
+pub mod text;

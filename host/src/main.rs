@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match baton_host::cli::main(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("baton: {e:#}");
+            eprintln!("baton: {}", baton_host::text::escape_text(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

@@ -30,7 +30,7 @@ pub fn main(args: CheckArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     if !errors.is_empty() {
         eprintln!("error: {}: {} error{}", file.display(), errors.len(), if errors.len() == 1 { "" } else { "s" });
         for e in &errors {
-            eprintln!("  - {e}");
+            eprintln!("  - {}", crate::text::escape_text(e));
         }
         return Ok(2);
     }

@@ -95,7 +95,8 @@ pub fn load_plan(file: &std::path::Path) -> Option<Plan> {
     match Plan::load(file) {
         Ok(p) => Some(p),
         Err(errors) => {
-            eprint!("error: {errors}");
+            // Names and values in the file are user input: shown inert.
+            eprint!("error: {}", crate::text::escape_text(&errors.to_string()));
             None
         }
     }

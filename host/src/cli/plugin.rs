@@ -46,7 +46,8 @@ pub fn main(args: PluginArgs) -> anyhow::Result<u8> {
     if json {
         println!("{}", serde_json::to_string_pretty(&found)?);
     } else {
-        print!("{}", render(&found));
+        // describe() is the plugin's own text: shown inert.
+        print!("{}", crate::text::escape_text(&render(&found)));
     }
     Ok(if found.refused.is_some() { 1 } else { 0 })
 }

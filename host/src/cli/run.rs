@@ -95,7 +95,7 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let report = match result? {
         Ok(r) => r,
         Err(scheduler::RunError::Usage(m)) => {
-            eprintln!("error: {m}");
+            eprintln!("error: {}", crate::text::escape_text(&m));
             return Ok(2);
         }
         Err(scheduler::RunError::Preflight(errors)) => {

@@ -41,6 +41,16 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
     let pools = resolve_pools(&table, &mut errs);
     let templates = parse_templates(&table, &mut errs);
 
+    // Shown on terminals and in reports: no control characters.
+    if let Some(name) = &pipeline.name
+        && crate::text::escape_line(name) != name.as_str()
+    {
+        errs.push(
+            "pipeline.name",
+            format!("`{}` holds control characters (remove them)", crate::text::escape_line(name)),
+        );
+    }
+
     let wasm_stack = match &policy.stack {
         None => crate::runtime::engine::DEFAULT_WASM_STACK as u64,
         Some(text) => match parse_size(text) {
@@ -68,6 +78,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
     let mut policy_errors = Vec::new();
     let mut trusted_base = StepPolicy::builtin(Trust::Trusted);
     trusted_base.apply(&policy.defaults(), &mut policy_errors);
+    policy_errors.extend(trusted_base.conflicts());
     for (key, message) in policy_errors.drain(..) {
         errs.push(format!("policy.{key}"), message);
     }
@@ -76,6 +87,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
     untrusted_caps.stack = wasm_stack;
     if let Some(u) = &policy.untrusted {
         untrusted_caps.apply(u, &mut policy_errors);
+        policy_errors.extend(untrusted_caps.conflicts());
         for (key, message) in policy_errors.drain(..) {
             errs.push(format!("policy.untrusted.{key}"), message);
         }
@@ -270,6 +282,9 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             p.apply(&entry.policy(), &mut step_errors);
             p
         };
+        if entry.env.is_some() || entry.secrets.is_some() {
+            step_errors.extend(policy.conflicts());
+        }
         for (key, message) in step_errors {
             errs.push(at(key), format!("step {id}: {message}"));
         }
@@ -356,7 +371,7 @@ fn syntax_error(e: &toml::de::Error) -> String {
 fn default_name(file: &Path) -> String {
     file.parent()
         .and_then(|d| d.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| crate::text::escape_line(&n.to_string_lossy()).into_owned())
         .unwrap_or_else(|| "pipeline".into())
 }
 

@@ -60,6 +60,9 @@ pub struct PolicyFields {
     pub spawn: Option<Vec<String>>,
     /// Host environment variables passed to spawned processes.
     pub env: Option<Vec<String>>,
+    /// Host environment variables passed to spawned processes whose values
+    /// are masked (`***`) in everything baton writes or shows.
+    pub secrets: Option<Vec<String>>,
     pub trust: Option<Trust>,
     /// Linear memory cap, e.g. `512MiB`.
     pub memory: Option<String>,
@@ -103,6 +106,9 @@ pub struct StepEntry {
     pub spawn: Option<Vec<String>>,
     /// Host environment variables passed to spawned processes.
     pub env: Option<Vec<String>>,
+    /// Host environment variables passed to spawned processes whose values
+    /// are masked (`***`) in everything baton writes or shows.
+    pub secrets: Option<Vec<String>>,
     pub trust: Option<Trust>,
     /// Linear memory cap, e.g. `512MiB`.
     pub memory: Option<String>,
@@ -128,6 +134,7 @@ impl StepEntry {
         PolicyFields {
             spawn: self.spawn.clone(),
             env: self.env.clone(),
+            secrets: self.secrets.clone(),
             trust: self.trust,
             memory: self.memory.clone(),
             timeout: self.timeout.clone(),
@@ -171,6 +178,9 @@ pub struct PolicySection {
     pub spawn: Option<Vec<String>>,
     /// Host environment variables passed to spawned processes.
     pub env: Option<Vec<String>>,
+    /// Host environment variables passed to spawned processes whose values
+    /// are masked (`***`) in everything baton writes or shows.
+    pub secrets: Option<Vec<String>>,
     pub trust: Option<Trust>,
     /// Linear memory cap, e.g. `512MiB`.
     pub memory: Option<String>,
@@ -199,6 +209,7 @@ impl PolicySection {
         PolicyFields {
             spawn: self.spawn.clone(),
             env: self.env.clone(),
+            secrets: self.secrets.clone(),
             trust: self.trust,
             memory: self.memory.clone(),
             timeout: self.timeout.clone(),

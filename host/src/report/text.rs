@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use super::analysis::{self, breakdown, human};
 use super::{Outcome, RunReport, StepReport};
+use crate::text::{escape_line, escape_text};
 
 /// Rows of the step table unless every step is asked for.
 pub const MAX_ROWS: usize = 40;
@@ -132,14 +133,15 @@ fn failures(out: &mut String, r: &RunReport, style: Style) {
         let forgiven = if f.forgiven { " [forgiven]" } else { "" };
         let kind = f.kind.as_deref().map(|k| format!(" {k}")).unwrap_or_default();
         let colour = if f.forgiven { YELLOW } else { RED };
-        let _ =
-            writeln!(out, "  {} (attempt {}{kind}){forgiven}: {}", paint(style, colour, &f.step), f.attempt, f.error);
+        // A stage's error and log are its own text: shown inert, whatever they hold.
+        let error = escape_text(&f.error);
+        let _ = writeln!(out, "  {} (attempt {}{kind}){forgiven}: {error}", paint(style, colour, &f.step), f.attempt);
         let skip = f.log_tail.len().saturating_sub(TAIL_LINES);
         if skip > 0 {
             let _ = writeln!(out, "      | … (last {TAIL_LINES} lines)");
         }
         for line in &f.log_tail[skip..] {
-            let _ = writeln!(out, "      | {line}");
+            let _ = writeln!(out, "      | {}", escape_line(line));
         }
         if let Some(log) = r.step(&f.step).and_then(|s| s.log.as_deref()) {
             let _ = writeln!(out, "      full log: {log}");

@@ -11,6 +11,7 @@ use crate::sandbox::policy::StepPolicy;
 use crate::sandbox::src_view::SourceDir;
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::step_log::StepLog;
+use crate::text::Secrets;
 
 /// Run-wide services shared by every step.
 pub struct RunServices {
@@ -18,6 +19,8 @@ pub struct RunServices {
     pub requests: ServiceHandle,
     pub store: ArtifactStore,
     pub confinement: Confinement,
+    /// Values of the variables steps list in `secrets`, masked in what the run writes.
+    pub secrets: Secrets,
 }
 
 /// One attempt of one step.

@@ -140,6 +140,7 @@ pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Resul
             requests: ServiceHandle::new(tx),
             store: ArtifactStore::new(scratch.path().join("store")),
             confinement: Confinement::detect(),
+            secrets: Default::default(),
         }),
         processes: ProcessGroups::default(),
         denied: Default::default(),

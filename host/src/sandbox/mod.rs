@@ -5,7 +5,8 @@
 //! `src_view` (the project's source at `/src`, read-only, without `.baton/`),
 //! `confine` (how steps' processes are started: bubblewrap for untrusted
 //! ones, a pid namespace for all), `identity` (the unprivileged user
-//! untrusted processes run as), `cgroup` (the pids cgroup of a process tree).
+//! untrusted processes run as), `cgroup` (the pids cgroup of a process tree),
+//! `secrets` (the values of the variables steps list in `secrets`).
 
 pub mod cgroup;
 pub mod confine;
@@ -17,4 +18,5 @@ pub mod policy;
 pub mod scratch;
 pub mod src_view;
 pub mod staging;
+pub mod secrets;
 pub mod wasi;

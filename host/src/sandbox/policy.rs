@@ -20,6 +20,9 @@ pub struct StepPolicy {
     pub spawn: Vec<String>,
     /// Host environment variables passed to spawned processes (besides `PATH`).
     pub env: Vec<String>,
+    /// Host environment variables passed like `env`, whose values are masked
+    /// in everything baton writes or shows.
+    pub secrets: Vec<String>,
     /// Linear memory cap, bytes.
     pub memory: u64,
     /// Wall-clock limit of one attempt.
@@ -49,6 +52,7 @@ impl StepPolicy {
                 trust,
                 spawn: Vec::new(),
                 env: Vec::new(),
+                secrets: Vec::new(),
                 memory: 1 << 30,
                 timeout: Duration::from_secs(3600),
                 cpu: None,
@@ -63,6 +67,7 @@ impl StepPolicy {
                 trust,
                 spawn: Vec::new(),
                 env: Vec::new(),
+                secrets: Vec::new(),
                 memory: 256 << 20,
                 timeout: Duration::from_secs(600),
                 cpu: Some(Duration::from_secs(300)),
@@ -84,6 +89,19 @@ impl StepPolicy {
         }
         if let Some(v) = &over.env {
             self.env = v.clone();
+        }
+        if let Some(v) = &over.secrets {
+            for name in v {
+                if !valid_variable(name) {
+                    errors.push((
+                        "secrets",
+                        format!(
+                            "invalid variable name `{name}` (use letters, digits and `_`, not starting with a digit)"
+                        ),
+                    ));
+                }
+            }
+            self.secrets = v.clone();
         }
         let mut size = |key: &'static str, v: &Option<String>, slot: &mut u64| {
             if let Some(text) = v {
@@ -138,6 +156,17 @@ impl StepPolicy {
         }
     }
 
+    /// Errors of the resolved policy as a whole, as `(key, message)`.
+    pub fn conflicts(&self) -> Vec<(&'static str, String)> {
+        self.secrets
+            .iter()
+            .filter(|s| self.env.contains(s))
+            .map(|s| {
+                ("secrets", format!("`{s}` is listed in both `env` and `secrets`: list a secret in `secrets` only"))
+            })
+            .collect()
+    }
+
     /// Checks an untrusted step's policy against the caps of untrusted steps;
     /// returns `(key, message)` for each setting that goes beyond them.
     pub fn exceeds(&self, caps: &StepPolicy) -> Vec<(&'static str, String)> {
@@ -153,6 +182,14 @@ impl StepPolicy {
         for var in &self.env {
             if !caps.env.contains(var) {
                 out.push(("env", format!("untrusted steps may not read `{var}` (not in [policy.untrusted] env)")));
+            }
+        }
+        for var in &self.secrets {
+            if !caps.secrets.contains(var) {
+                out.push((
+                    "secrets",
+                    format!("untrusted steps may not read secret `{var}` (not in [policy.untrusted] secrets)"),
+                ));
             }
         }
         let mut over = |key: &'static str, have: String, cap: String, bigger: bool| {
@@ -245,6 +282,13 @@ pub fn spawn_denied(policy: &StepPolicy, step: &str, program: &str) -> String {
         "program `{program}` is not in the spawn allow-list of {whose} {step} (allowed: {allowed}); to allow it, \
          add it to {where_} and to the step's `spawn` if it sets one"
     )
+}
+
+/// Whether `name` is an environment variable name: letters, digits and
+/// `_`, not starting with a digit.
+pub fn valid_variable(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Whether a program may be spawned under an allow-list. Entries are bare

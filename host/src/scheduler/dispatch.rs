@@ -14,6 +14,7 @@ use crate::runtime::invoke::{self, AttemptOutcome, FailureKind};
 use crate::sandbox::policy::check_capabilities;
 use crate::storage::journal::Record;
 use crate::storage::step_log::StepLog;
+use crate::text::{MAX_ERROR, clean_message};
 
 impl Scheduler {
     /// Gives job slots to woken waiters first, then to ready steps. Returns
@@ -99,7 +100,8 @@ impl Scheduler {
             return;
         }
         st.plugin_digest = Some(plugin.digest.clone());
-        let log = StepLog::new(self.run.log_of(&def.id), def.policy.log_limit, self.epoch);
+        let log = StepLog::new(self.run.log_of(&def.id), def.policy.log_limit, self.epoch)
+            .masking(self.services.secrets.clone());
         if attempt > 1 {
             log.line("baton", &format!("--- attempt {attempt} ---"));
         }
@@ -145,6 +147,15 @@ impl Scheduler {
 
     fn on_attempt_done(&mut self, i: usize, attempt: u32, outcome: AttemptOutcome, tail: Vec<String>) {
         self.in_flight -= 1;
+        // The message is the stage's own text: bounded, secrets masked and
+        // controls escaped once here, before the journal, the reports and
+        // the terminal see it.
+        let outcome = match outcome {
+            AttemptOutcome::Failed { kind, message } => {
+                AttemptOutcome::Failed { kind, message: clean_message(&message, &self.services.secrets, MAX_ERROR) }
+            }
+            other => other,
+        };
         let now = self.now();
         let st = &mut self.steps[i];
         st.cancel = None;

@@ -140,6 +140,10 @@ pub async fn run(
     } else {
         None
     };
+    // Before anything is created: a missing secret is the user's to fix.
+    let secrets = crate::sandbox::secrets::resolve(&plan, &selected).map_err(|errors| {
+        RunError::Usage(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nerror: "))
+    })?;
     let t0 = std::time::Instant::now();
     // Pre-flight: every plugin loaded and every step checked, or nothing starts.
     // A plugin that compiles says so: that takes seconds for big ones.
@@ -151,7 +155,7 @@ pub async fn run(
         return Err(RunError::Preflight(checked.errors));
     }
     let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
-    let setup = Setup { run, selected: &selected, previous: previous.as_ref(), checked };
+    let setup = Setup { run, selected: &selected, previous: previous.as_ref(), checked, secrets };
     let mut sched = Scheduler::new(plan, &runtime, opts, observer, setup).await?;
     let t1 = std::time::Instant::now();
     sched.main_loop(&mut cancel).await;
@@ -173,6 +177,7 @@ struct Setup<'a> {
     selected: &'a [bool],
     previous: Option<&'a RunDir>,
     checked: Preflight,
+    secrets: crate::text::Secrets,
 }
 
 pub(crate) struct Scheduler {
@@ -225,6 +230,8 @@ pub(crate) struct Scheduler {
 }
 
 impl Scheduler {
+    // One caller, `run`, which prepares each of these before the run starts.
+    #[allow(clippy::too_many_arguments)]
     async fn new(
         plan: Arc<Plan>,
         runtime: &Arc<Runtime>,
@@ -232,7 +239,7 @@ impl Scheduler {
         observer: Observer,
         setup: Setup<'_>,
     ) -> Result<Self, RunError> {
-        let Setup { run, selected, previous, checked } = setup;
+        let Setup { run, selected, previous, checked, secrets } = setup;
         let n = plan.steps.len();
         let state_dir = plan.state_dir();
         let jobs = opts.jobs.unwrap_or(plan.jobs).max(1);
@@ -270,6 +277,7 @@ impl Scheduler {
             requests: ServiceHandle::new(requests_tx),
             store: ArtifactStore::new(state_dir.join("store")),
             confinement: Confinement::detect(),
+            secrets,
         });
         let journal = Journal::create(&run.journal()).map_err(io(format!("create {}", run.journal().display())))?;
         let started_unix =

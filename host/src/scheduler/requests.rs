@@ -13,6 +13,9 @@ use crate::runtime::services::ServiceRequest;
 use crate::storage::artifacts::ArtifactRecord;
 use crate::storage::journal::Record;
 
+/// Distinct artifacts one step may publish (each is a journal record).
+const MAX_ARTIFACTS_PER_STEP: usize = 10_000;
+
 impl Scheduler {
     pub(super) fn on_request(&mut self, req: ServiceRequest) {
         match req {
@@ -51,15 +54,29 @@ impl Scheduler {
                 self.begin_wait(step, names, targets, Reply::Signal(reply));
             }
             ServiceRequest::Publish { step, record, reply } => {
-                if !self.artifacts.contains_key(&record.reference) {
-                    self.artifact_order.push(record.reference.clone());
-                }
                 let st = &mut self.steps[step];
                 if !st.artifacts.contains(&record.reference) {
+                    if st.artifacts.len() >= MAX_ARTIFACTS_PER_STEP {
+                        let _ = reply.send(Err(ArtifactError::Limit(format!(
+                            "step {} already published {MAX_ARTIFACTS_PER_STEP} artifacts: publish a directory \
+                             instead of its files",
+                            self.plan.steps[step].id
+                        ))));
+                        return;
+                    }
                     st.artifacts.push(record.reference.clone());
                 }
-                self.journal.append(Record::Artifact { record: record.clone() });
-                self.artifacts.insert(record.reference.clone(), record);
+                match self.artifacts.get(&record.reference) {
+                    // The same content again: nothing changed, nothing to record.
+                    Some(known) if *known == record => {}
+                    known => {
+                        if known.is_none() {
+                            self.artifact_order.push(record.reference.clone());
+                        }
+                        self.journal.append(Record::Artifact { record: record.clone() });
+                        self.artifacts.insert(record.reference.clone(), record);
+                    }
+                }
                 let _ = reply.send(Ok(()));
                 self.settle_waits();
             }

@@ -1,9 +1,11 @@
 //! A bounded excerpt of a step log, for pages that embed logs (the HTML
 //! report): its first and last bytes, cut at line boundaries, and how much
-//! was left out in between.
+//! was left out in between. Control characters a step printed are escaped.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+
+use crate::text::escape::escape_bytes;
 
 /// Part of a log file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +41,7 @@ pub fn read(path: &Path, head: usize, tail: usize) -> std::io::Result<LogExcerpt
         let mut bytes = Vec::with_capacity(total as usize);
         f.read_to_end(&mut bytes)?;
         return Ok(LogExcerpt {
-            head: String::from_utf8_lossy(&bytes).into_owned(),
+            head: escape_bytes(&bytes),
             tail: String::new(),
             total_bytes: bytes.len() as u64,
             cut_bytes: 0,
@@ -58,8 +60,8 @@ pub fn read(path: &Path, head: usize, tail: usize) -> std::io::Result<LogExcerpt
     let last = last.split_off(skip_tail);
     Ok(LogExcerpt {
         cut_bytes: total - first.len() as u64 - last.len() as u64,
-        head: String::from_utf8_lossy(&first).into_owned(),
-        tail: String::from_utf8_lossy(&last).into_owned(),
+        head: escape_bytes(&first),
+        tail: escape_bytes(&last),
         total_bytes: total,
     })
 }
@@ -75,6 +77,8 @@ mod tests {
         std::fs::write(&path, "one\ntwo\n").expect("write");
         let e = read(&path, 100, 100).expect("read");
         assert_eq!((e.head.as_str(), e.tail.as_str(), e.cut_bytes, e.total_bytes), ("one\ntwo\n", "", 0, 8));
+        std::fs::write(&path, "\x1b[31mred\x07\n").expect("write");
+        assert_eq!(read(&path, 100, 100).expect("read").head, "\\x1b[31mred\\x07\n");
     }
 
     #[test]

@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Longest file name that file systems commonly take (`NAME_MAX`).
+const MAX_FILE_NAME: usize = 255;
+
 /// One run's directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -22,8 +25,34 @@ impl RunDir {
         self.path.join("logs")
     }
 
+    /// `logs/<board>.<step>.log`, or `logs/<board>/<step>.log` when that
+    /// name would be too long for a file name (names may be 128 bytes each).
     pub fn log_of(&self, step_id: &str) -> PathBuf {
-        self.logs().join(format!("{step_id}.log"))
+        let flat = format!("{step_id}.log");
+        match step_id.split_once('.') {
+            Some((board, step)) if flat.len() > MAX_FILE_NAME => self.logs().join(board).join(format!("{step}.log")),
+            _ => self.logs().join(flat),
+        }
+    }
+
+    /// Every log file of the run as `(step id, path)`, sorted by step.
+    pub fn log_files(&self) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(self.logs()).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if let Some(id) = name.strip_suffix(".log") {
+                out.push((id.to_string(), path));
+            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                    if let Some(step) = inner.file_name().to_string_lossy().strip_suffix(".log") {
+                        out.push((format!("{name}.{step}"), inner.path()));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     pub fn report(&self) -> PathBuf {
@@ -185,5 +214,23 @@ mod tests {
         let third = create(dir.path()).expect("third");
         third.adopt_workspaces(&old).expect("nothing to take is fine");
         assert_eq!(disk_usage(&third.workspaces()), 0);
+    }
+
+    #[test]
+    fn the_longest_names_give_a_log_file_that_is_found_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = create(dir.path()).expect("run");
+        let (board, step) = ("b".repeat(128), "s".repeat(128));
+        let long = format!("{board}.{step}");
+        for id in ["linux.L1", long.as_str()] {
+            let path = run.log_of(id);
+            assert!(path.file_name().expect("name").len() <= MAX_FILE_NAME, "{}", path.display());
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, "x").expect("a valid file name");
+        }
+        assert_eq!(run.log_of("linux.L1"), run.logs().join("linux.L1.log"));
+        assert_eq!(run.log_of(&long), run.logs().join(&board).join(format!("{step}.log")));
+        let found: Vec<String> = run.log_files().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(found, [long.clone(), "linux.L1".to_string()]);
     }
 }

@@ -5,6 +5,14 @@
 //! the first line, capped at the step's `log_limit` (one truncation marker,
 //! then nothing more is written, but the guest is never stopped for it), and
 //! the last lines are kept in memory for the failure report.
+//!
+//! Host lines have the source `baton`; a guest cannot produce one: its
+//! sources are fixed words or `program[pid]`, a line break it prints starts a
+//! new line with its own source, and every other control character it
+//! prints (a CR that would rewrite a line on a terminal) is kept in the file
+//! but shown escaped by `baton logs`, the summary and the reports. Secret
+//! values never reach the file: lines are masked, and streams through a
+//! [`StreamMasker`] that holds back a value cut between two chunks.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -14,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::plan::units::Size;
+use crate::text::{Secrets, StreamMasker, escape_line};
 
 /// Lines kept for the failure report.
 pub const TAIL_LINES: usize = 20;
@@ -35,9 +44,17 @@ struct Inner {
     epoch: Instant,
     tail: VecDeque<String>,
     /// Unterminated line per stream source.
-    partial: Vec<(String, Vec<u8>)>,
+    partial: Vec<Stream>,
+    secrets: Secrets,
     /// Once the cap is reached: the last bytes seen, for the tail only.
     after_cap: Vec<u8>,
+}
+
+/// One stream source's unfinished line and masker.
+struct Stream {
+    source: String,
+    pending: Vec<u8>,
+    masker: StreamMasker,
 }
 
 /// Bytes kept after the cap to rebuild the tail from.
@@ -57,8 +74,15 @@ impl StepLog {
             epoch,
             tail: VecDeque::new(),
             partial: Vec::new(),
+            secrets: Secrets::default(),
             after_cap: Vec::new(),
         })))
+    }
+
+    /// The same log, masking `secrets` in everything written from now on.
+    pub fn masking(self, secrets: Secrets) -> Self {
+        self.lock().secrets = secrets;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -68,6 +92,7 @@ impl StepLog {
     /// Writes one line from `source`.
     pub fn line(&self, source: &str, text: &str) {
         let mut inner = self.lock();
+        let text = inner.secrets.mask(text).into_owned();
         for part in text.split('\n') {
             inner.write_line(source, part.trim_end_matches('\r'));
         }
@@ -91,20 +116,23 @@ impl StepLog {
     /// complete lines are written, the rest waits for its newline.
     pub fn stream(&self, source: &str, bytes: &[u8]) {
         let mut inner = self.lock();
+        let idx = match inner.partial.iter().position(|s| s.source == source) {
+            Some(i) => i,
+            None => {
+                let masker = inner.secrets.stream();
+                inner.partial.push(Stream { source: source.to_string(), pending: Vec::new(), masker });
+                inner.partial.len() - 1
+            }
+        };
+        let masked = inner.partial[idx].masker.push(bytes);
+        let bytes: &[u8] = &masked;
         if inner.truncated {
             // Past the cap nothing more is written: keep only the last bytes,
             // so a flood costs a copy of its end, not a line split.
             inner.keep_after_cap(bytes);
             return;
         }
-        let idx = match inner.partial.iter().position(|(s, _)| s == source) {
-            Some(i) => i,
-            None => {
-                inner.partial.push((source.to_string(), Vec::new()));
-                inner.partial.len() - 1
-            }
-        };
-        let mut pending = std::mem::take(&mut inner.partial[idx].1);
+        let mut pending = std::mem::take(&mut inner.partial[idx].pending);
         pending.extend_from_slice(bytes);
         let mut start = 0;
         while let Some(nl) = pending[start..].iter().position(|&b| b == b'\n') {
@@ -118,17 +146,21 @@ impl StepLog {
             inner.write_line(source, &line);
             pending.clear();
         }
-        inner.partial[idx].1 = pending;
+        inner.partial[idx].pending = pending;
     }
 
     /// Writes out unterminated lines and flushes the file.
     pub fn flush(&self) {
         let mut inner = self.lock();
         let partial = std::mem::take(&mut inner.partial);
-        for (source, bytes) in partial {
-            if !bytes.is_empty() {
+        for mut stream in partial {
+            let mut bytes = stream.pending;
+            bytes.extend(stream.masker.finish());
+            if inner.truncated {
+                inner.keep_after_cap(&bytes);
+            } else if !bytes.is_empty() {
                 let line = String::from_utf8_lossy(&bytes).into_owned();
-                inner.write_line(&source, &line);
+                inner.write_line(&stream.source, &line);
             }
         }
         if let Some(f) = inner.file.as_mut() {
@@ -136,7 +168,8 @@ impl StepLog {
         }
     }
 
-    /// The last lines written (also those past the cap).
+    /// The last lines written (also those past the cap), control
+    /// characters escaped: they are shown on terminals and in reports.
     pub fn tail(&self) -> Vec<String> {
         let inner = self.lock();
         let mut lines: Vec<String> = inner.tail.iter().cloned().collect();
@@ -144,7 +177,7 @@ impl StepLog {
             let text = String::from_utf8_lossy(&inner.after_cap);
             // A full buffer was cut somewhere in a line: drop that piece.
             let cut = usize::from(inner.after_cap.len() == AFTER_CAP_KEEP);
-            lines.extend(text.lines().skip(cut).map(|l| format!("(after the cap): {l}")));
+            lines.extend(text.lines().skip(cut).map(|l| format!("(after the cap): {}", escape_line(l))));
         }
         let start = lines.len().saturating_sub(TAIL_LINES);
         lines.split_off(start)
@@ -190,7 +223,7 @@ impl Inner {
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
-        self.tail.push_back(format!("{source}: {text}"));
+        self.tail.push_back(format!("{source}: {}", escape_line(text)));
         if self.written + line.len() as u64 > self.limit {
             self.truncated = true;
             let marker = format!(

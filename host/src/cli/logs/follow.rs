@@ -23,13 +23,14 @@ struct Cursor {
     partial: Vec<u8>,
 }
 
-/// Follows `step`'s log, or every log (lines prefixed with their step).
-pub fn follow(run: &RunDir, step: Option<&str>, out: &mut impl Write) -> anyhow::Result<()> {
+/// Follows `step`'s log, or every log (lines prefixed with their step);
+/// control characters are escaped unless `raw`.
+pub fn follow(run: &RunDir, step: Option<&str>, raw: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let mut cursors: HashMap<String, Cursor> = HashMap::new();
     loop {
         // Ask first: whatever the run wrote before it ended is read below.
         let live = journal::in_use(&run.journal());
-        poll(run, step, &mut cursors, out)?;
+        poll(run, step, raw, &mut cursors, out)?;
         if !live {
             break;
         }
@@ -42,7 +43,7 @@ pub fn follow(run: &RunDir, step: Option<&str>, out: &mut impl Write) -> anyhow:
     for id in ids {
         let c = &cursors[id];
         if !c.partial.is_empty() {
-            emit(out, step.is_none().then_some(id.as_str()), &c.partial)?;
+            emit(out, step.is_none().then_some(id.as_str()), raw, &c.partial)?;
         }
     }
     out.flush()?;
@@ -64,24 +65,15 @@ pub fn follow(run: &RunDir, step: Option<&str>, out: &mut impl Write) -> anyhow:
 fn poll(
     run: &RunDir,
     step: Option<&str>,
+    raw: bool,
     cursors: &mut HashMap<String, Cursor>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let ids: Vec<String> = match step {
-        Some(s) => vec![s.to_string()],
-        None => {
-            let mut ids: Vec<String> = std::fs::read_dir(run.logs())
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".log").map(String::from))
-                .collect();
-            ids.sort();
-            ids
-        }
+    let logs: Vec<(String, std::path::PathBuf)> = match step {
+        Some(s) => vec![(s.to_string(), run.log_of(s))],
+        None => run.log_files(),
     };
-    for id in ids {
-        let path = run.log_of(&id);
+    for (id, path) in logs {
         let mut f = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -98,17 +90,21 @@ fn poll(
         let rest = c.partial.split_off(last_nl + 1);
         let complete = std::mem::replace(&mut c.partial, rest);
         for line in complete.split_inclusive(|&b| b == b'\n') {
-            emit(out, step.is_none().then_some(id.as_str()), line)?;
+            emit(out, step.is_none().then_some(id.as_str()), raw, line)?;
         }
     }
     Ok(())
 }
 
-fn emit(out: &mut impl Write, prefix: Option<&str>, line: &[u8]) -> std::io::Result<()> {
+fn emit(out: &mut impl Write, prefix: Option<&str>, raw: bool, line: &[u8]) -> std::io::Result<()> {
     if let Some(p) = prefix {
         write!(out, "{p} |")?;
     }
-    out.write_all(line)?;
+    if raw {
+        out.write_all(line)?;
+    } else {
+        out.write_all(crate::text::escape::escape_bytes(line).as_bytes())?;
+    }
     if !line.ends_with(b"\n") {
         out.write_all(b"\n")?;
     }

@@ -21,6 +21,7 @@ use crate::plan::suggest;
 use crate::plan::units::Size;
 use crate::storage::run_info::{self, RunInfo};
 use crate::storage::runs::RunDir;
+use crate::text::escape::{escape_bytes, escape_line};
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -33,6 +34,10 @@ pub struct LogsArgs {
     /// Keep printing what the logs get until the run ends.
     #[arg(short, long)]
     pub follow: bool,
+    /// Print the logs' bytes as they are: control characters a step printed
+    /// (escape sequences, carriage returns) reach the terminal unescaped.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 pub fn main(args: LogsArgs, at: &Locate) -> anyhow::Result<u8> {
@@ -49,9 +54,9 @@ pub fn main(args: LogsArgs, at: &Locate) -> anyhow::Result<u8> {
     let out = std::io::stdout();
     let mut out = out.lock();
     let result = match (&step, args.follow) {
-        (Some(step), false) => print_log(&run, &info, step, &mut out),
+        (Some(step), false) => print_log(&run, &info, step, args.raw, &mut out),
         (None, false) => out.write_all(list(&run, &info).as_bytes()).map_err(Into::into),
-        (step, true) => follow::follow(&run, step.as_deref(), &mut out),
+        (step, true) => follow::follow(&run, step.as_deref(), args.raw, &mut out),
     };
     match result {
         Ok(()) => Ok(0),
@@ -123,11 +128,21 @@ fn check_step(run: &RunDir, info: &RunInfo, step: &str) -> anyhow::Result<()> {
     anyhow::bail!("run {} has no step `{step}`{}", run.id, suggest::hint(step, known.iter().map(String::as_str)))
 }
 
-fn print_log(run: &RunDir, info: &RunInfo, step: &str, out: &mut impl Write) -> anyhow::Result<()> {
+fn print_log(run: &RunDir, info: &RunInfo, step: &str, raw: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let path = run.log_of(step);
     match std::fs::File::open(&path) {
-        Ok(mut f) => {
+        Ok(mut f) if raw => {
             std::io::copy(&mut f, out)?;
+            Ok(())
+        }
+        Ok(f) => {
+            // Line by line, so that a big log is not held in memory.
+            let mut reader = std::io::BufReader::new(f);
+            let mut line = Vec::new();
+            while std::io::BufRead::read_until(&mut reader, b'\n', &mut line)? > 0 {
+                out.write_all(escape_bytes(&line).as_bytes())?;
+                line.clear();
+            }
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -147,18 +162,13 @@ fn print_log(run: &RunDir, info: &RunInfo, step: &str, out: &mut impl Write) -> 
 
 /// Log files of the run: `(step id, size)`, sorted by step.
 fn log_files(run: &RunDir) -> Vec<(String, u64)> {
-    let mut files: Vec<(String, u64)> = std::fs::read_dir(run.logs())
+    run.log_files()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let id = name.strip_suffix(".log")?.to_string();
-            Some((id, e.metadata().map(|m| m.len()).unwrap_or(0)))
+        .map(|(id, path)| {
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            (escape_line(&id).into_owned(), size)
         })
-        .collect();
-    files.sort();
-    files
+        .collect()
 }
 
 /// The run's logs as a table.

@@ -21,6 +21,7 @@ use super::plain;
 use super::tally::Tally;
 use crate::cli::Output;
 use crate::scheduler::{Status, UiEvent};
+use crate::text::escape_line;
 
 pub const REFRESH_HZ: u8 = 10;
 const TICK: Duration = Duration::from_millis(200);
@@ -109,13 +110,16 @@ impl Live {
             }
             UiEvent::StepStarted { id, attempt } => self.add_bar(id, *attempt),
             UiEvent::StepRetrying { id, .. } | UiEvent::StepFinished { id, .. } => self.remove_bar(id),
-            UiEvent::StepWaiting { id, on } => self.message(id, format!("waiting on {}", on.join(", "))),
+            UiEvent::StepWaiting { id, on } => {
+                self.message(id, format!("waiting on {}", escape_line(&on.join(", "))));
+            }
             UiEvent::StepResumed { id } => self.message(id, String::new()),
             UiEvent::PluginCompiling { name, size, .. } => {
                 self.counts.set_message(format!("compiling plugin {name} ({})", crate::plan::units::Size(*size)));
             }
             UiEvent::Progress { id, done, total, message } => {
-                let msg = if *total > 0 { format!("[{done}/{total}] {message}") } else { message.to_string() };
+                let message = escape_line(message);
+                let msg = if *total > 0 { format!("[{done}/{total}] {message}") } else { message.into_owned() };
                 self.message(id, msg);
             }
             _ => {}

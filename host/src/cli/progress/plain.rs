@@ -64,7 +64,8 @@ pub fn line(ev: &UiEvent<'_>, verbose: u8) -> Option<String> {
         UiEvent::Cancelling => "cancelling: stopping running steps".to_string(),
         _ => return None,
     };
-    Some(line)
+    // Errors and progress messages come from stages: shown inert.
+    Some(crate::text::escape_text(&line).into_owned())
 }
 
 /// What a run says while a plugin compiles.

@@ -2,6 +2,7 @@
 //! through the content-addressed store; lookups go to the scheduler, which
 //! knows who publishes what and makes a `get` wait for a pending producer.
 
+use super::{plain_reference, shown};
 use crate::runtime::bindings::baton::stage::artifacts::{Artifact, ArtifactError, ArtifactKind, Host};
 use crate::runtime::services::ServiceRequest;
 use crate::runtime::state::StepState;
@@ -38,7 +39,7 @@ impl Host for StepState {
         if !valid_name(&name) {
             return Ok(Err(ArtifactError::InvalidName(format!(
                 "`{}` (use letters, digits, `.`, `_` and `-`, not starting with `.`)",
-                name.escape_debug()
+                shown(&name)
             ))));
         }
         let ctx = self.ctx.clone();
@@ -74,6 +75,12 @@ impl Host for StepState {
     }
 
     async fn get(&mut self, reference: String, dest: String) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
+        if !plain_reference(&reference) {
+            return Ok(Err(ArtifactError::InvalidName(format!(
+                "`{}` (use `name` or `board.step/name`, made of letters, digits, `.`, `_` and `-`)",
+                shown(&reference)
+            ))));
+        }
         let step = self.ctx.index;
         let found = self.ctx.run.requests.ask(|reply| ServiceRequest::Lookup { step, reference, reply }).await;
         let record = match found {

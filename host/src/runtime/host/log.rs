@@ -1,9 +1,11 @@
-//! `baton:stage/log`: lines into the step log, progress to the live view.
+//! `baton:stage/log`: lines into the step log (which masks secrets), progress
+//! to the live view (masked and escaped here: it goes straight to a terminal).
 
 use crate::runtime::bindings::Level;
 use crate::runtime::bindings::baton::stage::log::Host;
 use crate::runtime::services::ServiceRequest;
 use crate::runtime::state::StepState;
+use crate::text::escape_line;
 
 /// Longest message accepted from a stage in one call.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -22,8 +24,10 @@ impl Host for StepState {
     }
 
     async fn progress(&mut self, done: u64, total: u64, message: String) -> wasmtime::Result<()> {
-        let message = truncate(&message).to_string();
+        let message = truncate(&message);
         self.ctx.log.line("progress", &format!("{done}/{total} {message}"));
+        // Shown on the live view: one line, inert, secrets masked.
+        let message = escape_line(&self.ctx.run.secrets.mask(message)).into_owned();
         self.ctx.run.requests.send(ServiceRequest::Progress { step: self.ctx.index, done, total, message });
         Ok(())
     }

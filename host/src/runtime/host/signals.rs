@@ -1,6 +1,8 @@
 //! `baton:stage/signals`: emit and wait, answered by the scheduler, which
-//! also detects waits that can never be satisfied.
+//! also detects waits that can never be satisfied. Names are checked here,
+//! before anything logs them.
 
+use super::{plain_reference, shown};
 use crate::runtime::bindings::baton::stage::signals::{Host, SignalError};
 use crate::runtime::services::ServiceRequest;
 use crate::runtime::state::StepState;
@@ -12,8 +14,23 @@ fn gone() -> SignalError {
     SignalError::Failed("the run is ending".into())
 }
 
+/// Checks a name before anything logs it.
+fn check_name(name: &str) -> Result<(), SignalError> {
+    if plain_reference(name) {
+        return Ok(());
+    }
+    Err(SignalError::Undeclared(format!(
+        "invalid signal name `{}` (use `name`, `board.step` or `board.step/name`, made of letters, digits, `_` and \
+         `-`)",
+        shown(name)
+    )))
+}
+
 impl Host for StepState {
     async fn emit(&mut self, name: String) -> wasmtime::Result<Result<(), SignalError>> {
+        if let Err(e) = check_name(&name) {
+            return Ok(Err(e));
+        }
         let step = self.ctx.index;
         self.ctx.log.line("baton", &format!("emit {name}"));
         let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Emit { step, name, reply }).await;
@@ -21,6 +38,9 @@ impl Host for StepState {
     }
 
     async fn raised(&mut self, name: String) -> wasmtime::Result<Result<bool, SignalError>> {
+        if let Err(e) = check_name(&name) {
+            return Ok(Err(e));
+        }
         let step = self.ctx.index;
         let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Raised { step, name, reply }).await;
         Ok(answer.unwrap_or_else(|| Err(gone())))
@@ -29,6 +49,9 @@ impl Host for StepState {
     async fn wait(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), SignalError>> {
         if names.len() > MAX_NAMES {
             return Ok(Err(SignalError::Limit(format!("a wait may list at most {MAX_NAMES} names"))));
+        }
+        if let Some(e) = names.iter().find_map(|n| check_name(n).err()) {
+            return Ok(Err(e));
         }
         let step = self.ctx.index;
         self.ctx.log.line("baton", &format!("waiting for {}", names.join(", ")));
@@ -49,5 +72,25 @@ pub fn message(e: &SignalError) -> String {
         SignalError::Deadlock(m) => format!("deadlock: {m}"),
         SignalError::Failed(m) => m.clone(),
         SignalError::Limit(m) => format!("limit: {m}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_before_they_are_logged() {
+        assert!(check_name("linux.L2/generated").is_ok());
+        assert!(check_name("ready").is_ok());
+        let SignalError::Undeclared(m) = check_name("x\x1b[2J\r  0.1  baton | forged").unwrap_err() else {
+            panic!("not undeclared")
+        };
+        assert_eq!(
+            m,
+            "invalid signal name `x\\x1b[2J\\r  0.1  baton | forged` (use `name`, `board.step` or `board.step/name`, \
+             made of letters, digits, `_` and `-`)"
+        );
+        assert!(check_name(&"a".repeat(1000)).is_err());
     }
 }

@@ -81,7 +81,8 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
         )));
     }
     let env = environment(ctx, &cmd)?;
-    let label = format!("{}-{}", ctx.id, ctx.attempt);
+    // A cgroup directory name: bounded whatever the length of the step's names.
+    let label = format!("{}-{}", ctx.id.chars().take(64).collect::<String>(), ctx.attempt);
     let mut launch = ctx
         .run
         .confinement
@@ -257,7 +258,7 @@ pub fn describe(status: ExitStatus) -> String {
 }
 
 /// `PATH`, the step's `BATON_*` variables, the host variables the policy
-/// passes through, then the stage's own.
+/// passes through (`env`, `secrets`), then the stage's own.
 fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>, ProcessError> {
     let mut env =
         vec![("PATH".to_string(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()))];
@@ -265,6 +266,12 @@ fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>
     for name in &ctx.policy.env {
         if let Ok(v) = std::env::var(name) {
             env.push((name.clone(), v));
+        }
+    }
+    // Read once before the run started (a missing one stopped it then).
+    for name in &ctx.policy.secrets {
+        if let Some(v) = ctx.run.secrets.value(name) {
+            env.push((name.clone(), v.to_string()));
         }
     }
     for (k, v) in &cmd.env {
@@ -300,8 +307,17 @@ fn step_variables(ctx: &StepContext) -> Vec<(String, String)> {
     vars
 }
 
-fn short_name(program: &str) -> &str {
-    program.rsplit('/').next().unwrap_or(program)
+/// The program's file name as a log source: `[`, `]`, `|`, spaces and
+/// controls replaced, so that a source can never read as another one
+/// (`baton`, the host's) or break the line's layout.
+fn short_name(program: &str) -> String {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    let clean: String = name
+        .chars()
+        .take(64)
+        .map(|c| if c.is_control() || c.is_whitespace() || "[]|".contains(c) { '_' } else { c })
+        .collect();
+    if clean.is_empty() { "process".into() } else { clean }
 }
 
 fn shell_words(program: &str, args: &[String]) -> String {
@@ -386,6 +402,13 @@ impl HostChild for StepState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn process_sources_cannot_pass_for_another_source() {
+        assert_eq!(short_name("/usr/bin/make"), "make");
+        assert_eq!(short_name("/opt/x/baton | forged\x1b"), "baton___forged_");
+        assert_eq!(short_name("/opt/dir/"), "process");
+    }
 
     #[test]
     fn shell_words_quote_what_needs_it() {
