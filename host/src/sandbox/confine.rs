@@ -16,6 +16,7 @@
 //! trusted ones run in their own process group and pids cgroup only.
 
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use crate::env_vars;
@@ -95,6 +96,9 @@ pub struct Launch {
     /// Directories to stage where the sandbox user can reach them (see
     /// [`super::staging`]); their descriptors close once the process started.
     pub staging: Option<Staging>,
+    /// bubblewrap's arguments, in a memory file it reads with `--args FD`:
+    /// the variables (secrets among them) never show in a host command line.
+    pub args_file: Option<OwnedFd>,
     /// `(resource, limit)` pairs for `setrlimit`.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
     /// The pids cgroup of the process tree, if the host has one to give.
@@ -160,14 +164,14 @@ impl Confinement {
     /// Prepares a process of a step with `policy`.
     pub fn launch(&self, policy: &StepPolicy, spec: &Spec<'_>) -> Result<Launch, String> {
         match policy.trust {
-            Trust::Trusted => Ok(self.trusted(spec)),
+            Trust::Trusted => self.trusted(spec),
             Trust::Untrusted => self.untrusted(policy, spec),
         }
     }
 
     /// A trusted process: the host as it is, but in a pid namespace of its
     /// own when bubblewrap is there, and in a pids cgroup when the host has one.
-    fn trusted(&self, spec: &Spec<'_>) -> Launch {
+    fn trusted(&self, spec: &Spec<'_>) -> Result<Launch, String> {
         let cgroup = PidsCgroup::create(spec.label, None);
         let direct = |pid_namespace| Launch {
             program: spec.program.to_path_buf(),
@@ -177,6 +181,7 @@ impl Confinement {
             rlimits: Vec::new(),
             pid_namespace,
             staging: None,
+            args_file: None,
             cgroup: None,
         };
         let mut launch = match self.pid_namespace() {
@@ -187,9 +192,12 @@ impl Confinement {
                 a.push(&["--dev-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--die-with-parent"]);
                 a.push(&["--new-session", "--clearenv"]);
                 a.program(spec);
+                let (args, args_file) =
+                    a.into_file(spec).map_err(|e| format!("cannot pass bubblewrap its arguments: {e}"))?;
                 Launch {
                     program: bwrap.clone(),
-                    args: a.0,
+                    args,
+                    args_file: Some(args_file),
                     env: Vec::new(),
                     identity: None,
                     rlimits: Vec::new(),
@@ -200,7 +208,7 @@ impl Confinement {
             }
         };
         launch.cgroup = cgroup;
-        launch
+        Ok(launch)
     }
 
     /// An untrusted process, confined; refused without bubblewrap.
@@ -250,9 +258,11 @@ impl Confinement {
             // only where no pids cgroup caps this tree alone.
             rlimits.push((libc::RLIMIT_NPROC, MAX_PROCESSES));
         }
+        let (args, args_file) = a.into_file(spec).map_err(|e| format!("cannot pass bubblewrap its arguments: {e}"))?;
         Ok(Launch {
             program: bwrap.clone(),
-            args: a.0,
+            args,
+            args_file: Some(args_file),
             env: Vec::new(),
             identity,
             rlimits,
@@ -272,20 +282,45 @@ impl Args {
         self.0.extend(items.iter().map(OsString::from));
     }
 
+    /// The options written NUL-separated to a memory file, and the command
+    /// line that reads them from it, then runs the program.
+    fn into_file(self, spec: &Spec<'_>) -> std::io::Result<(Vec<OsString>, OwnedFd)> {
+        use std::io::{Seek, Write};
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: memfd_create with a static name; the result is checked.
+        let fd = unsafe { libc::memfd_create(c"bwrap-args".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+        let mut bytes = Vec::new();
+        for a in &self.0 {
+            bytes.extend_from_slice(a.as_bytes());
+            bytes.push(0);
+        }
+        file.write_all(&bytes)?;
+        file.rewind()?;
+        let fd = OwnedFd::from(file);
+        let mut args: Vec<OsString> = vec!["--args".into(), std::os::fd::AsRawFd::as_raw_fd(&fd).to_string().into()];
+        args.push("--".into());
+        args.push(spec.program.into());
+        args.extend(spec.args.iter().map(OsString::from));
+        Ok((args, fd))
+    }
+
     fn path(&mut self, flag: &str, from: &Path, to: &Path) {
         self.0.push(flag.into());
         self.0.push(from.into());
         self.0.push(to.into());
     }
 
-    /// The working directory, the variables, then the program and its arguments.
+    /// The working directory and the variables.
     fn program(&mut self, spec: &Spec<'_>) {
         self.0.push("--chdir".into());
         self.0.push(spec.cwd.into());
         self.0.extend(setenv_args(spec.env));
-        self.0.push("--".into());
-        self.0.push(spec.program.into());
-        self.0.extend(spec.args.iter().map(OsString::from));
     }
 }
 

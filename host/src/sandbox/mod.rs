@@ -16,7 +16,7 @@ pub mod paths;
 pub mod pidns;
 pub mod policy;
 pub mod scratch;
+pub mod secrets;
 pub mod src_view;
 pub mod staging;
-pub mod secrets;
 pub mod wasi;

@@ -371,3 +371,58 @@ with = {{ ops = [
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.status("try.patch"), "ok");
 }
+
+#[test]
+fn a_secret_never_shows_in_a_host_command_line() {
+    // Any host user can read /proc/*/cmdline: bubblewrap gets its
+    // arguments (the variables among them) from a memory file instead.
+    let value = format!("s3cr3t-{}", std::process::id());
+    let p = Pipeline::new(
+        r#"
+[plugins]
+probe = "{probe}"
+[policy]
+spawn = ["sh"]
+[policy.untrusted]
+spawn = ["sh"]
+secrets = ["BATON_TEST_TOKEN"]
+[[boards.try.steps]]
+name = "patch"
+plugin = "probe"
+trust = "untrusted"
+secrets = ["BATON_TEST_TOKEN"]
+with = { ops = [
+  { op = "run", program = "sh", args = ["-c", "touch started; sleep 2; test -n \"$BATON_TEST_TOKEN\" && echo has-token"], expect_stdout = "has-token\n" },
+] }
+[[boards.ci.steps]]
+name = "build"
+plugin = "probe"
+secrets = ["BATON_TEST_TOKEN"]
+with = { ops = [
+  { op = "run", program = "sh", args = ["-c", "touch started; sleep 2; test -n \"$BATON_TEST_TOKEN\" && echo has-token"], expect_stdout = "has-token\n" },
+] }
+"#,
+    );
+    let child = p
+        .baton()
+        .env("BATON_TEST_TOKEN", &value)
+        .args(["run", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn baton");
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while !(p.workspace("try").join("started").exists() && p.workspace("ci").join("started").exists()) {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the steps did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for _ in 0..10 {
+        seen.extend(processes_with(&value));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("wait");
+    let r = crate::harness::Run::from_output(out);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("try.patch"));
+    assert_eq!(seen, Vec::<String>::new(), "a secret in a host command line");
+}

@@ -133,6 +133,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     let identity = launch.identity;
     let pid_namespace = launch.pid_namespace;
     let staging = launch.staging.take();
+    let args_fd = launch.args_file.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe syscalls (write, setrlimit, setgroups, setgid,
     // setuid, prctl) on values prepared here.
@@ -145,6 +146,12 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
             }
             if let Some(st) = &staging {
                 st.enter()?;
+            }
+            // bubblewrap reads its arguments from this file: keep it open across exec.
+            if let Some(fd) = args_fd
+                && libc::fcntl(fd, libc::F_SETFD, 0) != 0
+            {
+                return Err(std::io::Error::last_os_error());
             }
             for &(resource, value) in &rlimits {
                 let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
