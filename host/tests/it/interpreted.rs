@@ -22,24 +22,27 @@ fn an_untrusted_python_stage_without_spawn_runs_and_its_spawn_call_is_denied() {
         r#"
 [plugins]
 junit = "{}"
+probe = "{{probe}}"
 [policy]
 spawn = ["sh"]          # trusted steps only: untrusted ones take [policy.untrusted] spawn
 
+# A board is untrusted as a whole (its steps share one workspace).
 [[boards.try.steps]]
 name = "report"
-plugin = "shell"
-with = {{ run = "mkdir -p r && echo '<testsuite><testcase name=\"a\"/></testsuite>' > r/TEST-a.xml" }}
+plugin = "probe"
+trust = "untrusted"
+with = {{ ops = [{{ op = "write", path = "TEST-a.xml", text = "<testsuite><testcase name=\"a\"/></testsuite>" }}] }}
 [[boards.try.steps]]
 name = "read"
 plugin = "junit"
 trust = "untrusted"
-with = {{ reports = ["r/*.xml"] }}
+with = {{ reports = ["TEST-*.xml"] }}
 [[boards.try.steps]]
 name = "spawn"
 plugin = "junit"
 trust = "untrusted"
 on_failure = "continue"
-with = {{ command = ["sh", "-c", "touch ran"], reports = ["r/*.xml"] }}
+with = {{ command = ["sh", "-c", "touch ran"], reports = ["TEST-*.xml"] }}
 "#,
         plugin("junit")
     ));

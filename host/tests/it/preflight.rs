@@ -95,7 +95,8 @@ with = { ops = [{ op = "fail", message = "may pass next time" }] }
     assert_eq!(denied[0]["kind"], "denied");
     assert_eq!(
         r.error("b.denied"),
-        "denied: program `curl` is not in the spawn allow-list of step b.denied (allowed: sh)"
+        "denied: program `curl` is not in the spawn allow-list of step b.denied (allowed: sh); to allow it, add it \
+         to [policy] spawn and to the step's `spawn` if it sets one"
     );
     assert_eq!(attempts("b.flaky").len(), 3, "a stage error may pass next time: retried");
     assert_eq!(r.error("b.flaky"), "may pass next time (attempt 3 of 3)");
