@@ -119,7 +119,9 @@ mod tests {
         lines.extend(tail(&COMPONENTIZE_PY_ABORT));
         assert_eq!(
             explain(&lines).as_deref(),
-            Some("stage raised json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0) (at app.py:29, in run)")
+            Some(
+                "stage raised json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0) (at app.py:29, in run)"
+            )
         );
     }
 
@@ -141,11 +143,8 @@ mod tests {
 
     #[test]
     fn rust_panics_are_read_from_the_log() {
-        let lines = tail(&[
-            "stdout: working",
-            "stderr: thread '<unnamed>' panicked at src/lib.rs:12:9:",
-            "stderr: boom",
-        ]);
+        let lines =
+            tail(&["stdout: working", "stderr: thread '<unnamed>' panicked at src/lib.rs:12:9:", "stderr: boom"]);
         assert_eq!(explain(&lines).as_deref(), Some("stage panicked: boom (at src/lib.rs:12:9)"));
         assert_eq!(explain(&lines[..1]), None);
     }

@@ -71,7 +71,8 @@ pub enum Priority {
     List,
 }
 
-/// Something for the live view.
+/// Something for the live view. `PluginCompiling`: a plugin's compilation
+/// starts (a compile cache miss), its code kept for later runs if `cached`.
 #[derive(Debug)]
 pub enum UiEvent<'a> {
     RunStarted { run_id: &'a str, steps: usize, jobs: usize, log_dir: &'a std::path::Path },
@@ -81,8 +82,6 @@ pub enum UiEvent<'a> {
     StepWaiting { id: &'a str, on: &'a [String] },
     StepResumed { id: &'a str },
     Progress { id: &'a str, done: u64, total: u64, message: &'a str },
-    /// A plugin's compilation starts (a compile cache miss): `size` bytes,
-    /// its code kept for later runs if `cached`.
     PluginCompiling { name: &'a str, size: u64, cached: bool },
     PluginLoaded(&'a PluginLoad),
     Cancelling,

@@ -87,7 +87,7 @@ fn big_plugin(dir: &std::path::Path) -> std::path::PathBuf {
         leb(body.len(), &mut bytes);
         bytes.extend_from_slice(&body);
         // A size in whole KiB would print as such; keep the `x.yMiB` form.
-        if bytes.len() % 1024 != 0 {
+        if !bytes.len().is_multiple_of(1024) {
             break bytes;
         }
         padding += 1;

@@ -62,7 +62,8 @@ mod tests {
     #[test]
     fn each_artifact_has_its_producer_size_and_digest() {
         let mut r = run(vec![step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")])], &[], 1.0);
-        r.artifacts = vec![record("l.a", "app<1>.tar", 3 << 20, Kind::File), record("l.a", "docs", 2048, Kind::Directory)];
+        r.artifacts =
+            vec![record("l.a", "app<1>.tar", 3 << 20, Kind::File), record("l.a", "docs", 2048, Kind::Directory)];
         let mut html = String::new();
         section(&mut html, &r);
         assert!(html.contains("<b>2</b> artifacts, <b>3074KiB</b> in all."), "{html}");
