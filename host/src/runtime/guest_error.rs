@@ -1,9 +1,11 @@
 //! A guest's own account of why it died, read from the last lines of its
-//! stderr in the step log: a Rust panic's message and location, or, for a
+//! stderr in the step log: a Rust panic's message and location; for a
 //! componentize-py stage, the Python exception, its message and the stage's
-//! file and line. Both runtimes then abort with a wasm `unreachable`, whose
-//! wasm backtrace points inside the language runtime and helps no one;
-//! the headline names the guest's error instead.
+//! file and line; for a componentize-js stage, the exception it threw
+//! (its glue reports no location of the stage's code). These runtimes then
+//! abort with a wasm `unreachable`, whose wasm backtrace points inside the
+//! language runtime and helps no one; the headline names the guest's error
+//! instead.
 
 /// Where componentize-py puts the Python standard library in the guest.
 const PYTHON_STDLIB: &str = "/python/";
@@ -13,7 +15,21 @@ const PYTHON_STDLIB: &str = "/python/";
 /// Rust panic of its own), else a Rust panic.
 pub fn explain(tail: &[String]) -> Option<String> {
     let stderr: Vec<&str> = tail.iter().filter_map(|l| l.strip_prefix("stderr: ")).collect();
-    python_exception(&stderr).map(|e| format!("stage raised {e}")).or_else(|| panic_message(&stderr))
+    python_exception(&stderr)
+        .map(|e| format!("stage raised {e}"))
+        .or_else(|| js_exception(&stderr))
+        .or_else(|| panic_message(&stderr))
+}
+
+/// componentize-js lowers whatever `run` throws as a `stage-error`; a plain
+/// exception is no variant, and its glue says so before aborting:
+/// ``invalid variant tag value `undefined` (received `TypeError: …`) specified for `StageError` ``.
+fn js_exception(stderr: &[&str]) -> Option<String> {
+    stderr.iter().rev().find_map(|l| {
+        let thrown = l.strip_prefix("invalid variant tag value `")?.split_once("` (received `")?.1;
+        let thrown = thrown.strip_suffix("`) specified for `StageError`")?;
+        Some(format!("stage threw {thrown} (an exception, not a stage error, escaped `run`)"))
+    })
 }
 
 /// A Python traceback's exception line and the frame of the stage's own
@@ -139,6 +155,26 @@ mod tests {
             "stderr: RuntimeError",
         ]);
         assert_eq!(explain(&lines).as_deref(), Some("stage raised RuntimeError (at app.py:8, in run)"));
+    }
+
+    #[test]
+    fn a_javascript_exception_is_named() {
+        // What componentize-js 0.23 writes when `run` throws a TypeError.
+        let lines = tail(&[
+            "info: adding",
+            "stderr: invalid variant tag value `undefined` (received `TypeError: can't access property \"label\", o is null`) specified for `StageError`",
+            "stderr: Stack:",
+            "stderr:   export_plugin_0_1_1$run@/tmp/994362b546f1/sources/initializer.js:9078:17",
+            "stderr: ",
+            "stderr: Redirecting call to abort() to mozalloc_abort",
+        ]);
+        assert_eq!(
+            explain(&lines).as_deref(),
+            Some(
+                "stage threw TypeError: can't access property \"label\", o is null (an exception, not a stage \
+                 error, escaped `run`)"
+            )
+        );
     }
 
     #[test]
