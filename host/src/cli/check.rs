@@ -27,7 +27,7 @@ pub fn main(args: CheckArgs, out: Output) -> anyhow::Result<u8> {
         if users.is_empty() {
             continue;
         }
-        match runtime.load(def) {
+        match runtime.load_noting(def, |c| super::progress::announce_compile(out, &def.name, c)) {
             Err(e) => errors.push(format!("{e} (used by {})", users.join(", "))),
             Ok(loaded) => {
                 for s in plan.steps.iter().filter(|s| s.plugin == Some(p)) {
