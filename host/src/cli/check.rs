@@ -25,7 +25,8 @@ pub fn main(args: CheckArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let plan = Arc::new(plan);
     let runtime = Arc::new(Runtime::new(1).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let errors = rt.block_on(preflight::check(&runtime, &plan, None, &mut |_, _| {})).errors;
+    let mut notice = |name: &str, c| super::progress::announce_compile(out, name, c);
+    let errors = rt.block_on(preflight::check(&runtime, &plan, None, &mut notice)).errors;
     crate::sandbox::scratch::cleanup();
     if !errors.is_empty() {
         eprintln!("error: {}: {} error{}", file.display(), errors.len(), if errors.len() == 1 { "" } else { "s" });

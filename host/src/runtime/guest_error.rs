@@ -1,9 +1,11 @@
 //! A guest's own account of why it died, read from the last lines of its
-//! stderr in the step log: a Rust panic's message and location, or, for a
+//! stderr in the step log: a Rust panic's message and location; for a
 //! componentize-py stage, the Python exception, its message and the stage's
-//! file and line. Both runtimes then abort with a wasm `unreachable`, whose
-//! wasm backtrace points inside the language runtime and helps no one;
-//! the headline names the guest's error instead.
+//! file and line; for a componentize-js stage, the exception it threw
+//! (its glue reports no location of the stage's code). These runtimes then
+//! abort with a wasm `unreachable`, whose wasm backtrace points inside the
+//! language runtime and helps no one; the headline names the guest's error
+//! instead.
 
 /// Where componentize-py puts the Python standard library in the guest.
 const PYTHON_STDLIB: &str = "/python/";
@@ -13,7 +15,44 @@ const PYTHON_STDLIB: &str = "/python/";
 /// Rust panic of its own), else a Rust panic.
 pub fn explain(tail: &[String]) -> Option<String> {
     let stderr: Vec<&str> = tail.iter().filter_map(|l| l.strip_prefix("stderr: ")).collect();
-    python_exception(&stderr).map(|e| format!("stage raised {e}")).or_else(|| panic_message(&stderr))
+    python_exception(&stderr)
+        .map(|e| format!("stage raised {e}"))
+        .or_else(|| python_error_in_bindings(&stderr))
+        .or_else(|| js_exception(&stderr))
+        .or_else(|| panic_message(&stderr))
+}
+
+/// An exception raised in componentize-py's own glue (a host call given a
+/// value of the wrong type, say) has no traceback; the runtime panics with
+/// its debug form: ``PyErr { type: <class 'TypeError'>, value: TypeError("…"), traceback: None }``.
+fn python_error_in_bindings(stderr: &[&str]) -> Option<String> {
+    stderr.iter().rev().find_map(|l| {
+        let rest = l.split_once("PyErr { type: <class '")?.1;
+        let (class, rest) = rest.split_once("'>, value: ")?;
+        let value = rest.rsplit_once(", traceback: ")?.0;
+        // The value is the exception's repr, `TypeError("message")`.
+        let short = class.rsplit('.').next().unwrap_or(class);
+        let args = value.strip_prefix(short).and_then(|v| v.strip_prefix('(')?.strip_suffix(')')).unwrap_or(value);
+        let message = [('"', '"'), ('\'', '\'')]
+            .iter()
+            .find_map(|(open, close)| args.strip_prefix(*open)?.strip_suffix(*close))
+            .unwrap_or(args);
+        Some(format!(
+            "stage raised {class}: {message} (in componentize-py's bindings, between the stage and a host call: \
+             no line of the stage is known)"
+        ))
+    })
+}
+
+/// componentize-js lowers whatever `run` throws as a `stage-error`; a plain
+/// exception is no variant, and its glue says so before aborting:
+/// ``invalid variant tag value `undefined` (received `TypeError: …`) specified for `StageError` ``.
+fn js_exception(stderr: &[&str]) -> Option<String> {
+    stderr.iter().rev().find_map(|l| {
+        let thrown = l.strip_prefix("invalid variant tag value `")?.split_once("` (received `")?.1;
+        let thrown = thrown.strip_suffix("`) specified for `StageError`")?;
+        Some(format!("stage threw {thrown} (an exception, not a stage error, escaped `run`)"))
+    })
 }
 
 /// A Python traceback's exception line and the frame of the stage's own
@@ -139,6 +178,45 @@ mod tests {
             "stderr: RuntimeError",
         ]);
         assert_eq!(explain(&lines).as_deref(), Some("stage raised RuntimeError (at app.py:8, in run)"));
+    }
+
+    #[test]
+    fn a_python_error_in_the_bindings_is_named_without_a_line() {
+        // componentize-py 0.25 when `log.log(level, 3)` is given an int for a string.
+        let lines = tail(&[
+            "stderr: ",
+            "stderr: thread '<unnamed>' (1) panicked at runtime/src/lib.rs:1494:89:",
+            "stderr: called `Result::unwrap()` on an `Err` value: PyErr { type: <class 'TypeError'>, value: \
+             TypeError(\"'int' object is not an instance of 'str'\"), traceback: None }",
+            "stderr: note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        ]);
+        assert_eq!(
+            explain(&lines).as_deref(),
+            Some(
+                "stage raised TypeError: 'int' object is not an instance of 'str' (in componentize-py's bindings, \
+                 between the stage and a host call: no line of the stage is known)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_javascript_exception_is_named() {
+        // What componentize-js 0.23 writes when `run` throws a TypeError.
+        let lines = tail(&[
+            "info: adding",
+            "stderr: invalid variant tag value `undefined` (received `TypeError: can't access property \"label\", o is null`) specified for `StageError`",
+            "stderr: Stack:",
+            "stderr:   export_plugin_0_1_1$run@/tmp/994362b546f1/sources/initializer.js:9078:17",
+            "stderr: ",
+            "stderr: Redirecting call to abort() to mozalloc_abort",
+        ]);
+        assert_eq!(
+            explain(&lines).as_deref(),
+            Some(
+                "stage threw TypeError: can't access property \"label\", o is null (an exception, not a stage \
+                 error, escaped `run`)"
+            )
+        );
     }
 
     #[test]

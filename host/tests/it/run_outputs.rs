@@ -87,7 +87,7 @@ fn big_plugin(dir: &std::path::Path) -> std::path::PathBuf {
         leb(body.len(), &mut bytes);
         bytes.extend_from_slice(&body);
         // A size in whole KiB would print as such; keep the `x.yMiB` form.
-        if bytes.len() % 1024 != 0 {
+        if !bytes.len().is_multiple_of(1024) {
             break bytes;
         }
         padding += 1;
@@ -133,4 +133,11 @@ with = {{ ops = [{{ op = "log", message = "ran" }}] }}
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert!(!second.stderr.contains("compiling plugin"), "{}", second.stderr);
     assert_eq!(second.report["plugins"][0]["cache"], "hit");
+
+    // `baton check` compiles what it checks, and says so the same way.
+    let other_cache = tempfile::tempdir().expect("cache dir");
+    let check = p.baton().env("BATON_CACHE_DIR", other_cache.path()).arg("check").output().expect("check");
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&line), "{stderr}");
 }

@@ -210,6 +210,19 @@ mod tests {
     }
 
     #[test]
+    fn a_big_plugin_compiling_shows_on_the_status_line_before_the_run_starts() {
+        let mut live = Live::new(out(), ProgressDrawTarget::hidden(), 2);
+        assert_eq!(live.counts_message(), "loading plugins");
+        live.on(&UiEvent::PluginCompiling { name: "junit", size: 18_760_779, cached: true });
+        assert_eq!(live.counts_message(), "compiling plugin junit (17.9MiB)");
+        assert_eq!(
+            live.above(&UiEvent::PluginCompiling { name: "junit", size: 18_760_779, cached: true }).as_deref(),
+            Some("compiling plugin junit (17.9MiB), first run only: later runs load it from the compile cache")
+        );
+        assert_eq!(live.above(&UiEvent::PluginCompiling { name: "tiny", size: 60_000, cached: true }), None);
+    }
+
+    #[test]
     fn running_steps_get_a_bar_up_to_the_limit() {
         let mut live = Live::new(out(), ProgressDrawTarget::hidden(), 2);
         live.on(&UiEvent::RunStarted { run_id: "r", steps: 4, jobs: 4, log_dir: std::path::Path::new("/x") });

@@ -18,6 +18,14 @@ const RESERVED_ROWS: usize = 4;
 /// Running steps shown at most, however tall the terminal.
 const MAX_BARS: usize = 24;
 
+/// Says on stderr that a big plugin compiles (unless `--quiet`), for
+/// commands without a live view (`baton check`).
+pub fn announce_compile(out: Output, name: &str, c: crate::runtime::plugin::Compiling) {
+    if !out.quiet && c.size >= crate::runtime::plugin::SLOW_TO_COMPILE {
+        eprintln!("{}", plain::compiling_line(name, c.size, c.cached));
+    }
+}
+
 /// The observer for `out`: quiet, live or plain.
 pub fn observer(out: Output) -> Observer {
     if out.quiet {

@@ -76,3 +76,23 @@ pub fn compiling_line(name: &str, size: u64, cached: bool) -> String {
         format!("compiling plugin {name} ({}); the compile cache is off, so every run compiles it", Size(size))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compile_is_announced_for_big_plugins_and_with_the_cache_off_says_so() {
+        let big = UiEvent::PluginCompiling { name: "junit", size: 18_760_779, cached: false };
+        assert_eq!(
+            line(&big, 0).as_deref(),
+            Some("compiling plugin junit (17.9MiB); the compile cache is off, so every run compiles it")
+        );
+        let small = UiEvent::PluginCompiling { name: "tiny", size: 60_000, cached: true };
+        assert_eq!(line(&small, 0), None);
+        assert_eq!(
+            line(&small, 1).as_deref(),
+            Some("compiling plugin tiny (58.6KiB), first run only: later runs load it from the compile cache")
+        );
+    }
+}
