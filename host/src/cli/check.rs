@@ -14,12 +14,22 @@ pub struct CheckArgs {
     /// The pipeline file.
     #[arg(default_value_os_t = default_file())]
     pub file: PathBuf,
+    /// Refuse a missing or out-of-date baton.lock.
+    #[arg(long)]
+    pub locked: bool,
+    /// Make no network call: registry plugins must be locked and cached.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 pub fn main(args: CheckArgs, out: Output) -> anyhow::Result<u8> {
-    let Some(plan) = load_plan(&args.file) else {
+    let Some(mut plan) = load_plan(&args.file) else {
         return Ok(2);
     };
+    let resolve = super::lock::Resolve { offline: args.offline, locked: args.locked, ..Default::default() };
+    if super::lock::resolve_or_report(&mut plan, &resolve).is_none() {
+        return Ok(2);
+    }
     let runtime = Runtime::new(1).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
     let mut errors = Vec::new();
     for (p, def) in plan.plugins.iter().enumerate() {

@@ -6,8 +6,10 @@ mod artifacts;
 mod check;
 mod gc;
 mod graph;
+mod lock;
 mod logs;
 mod plugin;
+mod plugin_push;
 mod progress;
 mod report_files;
 mod run;
@@ -47,7 +49,9 @@ pub enum Command {
     Artifacts(artifacts::ArtifactsArgs),
     /// Remove old runs and the stored blobs no kept run refers to.
     Gc(gc::GcArgs),
-    /// Inspect a plugin: contract version, capabilities, metadata, compatibility.
+    /// Resolve the registry plugins' tags to digests and write baton.lock.
+    Lock(lock::LockArgs),
+    /// Inspect, push or pull a plugin (a .wasm file or an `oci://` reference).
     Plugin(plugin::PluginArgs),
     /// Show step logs of a run (the latest by default), or follow a running one.
     Logs(logs::LogsArgs),
@@ -74,7 +78,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         Command::Graph(a) => graph::main(a),
         Command::Artifacts(a) => artifacts::main(a),
         Command::Gc(a) => gc::main(a),
-        Command::Plugin(a) => plugin::main(a),
+        Command::Lock(a) => lock::main(a, out),
+        Command::Plugin(a) => plugin::main(a, out),
         Command::Logs(a) => logs::main(a),
         Command::Runs(a) => runs::main(a, out),
     }
