@@ -78,12 +78,8 @@ pub fn resolve_or_report(plan: &mut Plan, opts: &Resolve) -> Option<Vec<String>>
 /// cache (setting its `blob` and pinning its sha256), through the lock.
 /// Returns what changed, or every error.
 pub fn resolve(plan: &mut Plan, opts: &Resolve) -> Result<Vec<String>, Vec<String>> {
-    let names: Vec<String> = plan
-        .plugins
-        .iter()
-        .filter(|p| matches!(p.source, PluginSource::Oci { .. }))
-        .map(|p| p.name.clone())
-        .collect();
+    let names: Vec<String> =
+        plan.plugins.iter().filter(|p| matches!(p.source, PluginSource::Oci { .. })).map(|p| p.name.clone()).collect();
     let lock_path = lock::path_for(&plan.file);
     let shown = lock_path.file_name().map_or_else(|| lock_path.display().to_string(), |n| n.to_string_lossy().into());
     let existing = Lock::load(&lock_path).map_err(|e| vec![e.to_string()])?;
@@ -94,7 +90,10 @@ pub fn resolve(plan: &mut Plan, opts: &Resolve) -> Result<Vec<String>, Vec<Strin
     if let Some(Some(name)) = &opts.update
         && !names.contains(name)
     {
-        errors.push(format!("--update: `{name}` is not a registry plugin of this pipeline (they are: {})", names.join(", ")));
+        errors.push(format!(
+            "--update: `{name}` is not a registry plugin of this pipeline (they are: {})",
+            names.join(", ")
+        ));
     }
     if opts.locked {
         match &existing {
@@ -196,10 +195,14 @@ pub fn preload(runtime: &Runtime, plan: &Plan) -> Vec<String> {
 fn explain(e: &PullError, locked: bool) -> String {
     match e {
         PullError::Registry(RegistryError::Unreachable { .. }) if locked => {
-            format!("{e}; the plugin is not cached, so it cannot run without the registry (pull it once while the registry is reachable)")
+            format!(
+                "{e}; the plugin is not cached, so it cannot run without the registry (pull it once while the registry is reachable)"
+            )
         }
         PullError::Registry(RegistryError::Unreachable { .. }) => {
-            format!("{e}; the plugin is not locked, so no cached copy can stand in for its tag (run `baton lock` while the registry is reachable)")
+            format!(
+                "{e}; the plugin is not locked, so no cached copy can stand in for its tag (run `baton lock` while the registry is reachable)"
+            )
         }
         PullError::Offline { .. } => format!("{e}: run `baton lock` or `baton plugin pull` while online"),
         _ => e.to_string(),

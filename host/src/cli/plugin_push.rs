@@ -67,7 +67,8 @@ pub fn push(file: &Path, reference: &str, out: Output) -> anyhow::Result<u8> {
         annotations.insert(manifest::ANN_VERSION.into(), d.version.clone());
         annotations.insert(manifest::ANN_DESCRIPTION.into(), d.description.clone());
         if let Some(schema) = &d.config_schema {
-            annotations.insert(manifest::ANN_CONFIG_SCHEMA.into(), schema.split_whitespace().collect::<Vec<_>>().join(" "));
+            annotations
+                .insert(manifest::ANN_CONFIG_SCHEMA.into(), schema.split_whitespace().collect::<Vec<_>>().join(" "));
         }
     }
 
@@ -101,7 +102,10 @@ pub fn pull(reference: &str, out: Output) -> anyhow::Result<u8> {
             _ => String::new(),
         };
         let from = if pulled.network { "pulled" } else { "already cached" };
-        eprintln!("{from}: {reference}@{}: component {} ({} bytes) at {path}", pulled.manifest, pulled.component, pulled.size);
+        eprintln!(
+            "{from}: {reference}@{}: component {} ({} bytes) at {path}",
+            pulled.manifest, pulled.component, pulled.size
+        );
     }
     println!("{}", pulled.manifest);
     Ok(0)

@@ -60,7 +60,10 @@ pub enum PluginSource {
     Bundled(&'static str),
     /// A registry plugin; `blob` is its component in the plugin cache, set
     /// once the reference is resolved (`cli::lock`), before any step runs.
-    Oci { reference: OciRef, blob: Option<PathBuf> },
+    Oci {
+        reference: OciRef,
+        blob: Option<PathBuf>,
+    },
 }
 
 /// A pool (`[pools] foreground = 1`).

@@ -387,7 +387,9 @@ fn plugin_source(
 ) -> Option<(PluginSource, Option<String>)> {
     let table = match entry {
         PluginEntry::Path(p) if p.starts_with("oci://") => return oci_source(&p, None, None, path, errs),
-        PluginEntry::Path(p) => PluginTable { path: Some(p), sha256: None, oci: None, version: None, digest: None, trust: None },
+        PluginEntry::Path(p) => {
+            PluginTable { path: Some(p), sha256: None, oci: None, version: None, digest: None, trust: None }
+        }
         PluginEntry::Table(t) => t,
     };
     let file = match (table.path, table.oci) {
@@ -401,7 +403,10 @@ fn plugin_source(
         }
         (None, Some(oci)) => {
             if table.sha256.is_some() {
-                errs.push(format!("{path}.sha256"), "a registry plugin is pinned by `digest` (its manifest digest), not `sha256`");
+                errs.push(
+                    format!("{path}.sha256"),
+                    "a registry plugin is pinned by `digest` (its manifest digest), not `sha256`",
+                );
             }
             return oci_source(&oci, table.version, table.digest, path, errs);
         }

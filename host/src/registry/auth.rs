@@ -111,8 +111,7 @@ fn docker_config(registry: &str) -> Result<Credentials, AuthError> {
     }) {
         return helper_get(&helper, registry);
     }
-    if let Some((_, entry)) =
-        json["auths"].as_object().and_then(|a| a.iter().find(|(k, _)| same_registry(k, registry)))
+    if let Some((_, entry)) = json["auths"].as_object().and_then(|a| a.iter().find(|(k, _)| same_registry(k, registry)))
     {
         if let Some(t) = entry["registrytoken"].as_str().filter(|t| !t.is_empty()) {
             return Ok(Credentials::Bearer(t.to_string()));

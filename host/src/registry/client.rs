@@ -50,8 +50,8 @@ pub struct Session {
 impl Session {
     /// A session for `reference`'s repository; `push` asks for push access.
     pub fn new(reference: &OciRef, push: bool) -> Result<Session, RegistryError> {
-        let creds = auth::for_registry(&reference.registry)
-            .map_err(|e| RegistryError::Auth(e, reference.registry.clone()))?;
+        let creds =
+            auth::for_registry(&reference.registry).map_err(|e| RegistryError::Auth(e, reference.registry.clone()))?;
         let authorization = match &creds {
             Credentials::Bearer(t) => Some(format!("Bearer {t}")),
             _ => None,
@@ -204,7 +204,9 @@ impl Session {
         };
         let realm_host = realm.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("");
         if !realm.starts_with("https://") && !plain_http_allowed(realm_host) {
-            return Err(self.bad(what, format!("its token service {realm} is not HTTPS; baton sends no credentials there")));
+            return Err(
+                self.bad(what, format!("its token service {realm} is not HTTPS; baton sends no credentials there"))
+            );
         }
         let actions = if self.push { "pull,push" } else { "pull" };
         let scope = get("scope").map_or_else(|| format!("repository:{}:{actions}", self.repository), str::to_string);
@@ -332,7 +334,9 @@ mod tests {
 
     #[test]
     fn parses_bearer_challenges() {
-        let p = parse_params(r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#);
+        let p = parse_params(
+            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+        );
         assert_eq!(
             p,
             vec![

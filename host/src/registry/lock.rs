@@ -69,8 +69,8 @@ impl Lock {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(LockError::Read { path: shown, source }),
         };
-        let lock: Lock =
-            toml::from_str(&text).map_err(|e| LockError::Invalid { path: shown.clone(), message: e.message().into() })?;
+        let lock: Lock = toml::from_str(&text)
+            .map_err(|e| LockError::Invalid { path: shown.clone(), message: e.message().into() })?;
         if lock.version != 1 {
             let message = format!("version {} is not the version 1 this baton writes", lock.version);
             return Err(LockError::Invalid { path: shown, message });
@@ -92,8 +92,12 @@ impl Lock {
         lock.version = 1;
         lock.plugins.sort_by(|a, b| a.name.cmp(&b.name));
         let body = toml::to_string(&lock).unwrap_or_default();
-        crate::storage::atomic::write(path, format!("{HEADER}\n{body}").as_bytes(), crate::storage::atomic::Sync::Durable)
-            .map_err(|source| LockError::Write { path: path.display().to_string(), source })
+        crate::storage::atomic::write(
+            path,
+            format!("{HEADER}\n{body}").as_bytes(),
+            crate::storage::atomic::Sync::Durable,
+        )
+        .map_err(|source| LockError::Write { path: path.display().to_string(), source })
     }
 
     pub fn get(&self, name: &str) -> Option<&Locked> {

@@ -56,8 +56,8 @@ impl Manifest {
     /// Parses a manifest and checks that it holds one wasm component:
     /// an OCI image manifest with exactly one `application/wasm` layer.
     pub fn parse_plugin(bytes: &[u8]) -> Result<Manifest, LayoutError> {
-        let value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| LayoutError(format!("the manifest is not valid JSON: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| LayoutError(format!("the manifest is not valid JSON: {e}")))?;
         let media = value["mediaType"].as_str().unwrap_or(MANIFEST_TYPE);
         if media != MANIFEST_TYPE {
             return Err(LayoutError(format!(
@@ -81,7 +81,10 @@ impl Manifest {
         }
         super::reference::check_digest(&layer.digest).map_err(LayoutError)?;
         if layer.size > MAX_LAYER {
-            return Err(LayoutError(format!("the component is {} bytes, more than baton pulls ({MAX_LAYER})", layer.size)));
+            return Err(LayoutError(format!(
+                "the component is {} bytes, more than baton pulls ({MAX_LAYER})",
+                layer.size
+            )));
         }
         Ok(m)
     }
@@ -141,7 +144,12 @@ mod tests {
     use super::*;
 
     fn desc(media: &str) -> Descriptor {
-        Descriptor { media_type: media.into(), digest: format!("sha256:{}", "a".repeat(64)), size: 3, annotations: None }
+        Descriptor {
+            media_type: media.into(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            size: 3,
+            annotations: None,
+        }
     }
 
     #[test]

@@ -65,7 +65,10 @@ pub fn pull(reference: &OciRef, pinned: Option<&str>, cache: &BlobCache, offline
     let (manifest_digest, manifest_bytes) = match (pinned, cached_manifest) {
         (Some(d), Some(bytes)) => (d.to_string(), bytes),
         (Some(d), None) => connect(&mut slot, reference, offline, &format!("manifest {d}"))?.manifest(d)?,
-        (None, _) => connect(&mut slot, reference, offline, &format!("tag {} (it is not locked)", reference.target()))?.manifest(reference.target())?,
+        (None, _) => {
+            connect(&mut slot, reference, offline, &format!("manifest of tag {} (not locked)", reference.target()))?
+                .manifest(reference.target())?
+        }
     };
     let layout = |source| PullError::Layout { registry: reference.registry.clone(), source };
     let m = Manifest::parse_plugin(&manifest_bytes).map_err(layout)?;
@@ -75,7 +78,8 @@ pub fn pull(reference: &OciRef, pinned: Option<&str>, cache: &BlobCache, offline
     let layer = m.component().clone();
     let have = read_cached(cache, &layer.digest)?.is_some();
     if !have {
-        let bytes = connect(&mut slot, reference, offline, &format!("component {}", layer.digest))?.blob(&layer.digest, MAX_LAYER.min(layer.size))?;
+        let bytes = connect(&mut slot, reference, offline, &format!("component {}", layer.digest))?
+            .blob(&layer.digest, MAX_LAYER.min(layer.size))?;
         cache.write(&layer.digest, &bytes)?;
     }
     Ok(Pulled {

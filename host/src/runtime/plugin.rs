@@ -46,11 +46,8 @@ pub fn read(def: &PluginDef) -> Result<Vec<u8>, PluginError> {
             message: format!("cannot read: {e}"),
         }),
         PluginSource::Oci { reference, blob } => {
-            let fail = |message: String| PluginError {
-                plugin: def.name.clone(),
-                source_desc: reference.to_string(),
-                message,
-            };
+            let fail =
+                |message: String| PluginError { plugin: def.name.clone(), source_desc: reference.to_string(), message };
             let path = blob.as_ref().ok_or_else(|| fail("not pulled from its registry yet".into()))?;
             std::fs::read(path).map_err(|e| fail(format!("cannot read the cached component {}: {e}", path.display())))
         }

@@ -2,6 +2,7 @@
 //! with guest fixtures built from `tests/fixtures/`. One module per area.
 
 mod harness;
+mod registry_server;
 
 mod artifacts;
 mod check;
@@ -9,6 +10,7 @@ mod chromium;
 mod hostile;
 mod languages;
 mod processes;
+mod registry;
 mod reports;
 mod resume;
 mod run_basics;
