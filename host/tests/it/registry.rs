@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use baton_test_artifacts::{NOOP, PROBE, WRONG_WORLD};
+use baton_host::runtime::contract::VERSION as CONTRACT;
+use baton_test_artifacts::{CONTRACT_V0_2_0, NOOP, PROBE, WRONG_WORLD};
 use sha2::{Digest, Sha256};
 
 use crate::harness::{Pipeline, Run};
@@ -112,7 +113,7 @@ fn baton_pushes_the_cncf_layout_that_an_outside_client_pulls_byte_for_byte() {
     assert_eq!(m["layers"].as_array().map(Vec::len), Some(1));
     assert_eq!(m["layers"][0]["mediaType"], "application/wasm");
     assert_eq!(m["layers"][0]["digest"], file_digest(PROBE));
-    assert_eq!(m["annotations"]["dev.baton.stage.contract"], "0.1.1");
+    assert_eq!(m["annotations"]["dev.baton.stage.contract"], CONTRACT);
     assert_eq!(m["annotations"]["org.opencontainers.image.title"], "probe");
 
     let outdir = tempfile::tempdir().expect("tempdir");
@@ -232,6 +233,20 @@ fn core_modules_wrong_media_types_and_corrupt_layers_are_refused_each_with_its_m
         "{}",
         r.stderr
     );
+
+    // A component built against a contract this host cannot run: refused before any step.
+    oras(&["push", &format!("{host}/acme/future:1.0.0"), CONTRACT_V0_2_0, "application/wasm"], None);
+    let p = pipeline(&format!("oci://{host}/acme/future:1.0.0"));
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "plugin `stage` (oci://{host}/acme/future:1.0.0): was built against baton:stage@0.2.0, but this host speaks baton:stage@{CONTRACT}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(runs(&p), 0, "no step ran");
 
     // A layer whose bytes do not match its digest (a registry that lies).
     let real = std::fs::read(NOOP).expect("noop");
