@@ -68,7 +68,7 @@ pub fn main(args: RunArgs, out: Output) -> anyhow::Result<u8> {
     let Some(notes) = lock::resolve_or_report(&mut plan, &resolve) else {
         return Ok(2);
     };
-    if out.verbose > 0 {
+    if !out.quiet {
         for n in &notes {
             eprintln!("{n}");
         }

@@ -52,6 +52,11 @@ impl Session {
     pub fn new(reference: &OciRef, push: bool) -> Result<Session, RegistryError> {
         let creds =
             auth::for_registry(&reference.registry).map_err(|e| RegistryError::Auth(e, reference.registry.clone()))?;
+        Ok(Self::with_credentials(reference, push, creds))
+    }
+
+    /// A session with the given credentials.
+    pub fn with_credentials(reference: &OciRef, push: bool, creds: Credentials) -> Session {
         let authorization = match &creds {
             Credentials::Bearer(t) => Some(format!("Bearer {t}")),
             _ => None,
@@ -62,7 +67,7 @@ impl Session {
             .timeout_global(Some(Duration::from_secs(600)))
             .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
             .build();
-        Ok(Session {
+        Session {
             agent: config.into(),
             base: format!("{}://{}", scheme(&reference.registry), reference.registry),
             registry: reference.registry.clone(),
@@ -70,7 +75,7 @@ impl Session {
             creds,
             authorization,
             push,
-        })
+        }
     }
 
     /// The manifest `target` (a tag or a digest) names: its digest and bytes.
@@ -329,29 +334,4 @@ fn encode(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_bearer_challenges() {
-        let p = parse_params(
-            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
-        );
-        assert_eq!(
-            p,
-            vec![
-                ("realm".into(), "https://auth.example/token".into()),
-                ("service".into(), "registry.example".into()),
-                ("scope".into(), "repository:a/b:pull".into()),
-            ]
-        );
-        assert_eq!(encode("repository:a/b:pull,push"), "repository:a/b:pull%2Cpush");
-    }
-
-    #[test]
-    fn plain_http_only_for_loopback() {
-        assert_eq!(scheme("127.0.0.1:5000"), "http");
-        assert_eq!(scheme("localhost"), "http");
-        assert_eq!(scheme("registry.example"), "https");
-    }
-}
+mod tests;
