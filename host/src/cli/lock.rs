@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Output, default_file, load_plan};
-use crate::plan::{Plan, PluginSource};
+use crate::plan::{Plan, PluginSource, Trust};
 use crate::registry::cache::BlobCache;
 use crate::registry::client::RegistryError;
 use crate::registry::lock::{self, Lock, Locked};
-use crate::registry::{self, PullError};
+use crate::registry::{self, PullError, signature};
 use crate::runtime::Runtime;
 
 #[derive(Debug, Args)]
@@ -114,7 +114,16 @@ pub fn resolve(plan: &mut Plan, opts: &Resolve) -> Result<Vec<String>, Vec<Strin
     let mut lock = existing.clone().unwrap_or_default();
     let cache = BlobCache::from_env(&plan.state_dir());
     let mut notes = Vec::new();
-    for def in plan.plugins.iter_mut() {
+    let allowed = allowed_signers().map_err(|e| vec![e])?;
+    // Registry plugins that untrusted steps use must be signed when the operator says so.
+    let must_sign: Vec<bool> = (0..plan.plugins.len())
+        .map(|p| {
+            allowed.is_some()
+                && (plan.plugins[p].trust == Some(Trust::Untrusted)
+                    || plan.steps.iter().any(|s| s.plugin == Some(p) && s.policy.trust == Trust::Untrusted))
+        })
+        .collect();
+    for (p, def) in plan.plugins.iter_mut().enumerate() {
         let PluginSource::Oci { reference, .. } = &def.source else {
             continue;
         };
@@ -144,6 +153,15 @@ pub fn resolve(plan: &mut Plan, opts: &Resolve) -> Result<Vec<String>, Vec<Strin
         if let Err(m) = check_component(&pulled.path) {
             let m = if m.starts_with("is ") { m } else { format!("is {m}") };
             errors.push(format!("{what}: registry {} serves a layer that {m}", reference.registry));
+            continue;
+        }
+        if let (true, Some(allowed)) = (must_sign[p], &allowed)
+            && let Err(e) = signature::check(&reference, &pulled.manifest, allowed, &cache, opts.offline)
+        {
+            errors.push(format!(
+                "{what}: an untrusted step uses it and {} is set, but {e}",
+                signature::ENV_ALLOWED_SIGNERS
+            ));
             continue;
         }
         let locked = Locked {
@@ -189,6 +207,22 @@ pub fn preload(runtime: &Runtime, plan: &Plan) -> Vec<String> {
         }
     }
     errors
+}
+
+/// The operator's `allowed_signers` file, if signatures are required.
+fn allowed_signers() -> Result<Option<PathBuf>, String> {
+    let Some(path) = std::env::var_os(signature::ENV_ALLOWED_SIGNERS).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    if !path.is_file() {
+        return Err(format!(
+            "{}={}: no such file (an ssh allowed_signers file: `principal ssh-ed25519 AAAA…` per line)",
+            signature::ENV_ALLOWED_SIGNERS,
+            path.display()
+        ));
+    }
+    Ok(Some(path))
 }
 
 /// A pull error, with what to do about it.

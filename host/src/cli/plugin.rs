@@ -1,7 +1,8 @@
 //! `baton plugin inspect PLUGIN`: the world and contract version a plugin
 //! targets, the capabilities it imports, its `describe()` metadata, size and
 //! digest, and whether this host can run it. `baton plugin push` and
-//! `baton plugin pull` (in `plugin_push.rs`) move plugins to and from registries.
+//! `baton plugin pull` and `baton plugin sign` (in `plugin_push.rs`) move
+//! plugins to and from registries.
 
 use std::path::PathBuf;
 
@@ -44,6 +45,14 @@ pub enum PluginCommand {
         /// `oci://registry/repository:tag` or `…@sha256:…`.
         reference: String,
     },
+    /// Signs a pushed plugin's manifest digest with an ssh key and pushes the signature.
+    Sign {
+        /// `oci://registry/repository:tag` or `…@sha256:…`.
+        reference: String,
+        /// The ssh private key (`ssh-keygen -Y sign -f KEY`).
+        #[arg(long)]
+        key: PathBuf,
+    },
 }
 
 pub fn main(args: PluginArgs, out: Output) -> anyhow::Result<u8> {
@@ -51,6 +60,7 @@ pub fn main(args: PluginArgs, out: Output) -> anyhow::Result<u8> {
         PluginCommand::Inspect { plugin, json } => inspect(&plugin, json),
         PluginCommand::Push { file, reference } => push::push(&file, &reference, out),
         PluginCommand::Pull { reference } => push::pull(&reference, out),
+        PluginCommand::Sign { reference, key } => push::sign(&reference, &key, out),
     }
 }
 

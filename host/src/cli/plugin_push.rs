@@ -1,4 +1,5 @@
-//! `baton plugin push FILE oci://…` and `baton plugin pull oci://…`.
+//! `baton plugin push FILE oci://…`, `baton plugin pull oci://…` and
+//! `baton plugin sign oci://… --key KEY`.
 //!
 //! Push publishes a baton stage in the CNCF wasm layout: a config
 //! `application/vnd.wasm.config.v0+json` (`os: wasip2`, the component's
@@ -19,7 +20,7 @@ use crate::registry::cache::{BlobCache, digest_of};
 use crate::registry::client::Session;
 use crate::registry::manifest::{self, Descriptor};
 use crate::registry::reference::OciRef;
-use crate::registry::{self, Pulled};
+use crate::registry::{self, Pulled, signature};
 use crate::runtime::Runtime;
 use crate::runtime::plugin::check_header;
 
@@ -129,4 +130,21 @@ pub fn pull_def(reference: &str) -> anyhow::Result<(PluginDef, Pulled)> {
         trust: None,
     };
     Ok((def, pulled))
+}
+
+/// Signs the manifest digest `reference` names and pushes the signature
+/// next to it (`sha256-<hex>.sig`); prints the signed digest.
+pub fn sign(reference: &str, key: &Path, out: Output) -> anyhow::Result<u8> {
+    let r = OciRef::parse(reference)?;
+    let mut session = Session::new(&r, true)?;
+    let (digest, bytes) = session.manifest(r.target())?;
+    manifest::Manifest::parse_plugin(&bytes)
+        .map_err(|e| anyhow::anyhow!("{r}: registry {} serves no plugin there: {e}", r.registry))?;
+    let sig = signature::sign(key, &digest).map_err(anyhow::Error::msg)?;
+    signature::push(&mut session, &digest, &sig)?;
+    if !out.quiet {
+        eprintln!("signed {r} ({digest}) as {}", signature::tag_for(&digest));
+    }
+    println!("{digest}");
+    Ok(0)
 }

@@ -3,7 +3,8 @@
 //! `reference` parses `oci://registry/repository:tag@digest`; `manifest` is
 //! the CNCF wasm layout; `client` speaks the distribution API (with `auth`'s
 //! credentials); `cache` keeps what was pulled by digest, verified on every
-//! read; `lock` is `baton.lock`. [`pull`] puts them together: a reference
+//! read; `lock` is `baton.lock`; `signature` signs and checks manifest
+//! digests. [`pull`] puts them together: a reference
 //! (and the manifest digest the lock pins, if any) in, a verified component
 //! in the cache out, without a network call when the cache has it.
 //! Nothing here knows about pipelines: `cli::lock` resolves a plan's
@@ -15,6 +16,7 @@ pub mod client;
 pub mod lock;
 pub mod manifest;
 pub mod reference;
+pub mod signature;
 
 use std::path::PathBuf;
 
