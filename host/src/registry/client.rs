@@ -61,7 +61,12 @@ impl Session {
             Credentials::Bearer(t) => Some(format!("Bearer {t}")),
             _ => None,
         };
-        let config = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder();
+        if reference.is_loopback() {
+            // A registry on this machine is never reached through an HTTP(S)_PROXY.
+            config = config.proxy(None);
+        }
+        let config = config
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_global(Some(Duration::from_secs(600)))
