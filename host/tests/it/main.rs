@@ -11,6 +11,7 @@ mod hostile;
 mod languages;
 mod processes;
 mod registry;
+mod registry_signing;
 mod reports;
 mod resume;
 mod run_basics;
