@@ -359,6 +359,21 @@ fn basic_auth_is_refused_without_credentials_accepted_with_them_and_never_stored
     let out = baton(&p, &["lock", "--update"]).env("DOCKER_CONFIG", &docker).output().expect("lock");
     assert!(out.status.success(), "{}", text(&out));
 
+    // And its credential helpers (`docker-credential-<name> get`).
+    let helpers = tempfile::tempdir().expect("tempdir");
+    let helper = helpers.path().join("docker-credential-batontest");
+    let script = format!(
+        "#!/bin/sh\nread host\n[ \"$host\" = \"{host}\" ] || exit 1\necho '{{\"Username\":\"ci\",\"Secret\":\"{PASSWORD}\"}}'\n"
+    );
+    std::fs::write(&helper, script).expect("write helper");
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::write(docker.join("config.json"), format!(r#"{{"credHelpers":{{"{host}":"batontest"}}}}"#))
+        .expect("write");
+    std::fs::remove_dir_all(p.dir().join(".baton/plugin-cache")).expect("empty the cache");
+    let path = format!("{}:{}", helpers.path().display(), std::env::var("PATH").unwrap_or_default());
+    let out = baton(&p, &["lock", "--update"]).env("DOCKER_CONFIG", &docker).env("PATH", path).output().expect("lock");
+    assert!(out.status.success(), "{}", text(&out));
+
     std::fs::remove_dir_all(&docker).expect("rm");
     for file in walk(p.dir()) {
         let bytes = std::fs::read(&file).expect("read");
