@@ -84,12 +84,18 @@ pub fn pull(reference: &OciRef, pinned: Option<&str>, cache: &BlobCache, offline
             .blob(&layer.digest, MAX_LAYER.min(layer.size))?;
         cache.write(&layer.digest, &bytes)?;
     }
+    let path = cache.path(&layer.digest);
+    let actual = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    if actual != layer.size {
+        let reason = format!("the manifest says the component is {} bytes, it is {actual}", layer.size);
+        return Err(layout(LayoutError(reason)));
+    }
     Ok(Pulled {
         manifest: manifest_digest,
         annotations: m.annotations.clone(),
         component: layer.digest.clone(),
         size: layer.size,
-        path: cache.path(&layer.digest),
+        path,
         network: slot.is_some(),
     })
 }

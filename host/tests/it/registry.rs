@@ -298,6 +298,30 @@ fn core_modules_wrong_media_types_and_corrupt_layers_are_refused_each_with_its_m
     assert!(!p.dir().join(".baton/plugin-cache/sha256").join(claimed.trim_start_matches("sha256:")).exists());
     assert!(!p.dir().join("baton.lock").exists(), "nothing is locked");
 
+    // The right bytes under a manifest that gives another size.
+    let mut bigger = manifest.clone();
+    bigger["layers"][0]["size"] = (real.len() + 10).into();
+    let fake = fake_registry(vec![
+        (
+            "/v2/acme/size/manifests/1.0.0".into(),
+            "application/vnd.oci.image.manifest.v1+json",
+            bigger.to_string().into_bytes(),
+        ),
+        (format!("/v2/acme/size/blobs/{claimed}"), "application/octet-stream", real.clone()),
+    ]);
+    let p = pipeline(&format!("oci://{fake}/acme/size:1.0.0"));
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "registry {fake} serves no plugin there: the manifest says the component is {} bytes, it is {}",
+            real.len() + 10,
+            real.len()
+        )),
+        "{}",
+        r.stderr
+    );
+
     // baton itself refuses to push a core module or a component that is not a stage.
     let out = baton(&p, &["plugin", "push", &core, &format!("oci://{host}/acme/core:2.0.0")]).output().expect("push");
     assert_eq!(out.status.code(), Some(2));
