@@ -194,6 +194,20 @@ fn with_the_registry_stopped_offline_runs_from_the_cache_and_an_uncached_plugin_
     let r = run(&p, &[]);
     assert_eq!(r.code, 0, "locked and cached: the registry is not needed\n{}", r.stderr);
 
+    // Locked but no longer cached: the error says so.
+    let cache = p.dir().join(".baton/plugin-cache");
+    let kept = p.dir().join("kept-cache");
+    std::fs::rename(&cache, &kept).expect("move the cache away");
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("plugin `stage` (oci://{host}/acme/probe:1.0.0): registry {host} is unreachable: "))
+            && r.stderr.contains("; the plugin is not cached, so it cannot run without the registry"),
+        "{}",
+        r.stderr
+    );
+    std::fs::rename(&kept, &cache).expect("put the cache back");
+
     p.write(&std::fs::read_to_string(p.file()).expect("read").replace("acme/probe", "acme/noop"));
     let before = runs(&p);
     let r = run(&p, &[]);
