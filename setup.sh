@@ -22,8 +22,11 @@ fi
 
 # --- Debian packages: bubblewrap confines untrusted steps' processes;
 # chromium (headless) renders the HTML run report in the tests; clang, lld,
-# wasi-libc and compiler-rt build the C stage plugins (wasm32-wasi).
-APT_PACKAGES=(bubblewrap chromium clang lld wasi-libc libclang-rt-14-dev-wasm32)
+# wasi-libc and compiler-rt build the C stage plugins (wasm32-wasi);
+# docker-registry (a real OCI registry on loopback), skopeo (an outside
+# client), apache2-utils (`htpasswd -B`) and openssh-client (`ssh-keygen -Y`,
+# plugin signatures) serve the registry tests.
+APT_PACKAGES=(bubblewrap chromium clang lld wasi-libc libclang-rt-14-dev-wasm32 docker-registry skopeo apache2-utils openssh-client)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,6 +43,12 @@ if [ "$("$BATON_VENV/bin/componentize-py" --version 2>/dev/null)" != "componenti
   say "installing componentize-py $COMPONENTIZE_PY_VERSION into $BATON_VENV"
   python3 -m venv "$BATON_VENV"
   "$BATON_VENV/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi
+# oras-py, in the same venv: the outside OCI client of the registry tests.
+if [ "$("$BATON_VENV/bin/python3" -c 'import oras.version; print(oras.version.__version__)' 2>/dev/null)" != "$ORAS_PY_VERSION" ]; then
+  say "installing oras-py $ORAS_PY_VERSION into $BATON_VENV"
+  [ -x "$BATON_VENV/bin/pip" ] || python3 -m venv "$BATON_VENV"
+  "$BATON_VENV/bin/pip" install -q --disable-pip-version-check "oras==$ORAS_PY_VERSION"
 fi
 # JavaScript (and jco for the C plugins): the versions in plugins/js/package-lock.json.
 # `npm ci`: it installs exactly the lock and never rewrites it (a clone stays

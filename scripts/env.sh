@@ -6,3 +6,4 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/baton/target}"
 # clone like the cargo target, and the pinned versions of the plugin tools.
 export BATON_VENV="${BATON_VENV:-$HOME/.cache/baton/venv}"
 export COMPONENTIZE_PY_VERSION=0.25.1
+export ORAS_PY_VERSION=0.2.43

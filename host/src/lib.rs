@@ -13,6 +13,8 @@
 //! - [`sandbox`]: policy (trust, limits, allow-lists), WASI context, path
 //!   checks, process confinement.
 //! - [`storage`]: run directories, the state journal, step logs, artifacts.
+//! - [`registry`]: plugins from OCI registries: references, the
+//!   distribution client and its auth, the digest-keyed cache, `baton.lock`.
 //! - [`report`]: the end-of-run report (text summary, JSON, JUnit XML, the
 //!   HTML page, graph SVG).
 //! - [`text`]: what reaches people: control characters escaped, secrets masked.
@@ -22,6 +24,7 @@
 pub mod cli;
 pub mod env_vars;
 pub mod plan;
+pub mod registry;
 pub mod report;
 pub mod runtime;
 pub mod sandbox;

@@ -15,13 +15,23 @@ pub struct CheckArgs {
     /// The pipeline file (default: the nearest baton.toml, here or up).
     #[arg(id = "pipeline_file", value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Refuse a missing or out-of-date baton.lock.
+    #[arg(long)]
+    pub locked: bool,
+    /// Make no network call: registry plugins must be locked and cached.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 pub fn main(args: CheckArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let file = at.pipeline(args.file.as_deref())?;
-    let Some(plan) = load_plan(&file) else {
+    let Some(mut plan) = load_plan(&file) else {
         return Ok(2);
     };
+    let resolve = super::lock::Resolve { offline: args.offline, locked: args.locked, ..Default::default() };
+    if super::lock::resolve_or_report(&mut plan, &resolve).is_none() {
+        return Ok(2);
+    }
     let plan = Arc::new(plan);
     let runtime = Arc::new(Runtime::new(1).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -8,8 +8,10 @@ mod clean;
 mod gc;
 mod graph;
 mod locate;
+mod lock;
 mod logs;
 mod plugin;
+mod plugin_push;
 mod progress;
 mod report_files;
 mod run;
@@ -55,7 +57,9 @@ pub enum Command {
     Gc(gc::GcArgs),
     /// Remove everything under `.baton/` but the step durations: runs, workspaces, artifacts.
     Clean(clean::CleanArgs),
-    /// Inspect a plugin: contract version, capabilities, metadata, compatibility.
+    /// Resolve the registry plugins' tags to digests and write baton.lock.
+    Lock(lock::LockArgs),
+    /// Inspect, push or pull a plugin (a .wasm file or an `oci://` reference).
     Plugin(plugin::PluginArgs),
     /// Show step logs of a run (the latest by default), or follow a running one.
     Logs(logs::LogsArgs),
@@ -84,7 +88,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         Command::Artifacts(a) => artifacts::main(a, at),
         Command::Gc(a) => gc::main(a, at),
         Command::Clean(a) => clean::main(a, at),
-        Command::Plugin(a) => plugin::main(a),
+        Command::Lock(a) => lock::main(a, out, at),
+        Command::Plugin(a) => plugin::main(a, out),
         Command::Logs(a) => logs::main(a, at),
         Command::Runs(a) => runs::main(a, out, at),
     }

@@ -1,11 +1,15 @@
 //! `baton plugin inspect PLUGIN`: the world and contract version a plugin
 //! targets, the capabilities it imports, its `describe()` metadata, size and
-//! digest, and whether this host can run it.
+//! digest, and whether this host can run it. `baton plugin push` and
+//! `baton plugin pull` and `baton plugin sign` (in `plugin_push.rs`) move
+//! plugins to and from registries.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::Output;
+use super::plugin_push as push;
 use crate::plan::units::Size;
 use crate::plan::{PluginDef, PluginSource};
 use crate::runtime::Runtime;
@@ -21,31 +25,73 @@ pub struct PluginArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Shows what a plugin (a .wasm path or a bundled name) is and asks for.
+    /// Shows what a plugin (a .wasm path, a bundled name or an `oci://`
+    /// reference) is and asks for.
     Inspect {
         plugin: PathBuf,
         /// Print the inspection as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
+    /// Publishes a component to a registry (CNCF wasm layout); prints its manifest digest.
+    Push {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// Where to push it: `oci://registry/repository:tag`.
+        reference: String,
+    },
+    /// Pulls a plugin into the plugin cache; prints its manifest digest.
+    Pull {
+        /// `oci://registry/repository:tag` or `…@sha256:…`.
+        reference: String,
+    },
+    /// Signs a pushed plugin's manifest digest with an ssh key and pushes the signature.
+    Sign {
+        /// `oci://registry/repository:tag` or `…@sha256:…`.
+        reference: String,
+        /// The ssh private key (`ssh-keygen -Y sign -f KEY`).
+        #[arg(long)]
+        key: PathBuf,
+    },
 }
 
-pub fn main(args: PluginArgs) -> anyhow::Result<u8> {
-    let PluginCommand::Inspect { plugin, json } = args.command;
+pub fn main(args: PluginArgs, out: Output) -> anyhow::Result<u8> {
+    match args.command {
+        PluginCommand::Inspect { plugin, json } => inspect(&plugin, json),
+        PluginCommand::Push { file, reference } => push::push(&file, &reference, out),
+        PluginCommand::Pull { reference } => push::pull(&reference, out),
+        PluginCommand::Sign { reference, key } => push::sign(&reference, &key, out),
+    }
+}
+
+fn inspect(plugin: &std::path::Path, json: bool) -> anyhow::Result<u8> {
     let name = plugin.to_string_lossy().into_owned();
-    let source = match bundled::find(&name) {
-        Some(b) if !plugin.exists() => PluginSource::Bundled(b),
-        _ => PluginSource::File(std::path::absolute(&plugin)?),
+    let (def, pulled) = if name.starts_with("oci://") {
+        let (def, pulled) = push::pull_def(&name)?;
+        (def, Some(pulled))
+    } else {
+        let source = match bundled::find(&name) {
+            Some(b) if !plugin.exists() => PluginSource::Bundled(b),
+            _ => PluginSource::File(std::path::absolute(plugin)?),
+        };
+        let stem = plugin.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(name);
+        (PluginDef { name: stem, source, sha256: None, trust: None }, None)
     };
-    let stem = plugin.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(name);
-    let def = PluginDef { name: stem, source, sha256: None, trust: None };
     let runtime = Runtime::new(1).map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let found = rt.block_on(runtime.inspect(&def)).map_err(anyhow::Error::msg)?;
     crate::sandbox::scratch::cleanup();
     if json {
-        println!("{}", serde_json::to_string_pretty(&found)?);
+        let mut value = serde_json::to_value(&found)?;
+        if let (Some(p), Some(obj)) = (&pulled, value.as_object_mut()) {
+            obj.insert("manifest".into(), p.manifest.clone().into());
+            obj.insert("annotations".into(), serde_json::to_value(&p.annotations)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
+        if let Some(p) = &pulled {
+            println!("manifest  {}", p.manifest);
+        }
         // describe() is the plugin's own text: shown inert.
         print!("{}", crate::text::escape_text(&render(&found)));
     }

@@ -9,7 +9,7 @@ use clap::Args;
 use tokio::sync::watch;
 
 use super::report_files::{self, Format};
-use super::{Locate, Output, load_plan, progress};
+use super::{Locate, Output, load_plan, lock, progress};
 use crate::report::text;
 use crate::runtime::Runtime;
 use crate::scheduler::{self, Priority, RunOptions, Selection};
@@ -47,17 +47,32 @@ pub struct RunArgs {
     /// Which ready step goes first when job slots are short.
     #[arg(long, value_enum, default_value_t = Priority::CriticalPath)]
     pub priority: Priority,
+    /// Refuse to run when baton.lock is missing or out of date with the file (CI).
+    #[arg(long)]
+    pub locked: bool,
+    /// Make no network call: registry plugins must be locked and cached.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let mut timing = super::timing::Timing::new();
     let file = at.pipeline(args.file.as_deref())?;
-    let Some(plan) = load_plan(&file) else {
+    let Some(mut plan) = load_plan(&file) else {
         return Ok(2);
     };
     if args.jobs == Some(0) {
         eprintln!("error: --jobs must be at least 1");
         return Ok(2);
+    }
+    let resolve = lock::Resolve { offline: args.offline, locked: args.locked, write: !args.locked, update: None };
+    let Some(notes) = lock::resolve_or_report(&mut plan, &resolve) else {
+        return Ok(2);
+    };
+    if !out.quiet {
+        for n in &notes {
+            eprintln!("{n}");
+        }
     }
     let opts = RunOptions {
         jobs: args.jobs,
@@ -81,6 +96,13 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
                 .map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?,
         );
         timing.phase("engine");
+        let errors = lock::preload(&runtime, &plan);
+        if !errors.is_empty() {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            return Ok(None);
+        }
         let (cancel_tx, cancel_rx) = watch::channel(false);
         tokio::spawn(watch_signals(cancel_tx));
         let observer = progress::observer(out);
@@ -88,11 +110,14 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         // it spawns then start on the same worker's queue, and their ends
         // wake it without a cross-thread handoff.
         let run = tokio::spawn(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx));
-        Ok::<_, anyhow::Error>(run.await?)
+        Ok::<_, anyhow::Error>(Some(run.await?))
     });
     crate::sandbox::cgroup::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
-    let report = match result? {
+    let Some(result) = result? else {
+        return Ok(2);
+    };
+    let report = match result {
         Ok(r) => r,
         Err(scheduler::RunError::Usage(m)) => {
             eprintln!("error: {}", crate::text::escape_text(&m));

@@ -20,6 +20,7 @@ use std::time::Duration;
 pub use error::{PlanError, PlanErrors};
 pub use schema::{OnFailure, Trust};
 
+use crate::registry::reference::OciRef;
 use crate::sandbox::policy::StepPolicy;
 
 /// A validated pipeline.
@@ -57,6 +58,12 @@ pub struct PluginDef {
 pub enum PluginSource {
     File(PathBuf),
     Bundled(&'static str),
+    /// A registry plugin; `blob` is its component in the plugin cache, set
+    /// once the reference is resolved (`cli::lock`), before any step runs.
+    Oci {
+        reference: OciRef,
+        blob: Option<PathBuf>,
+    },
 }
 
 /// A pool (`[pools] foreground = 1`).

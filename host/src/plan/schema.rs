@@ -14,7 +14,8 @@ pub struct PipelineSection {
     pub jobs: Option<usize>,
 }
 
-/// One `[plugins]` entry: a path, or a table with a pinned digest.
+/// One `[plugins]` entry: a path or an `oci://` reference, or a table
+/// (`{ path, sha256, trust }` or `{ oci, version, digest, trust }`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum PluginEntry {
@@ -25,8 +26,16 @@ pub enum PluginEntry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginTable {
-    pub path: String,
+    /// A `.wasm` file, relative to the pipeline file.
+    pub path: Option<String>,
+    /// Pinned sha256 of the `.wasm` file (with `path`).
     pub sha256: Option<String>,
+    /// A registry reference, `registry.example/acme/junit` (with `oci`).
+    pub oci: Option<String>,
+    /// The tag of `oci`, e.g. `1.2.0`.
+    pub version: Option<String>,
+    /// The manifest digest `oci` is pinned to, `sha256:…`.
+    pub digest: Option<String>,
     pub trust: Option<Trust>,
 }
 

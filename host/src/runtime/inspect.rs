@@ -69,6 +69,7 @@ impl Runtime {
         let shown = match &def.source {
             PluginSource::File(p) => p.display().to_string(),
             PluginSource::Bundled(n) => format!("bundled:{n}"),
+            PluginSource::Oci { reference, .. } => reference.to_string(),
         };
         let mut out = Inspection {
             plugin: shown,

@@ -45,6 +45,12 @@ pub fn read(def: &PluginDef) -> Result<Vec<u8>, PluginError> {
             source_desc: path.display().to_string(),
             message: format!("cannot read: {e}"),
         }),
+        PluginSource::Oci { reference, blob } => {
+            let fail =
+                |message: String| PluginError { plugin: def.name.clone(), source_desc: reference.to_string(), message };
+            let path = blob.as_ref().ok_or_else(|| fail("not pulled from its registry yet".into()))?;
+            std::fs::read(path).map_err(|e| fail(format!("cannot read the cached component {}: {e}", path.display())))
+        }
         PluginSource::Bundled(name) => {
             crate::runtime::bundled::bytes(name).map(<[u8]>::to_vec).ok_or_else(|| PluginError {
                 plugin: def.name.clone(),
@@ -60,6 +66,7 @@ pub fn describe_source(def: &PluginDef) -> String {
     match &def.source {
         PluginSource::File(p) => p.display().to_string(),
         PluginSource::Bundled(n) => format!("bundled {n}"),
+        PluginSource::Oci { reference, .. } => reference.to_string(),
     }
 }
 
@@ -93,7 +100,12 @@ pub fn load(
     if let Some(pinned) = &def.sha256
         && *pinned != digest
     {
-        return Err(fail(format!("sha256 mismatch: the pipeline pins {pinned}, the file is {digest}")));
+        return Err(fail(match def.source {
+            PluginSource::Oci { .. } => format!(
+                "the cached component is {digest}, not the locked {pinned}: it changed on disk; run again to pull it anew"
+            ),
+            _ => format!("sha256 mismatch: the pipeline pins {pinned}, the file is {digest}"),
+        }));
     }
     check_header(bytes).map_err(&fail)?;
     let size = bytes.len() as u64;

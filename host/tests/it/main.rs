@@ -2,6 +2,7 @@
 //! with guest fixtures built from `tests/fixtures/`. One module per area.
 
 mod harness;
+mod registry_server;
 
 mod artifacts;
 mod check;
@@ -13,6 +14,8 @@ mod languages;
 mod preflight;
 mod processes;
 mod publishing;
+mod registry;
+mod registry_signing;
 mod reports;
 mod resume;
 mod run_basics;

@@ -282,3 +282,54 @@ fn the_wasm_stack_is_set_for_the_whole_pipeline() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn registry_plugins_are_references_as_strings_or_tables() {
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let plan = parse(&format!(
+        r#"
+[plugins]
+junit = "oci://registry.example/acme/baton-junit:1.2.0"
+pinned = {{ oci = "registry.example/acme/baton-junit", version = "1.2.0", digest = "{digest}", trust = "untrusted" }}
+
+[[boards.b.steps]]
+name = "s"
+plugin = "junit"
+"#
+    ))
+    .expect("valid");
+    let source = |name: &str| plan.plugins.iter().find(|p| p.name == name).map(|p| p.source.clone()).expect(name);
+    let crate::plan::PluginSource::Oci { reference, blob: None } = source("junit") else { panic!("oci source") };
+    assert_eq!(reference.to_string(), "oci://registry.example/acme/baton-junit:1.2.0");
+    let crate::plan::PluginSource::Oci { reference, .. } = source("pinned") else { panic!("oci source") };
+    assert_eq!(reference.digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(reference.tag.as_deref(), Some("1.2.0"));
+    assert_eq!(plan.plugins.iter().find(|p| p.name == "pinned").and_then(|p| p.trust), Some(Trust::Untrusted));
+}
+
+#[test]
+fn bad_registry_entries_name_their_key() {
+    let errs = errors(
+        r#"
+[plugins]
+a = "oci://registry.example/acme/junit"
+b = { oci = "registry.example/acme/junit:1.0", version = "1.1" }
+c = { oci = "registry.example/acme/junit", version = "1", sha256 = "00" }
+d = { path = "x.wasm", oci = "registry.example/acme/junit:1" }
+e = { path = "x.wasm", digest = "sha256:00" }
+
+[[boards.b.steps]]
+name = "s"
+"#,
+    );
+    assert_eq!(
+        errs,
+        [
+            "plugins.a: invalid oci reference `oci://registry.example/acme/junit`: no tag or digest (add `:1.2.0` or `@sha256:…`; `latest` is never assumed)",
+            "plugins.b: give the tag and digest either in `oci` or as `version` and `digest`, not both",
+            "plugins.c.sha256: a registry plugin is pinned by `digest` (its manifest digest), not `sha256`",
+            "plugins.d: give either `path` (a .wasm file) or `oci` (a registry reference), not both",
+            "plugins.e.digest: `digest` goes with `oci`; a file plugin is pinned by `sha256`",
+        ]
+    );
+}
