@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::plan::Plan;
 use crate::report::PluginLoad;
 use crate::runtime::Runtime;
+use crate::runtime::config_schema;
 use crate::runtime::plugin::LoadedPlugin;
 use crate::sandbox::policy::check_capabilities;
 
@@ -64,7 +65,46 @@ pub async fn check(runtime: &Arc<Runtime>, plan: &Arc<Plan>, selected: Option<&[
                 out.errors.push(format!("{}: {m}", s.source));
             }
         }
+        check_configs(runtime, plan, &loaded, &users, &mut out.errors).await;
         out.plugins[p] = Some(loaded);
     }
     out
+}
+
+/// Checks each step's `with` against the schema `plugin` declares. A plugin
+/// that declares none (or whose `describe()` fails: its steps will say so)
+/// accepts any table.
+async fn check_configs(
+    runtime: &Runtime,
+    plan: &Plan,
+    plugin: &LoadedPlugin,
+    users: &[usize],
+    errors: &mut Vec<String>,
+) {
+    let Ok(meta) = crate::runtime::inspect::describe(&runtime.engine, plugin).await else {
+        return;
+    };
+    let Some(text) = meta.config_schema else {
+        return;
+    };
+    let schema: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            errors.push(format!(
+                "plugin `{}` declares a config schema that is not JSON ({e}); fix the plugin",
+                plugin.name
+            ));
+            return;
+        }
+    };
+    for &i in users {
+        let s = &plan.steps[i];
+        let Ok(config) = serde_json::from_str::<serde_json::Value>(&s.config) else {
+            continue;
+        };
+        for e in config_schema::check(&schema, &config) {
+            errors
+                .push(format!("{}.with{}: step {}: {} (plugin `{}`)", s.source, e.path, s.id, e.message, plugin.name));
+        }
+    }
 }

@@ -139,17 +139,35 @@ impl Publish {
 
 struct Shell;
 
+/// The whole `with` table, checked by `baton check` before anything runs.
 const SCHEMA: &str = r#"{
   "type": "object",
   "required": ["run"],
   "additionalProperties": false,
   "properties": {
-    "run": {"oneOf": [{"type": "string"}, {"type": "array"}]},
+    "run": {"oneOf": [
+      {"type": "string", "description": "a command line, run with the shell"},
+      {"type": "array", "items": {"oneOf": [
+        {"type": "string"},
+        {"type": "object", "required": ["emit"], "additionalProperties": false,
+         "properties": {"emit": {"type": "string"}}},
+        {"type": "object", "required": ["wait"], "additionalProperties": false,
+         "properties": {"wait": {"type": "array", "items": {"type": "string"}}}}
+      ]}}
+    ]},
     "env": {"type": "object", "additionalProperties": {"type": "string"}},
     "cwd": {"type": "string"},
     "shell": {"type": "string"},
-    "fetch": {"type": "array"},
-    "publish": {"type": "array"}
+    "fetch": {"type": "array", "items": {"oneOf": [
+      {"type": "string"},
+      {"type": "object", "required": ["from", "to"], "additionalProperties": false,
+       "properties": {"from": {"type": "string"}, "to": {"type": "string"}}}
+    ]}},
+    "publish": {"type": "array", "items": {"oneOf": [
+      {"type": "string"},
+      {"type": "object", "required": ["path", "name"], "additionalProperties": false,
+       "properties": {"path": {"type": "string"}, "name": {"type": "string"}}}
+    ]}}
   }
 }"#;
 
@@ -249,6 +267,14 @@ mod tests {
         assert_eq!(c.run.items().len(), 4);
         assert!(matches!(c.run.items()[1], Item::Emit(_)));
         assert!(serde_json::from_str::<Config>(r#"{"run":[{"emitt":"x"}]}"#).is_err());
+    }
+
+    #[test]
+    fn the_schema_is_json_and_names_every_key() {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA).expect("schema is JSON");
+        let keys: Vec<&str> =
+            schema["properties"].as_object().expect("properties").keys().map(String::as_str).collect();
+        assert_eq!(keys, ["cwd", "env", "fetch", "publish", "run", "shell"]);
     }
 
     #[test]
