@@ -71,9 +71,10 @@ pub async fn check(runtime: &Arc<Runtime>, plan: &Arc<Plan>, selected: Option<&[
     out
 }
 
-/// Checks each step's `with` against the schema `plugin` declares. A plugin
-/// that declares none (or whose `describe()` fails: its steps will say so)
-/// accepts any table.
+/// Checks each step's `with` against the schema `plugin` declares (learnt
+/// from `describe()` once per component, then from the compile cache). A
+/// plugin that declares none, or whose `describe()` fails (its steps will
+/// say so), accepts any table.
 async fn check_configs(
     runtime: &Runtime,
     plan: &Plan,
@@ -81,10 +82,22 @@ async fn check_configs(
     users: &[usize],
     errors: &mut Vec<String>,
 ) {
-    let Ok(meta) = crate::runtime::inspect::describe(&runtime.engine, plugin).await else {
-        return;
+    let declared = match runtime.cache.schema(&plugin.digest) {
+        Some(known) => known,
+        None => {
+            let t0 = Instant::now();
+            let described = crate::runtime::inspect::describe(&runtime.engine, plugin).await;
+            if std::env::var_os("BATON_TIMING").is_some() {
+                eprintln!("baton timing: describe() of {}: {:.1}ms", plugin.name, t0.elapsed().as_secs_f64() * 1e3);
+            }
+            let Ok(meta) = described else {
+                return;
+            };
+            runtime.cache.remember_schema(&plugin.digest, meta.config_schema.as_deref());
+            meta.config_schema
+        }
     };
-    let Some(text) = meta.config_schema else {
+    let Some(text) = declared else {
         return;
     };
     let schema: serde_json::Value = match serde_json::from_str(&text) {
