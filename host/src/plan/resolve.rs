@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::cycles::find_cycle;
@@ -15,6 +14,7 @@ use super::units::{parse_duration, parse_size};
 use super::{Plan, PluginDef, PluginSource, PoolDef, StepDef, valid_name};
 use crate::runtime::bundled;
 use crate::sandbox::policy::StepPolicy;
+use values::{parse_value, section};
 
 /// A step entry with where it came from.
 struct Entry {
@@ -331,50 +331,6 @@ fn default_name(file: &Path) -> String {
 }
 
 /// Deserialises `table[key]` on its own, reporting errors under `key`.
-fn section<T: DeserializeOwned>(table: &toml::Table, key: &str, errs: &mut Errors) -> Option<T> {
-    parse_value(table.get(key)?, key, errs)
-}
-
-/// Deserializes `value`. An unknown key is reported at its own path with
-/// the likely key it was meant to be, then left out, so that the rest of the
-/// table still counts (a step with a misspelt key is still a known step for
-/// `after`: one error, not a string of knock-on ones).
-fn parse_value<T: DeserializeOwned>(value: &toml::Value, path: &str, errs: &mut Errors) -> Option<T> {
-    let mut value = value.clone();
-    loop {
-        match T::deserialize(value.clone()) {
-            Ok(v) => return Some(v),
-            Err(e) => {
-                let message = e.message().trim_end().to_string();
-                if let Some((key, expected)) = unknown_field(&message)
-                    && let Some(table) = value.as_table_mut()
-                    && table.remove(&key).is_some()
-                {
-                    let help = match hint(&key, expected.iter().map(String::as_str)) {
-                        h if h.is_empty() && !expected.is_empty() => {
-                            format!(" (expected one of: {})", expected.join(", "))
-                        }
-                        h => h,
-                    };
-                    errs.push(format!("{path}.{key}"), format!("unknown key `{key}`{help}"));
-                    continue;
-                }
-                errs.push(path, message);
-                return None;
-            }
-        }
-    }
-}
-
-/// The key and the expected keys of serde's "unknown field `x`, expected
-/// one of `a`, `b`" (or "expected `a`", or "there are no fields").
-fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let (key, rest) = rest.split_once('`')?;
-    let expected = rest.split('`').skip(1).step_by(2).map(String::from).collect();
-    Some((key.to_string(), expected))
-}
-
 fn resolve_plugins(table: &toml::Table, dir: &Path, errs: &mut Errors) -> Vec<PluginDef> {
     let mut out: Vec<PluginDef> = Vec::new();
     if let Some(value) = table.get("plugins") {
@@ -490,3 +446,4 @@ fn fingerprint(board: &str, entry: &StepEntry, deps: &[usize], ids: &[String], p
 
 #[cfg(test)]
 mod tests;
+mod values;
