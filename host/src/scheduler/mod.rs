@@ -137,6 +137,14 @@ pub async fn run(
     } else {
         None
     };
+    if let Some(prev) = &previous
+        && crate::storage::journal::in_use(&prev.journal())
+    {
+        return Err(RunError::Usage(format!(
+            "--resume: run {} is still going (its workspaces are in use); wait for it to end or cancel it",
+            prev.id
+        )));
+    }
     let t0 = std::time::Instant::now();
     // Pre-flight: every plugin loaded and every step checked, or nothing starts.
     let checked = preflight::check(&runtime, &plan, Some(&selected)).await;
