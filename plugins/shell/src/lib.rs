@@ -186,11 +186,11 @@ impl Stage for Shell {
             baton_sdk::info!("fetched {} into {dest}", a.reference);
         }
         match &config.run {
-            Script::One(line) => command(step, &config, line)?,
+            Script::One(line) => command(&config, line)?,
             Script::Many(_) => {
                 for item in config.run.items() {
                     match item {
-                        Item::Command(line) => command(step, &config, line)?,
+                        Item::Command(line) => command(&config, line)?,
                         Item::Emit(e) => {
                             signals::emit(&e.emit)?;
                             baton_sdk::info!("emitted {}", e.emit);
@@ -214,15 +214,11 @@ impl Stage for Shell {
 }
 
 /// Runs one command line of the script.
-fn command(step: &Step, config: &Config, line: &str) -> Result<(), Error> {
+fn command(config: &Config, line: &str) -> Result<(), Error> {
     let shell = config.shell.clone().unwrap_or_else(|| "sh".into());
-    let mut cmd = Command::new(&shell)
-        .arg("-c")
-        .arg(line)
-        .env("BATON_STEP", step.id())
-        .env("BATON_BOARD", step.board())
-        .env("BATON_ATTEMPT", step.attempt().to_string())
-        .env("BATON_RUN_ID", step.run_id());
+    // The host gives every process BATON_STEP, BATON_BOARD, BATON_ATTEMPT,
+    // BATON_RUN_ID, BATON_WORKSPACE and BATON_SRC.
+    let mut cmd = Command::new(&shell).arg("-c").arg(line);
     for (k, v) in &config.env {
         cmd = cmd.env(k, v);
     }
