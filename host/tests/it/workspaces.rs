@@ -121,6 +121,7 @@ with = { ops = [
   { op = "missing", path = "/src/.baton" },
   { op = "ls", path = "/src/.baton", expect = [], expect_error = "list /src/.baton" },
   { op = "ls", path = "/src/leak", expect = [], expect_error = "list /src/leak" },
+  { op = "missing", path = "/src/leak/durations.json" },
   { op = "read", path = "/src/./.baton/durations.json", expect_error = "No such file" },
   { op = "run", program = "sh", args = ["-c", "cat \"$BATON_SRC/input.txt\""], expect_stdout = "from the project" },
 ] }
