@@ -173,7 +173,7 @@ async fn watch_signals(cancel: watch::Sender<bool>) {
         }
         count += 1;
         if count == 1 {
-            eprintln!("\nbaton: cancelling (interrupt again to exit at once)");
+            eprintln!("\nbaton: cancelling; `always` steps still run (interrupt again to exit at once)");
             let _ = cancel.send(true);
         } else {
             eprintln!("\nbaton: exiting now");

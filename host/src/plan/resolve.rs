@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::cycles::find_cycle;
@@ -16,6 +15,7 @@ use super::{Plan, PluginDef, PluginSource, PoolDef, StepDef, valid_name};
 use crate::registry::reference::OciRef;
 use crate::runtime::bundled;
 use crate::sandbox::policy::StepPolicy;
+use values::{parse_value, section};
 
 /// A step entry with where it came from.
 struct Entry {
@@ -377,20 +377,6 @@ fn default_name(file: &Path) -> String {
 }
 
 /// Deserialises `table[key]` on its own, reporting errors under `key`.
-fn section<T: DeserializeOwned>(table: &toml::Table, key: &str, errs: &mut Errors) -> Option<T> {
-    parse_value(table.get(key)?, key, errs)
-}
-
-fn parse_value<T: DeserializeOwned>(value: &toml::Value, path: &str, errs: &mut Errors) -> Option<T> {
-    match T::deserialize(value.clone()) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            errs.push(path, e.message().trim_end().to_string());
-            None
-        }
-    }
-}
-
 fn resolve_plugins(table: &toml::Table, dir: &Path, errs: &mut Errors) -> Vec<PluginDef> {
     let mut out: Vec<PluginDef> = Vec::new();
     if let Some(value) = table.get("plugins") {
@@ -582,3 +568,4 @@ fn fingerprint(board: &str, entry: &StepEntry, deps: &[usize], ids: &[String], p
 
 #[cfg(test)]
 mod tests;
+mod values;

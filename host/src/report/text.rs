@@ -46,6 +46,9 @@ pub fn render(r: &RunReport, style: Style) -> String {
         counts(r)
     );
     let _ = writeln!(out, "logs: {}", r.log_dir);
+    if r.status == "cancelled" {
+        let _ = writeln!(out, "resume with `baton run --resume`: steps that succeeded are not run again");
+    }
     out
 }
 

@@ -1,7 +1,9 @@
 //! On-disk cache of compiled components, so that a second `baton run` does
 //! not compile an unchanged plugin again. Keyed by the sha256 of the
 //! component bytes and by everything about the engine that changes the
-//! compiled code; written atomically; a damaged entry is recompiled.
+//! compiled code; written atomically; a damaged entry is recompiled. It also
+//! remembers the config schema each component's `describe()` declared, so
+//! that pre-flight need not instantiate an unchanged plugin to learn it.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -91,6 +93,32 @@ impl CompileCache {
         // SAFETY: `compiled` was produced just now by this engine.
         let component = unsafe { Component::deserialize(engine, &compiled)? };
         Ok((component, CacheOutcome::CompiledUncached))
+    }
+}
+
+impl CompileCache {
+    fn schema_path(&self, digest: &str) -> Option<PathBuf> {
+        Some(self.dir.as_ref()?.join(format!("{digest}.schema.json")))
+    }
+
+    /// The config schema the component `digest` declared, if remembered
+    /// (`Some(None)`: it declares none).
+    pub fn schema(&self, digest: &str) -> Option<Option<String>> {
+        let bytes = std::fs::read(self.schema_path(digest)?).ok()?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        match &value["schema"] {
+            serde_json::Value::Null => Some(None),
+            serde_json::Value::String(s) => Some(Some(s.clone())),
+            _ => None,
+        }
+    }
+
+    /// Remembers the config schema of the component `digest` (best effort).
+    pub fn remember_schema(&self, digest: &str, schema: Option<&str>) {
+        if let (Some(dir), Some(path)) = (&self.dir, self.schema_path(digest)) {
+            let text = serde_json::json!({ "schema": schema }).to_string();
+            let _ = store(dir, &path, text.as_bytes());
+        }
     }
 }
 

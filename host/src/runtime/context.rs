@@ -44,7 +44,8 @@ pub struct StepContext {
     pub run: Arc<RunServices>,
     /// Process groups started by this attempt; all killed when it ends.
     pub processes: ProcessGroups,
-    /// Whether the host denied this attempt a program: its failure is then
-    /// not retried (the next attempt would be denied the same).
+    /// Whether the host denied this attempt something its policy forbids (a
+    /// program, another step's artifact): its failure is then not retried
+    /// (the next attempt would be denied the same).
     pub denied: std::sync::atomic::AtomicBool,
 }

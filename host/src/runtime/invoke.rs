@@ -44,7 +44,8 @@ pub enum FailureKind {
     /// The host could not set the attempt up.
     Host,
     /// The stage failed after the host denied it something its policy does
-    /// not allow (a program not on its spawn list).
+    /// not allow (a program not on its spawn list, an artifact an untrusted
+    /// step may not read).
     Denied,
 }
 

@@ -5,6 +5,7 @@
 pub mod bindings;
 pub mod bundled;
 pub mod cache;
+pub mod config_schema;
 pub mod context;
 pub mod contract;
 pub mod engine;

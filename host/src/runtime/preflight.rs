@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::plan::Plan;
 use crate::report::PluginLoad;
 use crate::runtime::Runtime;
+use crate::runtime::config_schema;
 use crate::runtime::plugin::{Compiling, LoadedPlugin};
 use crate::sandbox::policy::check_capabilities;
 
@@ -83,7 +84,59 @@ pub async fn check(
                 out.errors.push(format!("{}: {m}", s.source));
             }
         }
+        check_configs(runtime, plan, &loaded, &users, &mut out.errors).await;
         out.plugins[p] = Some(loaded);
     }
     out
+}
+
+/// Checks each step's `with` against the schema `plugin` declares (learnt
+/// from `describe()` once per component, then from the compile cache). A
+/// plugin that declares none, or whose `describe()` fails (its steps will
+/// say so), accepts any table.
+async fn check_configs(
+    runtime: &Runtime,
+    plan: &Plan,
+    plugin: &LoadedPlugin,
+    users: &[usize],
+    errors: &mut Vec<String>,
+) {
+    let declared = match runtime.cache.schema(&plugin.digest) {
+        Some(known) => known,
+        None => {
+            let t0 = Instant::now();
+            let described = crate::runtime::inspect::describe(&runtime.engine, plugin).await;
+            if std::env::var_os("BATON_TIMING").is_some() {
+                eprintln!("baton timing: describe() of {}: {:.1}ms", plugin.name, t0.elapsed().as_secs_f64() * 1e3);
+            }
+            let Ok(meta) = described else {
+                return;
+            };
+            runtime.cache.remember_schema(&plugin.digest, meta.config_schema.as_deref());
+            meta.config_schema
+        }
+    };
+    let Some(text) = declared else {
+        return;
+    };
+    let schema: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            errors.push(format!(
+                "plugin `{}` declares a config schema that is not JSON ({e}); fix the plugin",
+                plugin.name
+            ));
+            return;
+        }
+    };
+    for &i in users {
+        let s = &plan.steps[i];
+        let Ok(config) = serde_json::from_str::<serde_json::Value>(&s.config) else {
+            continue;
+        };
+        for e in config_schema::check(&schema, &config) {
+            errors
+                .push(format!("{}.with{}: step {}: {} (plugin `{}`)", s.source, e.path, s.id, e.message, plugin.name));
+        }
+    }
 }

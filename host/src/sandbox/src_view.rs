@@ -94,15 +94,27 @@ fn guarded(state: &mut StepState, fd: &Resource<Descriptor>) -> wasmtime::Result
     Ok(real.is_some_and(|dir| src.guards(&dir)).then_some(src))
 }
 
+/// Where `joined` really is: through every symlink on the way, and through
+/// one in its last component if `follow` (else that one is the subject).
+fn resolved(joined: PathBuf, follow: bool) -> PathBuf {
+    if follow {
+        return joined.canonicalize().unwrap_or(joined);
+    }
+    match (joined.parent(), joined.file_name()) {
+        (Some(parent), Some(name)) => parent.canonicalize().unwrap_or_else(|_| parent.to_path_buf()).join(name),
+        _ => joined,
+    }
+}
+
 /// Whether `path` taken from descriptor `fd` (reached through `/src`) names
 /// something under `.baton/`.
-fn names_state(state: &mut StepState, fd: &Resource<Descriptor>, path: &str) -> wasmtime::Result<bool> {
+fn names_state(state: &mut StepState, fd: &Resource<Descriptor>, path: &str, follow: bool) -> wasmtime::Result<bool> {
     let Some(src) = guarded(state, fd)? else {
         return Ok(false);
     };
     let view = state.filesystem();
     let d = view.table.get(fd)?;
-    Ok(real_path(d).is_some_and(|dir| src.hides(&lexical_join(&dir, path))))
+    Ok(real_path(d).is_some_and(|dir| src.hides(&resolved(lexical_join(&dir, path), follow))))
 }
 
 /// Shadows the path-taking functions of `wasi:filesystem/types`.
@@ -114,7 +126,7 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
         |mut store, (fd, pflags, path, oflags, flags): (Resource<Descriptor>, PathFlags, String, OpenFlags, DescriptorFlags)| {
             Box::new(async move {
                 let state = store.data_mut();
-                if names_state(state, &fd, &path)? {
+                if names_state(state, &fd, &path, pflags.contains(PathFlags::SYMLINK_FOLLOW))? {
                     return Ok((Err(ErrorCode::NoEntry),));
                 }
                 let src = guarded(state, &fd)?;
@@ -141,7 +153,7 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
         |mut store, (fd, pflags, path): (Resource<Descriptor>, PathFlags, String)| {
             Box::new(async move {
                 let state = store.data_mut();
-                if names_state(state, &fd, &path)? {
+                if names_state(state, &fd, &path, pflags.contains(PathFlags::SYMLINK_FOLLOW))? {
                     return Ok((Err(ErrorCode::NoEntry),));
                 }
                 let mut view = state.filesystem();
@@ -157,7 +169,7 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
         |mut store, (fd, pflags, path): (Resource<Descriptor>, PathFlags, String)| {
             Box::new(async move {
                 let state = store.data_mut();
-                if names_state(state, &fd, &path)? {
+                if names_state(state, &fd, &path, pflags.contains(PathFlags::SYMLINK_FOLLOW))? {
                     return Ok((Err(ErrorCode::NoEntry),));
                 }
                 let mut view = state.filesystem();
@@ -171,7 +183,7 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
     i.func_wrap_async("[method]descriptor.readlink-at", |mut store, (fd, path): (Resource<Descriptor>, String)| {
         Box::new(async move {
             let state = store.data_mut();
-            if names_state(state, &fd, &path)? {
+            if names_state(state, &fd, &path, false)? {
                 return Ok((Err(ErrorCode::NoEntry),));
             }
             let mut view = state.filesystem();

@@ -50,7 +50,7 @@ impl Scheduler {
 
     fn evaluate(&mut self, i: usize) {
         let def = &self.plan.steps[i];
-        if self.cancelled {
+        if self.cancelled && !def.always {
             return self.finish(i, Status::Skipped, Some("run cancelled".into()));
         }
         if !def.always {
@@ -154,7 +154,9 @@ impl Scheduler {
         }
     }
 
-    /// Cancellation: stop what runs, start nothing more.
+    /// Cancellation: interrupt what runs and start nothing more, except the
+    /// `always` steps (cleanup, archive): they run once their dependencies
+    /// have finished, as after a failure. A second Ctrl-C exits at once.
     pub(super) fn on_cancel(&mut self) {
         if self.cancelled {
             return;
@@ -162,13 +164,16 @@ impl Scheduler {
         self.cancelled = true;
         (self.observer)(&UiEvent::Cancelling);
         for i in 0..self.steps.len() {
+            let always = self.plan.steps[i].always;
             match self.steps[i].status {
                 Status::Running => {
                     if let Some(tx) = self.steps[i].cancel.take() {
                         let _ = tx.send(());
                     }
                 }
-                Status::Pending | Status::Ready => self.finish(i, Status::Skipped, Some("run cancelled".into())),
+                Status::Pending | Status::Ready if !always => {
+                    self.finish(i, Status::Skipped, Some("run cancelled".into()))
+                }
                 _ => {}
             }
         }

@@ -139,6 +139,14 @@ pub async fn run(
     } else {
         None
     };
+    if let Some(prev) = &previous
+        && crate::storage::journal::in_use(&prev.journal())
+    {
+        return Err(RunError::Usage(format!(
+            "--resume: run {} is still going (its workspaces are in use); wait for it to end or cancel it",
+            prev.id
+        )));
+    }
     // Before anything is created: a missing secret is the user's to fix.
     let secrets = crate::sandbox::secrets::resolve(&plan, &selected).map_err(|errors| {
         RunError::Usage(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nerror: "))

@@ -131,12 +131,6 @@ after = []
 on_failure = "continue"
 with = { reports = ["missing/*.xml"] }
 [[boards.b.steps]]
-name = "typo"
-plugin = "junit"
-after = []
-on_failure = "continue"
-with = { report = ["r/*.xml"] }
-[[boards.b.steps]]
 name = "denied"
 plugin = "junit"
 after = []
@@ -148,9 +142,21 @@ with = { command = ["pytest"], reports = ["r/*.xml"] }
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.error("b.broken"), "r/broken.xml: not valid XML: mismatched tag: line 1, column 23");
     assert_eq!(r.error("b.none"), "no JUnit report matches missing/*.xml in the workspace");
-    assert_eq!(
-        r.error("b.typo"),
-        "invalid config: unknown key `report` (expected one of: reports, fetch, command, summary, max_listed, allow_empty)"
+    // A misspelt key is refused before anything runs, by the plugin's schema.
+    let typo = pipeline(
+        r#"
+[[boards.b.steps]]
+name = "typo"
+plugin = "junit"
+with = { report = ["r/*.xml"], max_listed = 0 }
+"#,
+    );
+    assert_refused(
+        &typo,
+        &[
+            "boards.b.steps[0].with.max_listed: step b.typo: must be at least 1, found 0 (plugin `junit`)",
+            "boards.b.steps[0].with.report: step b.typo: unknown key `report` (did you mean reports?) (plugin `junit`)",
+        ],
     );
     assert_eq!(
         r.error("b.denied"),
@@ -237,22 +243,10 @@ plugin = "checksum"
 on_failure = "continue"
 with = { output = "out/SUMS", verify = true }
 [[boards.c.steps]]
-name = "typo"
-plugin = "checksum"
-on_failure = "continue"
-with = { path = ["out"] }
-[[boards.c.steps]]
 name = "outside"
 plugin = "checksum"
 on_failure = "continue"
-after = []
 with = { paths = ["../etc"] }
-[[boards.c.steps]]
-name = "type"
-plugin = "checksum"
-on_failure = "continue"
-after = []
-with = { paths = "out" }
 "#,
     );
     let r = p.run(&[]);
@@ -260,12 +254,28 @@ with = { paths = "out" }
     r.assert_status("ok", &["b.sums", "b.verify", "b.tamper"]);
     assert!(p.log("b.verify").contains("2 files match out/SUMS"));
     assert_eq!(r.error("b.verify-again"), "1 of 2 files do not match out/SUMS: a (checksum differs)");
-    assert_eq!(
-        r.error("c.typo"),
-        "invalid config: unknown key `path` (expected one of: paths, fetch, output, publish, verify, sign, signature)"
-    );
     assert_eq!(r.error("c.outside"), "invalid config: `paths`: `../etc` must not contain `..`");
-    assert_eq!(r.error("c.type"), "invalid config: `paths` must be a list of strings, not a string");
+    // What the plugin's schema says is refused before anything runs.
+    let bad = pipeline(
+        r#"
+[[boards.c.steps]]
+name = "typo"
+plugin = "checksum"
+with = { path = ["out"] }
+[[boards.c.steps]]
+name = "type"
+plugin = "checksum"
+with = { paths = "out", publish = true }
+"#,
+    );
+    assert_refused(
+        &bad,
+        &[
+            "boards.c.steps[0].with.path: step c.typo: unknown key `path` (did you mean paths?) (plugin `checksum`)",
+            "boards.c.steps[1].with.paths: step c.type: expected a list, found a string (plugin `checksum`)",
+            "boards.c.steps[1].with.publish: step c.type: expected false, found a boolean (plugin `checksum`)",
+        ],
+    );
 }
 
 #[test]
@@ -318,15 +328,9 @@ plugin = "release-notes"
 on_failure = "continue"
 with = { version = "1.0.0", artifacts = [], template = "tpl.md" }
 [[boards.c.steps]]
-name = "no-version"
-plugin = "release-notes"
-on_failure = "continue"
-with = { title = "x" }
-[[boards.c.steps]]
 name = "missing-artifact"
 plugin = "release-notes"
 on_failure = "continue"
-after = []
 with = { version = "1.0.0", artifacts = ["c.nowhere/app.tar"] }
 [[boards.c.steps]]
 name = "failing-changes"
@@ -342,7 +346,6 @@ with = { version = "1.0.0", artifacts = [], changes = ["sh", "-c", "echo 'fatal:
         r.error("b.unknown-placeholder"),
         "unknown placeholder {{nope}} (known: title, version, date, changes, artifacts)"
     );
-    assert_eq!(r.error("c.no-version"), "invalid config: `version` is required (a string, e.g. \"1.4.0\")");
     assert_eq!(
         r.error("c.missing-artifact"),
         "cannot fetch c.nowhere/app.tar: artifact not found: `c.nowhere/app.tar`: there is no step c.nowhere"
@@ -351,6 +354,35 @@ with = { version = "1.0.0", artifacts = [], changes = ["sh", "-c", "echo 'fatal:
         r.error("c.failing-changes"),
         "`sh -c echo 'fatal: bad revision' >&2; exit 128` exited with code 128: fatal: bad revision"
     );
+    let bad = pipeline(
+        r#"
+[[boards.c.steps]]
+name = "no-version"
+plugin = "release-notes"
+with = { title = "x", changes = [] }
+"#,
+    );
+    assert_refused(
+        &bad,
+        &[
+            "boards.c.steps[0].with: step c.no-version: missing key `version` (plugin `release-notes`)",
+            "boards.c.steps[0].with.changes: step c.no-version: needs at least 1 item, found 0 (plugin `release-notes`)",
+        ],
+    );
+}
+
+/// `baton check` and `baton run` refuse `p` with exactly these errors, before anything runs.
+#[track_caller]
+fn assert_refused(p: &Pipeline, errors: &[&str]) {
+    let out = p.check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let listed: Vec<&str> = err.lines().filter_map(|l| l.strip_prefix("  - ")).collect();
+    assert_eq!(listed, errors, "{err}");
+    let r = p.run(&[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no step was started"), "{}", r.stderr);
+    assert!(p.runs().is_empty());
 }
 
 /// `examples/polyglot`, run from a copy whose plugin paths point at `plugins/dist`.

@@ -74,6 +74,21 @@ on_failure = "continue"
 after = []
 with = { ops = [{ op = "run", program = "curl" }] }
 [[boards.b.steps]]
+name = "secret"
+plugin = "probe"
+after = []
+with = { ops = [{ op = "write", path = "key", text = "k" }, { op = "put", name = "key", path = "key" }] }
+[[boards.u.steps]]
+name = "peek"
+plugin = "probe"
+trust = "untrusted"
+retries = 3
+backoff = "10ms"
+on_failure = "continue"
+with = { ops = [{ op = "get", reference = "b.secret/key", dest = "key" }] }
+[policy.untrusted]
+spawn = ["sh"]
+[[boards.b.steps]]
 name = "flaky"
 plugin = "probe"
 retries = 2
@@ -97,6 +112,12 @@ with = { ops = [{ op = "fail", message = "may pass next time" }] }
         r.error("b.denied"),
         "denied: program `curl` is not in the spawn allow-list of step b.denied (allowed: sh); to allow it, add it \
          to [policy] spawn and to the step's `spawn` if it sets one"
+    );
+    let peek = attempts("u.peek");
+    assert_eq!((peek.len(), &peek[0]["kind"]), (1, &serde_json::json!("denied")), "an artifact denial too");
+    assert!(
+        r.error("u.peek")
+            .contains("untrusted step u.peek may only read artifacts of steps it depends on, not b.secret")
     );
     assert_eq!(attempts("b.flaky").len(), 3, "a stage error may pass next time: retried");
     assert_eq!(r.error("b.flaky"), "may pass next time (attempt 3 of 3)");

@@ -177,3 +177,43 @@ with = {{ run = "exit 1" }}
     assert_eq!(r.step("a.one")["previously_done"], false, "{}", r.stderr);
     assert_eq!(r.status("a.one"), "ok", "{}", r.error("a.one"));
 }
+
+#[test]
+fn an_always_step_runs_after_sigterm_and_the_summary_says_how_to_resume() {
+    let marker = std::process::id() * 10 + 5;
+    let p = Pipeline::new(
+        &r#"
+[policy]
+spawn = ["sh"]
+[[boards.a.steps]]
+name = "build"
+plugin = "shell"
+with = { run = "echo $$ > build.pid; sleep 60.MARKER" }
+[[boards.a.steps]]
+name = "test"
+plugin = "shell"
+with = { run = "touch tested" }
+[[boards.a.steps]]
+name = "archive"
+plugin = "shell"
+after = ["build"]
+always = true
+with = { run = "echo archived > archive.txt" }
+"#
+        .replace("MARKER", &marker.to_string()),
+    );
+    let child = spawn_run(&p);
+    wait_for("build to start", || p.workspace("a").join("build.pid").exists());
+    signal(&child, "-TERM");
+    let r = Run::from_output(child.wait_with_output().expect("wait"));
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert_eq!(r.report["status"], "cancelled");
+    assert_eq!(r.error("a.build"), "cancelled");
+    assert_eq!((r.status("a.test"), r.error("a.test").as_str()), ("skipped", "run cancelled"));
+    assert_eq!(r.status("a.archive"), "ok", "the cleanup step ran after the cancel: {}", r.stderr);
+    let ws = p.workspace("a");
+    assert_eq!(std::fs::read_to_string(ws.join("archive.txt")).expect("archived"), "archived\n");
+    assert!(!ws.join("tested").exists());
+    assert!(!alive(marker), "the interrupted step's process was killed");
+    assert!(r.stderr.contains("resume with `baton run --resume`"), "{}", r.stderr);
+}

@@ -121,6 +121,7 @@ with = { ops = [
   { op = "missing", path = "/src/.baton" },
   { op = "ls", path = "/src/.baton", expect = [], expect_error = "list /src/.baton" },
   { op = "ls", path = "/src/leak", expect = [], expect_error = "list /src/leak" },
+  { op = "missing", path = "/src/leak/durations.json" },
   { op = "read", path = "/src/./.baton/durations.json", expect_error = "No such file" },
   { op = "run", program = "sh", args = ["-c", "cat \"$BATON_SRC/input.txt\""], expect_stdout = "from the project" },
 ] }
@@ -149,4 +150,34 @@ with = { ops = [
     assert_eq!(std::fs::read_to_string(p.dir().join("input.txt")).expect("input"), "from the project");
     assert!(!p.dir().join("new.txt").exists());
     assert!(!p.dir().join(".baton/x").exists());
+}
+
+#[test]
+fn a_run_still_going_cannot_be_resumed_from_under_it() {
+    let p = pipeline(
+        r#"
+[[boards.b.steps]]
+name = "slow"
+plugin = "shell"
+with = { run = "touch started; while [ ! -e \"$BATON_SRC/stop\" ]; do sleep 0.05; done" }
+"#,
+    );
+    let mut first = p.baton().args(["run", "-q"]).spawn().expect("spawn baton");
+    let start = std::time::Instant::now();
+    while !p.workspace("b").join("started").exists() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the first run did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = p.run(&["--resume"]);
+    std::fs::write(p.dir().join("stop"), "").expect("stop");
+    assert!(first.wait().expect("first run").success());
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let id = p.runs()[0].file_name().expect("id").to_string_lossy().into_owned();
+    assert_eq!(
+        r.stderr.trim_end(),
+        format!(
+            "error: --resume: run {id} is still going (its workspaces are in use); wait for it to end or cancel it"
+        )
+    );
+    assert!(p.workspace("b").join("started").exists(), "its workspace stayed where it was");
 }

@@ -139,17 +139,35 @@ impl Publish {
 
 struct Shell;
 
+/// The whole `with` table, checked by `baton check` before anything runs.
 const SCHEMA: &str = r#"{
   "type": "object",
   "required": ["run"],
   "additionalProperties": false,
   "properties": {
-    "run": {"oneOf": [{"type": "string"}, {"type": "array"}]},
+    "run": {"oneOf": [
+      {"type": "string", "description": "a command line, run with the shell"},
+      {"type": "array", "items": {"oneOf": [
+        {"type": "string"},
+        {"type": "object", "required": ["emit"], "additionalProperties": false,
+         "properties": {"emit": {"type": "string"}}},
+        {"type": "object", "required": ["wait"], "additionalProperties": false,
+         "properties": {"wait": {"type": "array", "items": {"type": "string"}}}}
+      ]}}
+    ]},
     "env": {"type": "object", "additionalProperties": {"type": "string"}},
     "cwd": {"type": "string"},
     "shell": {"type": "string"},
-    "fetch": {"type": "array"},
-    "publish": {"type": "array"}
+    "fetch": {"type": "array", "items": {"oneOf": [
+      {"type": "string"},
+      {"type": "object", "required": ["from", "to"], "additionalProperties": false,
+       "properties": {"from": {"type": "string"}, "to": {"type": "string"}}}
+    ]}},
+    "publish": {"type": "array", "items": {"oneOf": [
+      {"type": "string"},
+      {"type": "object", "required": ["path", "name"], "additionalProperties": false,
+       "properties": {"path": {"type": "string"}, "name": {"type": "string"}}}
+    ]}}
   }
 }"#;
 
@@ -168,11 +186,11 @@ impl Stage for Shell {
             baton_sdk::info!("fetched {} into {dest}", a.reference);
         }
         match &config.run {
-            Script::One(line) => command(step, &config, line)?,
+            Script::One(line) => command(&config, line)?,
             Script::Many(_) => {
                 for item in config.run.items() {
                     match item {
-                        Item::Command(line) => command(step, &config, line)?,
+                        Item::Command(line) => command(&config, line)?,
                         Item::Emit(e) => {
                             signals::emit(&e.emit)?;
                             baton_sdk::info!("emitted {}", e.emit);
@@ -196,15 +214,11 @@ impl Stage for Shell {
 }
 
 /// Runs one command line of the script.
-fn command(step: &Step, config: &Config, line: &str) -> Result<(), Error> {
+fn command(config: &Config, line: &str) -> Result<(), Error> {
     let shell = config.shell.clone().unwrap_or_else(|| "sh".into());
-    let mut cmd = Command::new(&shell)
-        .arg("-c")
-        .arg(line)
-        .env("BATON_STEP", step.id())
-        .env("BATON_BOARD", step.board())
-        .env("BATON_ATTEMPT", step.attempt().to_string())
-        .env("BATON_RUN_ID", step.run_id());
+    // The host gives every process BATON_STEP, BATON_BOARD, BATON_ATTEMPT,
+    // BATON_RUN_ID, BATON_WORKSPACE and BATON_SRC.
+    let mut cmd = Command::new(&shell).arg("-c").arg(line);
     for (k, v) in &config.env {
         cmd = cmd.env(k, v);
     }
@@ -249,6 +263,14 @@ mod tests {
         assert_eq!(c.run.items().len(), 4);
         assert!(matches!(c.run.items()[1], Item::Emit(_)));
         assert!(serde_json::from_str::<Config>(r#"{"run":[{"emitt":"x"}]}"#).is_err());
+    }
+
+    #[test]
+    fn the_schema_is_json_and_names_every_key() {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA).expect("schema is JSON");
+        let keys: Vec<&str> =
+            schema["properties"].as_object().expect("properties").keys().map(String::as_str).collect();
+        assert_eq!(keys, ["cwd", "env", "fetch", "publish", "run", "shell"]);
     }
 
     #[test]

@@ -61,7 +61,10 @@ pub fn line(ev: &UiEvent<'_>, verbose: u8) -> Option<String> {
             if l.cache == "hit" { "loaded from the compile cache" } else { "compiled" },
             l.seconds * 1e3
         ),
-        UiEvent::Cancelling => "cancelling: stopping running steps".to_string(),
+        UiEvent::Cancelling => {
+            "cancelling: stopping running steps, then running the `always` steps (interrupt again to exit at once)"
+                .to_string()
+        }
         _ => return None,
     };
     // Errors and progress messages come from stages: shown inert.

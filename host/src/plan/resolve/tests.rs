@@ -103,7 +103,7 @@ memory = "lots"
 "#,
     );
     let joined = errs.join("\n");
-    assert!(joined.contains("pipeline: unknown field `colour`"), "{joined}");
+    assert!(joined.contains("pipeline.colour: unknown key `colour` (expected one of: name, jobs)"), "{joined}");
     assert!(
         joined.contains("boards.linux.steps[0].plugin: step linux.L1: unknown plugin `shel` (did you mean shell?)"),
         "{joined}"
@@ -123,16 +123,26 @@ memory = "lots"
 }
 
 #[test]
-fn unknown_step_keys_are_rejected() {
+fn unknown_step_keys_are_rejected_with_a_suggestion_and_no_knock_on_errors() {
     let errs = errors(
         r#"
 [[boards.b.steps]]
 name = "a"
 afterr = ["x"]
+retires = 3
+[[boards.b.steps]]
+name = "c"
+after = ["a"]
 "#,
     );
-    assert_eq!(errs.len(), 1);
-    assert!(errs[0].starts_with("boards.b.steps[0]: unknown field `afterr`"), "{}", errs[0]);
+    assert_eq!(
+        errs,
+        [
+            "boards.b.steps[0].afterr: unknown key `afterr` (did you mean after?)",
+            "boards.b.steps[0].retires: unknown key `retires` (did you mean retries?)",
+        ],
+        "step a still exists for c's `after`"
+    );
 }
 
 #[test]

@@ -85,7 +85,13 @@ impl Host for StepState {
         let found = self.ctx.run.requests.ask(|reply| ServiceRequest::Lookup { step, reference, reply }).await;
         let record = match found {
             Some(Ok(r)) => r,
-            Some(Err(e)) => return Ok(Err(e)),
+            Some(Err(e)) => {
+                if let ArtifactError::Denied(_) = &e {
+                    // The next attempt would be denied the same: no retry.
+                    self.ctx.denied.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                return Ok(Err(e));
+            }
             None => return Ok(Err(gone())),
         };
         let ctx = self.ctx.clone();
