@@ -321,6 +321,9 @@ pub fn write_dir<W: Write>(dir: Dir, root: &Path, out: &mut Blob<W>, job: &Job) 
         } else if seen.is_file() {
             let mut file = frame.dir.open_with(&name, &no_follow(0)).map_err(|e| changed(&shown, e))?;
             let meta = file.metadata().map_err(|e| io_error(&shown, e))?;
+            if meta.is_dir() {
+                return Err(changed(&shown, "it became a directory"));
+            }
             if !meta.is_file() {
                 return Err(refuse_kind(&shown, meta.file_type()));
             }
