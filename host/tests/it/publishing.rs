@@ -18,6 +18,8 @@ fn hostile_pipeline() -> Pipeline {
 jobs = 8
 [policy]
 spawn = ["sh"]
+[policy.untrusted]
+spawn = ["sh"]
 
 [[boards.healthy.steps]]
 name = "make"
@@ -35,6 +37,8 @@ with = { fetch = [{ from = "healthy.make/tree", to = "copy" }], run = "test \"$(
         ("chain", "", "mkdir -p t/sub && echo x > t/sub/f && ln -s b/f t/a && ln -s ../.. t/b".into(), "t"),
         ("sparse", "artifact_limit = \"1MiB\"\n", "mkdir t && truncate -s 1T t/disk.img".into(), "t"),
         ("slow", "timeout = \"3s\"\nartifact_limit = \"2TiB\"\n", "truncate -s 1T disk.img".into(), "disk.img"),
+        // Inside bubblewrap, under the untrusted default cap.
+        ("try", "trust = \"untrusted\"\n", "mkdir t && truncate -s 2G t/disk.img".into(), "t"),
     ];
     for (board, extra, run, publish) in attacks {
         toml += &format!(
@@ -71,6 +75,10 @@ fn hostile_trees_fail_their_step_and_leave_the_host_and_store_clean() {
     // A terabyte of zeros would take minutes to hash: the step's timeout
     // stops the copy on its blocking thread.
     assert_eq!(r.error("slow.publish"), "timed out after 3s");
+    assert_eq!(
+        r.error("try.publish"),
+        "limit: artifact `t` is over artifact_limit 1GiB (at `t/disk.img`); raise artifact_limit or publish less"
+    );
     let store = p.dir().join(".baton/store");
     let blobs = std::fs::read_dir(store.join("sha256")).expect("blobs").count();
     assert_eq!(blobs, 1, "only the healthy tree is stored");

@@ -77,7 +77,7 @@ impl ArtifactStore {
         std::fs::create_dir_all(self.tmp_dir()).map_err(io_err("store", &self.root))?;
         // Removed when dropped: every early return leaves no partial blob.
         let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err("store", &self.root))?;
-        let mut blob = Blob::new(io::BufWriter::new(tmp.as_file_mut()), job.limit);
+        let mut blob = Blob::new(io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut()), job.limit);
         let kind = if meta.is_dir() {
             tar_write::write_dir(Dir::from_std_file(top.into_std()), &clean, &mut blob, job)?;
             Kind::Directory
