@@ -228,6 +228,11 @@ fn a_crafted_tar_unpacks_nothing_outside_its_destination() {
             "artifact entry `h` is a hard link: hard links are not unpacked; nothing was unpacked",
         ),
         (&[("x", Regular, "a"), ("x", Symlink, "..")], "artifact entry `x` appears twice; nothing was unpacked"),
+        // Judged as a link, `l` stays inside; were `x` a directory, it would not.
+        (
+            &[("x", Symlink, "a/b/c"), ("x", Directory, ""), ("l", Symlink, "x/../..")],
+            "artifact entry `x` appears twice; nothing was unpacked",
+        ),
     ];
     for (entries, expected) in cases {
         let f = fixture();

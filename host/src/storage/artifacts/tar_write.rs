@@ -203,8 +203,11 @@ fn copy_exact(
     let mut probe = [0u8; 1];
     let more = file.read(&mut probe).map_err(|e| io_error(path, e))?;
     let now = file.metadata().map_err(|e| io_error(path, e))?.len();
-    if more > 0 || now != len {
+    if more > 0 || now > len {
         return Err(changed(path, format_args!("it grew past the {len} bytes it had when opened")));
+    }
+    if now < len {
+        return Err(changed(path, format_args!("it shrank below the {len} bytes it had when opened")));
     }
     Ok(())
 }
