@@ -36,7 +36,7 @@ with = { fetch = [{ from = "healthy.make/tree", to = "copy" }], run = "test \"$(
         ("fifo", "", "mkdir t && echo a > t/a && mkfifo t/pipe".into(), "t"),
         ("chain", "", "mkdir -p t/sub && echo x > t/sub/f && ln -s b/f t/a && ln -s ../.. t/b".into(), "t"),
         ("sparse", "artifact_limit = \"1MiB\"\n", "mkdir t && truncate -s 1T t/disk.img".into(), "t"),
-        ("slow", "timeout = \"3s\"\nartifact_limit = \"2TiB\"\n", "truncate -s 1T disk.img".into(), "disk.img"),
+        ("slow", "timeout = \"1s\"\nartifact_limit = \"16GiB\"\n", "truncate -s 8G disk.img".into(), "disk.img"),
         // Inside bubblewrap, under the untrusted default cap.
         ("try", "trust = \"untrusted\"\n", "mkdir t && truncate -s 2G t/disk.img".into(), "t"),
     ];
@@ -72,9 +72,10 @@ fn hostile_trees_fail_their_step_and_leave_the_host_and_store_clean() {
         r.error("sparse.publish"),
         "limit: artifact `t` is over artifact_limit 1MiB (at `t/disk.img`); raise artifact_limit or publish less"
     );
-    // A terabyte of zeros would take minutes to hash: the step's timeout
-    // stops the copy on its blocking thread.
-    assert_eq!(r.error("slow.publish"), "timed out after 3s");
+    // 8 GiB take many seconds to hash and store: the step's timeout stops
+    // the copy on its blocking thread (had it gone on, its blob would be
+    // in the store, see below).
+    assert_eq!(r.error("slow.publish"), "timed out after 1s");
     assert_eq!(
         r.error("try.publish"),
         "limit: artifact `t` is over artifact_limit 1GiB (at `t/disk.img`); raise artifact_limit or publish less"
