@@ -324,3 +324,16 @@ fn entries_swapped_while_publishing_never_block_and_never_give_a_lying_archive()
     assert!(outcomes.len() >= 2, "the race was exercised: {outcomes:?}");
     assert_eq!(leftovers(&f.store), Vec::<std::path::PathBuf>::new());
 }
+
+#[test]
+fn a_cancelled_fetch_stops_and_leaves_no_copy() {
+    let f = fixture();
+    fs::write(f.ws.join("a.txt"), "hello").expect("write");
+    let (digest, _, kind) = put(&f, "a.txt").expect("put");
+    let job = Job::unbounded();
+    job.cancel.cancel();
+    let e = f.store.get(&record_of(&digest, kind), &f.ws, "copy.txt", &job).expect_err("cancelled");
+    assert!(e.to_string().ends_with("stopped: the step ended"), "{e}");
+    let left: Vec<_> = fs::read_dir(&f.ws).expect("ws").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("a.txt")], "no copy and no temp file");
+}
