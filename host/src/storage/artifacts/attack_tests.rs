@@ -228,6 +228,11 @@ fn a_crafted_tar_unpacks_nothing_outside_its_destination() {
             "artifact entry `h` is a hard link: hard links are not unpacked; nothing was unpacked",
         ),
         (&[("x", Regular, "a"), ("x", Symlink, "..")], "artifact entry `x` appears twice; nothing was unpacked"),
+        // Judged as a link, `l` stays inside; were `x` a directory, it would not.
+        (
+            &[("x", Symlink, "a/b/c"), ("x", Directory, ""), ("l", Symlink, "x/../..")],
+            "artifact entry `x` appears twice; nothing was unpacked",
+        ),
     ];
     for (entries, expected) in cases {
         let f = fixture();
@@ -265,4 +270,70 @@ fn unpacking_never_writes_through_a_symlink_even_unchecked() {
     tar_read::unpack(&crafted_tar(&[("file", Regular, "mine")])[..], &dest, &Cancel::default()).expect("unpack");
     assert_eq!(fs::read_to_string(f.ws.join("dest/file")).expect("read"), "mine");
     assert_eq!(fs::read_dir(&outside).expect("outside").count(), 0, "nothing was written outside");
+}
+
+#[test]
+fn entries_swapped_while_publishing_never_block_and_never_give_a_lying_archive() {
+    let f = fixture();
+    fs::create_dir(f.ws.join("t")).expect("mkdir");
+    fs::write(f.ws.join("t/x"), "first").expect("write");
+    let stop = Cancel::default();
+    let (ws, halt) = (f.ws.clone(), stop.clone());
+    // Swaps `t/x` between a FIFO, a file that is rewritten and truncated,
+    // a symlink and a directory, as fast as it can.
+    let swapper = std::thread::spawn(move || {
+        let (x, spare) = (ws.join("t/x"), ws.join("spare"));
+        for round in 0usize.. {
+            if halt.is_cancelled() {
+                break;
+            }
+            let _ = fs::remove_dir(&spare).or_else(|_| fs::remove_file(&spare));
+            match round % 4 {
+                0 => mkfifo(&spare),
+                1 => fs::write(&spare, vec![b'y'; 256 << 10]).expect("write"),
+                2 => std::os::unix::fs::symlink("../..", &spare).expect("link"),
+                _ => fs::create_dir(&spare).expect("dir"),
+            }
+            // A directory cannot be renamed over anything but a directory.
+            let _ = if round % 4 == 3 { fs::remove_file(&x) } else { fs::remove_dir(&x) };
+            fs::rename(&spare, &x).expect("swap");
+            if round % 4 == 1 {
+                let _ = fs::OpenOptions::new().write(true).open(&x).and_then(|f| f.set_len(10));
+            }
+        }
+    });
+    let mut outcomes = std::collections::BTreeSet::new();
+    for _ in 0..300 {
+        match put(&f, "t") {
+            Ok((digest, _, _)) => {
+                // Whatever was stored is a well-formed archive of what was read.
+                let blob = fs::File::open(f.store.blob_path(&digest)).expect("blob");
+                tar_read::check(blob).expect("well formed");
+                outcomes.insert("published".to_string());
+            }
+            Err(e) => {
+                let m = e.to_string();
+                let known = ["`t/x` is a fifo: ", "`t/x` changed while being read (", "symlink `t/x` leads outside"];
+                let kind = known.iter().find(|k| m.contains(*k)).unwrap_or_else(|| panic!("unexpected error: {m}"));
+                outcomes.insert(kind.to_string());
+            }
+        }
+    }
+    stop.cancel();
+    swapper.join().expect("swapper");
+    assert!(outcomes.len() >= 2, "the race was exercised: {outcomes:?}");
+    assert_eq!(leftovers(&f.store), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn a_cancelled_fetch_stops_and_leaves_no_copy() {
+    let f = fixture();
+    fs::write(f.ws.join("a.txt"), "hello").expect("write");
+    let (digest, _, kind) = put(&f, "a.txt").expect("put");
+    let job = Job::unbounded();
+    job.cancel.cancel();
+    let e = f.store.get(&record_of(&digest, kind), &f.ws, "copy.txt", &job).expect_err("cancelled");
+    assert!(e.to_string().ends_with("stopped: the step ended"), "{e}");
+    let left: Vec<_> = fs::read_dir(&f.ws).expect("ws").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("a.txt")], "no copy and no temp file");
 }

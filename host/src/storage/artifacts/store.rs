@@ -77,7 +77,7 @@ impl ArtifactStore {
         std::fs::create_dir_all(self.tmp_dir()).map_err(io_err("store", &self.root))?;
         // Removed when dropped: every early return leaves no partial blob.
         let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err("store", &self.root))?;
-        let mut blob = Blob::new(io::BufWriter::new(tmp.as_file_mut()), job.limit);
+        let mut blob = Blob::new(io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut()), job.limit);
         let kind = if meta.is_dir() {
             tar_write::write_dir(Dir::from_std_file(top.into_std()), &clean, &mut blob, job)?;
             Kind::Directory
@@ -117,7 +117,7 @@ impl ArtifactStore {
                     clean.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
                 ));
                 let mut out = ws.create(&tmp_name).map_err(io_err("file", &clean))?;
-                let verified = self.copy_verified(&record.digest, &mut out);
+                let verified = self.copy_verified(&record.digest, &mut Checked { inner: &mut out, job });
                 if let Err(e) = verified {
                     drop(out);
                     let _ = ws.remove_file(&tmp_name);
@@ -127,7 +127,7 @@ impl ArtifactStore {
                 ws.rename(&tmp_name, &ws, &clean).map_err(io_err("file", &clean))?;
             }
             Kind::Directory => {
-                self.check_tree(&record.digest)?;
+                self.check_tree(&record.digest, job)?;
                 ws.create_dir_all(&clean).map_err(io_err("directory", &clean))?;
                 let target = ws.open_dir(&clean).map_err(io_err("directory", &clean))?;
                 self.unpack(&record.digest, &target, job)?;
@@ -154,7 +154,7 @@ impl ArtifactStore {
                 std::fs::rename(&tmp, dest).map_err(io_err("file", dest))
             }
             Kind::Directory => {
-                self.check_tree(&record.digest)?;
+                self.check_tree(&record.digest, &Job::unbounded())?;
                 std::fs::create_dir_all(dest).map_err(io_err("directory", dest))?;
                 let target = Dir::open_ambient_dir(dest, ambient_authority()).map_err(io_err("directory", dest))?;
                 self.unpack(&record.digest, &target, &Job::unbounded())
@@ -164,8 +164,8 @@ impl ArtifactStore {
 
     /// Verifies a directory blob and checks every entry before anything is
     /// unpacked: never leave a half-trusted tree.
-    fn check_tree(&self, digest: &str) -> Result<(), StoreError> {
-        self.copy_verified(digest, &mut io::sink())?;
+    fn check_tree(&self, digest: &str, job: &Job) -> Result<(), StoreError> {
+        self.copy_verified(digest, &mut Checked { inner: io::sink(), job })?;
         tar_read::check(self.open_blob(digest)?)
     }
 
@@ -213,6 +213,25 @@ impl ArtifactStore {
 fn unique() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     format!("{}-{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// A writer that stops once the job is cancelled (a fetch whose step ended).
+struct Checked<'a, W> {
+    inner: W,
+    job: &'a Job,
+}
+
+impl<W: Write> Write for Checked<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.job.cancel.is_cancelled() {
+            return Err(io::Error::other(StoreError::Cancelled.to_string()));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 struct HashingWriter<W> {

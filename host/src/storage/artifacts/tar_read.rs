@@ -67,13 +67,23 @@ fn entry_type(name: &Path, t: tar::EntryType) -> Result<Type, StoreError> {
     }
 }
 
+/// A name's key in the sets [`check`] keeps: a hash, so that an archive of
+/// millions of entries costs a few words each; a collision can only refuse
+/// an archive, never let one through.
+fn key(name: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
+}
+
 /// Reads a whole archive and refuses it if any entry could land outside its
 /// destination or go through a link.
 pub fn check(blob: impl Read) -> Result<(), StoreError> {
     let mut archive = tar::Archive::new(blob);
     let bad = |e: io::Error| StoreError::Io(format!("unpack: {e}"));
-    let mut seen: HashMap<PathBuf, Type> = HashMap::new();
-    let mut implied: HashSet<PathBuf> = HashSet::new();
+    let mut seen: HashMap<u64, Type> = HashMap::new();
+    let mut implied: HashSet<u64> = HashSet::new();
     let mut links = Links::new();
     for entry in archive.entries().map_err(bad)? {
         let entry = entry.map_err(bad)?;
@@ -81,7 +91,7 @@ pub fn check(blob: impl Read) -> Result<(), StoreError> {
         let name = entry_name(&raw)?;
         let kind = entry_type(&name, entry.header().entry_type())?;
         for above in name.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
-            match seen.get(above) {
+            match seen.get(&key(above)) {
                 Some(Type::Link) => {
                     return Err(refused(&name, format_args!("goes through the symlink `{}`", above.display())));
                 }
@@ -90,18 +100,19 @@ pub fn check(blob: impl Read) -> Result<(), StoreError> {
                 }
                 _ => {}
             }
-            implied.insert(above.to_path_buf());
+            implied.insert(key(above));
         }
-        if seen.contains_key(&name) || (kind != Type::Dir && implied.contains(&name)) {
+        let k = key(&name);
+        if seen.contains_key(&k) || (kind != Type::Dir && implied.contains(&k)) {
             return Err(refused(&name, "appears twice"));
         }
         if kind == Type::Link {
             let Some(text) = entry.link_name().map_err(bad)? else {
                 return Err(refused(&name, "is a symlink without a target"));
             };
-            links.insert(name.clone(), text.into_owned());
+            links.insert(name, text.into_owned());
         }
-        seen.insert(name, kind);
+        seen.insert(k, kind);
     }
     resolve::check_all(&links, Path::new(""))
         .map_err(|m| StoreError::Path(format!("artifact {m}; nothing was unpacked")))

@@ -203,8 +203,11 @@ fn copy_exact(
     let mut probe = [0u8; 1];
     let more = file.read(&mut probe).map_err(|e| io_error(path, e))?;
     let now = file.metadata().map_err(|e| io_error(path, e))?.len();
-    if more > 0 || now != len {
+    if more > 0 || now > len {
         return Err(changed(path, format_args!("it grew past the {len} bytes it had when opened")));
+    }
+    if now < len {
+        return Err(changed(path, format_args!("it shrank below the {len} bytes it had when opened")));
     }
     Ok(())
 }
@@ -321,6 +324,9 @@ pub fn write_dir<W: Write>(dir: Dir, root: &Path, out: &mut Blob<W>, job: &Job) 
         } else if seen.is_file() {
             let mut file = frame.dir.open_with(&name, &no_follow(0)).map_err(|e| changed(&shown, e))?;
             let meta = file.metadata().map_err(|e| io_error(&shown, e))?;
+            if meta.is_dir() {
+                return Err(changed(&shown, "it became a directory"));
+            }
             if !meta.is_file() {
                 return Err(refuse_kind(&shown, meta.file_type()));
             }
