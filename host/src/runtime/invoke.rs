@@ -135,7 +135,10 @@ async fn attempt(
         Ok(Err(e)) => {
             let (kind, message) =
                 explain_trap(&e, store.data().limiter.hit.as_deref(), &ctx.log.tail(), ctx.policy.stack);
-            ctx.log.line("baton", &format!("{message}\n{e:?}"));
+            ctx.log.line("baton", &message);
+            // The details hold names from the guest's own binary (its
+            // backtrace): logged as the guest's, never as lines of baton's.
+            ctx.log.line("wasm", &format!("{e:?}"));
             failed(kind, message)
         }
     }
