@@ -36,7 +36,16 @@ pub fn main(args: GraphArgs, at: &Locate) -> anyhow::Result<u8> {
         Format::Dot => dot(&plan),
         Format::Mermaid => mermaid(&plan),
         Format::Json => json(&plan)?,
-        Format::Svg => graph_svg::render(&svg_graph(&plan)),
+        Format::Svg => {
+            let graph = svg_graph(&plan);
+            if let Some(why) = graph_svg::too_big(&graph) {
+                eprintln!(
+                    "error: not drawn: {why}; use `--format dot` (graphviz: `dot -Tsvg`) or `--format json` for big graphs"
+                );
+                return Ok(2);
+            }
+            graph_svg::render(&graph)
+        }
     };
     print!("{text}");
     Ok(0)

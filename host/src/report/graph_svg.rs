@@ -59,6 +59,82 @@ const FONT_PX: f64 = 13.0;
 const CHAR_PX: f64 = 7.8;
 const NODE_HEIGHT: f64 = 30.0;
 
+/// Most boxes a drawing may need, counting the bends of long edges (one per
+/// layer an edge passes through): the layout's time grows faster than the
+/// square of it.
+pub const MAX_DRAWN_NODES: usize = 1000;
+/// Most crossing-count work a drawing may need: the sum over adjacent layers
+/// of (width of a layer)² × (width of the next), which the layout repeats
+/// 50 times, each time after bubbling nodes until no swap helps. Measured:
+/// 1–5s of layout at the limit in a debug build, under 1s in release.
+pub const MAX_DRAWN_WORK: u64 = 30_000;
+
+/// Why `g` is too big to lay out in seconds, if it is: layers are taken as
+/// the longest path from a root, long edges add a box per layer they cross.
+pub fn too_big(g: &Graph) -> Option<String> {
+    let n = g.nodes.len();
+    if n > MAX_DRAWN_NODES {
+        return Some(format!("{n} steps are more than the {MAX_DRAWN_NODES} an SVG drawing takes"));
+    }
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for e in g.edges.iter().filter(|e| e.from < n && e.to < n) {
+        succs[e.from].push(e.to);
+        preds[e.to].push(e.from);
+    }
+    // Longest-path layers, in topological order (Kahn); a node on a cycle keeps layer 0.
+    let mut layer = vec![0usize; n];
+    let mut missing: Vec<usize> = preds.iter().map(Vec::len).collect();
+    let mut ready: Vec<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
+    while let Some(i) = ready.pop() {
+        for &j in &succs[i] {
+            layer[j] = layer[j].max(layer[i] + 1);
+            missing[j] -= 1;
+            if missing[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    let layers = layer.iter().max().map_or(0, |m| m + 1);
+    // Width per layer, with the bends of long edges (a difference array).
+    let mut delta = vec![0i64; layers + 1];
+    for &l in &layer {
+        delta[l] += 1;
+        delta[l + 1] -= 1;
+    }
+    for e in g.edges.iter().filter(|e| e.from < n && e.to < n) {
+        let (a, b) = (layer[e.from], layer[e.to]);
+        if b > a + 1 {
+            delta[a + 1] += 1;
+            delta[b] -= 1;
+        }
+    }
+    let mut widths = Vec::with_capacity(layers);
+    let mut w = 0i64;
+    for d in &delta[..layers] {
+        w += d;
+        widths.push(w.max(0) as u64);
+    }
+    let boxes: u64 = widths.iter().sum();
+    if boxes > MAX_DRAWN_NODES as u64 {
+        return Some(format!(
+            "{n} steps whose {} edges bend through {} layers need {boxes} boxes, more than the {MAX_DRAWN_NODES} an SVG \
+             drawing takes",
+            g.edges.len(),
+            layers
+        ));
+    }
+    let work: u64 = widths.windows(2).map(|p| p[0].saturating_mul(p[0]).saturating_mul(p[1])).sum();
+    if work > MAX_DRAWN_WORK {
+        let widest = widths.iter().max().copied().unwrap_or(0);
+        return Some(format!(
+            "{n} steps in layers up to {widest} wide are too tangled to lay out in seconds (crossing work {work}, \
+             limit {MAX_DRAWN_WORK})"
+        ));
+    }
+    None
+}
+
 /// The graph as a standalone `<svg>` element (its style inside).
 pub fn render(g: &Graph) -> String {
     let mut vg = VisualGraph::new(Orientation::LeftToRight);
@@ -142,6 +218,47 @@ mod tests {
         assert!(svg.contains("marker-end=\"url(#g-arrow-cross)\""));
         assert!(svg.contains("class=\"g-legend\""));
         assert!(!svg.contains("NaN"), "{svg}");
+    }
+
+    fn chain(n: usize) -> Graph {
+        Graph {
+            nodes: (0..n).map(|i| node(&format!("b.s{i}"), "b0")).collect(),
+            edges: (1..n).map(|i| Edge { from: i - 1, to: i, kind: EdgeKind::Plain }).collect(),
+            ..Graph::default()
+        }
+    }
+
+    #[test]
+    fn graphs_too_big_to_lay_out_are_refused_before_the_layout() {
+        assert_eq!(too_big(&chain(MAX_DRAWN_NODES)), None);
+        assert_eq!(
+            too_big(&chain(MAX_DRAWN_NODES + 1)).as_deref(),
+            Some("1001 steps are more than the 1000 an SVG drawing takes")
+        );
+        // 600 steps that all wait for the last of a 500-step chain... through a long edge each.
+        let mut g = chain(500);
+        for i in 0..100 {
+            g.nodes.push(node(&format!("c.s{i}"), "b1"));
+            g.edges.push(Edge { from: 0, to: 500 + i, kind: EdgeKind::Cross });
+            g.edges.push(Edge { from: 500 + i, to: 499, kind: EdgeKind::Cross });
+        }
+        let why = too_big(&g).expect("too big");
+        assert!(why.starts_with("600 steps whose 699 edges bend through 500 layers need "), "{why}");
+        // One wide layer fully connected to the next: few boxes, much crossing work.
+        let mut wide = Graph::default();
+        for i in 0..120 {
+            wide.nodes.push(node(&format!("a.s{i}"), "b0"));
+        }
+        for a in 0..60 {
+            for b in 60..120 {
+                wide.edges.push(Edge { from: a, to: b, kind: EdgeKind::Plain });
+            }
+        }
+        let why = too_big(&wide).expect("too tangled");
+        assert_eq!(
+            why,
+            "120 steps in layers up to 60 wide are too tangled to lay out in seconds (crossing work 216000, limit 30000)"
+        );
     }
 
     #[test]

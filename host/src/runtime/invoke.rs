@@ -161,8 +161,9 @@ async fn attempt(
                 explain_trap(&e, store.data().limiter.hit.as_deref(), &ctx.log.tail(), ctx.policy.stack);
             ctx.log.line("baton", &message);
             // The wasm backtrace, for whoever debugs the runtime: in the log
-            // file, not in the failure report's tail.
-            ctx.log.detail("baton", &format!("{e:?}"));
+            // file, not in the failure report's tail, and as the guest's (it
+            // holds names from the guest's own binary), never as baton's.
+            ctx.log.detail("wasm", &format!("{e:?}"));
             failed(kind, message)
         }
     }

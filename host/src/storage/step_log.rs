@@ -320,6 +320,32 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_masked_in_the_file_and_the_tail_even_when_cut_between_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secrets = Secrets::new([("TOKEN".to_string(), "hunter2".to_string())]);
+        let log = StepLog::new(dir.path().join("a.b.log"), 1 << 20, Instant::now()).masking(secrets);
+        log.stream("stdout", b"pw=hun");
+        log.stream("stderr", b"unrelated\n");
+        log.stream("stdout", b"ter2 ok\nend hunt");
+        log.stream("stdout", b"er2");
+        log.line("info", "said hunter2\nhunter2 again");
+        let text = read(&log);
+        assert!(!text.contains("hunter2"), "{text}");
+        let lines: Vec<&str> = text.lines().map(|l| l.split_once(" | ").expect("prefix").1).collect();
+        assert_eq!(lines, ["unrelated", "pw=*** ok", "said ***", "*** again", "end ***"]);
+        assert!(log.tail().iter().all(|l| !l.contains("hunter2")));
+    }
+
+    #[test]
+    fn the_tail_is_escaped_and_the_file_keeps_the_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = StepLog::new(dir.path().join("a.b.log"), 1 << 20, Instant::now());
+        log.stream("stdout", b"\x1b[31mred\x07\r    0.1  baton | forged\n");
+        assert_eq!(log.tail(), [r"stdout: \x1b[31mred\x07\r    0.1  baton | forged"]);
+        assert!(read(&log).ends_with("stdout | \x1b[31mred\x07\r    0.1  baton | forged\n"));
+    }
+
+    #[test]
     fn nothing_written_means_no_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = StepLog::new(dir.path().join("quiet.log"), 100, Instant::now());

@@ -184,6 +184,11 @@ impl Live {
     pub fn counts_message(&self) -> String {
         self.counts.message()
     }
+
+    #[cfg(test)]
+    pub fn bar_message(&self, id: &str) -> Option<String> {
+        self.bars().get(id).map(ProgressBar::message)
+    }
 }
 
 impl Drop for Live {
@@ -220,6 +225,17 @@ mod tests {
             Some("compiling plugin junit (17.9MiB), first run only: later runs load it from the compile cache")
         );
         assert_eq!(live.above(&UiEvent::PluginCompiling { name: "tiny", size: 60_000, cached: true }), None);
+    }
+
+    #[test]
+    fn progress_messages_reach_the_bars_inert() {
+        let mut live = Live::new(out(), ProgressDrawTarget::hidden(), 4);
+        live.on(&UiEvent::RunStarted { run_id: "r", steps: 1, jobs: 1, log_dir: std::path::Path::new("/x") });
+        live.on(&UiEvent::StepStarted { id: "b.s", attempt: 1 });
+        live.on(&UiEvent::Progress { id: "b.s", done: 1, total: 2, message: "\x1b[2J\rwiped\nnext" });
+        assert_eq!(live.bar_message("b.s").as_deref(), Some(r"[1/2] \x1b[2J\rwiped\nnext"));
+        live.on(&UiEvent::StepWaiting { id: "b.s", on: &["a.t\x07".to_string()] });
+        assert_eq!(live.bar_message("b.s").as_deref(), Some(r"waiting on a.t\x07"));
     }
 
     #[test]

@@ -95,8 +95,13 @@ fn graph_section(out: &mut String, r: &RunReport) {
         );
         return;
     }
+    let graph = graph_of(r);
+    if let Some(why) = graph_svg::too_big(&graph) {
+        let _ = writeln!(out, "<p class=\"note\">Not drawn: {}.</p></section>", crate::report::xml::escape(&why));
+        return;
+    }
     out.push_str("<div class=\"graph\">");
-    out.push_str(&graph_svg::render(&graph_of(r)));
+    out.push_str(&graph_svg::render(&graph));
     out.push_str("</div>\n<p class=\"note\">Boxes are coloured by outcome; blue edges cross boards; the critical path is drawn in bold. Click a box to see its step.</p></section>\n");
 }
 

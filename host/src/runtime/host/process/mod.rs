@@ -186,7 +186,9 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     ctx.processes.add(pgid);
 
     let source = format!("{}[{pid}]", short_name(&cmd.program));
-    ctx.log.line("baton", &format!("started {source}: {}", shell_words(&cmd.program, &cmd.args)));
+    // The command is the stage's text on a line of baton's: one line, inert.
+    let words = shell_words(&cmd.program, &cmd.args);
+    ctx.log.line("baton", &format!("started {source}: {}", crate::text::escape_line(&words)));
 
     let limit = policy.output_limit as usize;
     let io = Arc::new(ChildIo::new(limit));
