@@ -1,5 +1,6 @@
 //! The private `/tmp` of one attempt: an empty directory under
-//! `$TMPDIR/baton-<pid>/`. Directories an attempt leaves empty are reused
+//! `$TMPDIR/baton-<pid>-<random>/` (made afresh by each baton process, so a
+//! directory left by an earlier process with the same pid is never in the way). Directories an attempt leaves empty are reused
 //! by later attempts; one left with anything in it is removed. Creating and
 //! deleting a directory per step made ext4 scan for free inodes on every
 //! `mkdir` (over half of a noop step's time); reuse avoids both.
@@ -16,9 +17,20 @@ pub struct Scratch {
     path: PathBuf,
 }
 
-fn root() -> &'static PathBuf {
+/// This process's scratch root, made on first use (mode 0700).
+fn root() -> std::io::Result<&'static PathBuf> {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| std::env::temp_dir().join(format!("baton-{}", std::process::id())))
+    static MAKING: Mutex<()> = Mutex::new(());
+    if let Some(r) = ROOT.get() {
+        return Ok(r);
+    }
+    let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = ROOT.get() {
+        return Ok(r);
+    }
+    let dir = tempfile::Builder::new().prefix(&format!("baton-{}-", std::process::id())).tempdir()?.keep();
+    set_private(&dir);
+    Ok(ROOT.get_or_init(|| dir))
 }
 
 fn pool() -> &'static Mutex<Vec<PathBuf>> {
@@ -32,16 +44,8 @@ impl Scratch {
             return Ok(Self { path });
         }
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = root().join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
-        match std::fs::create_dir(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(root())?;
-                set_private(root());
-                std::fs::create_dir(&path)?;
-            }
-            Err(e) => return Err(e),
-        }
+        let path = root()?.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
+        std::fs::create_dir(&path)?;
         Ok(Self { path })
     }
 
@@ -74,7 +78,9 @@ fn set_private(dir: &Path) {
 /// Removes this process's scratch root (at exit).
 pub fn cleanup() {
     pool().lock().unwrap_or_else(|p| p.into_inner()).clear();
-    let _ = std::fs::remove_dir_all(root());
+    if let Ok(r) = root() {
+        let _ = std::fs::remove_dir_all(r);
+    }
 }
 
 #[cfg(test)]

@@ -205,12 +205,19 @@ impl Inner {
     }
 
     fn write_line(&mut self, source: &str, text: &str) {
+        let cut_line;
         let text = if text.len() > MAX_LINE {
             let mut cut = MAX_LINE;
             while !text.is_char_boundary(cut) {
                 cut -= 1;
             }
-            &text[..cut]
+            cut_line = format!(
+                "{} [… {} bytes cut: lines are capped at {}]",
+                &text[..cut],
+                text.len() - cut,
+                Size(MAX_LINE as u64)
+            );
+            cut_line.as_str()
         } else {
             text
         };
@@ -343,6 +350,15 @@ mod tests {
         log.stream("stdout", b"\x1b[31mred\x07\r    0.1  baton | forged\n");
         assert_eq!(log.tail(), [r"stdout: \x1b[31mred\x07\r    0.1  baton | forged"]);
         assert!(read(&log).ends_with("stdout | \x1b[31mred\x07\r    0.1  baton | forged\n"));
+    }
+
+    #[test]
+    fn a_long_line_is_cut_and_says_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = StepLog::new(dir.path().join("a.b.log"), 1 << 20, Instant::now());
+        log.line("info", &"x".repeat(MAX_LINE + 10));
+        let text = read(&log);
+        assert!(text.ends_with("x [… 10 bytes cut: lines are capped at 16KiB]\n"), "{}", &text[text.len() - 80..]);
     }
 
     #[test]

@@ -257,3 +257,30 @@ fn svg_draws_a_moderate_graph_and_refuses_one_too_big_to_lay_out() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_step_publishes_at_most_ten_thousand_artifacts() {
+    let puts: Vec<String> = (0..10_001).map(|i| format!(r#"{{ op = "put", name = "a{i}", path = "f" }}"#)).collect();
+    let p = Pipeline::new(&format!(
+        r#"
+[plugins]
+probe = "{{probe}}"
+
+[[boards.b.steps]]
+name = "many"
+plugin = "probe"
+with = {{ ops = [{{ op = "write", path = "f", text = "x" }}, {}] }}
+"#,
+        puts.join(", ")
+    ));
+    let r = p.run(&[]);
+    assert_eq!(r.status("b.many"), "failed", "{}", r.stderr);
+    assert_eq!(
+        r.error("b.many"),
+        "limit: step b.many already published 10000 artifacts: publish a directory instead of its files"
+    );
+    let runs = p.dir().join(".baton/runs");
+    let run = std::fs::read_dir(&runs).expect("runs").flatten().next().expect("run").path();
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).expect("journal");
+    assert_eq!(journal.lines().filter(|l| l.contains(r#""event":"artifact""#)).count(), 10_000);
+}
