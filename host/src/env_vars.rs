@@ -17,3 +17,34 @@ pub const POOLING: &str = "BATON_POOLING";
 pub const TIMING: &str = "BATON_TIMING";
 /// `1` lists the descriptors the host-usage check counts.
 pub const DEBUG_FDS: &str = "BATON_DEBUG_FDS";
+/// The cache of pulled registry plugins (default: under the cache directory).
+pub const PLUGIN_CACHE: &str = "BATON_PLUGIN_CACHE";
+/// The registry host that the `BATON_REGISTRY_*` credentials belong to (they are sent nowhere else).
+pub const REGISTRY_HOST: &str = "BATON_REGISTRY_HOST";
+/// User name for Basic auth at `BATON_REGISTRY_HOST`.
+pub const REGISTRY_USERNAME: &str = "BATON_REGISTRY_USERNAME";
+/// Password for Basic auth at `BATON_REGISTRY_HOST` (never written anywhere).
+pub const REGISTRY_PASSWORD: &str = "BATON_REGISTRY_PASSWORD";
+/// Bearer token for `BATON_REGISTRY_HOST` (never written anywhere).
+pub const REGISTRY_TOKEN: &str = "BATON_REGISTRY_TOKEN";
+/// Registry hosts (comma-separated) reached over plain HTTP besides loopback ones.
+pub const REGISTRY_PLAIN_HTTP: &str = "BATON_REGISTRY_PLAIN_HTTP";
+/// An ssh allowed-signers file: registry plugins of untrusted steps must be signed by one of its keys.
+pub const ALLOWED_SIGNERS: &str = "BATON_ALLOWED_SIGNERS";
+
+/// Variables baton sets for every process a step starts (see README,
+/// "Workspaces and the project's source").
+pub mod for_processes {
+    /// The run's id.
+    pub const RUN_ID: &str = "BATON_RUN_ID";
+    /// The board.
+    pub const BOARD: &str = "BATON_BOARD";
+    /// The step, `board.step`.
+    pub const STEP: &str = "BATON_STEP";
+    /// The attempt, from 1.
+    pub const ATTEMPT: &str = "BATON_ATTEMPT";
+    /// The board's workspace.
+    pub const WORKSPACE: &str = "BATON_WORKSPACE";
+    /// The project's source, read-only.
+    pub const SRC: &str = "BATON_SRC";
+}

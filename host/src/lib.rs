@@ -20,6 +20,14 @@
 //! - [`text`]: what reaches people: control characters escaped, secrets masked.
 //! - [`cli`]: one file per subcommand.
 //! - [`env_vars`]: every `BATON_*` variable the host reads (a leaf).
+//! - [`units`]: sizes and durations as the pipeline file writes them (a leaf).
+//!
+//! # Dependency order
+//!
+//! The modules import each other along one direction, lowest first:
+//! `env_vars`, `units` → `text` → `storage` → `registry` → `plan` →
+//! `sandbox` → `report` → `runtime` → `scheduler` → `cli`. A module uses only
+//! those before it; `layering_tests` checks this on the source.
 
 pub mod cli;
 pub mod env_vars;
@@ -31,3 +39,7 @@ pub mod sandbox;
 pub mod scheduler;
 pub mod storage;
 pub mod text;
+pub mod units;
+
+#[cfg(test)]
+mod layering_tests;

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::Locate;
-use crate::plan::units::Size;
 use crate::storage::artifacts::{ArtifactRecord, ArtifactStore, Kind};
 use crate::storage::journal::{self, Record};
 use crate::storage::runs;
+use crate::units::Size;
 
 #[derive(Debug, Args)]
 pub struct ArtifactsArgs {
@@ -73,7 +73,7 @@ fn get(state: &Path, run: Option<&str>, reference: &str, dest: &Path) -> anyhow:
     let (id, records) = records(state, run)?;
     let Some(record) = records.iter().find(|r| r.reference == reference) else {
         let known: Vec<&str> = records.iter().map(|r| r.reference.as_str()).collect();
-        anyhow::bail!("run {id} has no artifact {reference}{}", crate::plan::suggest::hint(reference, known));
+        anyhow::bail!("run {id} has no artifact {reference}{}", crate::text::suggest::hint(reference, known));
     };
     let store = ArtifactStore::new(state.join("store"));
     store.export(record, dest)?;

@@ -8,8 +8,8 @@
 use clap::Args;
 
 use super::Locate;
-use crate::plan::units::Size;
 use crate::storage::runs::{self, disk_usage};
+use crate::units::Size;
 
 /// What `baton clean` keeps under `.baton/`.
 const KEPT: [&str; 2] = ["durations.json", "cache"];

@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use clap::Args;
 
 use super::Locate;
-use crate::plan::units::Size;
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::journal::{self, Record};
 use crate::storage::runs;
+use crate::units::Size;
 
 #[derive(Debug, Args)]
 pub struct GcArgs {

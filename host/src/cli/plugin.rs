@@ -10,12 +10,12 @@ use clap::{Args, Subcommand};
 
 use super::Output;
 use super::plugin_push as push;
-use crate::plan::units::Size;
+use crate::plan::bundled;
+use crate::plan::policy::CAPABILITIES;
 use crate::plan::{PluginDef, PluginSource};
 use crate::runtime::Runtime;
-use crate::runtime::bundled;
-use crate::runtime::contract::CAPABILITIES;
 use crate::runtime::inspect::Inspection;
+use crate::units::Size;
 
 #[derive(Debug, Args)]
 pub struct PluginArgs {

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Locate, Output, runs_under};
-use crate::plan::units::Size;
 use crate::report::analysis::human;
 use crate::storage::run_info::{self, RunInfo};
 use crate::storage::runs::utc_datetime;
+use crate::units::Size;
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {

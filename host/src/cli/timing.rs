@@ -11,7 +11,7 @@ pub struct Timing {
 
 impl Timing {
     pub fn new() -> Self {
-        Self { on: std::env::var_os("BATON_TIMING").is_some(), last: Instant::now() }
+        Self { on: std::env::var_os(crate::env_vars::TIMING).is_some(), last: Instant::now() }
     }
 
     /// Ends a phase called `what`.

@@ -5,14 +5,14 @@
 //! cyclic graphs. Every error is collected with the key path it concerns, so
 //! that `baton check` reports all of them at once, before anything runs.
 
+pub mod bundled;
 pub mod cycles;
 pub mod error;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod policy;
 mod resolve;
 pub mod schema;
-pub mod suggest;
-pub mod units;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,8 +20,8 @@ use std::time::Duration;
 pub use error::{PlanError, PlanErrors};
 pub use schema::{OnFailure, Trust};
 
+use crate::plan::policy::StepPolicy;
 use crate::registry::reference::OciRef;
-use crate::sandbox::policy::StepPolicy;
 
 /// A validated pipeline.
 #[derive(Debug, Clone)]

@@ -9,12 +9,12 @@ use sha2::{Digest, Sha256};
 use super::cycles::find_cycle;
 use super::error::{Errors, PlanError};
 use super::schema::*;
-use super::suggest::hint;
-use super::units::{parse_duration, parse_size};
 use super::{Plan, PluginDef, PluginSource, PoolDef, StepDef, valid_name};
+use crate::plan::bundled;
+use crate::plan::policy::StepPolicy;
 use crate::registry::reference::OciRef;
-use crate::runtime::bundled;
-use crate::sandbox::policy::StepPolicy;
+use crate::text::suggest::hint;
+use crate::units::{parse_duration, parse_size};
 use values::{parse_value, section};
 
 /// A step entry with where it came from.
@@ -53,16 +53,16 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
     }
 
     let wasm_stack = match &policy.stack {
-        None => crate::runtime::engine::DEFAULT_WASM_STACK as u64,
+        None => crate::plan::policy::DEFAULT_WASM_STACK as u64,
         Some(text) => match parse_size(text) {
             Ok(n) if (64 << 10..=64 << 20).contains(&n) => n,
             Ok(_) => {
                 errs.push("policy.stack", "must be between 64KiB and 64MiB");
-                crate::runtime::engine::DEFAULT_WASM_STACK as u64
+                crate::plan::policy::DEFAULT_WASM_STACK as u64
             }
             Err(m) => {
                 errs.push("policy.stack", m);
-                crate::runtime::engine::DEFAULT_WASM_STACK as u64
+                crate::plan::policy::DEFAULT_WASM_STACK as u64
             }
         },
     };

@@ -12,10 +12,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 /// Variables read here (declared once, documented in README's "Shipping a plugin").
-pub const ENV_HOST: &str = "BATON_REGISTRY_HOST";
-pub const ENV_USERNAME: &str = "BATON_REGISTRY_USERNAME";
-pub const ENV_PASSWORD: &str = "BATON_REGISTRY_PASSWORD";
-pub const ENV_TOKEN: &str = "BATON_REGISTRY_TOKEN";
+pub const ENV_HOST: &str = crate::env_vars::REGISTRY_HOST;
+pub const ENV_USERNAME: &str = crate::env_vars::REGISTRY_USERNAME;
+pub const ENV_PASSWORD: &str = crate::env_vars::REGISTRY_PASSWORD;
+pub const ENV_TOKEN: &str = crate::env_vars::REGISTRY_TOKEN;
 
 /// How to authenticate to one registry.
 #[derive(Clone, PartialEq, Eq, Default)]

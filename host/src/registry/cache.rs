@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 /// Overrides where pulled plugins are kept.
-pub const ENV_PLUGIN_CACHE: &str = "BATON_PLUGIN_CACHE";
+pub const ENV_PLUGIN_CACHE: &str = crate::env_vars::PLUGIN_CACHE;
 
 /// A cache directory.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ impl BlobCache {
         if let Some(d) = std::env::var_os(ENV_PLUGIN_CACHE).filter(|d| !d.is_empty()) {
             return Self::new(PathBuf::from(d));
         }
-        let base = match std::env::var_os("BATON_CACHE_DIR") {
+        let base = match std::env::var_os(crate::env_vars::CACHE_DIR) {
             Some(v) if v == "off" => None,
             Some(v) => Some(PathBuf::from(v)),
             None => std::env::var_os("XDG_CACHE_HOME")

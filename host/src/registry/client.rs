@@ -15,7 +15,7 @@ use super::manifest::{MANIFEST_TYPE, MAX_MANIFEST};
 use super::reference::{OciRef, is_loopback_host};
 
 /// Registries (`host[:port]`, comma-separated) reached over plain HTTP.
-pub const ENV_PLAIN_HTTP: &str = "BATON_REGISTRY_PLAIN_HTTP";
+pub const ENV_PLAIN_HTTP: &str = crate::env_vars::REGISTRY_PLAIN_HTTP;
 
 /// Why talking to a registry failed. Every message names the registry.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use super::reference::OciRef;
 
 /// When set, registry plugins that untrusted steps use must be signed by a
 /// key in this `allowed_signers` file.
-pub const ENV_ALLOWED_SIGNERS: &str = "BATON_ALLOWED_SIGNERS";
+pub const ENV_ALLOWED_SIGNERS: &str = crate::env_vars::ALLOWED_SIGNERS;
 pub const NAMESPACE: &str = "baton-plugin";
 pub const LAYER_TYPE: &str = "application/vnd.dev.baton.ssh-signature.v1";
 pub const EMPTY_CONFIG_TYPE: &str = "application/vnd.oci.empty.v1+json";

@@ -3,7 +3,7 @@
 //! and backoff (between retries), summed along the critical path.
 
 use super::{RunReport, StepReport};
-use crate::plan::units::Human;
+use crate::units::Human;
 
 /// Where a step's time went, in seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -6,7 +6,6 @@
 //! that pre-flight need not instantiate an unchanged plugin to learn it.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
@@ -34,7 +33,7 @@ impl CompileCache {
     /// The cache directory: `$BATON_CACHE_DIR`, else `$XDG_CACHE_HOME/baton`,
     /// else `~/.cache/baton`; `BATON_CACHE_DIR=off` turns caching off.
     pub fn from_env(engine: &Engine) -> Self {
-        let dir = match std::env::var_os("BATON_CACHE_DIR") {
+        let dir = match std::env::var_os(crate::env_vars::CACHE_DIR) {
             Some(v) if v == "off" => None,
             Some(v) => Some(PathBuf::from(v)),
             None => std::env::var_os("XDG_CACHE_HOME")
@@ -122,13 +121,9 @@ impl CompileCache {
     }
 }
 
-/// Writes `bytes` to `path` atomically: temp file, fsync, rename.
+/// Writes `bytes` to `path` atomically and durably: a torn compiled
+/// artifact must never be loaded after a crash of the machine.
 fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
+    debug_assert!(path.starts_with(dir));
+    crate::storage::atomic::write(path, bytes, crate::storage::atomic::Sync::Durable)
 }

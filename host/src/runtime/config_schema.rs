@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::plan::suggest;
+use crate::text::suggest;
 
 /// One problem: where (relative to `with`, e.g. `.run[1]`) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]

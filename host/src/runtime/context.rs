@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::plan::policy::StepPolicy;
 use crate::runtime::host::process::ProcessGroups;
+use crate::runtime::host::src_view::SourceDir;
 use crate::runtime::services::ServiceHandle;
 use crate::sandbox::confine::Confinement;
-use crate::sandbox::policy::StepPolicy;
-use crate::sandbox::src_view::SourceDir;
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::step_log::StepLog;
 use crate::text::Secrets;

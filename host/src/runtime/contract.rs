@@ -18,9 +18,7 @@ pub const PACKAGE: &str = "baton:stage";
 const WASI_PACKAGES: [&str; 6] =
     ["wasi:io", "wasi:cli", "wasi:clocks", "wasi:filesystem", "wasi:random", "wasi:sockets"];
 
-/// Capability names, in the order `baton plugin inspect` lists them.
-pub const CAPABILITIES: [&str; 10] =
-    ["log", "process", "artifacts", "signals", "filesystem", "sockets", "clocks", "random", "cli", "io"];
+pub use crate::plan::policy::CAPABILITIES;
 
 /// The capability an import asks for (`None` for type-only interfaces).
 pub fn capability_of(import: &str) -> Option<&'static str> {

@@ -8,8 +8,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 /// time slicing between stages.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Wasm stack of a stage unless `[policy] stack` says otherwise.
-pub const DEFAULT_WASM_STACK: usize = 1 << 20;
+pub use crate::plan::policy::DEFAULT_WASM_STACK;
 
 /// What the fiber stack of an async call has beyond the wasm stack: the
 /// room host code runs in.
@@ -51,7 +50,7 @@ fn base_config(wasm_stack: usize) -> Config {
 /// its step count); the pool is no bigger than needed, since setting up
 /// each slot costs start-up time.
 pub fn build(stages: usize, wasm_stack: usize) -> wasmtime::Result<EngineSetup> {
-    let max_stages = std::env::var("BATON_MAX_STAGES")
+    let max_stages = std::env::var(crate::env_vars::MAX_STAGES)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
@@ -79,7 +78,7 @@ pub fn build(stages: usize, wasm_stack: usize) -> wasmtime::Result<EngineSetup> 
         .max_unused_warm_slots(64);
     let mut config = base_config(wasm_stack);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let pooled = std::env::var_os("BATON_POOLING").is_none_or(|v| v != "0");
+    let pooled = std::env::var_os(crate::env_vars::POOLING).is_none_or(|v| v != "0");
     let (engine, pooling) = match pooled.then(|| Engine::new(&config)) {
         Some(Ok(e)) => (e, true),
         _ => (Engine::new(&base_config(wasm_stack))?, false),

@@ -9,7 +9,6 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::plan::units::Human;
 use crate::runtime::bindings::{StageError, StepInfo};
 use crate::runtime::context::StepContext;
 use crate::runtime::engine::EPOCH_TICK;
@@ -18,6 +17,7 @@ use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::state::{MAX_RESOURCES, StepState};
 use crate::sandbox::limits::StepLimiter;
 use crate::sandbox::wasi::{self, WORKSPACE};
+use crate::units::Human;
 
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,10 +182,9 @@ fn explain_trap(e: &wasmtime::Error, limit_hit: Option<&str>, tail: &[String], s
         return (FailureKind::Stage, format!("stage exited with code {} instead of returning", exit.0));
     }
     match e.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => (
-            FailureKind::Limit,
-            format!("stack limit {} exceeded (wasm stack overflow)", crate::plan::units::Size(stack)),
-        ),
+        Some(Trap::StackOverflow) => {
+            (FailureKind::Limit, format!("stack limit {} exceeded (wasm stack overflow)", crate::units::Size(stack)))
+        }
         Some(Trap::UnreachableCodeReached) => match guest_error::explain(tail) {
             Some(headline) => (FailureKind::Trap, headline),
             None => (FailureKind::Trap, "stage trapped: wasm `unreachable` instruction executed".into()),

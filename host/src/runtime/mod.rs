@@ -3,7 +3,6 @@
 //! interface (`host/<interface>.rs`).
 
 pub mod bindings;
-pub mod bundled;
 pub mod cache;
 pub mod config_schema;
 pub mod context;
@@ -55,7 +54,7 @@ impl Runtime {
         let mut linker = Linker::new(&setup.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Stage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        crate::sandbox::src_view::add_to_linker(&mut linker)?;
+        crate::runtime::host::src_view::add_to_linker(&mut linker)?;
         Ok(Self {
             engine: setup.engine,
             max_stages: setup.max_stages,

@@ -52,7 +52,7 @@ pub fn read(def: &PluginDef) -> Result<Vec<u8>, PluginError> {
             std::fs::read(path).map_err(|e| fail(format!("cannot read the cached component {}: {e}", path.display())))
         }
         PluginSource::Bundled(name) => {
-            crate::runtime::bundled::bytes(name).map(<[u8]>::to_vec).ok_or_else(|| PluginError {
+            crate::plan::bundled::bytes(name).map(<[u8]>::to_vec).ok_or_else(|| PluginError {
                 plugin: def.name.clone(),
                 source_desc: "bundled".into(),
                 message: "no such bundled plugin".into(),

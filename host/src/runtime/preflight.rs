@@ -106,7 +106,7 @@ async fn check_configs(
         None => {
             let t0 = Instant::now();
             let described = crate::runtime::inspect::describe(&runtime.engine, plugin).await;
-            if std::env::var_os("BATON_TIMING").is_some() {
+            if std::env::var_os(crate::env_vars::TIMING).is_some() {
                 eprintln!("baton timing: describe() of {}: {:.1}ms", plugin.name, t0.elapsed().as_secs_f64() * 1e3);
             }
             let Ok(meta) = described else {

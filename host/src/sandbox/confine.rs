@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 
 use crate::env_vars;
 use crate::plan::Trust;
+use crate::plan::policy::StepPolicy;
 use crate::sandbox::cgroup::PidsCgroup;
 use crate::sandbox::identity::{Identity, hand_over};
-use crate::sandbox::policy::StepPolicy;
 use crate::sandbox::staging::Staging;
 
 /// Read-only system paths visible inside the confinement (when present).

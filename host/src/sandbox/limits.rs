@@ -3,7 +3,7 @@
 
 use wasmtime::ResourceLimiter;
 
-use crate::plan::units::Size;
+use crate::units::Size;
 
 /// Max table elements a stage may have (function tables of big interpreters
 /// such as CPython need tens of thousands).

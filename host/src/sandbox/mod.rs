@@ -2,7 +2,6 @@
 //! `policy` (trust, allow-lists, limits; deny by default), `wasi` (the WASI
 //! context a policy gives), `limits` (memory/table/instance limiter),
 //! `paths` (nothing escapes the workspace), `scratch` (the private `/tmp`),
-//! `src_view` (the project's source at `/src`, read-only, without `.baton/`),
 //! `confine` (how steps' processes are started: bubblewrap for untrusted
 //! ones, a pid namespace for all), `identity` (the unprivileged user
 //! untrusted processes run as), `cgroup` (the pids cgroup of a process tree),
@@ -17,6 +16,5 @@ pub mod pidns;
 pub mod policy;
 pub mod scratch;
 pub mod secrets;
-pub mod src_view;
 pub mod staging;
 pub mod wasi;

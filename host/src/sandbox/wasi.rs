@@ -20,13 +20,16 @@ use crate::storage::step_log::StepLog;
 /// Where the workspace is mounted inside the sandbox.
 pub const WORKSPACE: &str = "/workspace";
 
+/// Where the project's source is mounted inside the sandbox (read-only).
+pub const SRC: &str = "/src";
+
 /// Builds the WASI context of one attempt.
 pub fn context(workspace: &Path, scratch: &Path, src: Option<&Path>, log: &StepLog) -> wasmtime::Result<WasiCtx> {
     let mut b = WasiCtxBuilder::new();
     b.preopened_dir(workspace, WORKSPACE, FsPerms::ReadWrite)?;
     b.preopened_dir(scratch, "/tmp", FsPerms::ReadWrite)?;
     if let Some(src) = src {
-        b.preopened_dir(src, crate::sandbox::src_view::SRC, FsPerms::ReadOnly)?;
+        b.preopened_dir(src, SRC, FsPerms::ReadOnly)?;
     }
     b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     // File operations run inline instead of hopping to a blocking thread and

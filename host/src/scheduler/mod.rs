@@ -167,7 +167,7 @@ pub async fn run(
     let t1 = std::time::Instant::now();
     sched.main_loop(&mut cancel).await;
     let t2 = std::time::Instant::now();
-    if std::env::var_os("BATON_TIMING").is_some() {
+    if std::env::var_os(crate::env_vars::TIMING).is_some() {
         eprintln!("baton timing: set-up (plugins, workspaces, journal): {:.1}ms", (t1 - t0).as_secs_f64() * 1e3);
         eprintln!("baton timing: steps: {:.1}ms", (t2 - t1).as_secs_f64() * 1e3);
     }
@@ -231,7 +231,7 @@ pub(crate) struct Scheduler {
     observer: Observer,
     workspaces: Vec<PathBuf>,
     /// The pipeline's directory, offered read-only at `/src`.
-    src: Option<crate::sandbox::src_view::SourceDir>,
+    src: Option<crate::runtime::host::src_view::SourceDir>,
     plugin_loads: Vec<PluginLoad>,
     host_start: crate::report::host_usage::HostSample,
 }
@@ -332,7 +332,7 @@ impl Scheduler {
             journal,
             observer,
             workspaces,
-            src: crate::sandbox::src_view::SourceDir::new(&plan.dir),
+            src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
             plugin_loads: loads,
             host_start: crate::report::host_usage::sample(),
             plan,

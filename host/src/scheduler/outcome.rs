@@ -133,7 +133,7 @@ impl Scheduler {
             host: HostUsage {
                 start: self.host_start,
                 end: {
-                    if std::env::var_os("BATON_DEBUG_FDS").is_some() {
+                    if std::env::var_os(crate::env_vars::DEBUG_FDS).is_some() {
                         eprintln!("baton: open at the end: {:?}", host_usage::counted_fds());
                     }
                     host_usage::sample()

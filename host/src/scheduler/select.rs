@@ -2,7 +2,7 @@
 //! left out count as done for their dependents.
 
 use crate::plan::Plan;
-use crate::plan::suggest::hint;
+use crate::text::suggest::hint;
 
 /// What the user asked to run.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod durations;
 pub mod journal;
 pub mod log_excerpt;
+pub mod rel_path;
 pub mod run_info;
 pub mod runs;
 pub mod step_log;

@@ -21,8 +21,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::plan::units::Size;
 use crate::text::{Secrets, StreamMasker, escape_line};
+use crate::units::Size;
 
 /// Lines kept for the failure report.
 pub const TAIL_LINES: usize = 20;

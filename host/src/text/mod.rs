@@ -9,6 +9,7 @@
 
 pub mod escape;
 pub mod mask;
+pub mod suggest;
 
 pub use escape::{escape_line, escape_text};
 pub use mask::{Secrets, StreamMasker};
@@ -45,7 +46,7 @@ pub fn clean_message(message: &str, secrets: &Secrets, max: usize) -> String {
         "{} [… cut: the message has {} bytes; messages are capped at {}]",
         prefix(&escaped, max),
         message.len(),
-        crate::plan::units::Size(max as u64)
+        crate::units::Size(max as u64)
     )
 }
 

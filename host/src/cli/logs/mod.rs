@@ -17,11 +17,11 @@ use clap::Args;
 
 use super::{Locate, runs_under};
 use crate::plan::Plan;
-use crate::plan::suggest;
-use crate::plan::units::Size;
 use crate::storage::run_info::{self, RunInfo};
 use crate::storage::runs::RunDir;
 use crate::text::escape::{escape_bytes, escape_line};
+use crate::text::suggest;
+use crate::units::Size;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {

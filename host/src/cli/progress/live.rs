@@ -115,7 +115,7 @@ impl Live {
             }
             UiEvent::StepResumed { id } => self.message(id, String::new()),
             UiEvent::PluginCompiling { name, size, .. } => {
-                self.counts.set_message(format!("compiling plugin {name} ({})", crate::plan::units::Size(*size)));
+                self.counts.set_message(format!("compiling plugin {name} ({})", crate::units::Size(*size)));
             }
             UiEvent::Progress { id, done, total, message } => {
                 let message = escape_line(message);

@@ -4,9 +4,9 @@
 //! bars.
 
 use crate::cli::Output;
-use crate::plan::units::Size;
 use crate::runtime::plugin::SLOW_TO_COMPILE;
 use crate::scheduler::{Observer, Status, UiEvent};
+use crate::units::Size;
 
 pub fn observer(out: Output) -> Observer {
     let start = std::time::Instant::now();

@@ -5,7 +5,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::plan::error::Errors;
-use crate::plan::suggest::hint;
+use crate::text::suggest::hint;
 
 pub(super) fn section<T: DeserializeOwned>(table: &toml::Table, key: &str, errs: &mut Errors) -> Option<T> {
     parse_value(table.get(key)?, key, errs)

@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
-use crate::plan::units::Size;
 use crate::report::RunReport;
 use crate::report::xml::escape;
 use crate::storage::artifacts::Kind;
+use crate::units::Size;
 
 /// Writes the section; a run that published nothing gets a one-line note.
 pub fn section(out: &mut String, r: &RunReport) {

@@ -3,11 +3,11 @@
 
 use std::fmt::Write;
 
-use crate::plan::units::Size;
 use crate::report::analysis::human;
 use crate::report::xml::escape;
 use crate::report::{Outcome, RunReport, StepReport};
 use crate::storage::log_excerpt::LogExcerpt;
+use crate::units::Size;
 
 /// A step's log as the page embeds it.
 #[derive(Debug, Clone)]

@@ -194,7 +194,7 @@ pub fn plugins(out: &mut String, r: &RunReport) {
             "<tr><td>{}</td><td>baton:stage@{}</td><td>{}</td><td><code title=\"{}\">{}</code></td><td>{} in {}</td></tr>",
             escape(&p.name),
             escape(&p.contract),
-            crate::plan::units::Size(p.size),
+            crate::units::Size(p.size),
             escape(&p.digest),
             escape(p.digest.get(..12).unwrap_or(&p.digest)),
             if p.cache == "hit" { "from the compile cache" } else { "compiled" },

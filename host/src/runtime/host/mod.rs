@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod log;
 pub mod process;
 pub mod signals;
+pub mod src_view;
 pub mod types;
 
 /// Longest name or reference a stage may pass: `board.step/name` with each

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::tar_write::{self, Blob};
 use super::{ArtifactRecord, Job, Kind, StoreError, tar_read};
-use crate::sandbox::paths::relative;
+use crate::storage::rel_path::relative;
 
 /// `create_dir_all` inside `ws`, saying so when a symlink leads out.
 fn create_dirs(ws: &Dir, path: &Path) -> Result<(), StoreError> {

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::resolve::{self, Links};
 use super::{Cancel, Job, StoreError};
-use crate::plan::units::Size;
+use crate::units::Size;
 
 /// Most levels of directories below the artifact root.
 pub const MAX_DEPTH: usize = 256;

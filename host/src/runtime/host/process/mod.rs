@@ -298,20 +298,21 @@ fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>
 /// real path for a trusted step; `/src`, where bubblewrap binds it, for an
 /// untrusted one).
 fn step_variables(ctx: &StepContext) -> Vec<(String, String)> {
+    use crate::env_vars::for_processes as P;
     let workspace = ctx.workspace.canonicalize().unwrap_or_else(|_| ctx.workspace.clone());
     let mut vars = vec![
-        ("BATON_RUN_ID".to_string(), ctx.run.run_id.clone()),
-        ("BATON_BOARD".to_string(), ctx.board.clone()),
-        ("BATON_STEP".to_string(), ctx.id.clone()),
-        ("BATON_ATTEMPT".to_string(), ctx.attempt.to_string()),
-        ("BATON_WORKSPACE".to_string(), workspace.display().to_string()),
+        (P::RUN_ID.to_string(), ctx.run.run_id.clone()),
+        (P::BOARD.to_string(), ctx.board.clone()),
+        (P::STEP.to_string(), ctx.id.clone()),
+        (P::ATTEMPT.to_string(), ctx.attempt.to_string()),
+        (P::WORKSPACE.to_string(), workspace.display().to_string()),
     ];
     if let Some(src) = &ctx.src {
         let seen = match ctx.policy.trust {
             crate::plan::Trust::Trusted => src.root.display().to_string(),
-            crate::plan::Trust::Untrusted => crate::sandbox::src_view::SRC.to_string(),
+            crate::plan::Trust::Untrusted => crate::sandbox::wasi::SRC.to_string(),
         };
-        vars.push(("BATON_SRC".to_string(), seen));
+        vars.push((P::SRC.to_string(), seen));
     }
     vars
 }

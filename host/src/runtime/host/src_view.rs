@@ -24,8 +24,7 @@ use crate::runtime::state::StepState;
 /// The WASI filesystem interface the host links (its functions are shadowed).
 const TYPES: &str = "wasi:filesystem/types@0.2.12";
 
-/// Where the project's source is mounted inside the sandbox.
-pub const SRC: &str = "/src";
+pub use crate::sandbox::wasi::SRC;
 
 /// The state directory left out of `/src`.
 pub const STATE: &str = ".baton";
