@@ -1,5 +1,6 @@
 //! Every environment variable the host reads, declared once with what it
-//! does (a leaf module: it imports nothing of the crate).
+//! does, and the one place that derives the cache directory from them (a
+//! leaf module: it imports nothing of the crate).
 
 /// Path of the bubblewrap binary, or `none` to act as if it were missing.
 pub const BWRAP: &str = "BATON_BWRAP";
@@ -47,4 +48,18 @@ pub mod for_processes {
     pub const WORKSPACE: &str = "BATON_WORKSPACE";
     /// The project's source, read-only.
     pub const SRC: &str = "BATON_SRC";
+}
+
+/// baton's cache directory: `$BATON_CACHE_DIR`, else `$XDG_CACHE_HOME/baton`,
+/// else `~/.cache/baton`; `None` when `BATON_CACHE_DIR=off` (or no home).
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    match std::env::var_os(CACHE_DIR) {
+        Some(v) if v == "off" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("baton")),
+    }
 }

@@ -44,14 +44,7 @@ impl BlobCache {
         if let Some(d) = std::env::var_os(ENV_PLUGIN_CACHE).filter(|d| !d.is_empty()) {
             return Self::new(PathBuf::from(d));
         }
-        let base = match std::env::var_os(crate::env_vars::CACHE_DIR) {
-            Some(v) if v == "off" => None,
-            Some(v) => Some(PathBuf::from(v)),
-            None => std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .map(|d| d.join("baton")),
-        };
+        let base = crate::env_vars::cache_dir();
         Self::new(base.unwrap_or_else(|| state_dir.to_path_buf()).join("plugins"))
     }
 

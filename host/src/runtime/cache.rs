@@ -33,14 +33,7 @@ impl CompileCache {
     /// The cache directory: `$BATON_CACHE_DIR`, else `$XDG_CACHE_HOME/baton`,
     /// else `~/.cache/baton`; `BATON_CACHE_DIR=off` turns caching off.
     pub fn from_env(engine: &Engine) -> Self {
-        let dir = match std::env::var_os(crate::env_vars::CACHE_DIR) {
-            Some(v) if v == "off" => None,
-            Some(v) => Some(PathBuf::from(v)),
-            None => std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .map(|d| d.join("baton")),
-        };
+        let dir = crate::env_vars::cache_dir();
         Self::new(engine, dir.map(|d| d.join("compiled")))
     }
 

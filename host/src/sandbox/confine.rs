@@ -1,9 +1,10 @@
 //! How a step's processes are started. Every process tree of a step runs in
-//! a container baton can kill as a whole: its own pid namespace (through
-//! bubblewrap; when the tree's first process ends, the namespace and all that
-//! is left in it die, `setsid` or not, and `/proc` shows no host process, so
-//! nothing reads baton's environment) and, where the host has one, a pids
-//! cgroup that is emptied with SIGKILL when the process ends.
+//! a container baton can kill as a whole: its own pid namespace (made by
+//! baton as root, see [`super::pidns`], else by bubblewrap; when the tree's
+//! first process ends, the namespace and all that is left in it die, `setsid`
+//! or not, and `/proc` shows no host process, so nothing reads baton's
+//! environment). Untrusted trees, and trusted ones where no namespace can be
+//! made, are also in a pids cgroup that is emptied with SIGKILL at the end.
 //!
 //! Untrusted steps' processes run inside bubblewrap with no network, no
 //! capability, the workspace as the only writable path, size-capped `/tmp`
@@ -170,9 +171,13 @@ impl Confinement {
     }
 
     /// A trusted process: the host as it is, but in a pid namespace of its
-    /// own when bubblewrap is there, and in a pids cgroup when the host has one.
+    /// own; where none can be made, in a pids cgroup (when the host has one)
+    /// that is emptied when the process ends.
     fn trusted(&self, spec: &Spec<'_>) -> Result<Launch, String> {
-        let cgroup = PidsCgroup::create(spec.label, None);
+        let cgroup = match self.pid_namespace() {
+            PidNamespace::Unavailable(_) => PidsCgroup::create(spec.label, None),
+            PidNamespace::Native | PidNamespace::Bwrap(_) => None,
+        };
         let direct = |pid_namespace| Launch {
             program: spec.program.to_path_buf(),
             args: spec.args.iter().map(OsString::from).collect(),

@@ -240,8 +240,7 @@ with = { ops = [
 ] }
 "#,
     );
-    let out = p.baton().env("BATON_TEST_CANARY", "canary-value").args(["run", "--json"]).output().expect("run baton");
-    let r = crate::harness::Run::from_output(out);
+    let r = p.run_env(&[("BATON_TEST_CANARY", "canary-value")], &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("a.snoop"));
 }
 
@@ -259,8 +258,7 @@ trust = "untrusted"
 with = { ops = [{ op = "run", program = "sh", args = ["-c", "true"] }] }
 "#,
     );
-    let out = p.baton().env("BATON_SANDBOX_UID", "0").args(["run", "--json"]).output().expect("run");
-    let r = crate::harness::Run::from_output(out);
+    let r = p.run_env(&[("BATON_SANDBOX_UID", "0")], &[]);
     assert_eq!(r.code, 1);
     assert_eq!(
         r.error("try.patch"),

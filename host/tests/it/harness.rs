@@ -76,6 +76,13 @@ impl Pipeline {
         Run::from_output(out)
     }
 
+    /// `baton run --json <args>` with extra environment variables.
+    pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut c = self.baton();
+        c.envs(env.iter().copied()).arg("run").arg("--json").args(args);
+        Run::from_output(c.output().expect("run baton"))
+    }
+
     /// `baton check`.
     pub fn check(&self) -> Output {
         self.baton().arg("check").output().expect("run baton check")

@@ -151,8 +151,7 @@ trust = "untrusted"
 with = { ops = [{ op = "run", program = "sh", args = ["-c", "true"] }] }
 "#,
     );
-    let out = p.baton().env("BATON_BWRAP", "none").args(["run", "--json"]).output().expect("run");
-    let r = crate::harness::Run::from_output(out);
+    let r = p.run_env(&[("BATON_BWRAP", "none")], &[]);
     assert_eq!(r.code, 1);
     assert_eq!(
         r.error("try.patch"),
