@@ -8,6 +8,8 @@
 //! - [`plan`]: a pipeline file turned into a validated step graph.
 //! - [`scheduler`]: runs the graph: ready set, pools, failures, retries,
 //!   signals, cancellation, resume.
+//! - [`executor`]: the boundary between the scheduler and what runs an
+//!   attempt (the trait, its reports, requests and outcomes).
 //! - [`runtime`]: the wasmtime engine, compile cache, plugin loading, the one
 //!   `bindgen!` site, and one file per WIT interface under `runtime/host/`.
 //! - [`sandbox`]: policy (trust, limits, allow-lists), WASI context, path
@@ -23,6 +25,7 @@
 
 pub mod cli;
 pub mod env_vars;
+pub mod executor;
 pub mod plan;
 pub mod registry;
 pub mod report;

@@ -14,7 +14,6 @@ use super::context::{RunServices, StepContext};
 use super::contract::{self, capability_of};
 use super::host::process::ProcessGroups;
 use super::plugin::{LoadedPlugin, check_header, first_line};
-use super::services::ServiceHandle;
 use super::state::{MAX_RESOURCES, StepState};
 use crate::plan::{PluginDef, PluginSource, Trust};
 use crate::sandbox::confine::Confinement;
@@ -138,11 +137,11 @@ pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Resul
         log: log.clone(),
         run: Arc::new(RunServices {
             run_id: "inspect".into(),
-            requests: ServiceHandle::new(tx),
             store: ArtifactStore::new(scratch.path().join("store")),
             confinement: Confinement::detect(),
             secrets: Default::default(),
         }),
+        reporter: crate::executor::Reporter::new(0, 1, tx),
         processes: ProcessGroups::default(),
         denied: Default::default(),
     });

@@ -85,7 +85,7 @@ impl Scheduler {
             return;
         }
         let now = self.now();
-        let digest = self.steps[i].plugin_digest.clone().or_else(|| self.plugin_digest_of(i));
+        let digest = self.plugin_digest_of(i);
         let st = &mut self.steps[i];
         st.status = status;
         if st.start.is_some() {
@@ -136,10 +136,7 @@ impl Scheduler {
 
     fn plugin_digest_of(&self, i: usize) -> Option<String> {
         let p = self.plan.steps[i].plugin?;
-        match &self.plugins[p] {
-            Some(Ok(l)) => Some(l.digest.clone()),
-            _ => None,
-        }
+        self.digests[p].clone()
     }
 
     /// A halting step failed: start nothing new except `always` steps.

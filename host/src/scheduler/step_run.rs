@@ -2,7 +2,7 @@
 
 use tokio::sync::oneshot;
 
-use crate::runtime::invoke::FailureKind;
+use crate::executor::FailureKind;
 
 /// Where a step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +88,6 @@ pub struct StepRun {
     pub artifacts: Vec<String>,
     /// Stops the running attempt.
     pub cancel: Option<oneshot::Sender<()>>,
-    /// Digest of the plugin the step ran with.
-    pub plugin_digest: Option<String>,
     /// When the step last became ready.
     pub queued_at: f64,
 }
@@ -111,7 +109,6 @@ impl StepRun {
             waits: Vec::new(),
             artifacts: Vec::new(),
             cancel: None,
-            plugin_digest: None,
             queued_at: 0.0,
         }
     }

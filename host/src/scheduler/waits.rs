@@ -13,9 +13,8 @@ use std::collections::HashSet;
 
 use tokio::sync::oneshot;
 
+use crate::executor::{ArtifactError, SignalError};
 use crate::plan::Plan;
-use crate::runtime::bindings::baton::stage::artifacts::ArtifactError;
-use crate::runtime::bindings::baton::stage::signals::SignalError;
 use crate::scheduler::step_run::{Status, StepRun};
 use crate::storage::artifacts::ArtifactRecord;
 

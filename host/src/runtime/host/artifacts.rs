@@ -4,7 +4,7 @@
 
 use super::{plain_reference, shown};
 use crate::runtime::bindings::baton::stage::artifacts::{Artifact, ArtifactError, ArtifactKind, Host};
-use crate::runtime::services::ServiceRequest;
+use crate::executor::{self, Request};
 use crate::runtime::state::StepState;
 use crate::storage::artifacts::{ArtifactRecord, Job, Kind, StoreError, valid_name};
 
@@ -27,6 +27,16 @@ fn store_error(e: StoreError) -> ArtifactError {
         StoreError::Limit(m) => ArtifactError::Limit(m),
         StoreError::Cancelled => ArtifactError::Io(e.to_string()),
         StoreError::Io(m) => ArtifactError::Io(m),
+    }
+}
+
+/// The scheduler's answer as the WIT variant of the same name.
+fn to_wit_error(e: executor::ArtifactError) -> ArtifactError {
+    match e {
+        executor::ArtifactError::NotFound(m) => ArtifactError::NotFound(m),
+        executor::ArtifactError::NeverPublished(m) => ArtifactError::NeverPublished(m),
+        executor::ArtifactError::Denied(m) => ArtifactError::Denied(m),
+        executor::ArtifactError::Limit(m) => ArtifactError::Limit(m),
     }
 }
 
@@ -64,12 +74,10 @@ impl Host for StepState {
         self.ctx
             .log
             .line("baton", &format!("published {} ({}, {} bytes)", record.reference, record.digest, record.size));
-        let step = self.ctx.index;
-        let answer =
-            self.ctx.run.requests.ask(|reply| ServiceRequest::Publish { step, record: record.clone(), reply }).await;
+        let answer = self.ctx.reporter.ask(|reply| Request::Publish { record: record.clone(), reply }).await;
         Ok(match answer {
             Some(Ok(())) => Ok(to_wit(&record)),
-            Some(Err(e)) => Err(e),
+            Some(Err(e)) => Err(to_wit_error(e)),
             None => Err(gone()),
         })
     }
@@ -81,16 +89,15 @@ impl Host for StepState {
                 shown(&reference)
             ))));
         }
-        let step = self.ctx.index;
-        let found = self.ctx.run.requests.ask(|reply| ServiceRequest::Lookup { step, reference, reply }).await;
+        let found = self.ctx.reporter.ask(|reply| Request::Lookup { reference, reply }).await;
         let record = match found {
             Some(Ok(r)) => r,
             Some(Err(e)) => {
-                if let ArtifactError::Denied(_) = &e {
+                if let executor::ArtifactError::Denied(_) = &e {
                     // The next attempt would be denied the same: no retry.
                     self.ctx.denied.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                return Ok(Err(e));
+                return Ok(Err(to_wit_error(e)));
             }
             None => return Ok(Err(gone())),
         };
@@ -110,8 +117,7 @@ impl Host for StepState {
     }
 
     async fn list(&mut self) -> wasmtime::Result<Result<Vec<Artifact>, ArtifactError>> {
-        let step = self.ctx.index;
-        let all = self.ctx.run.requests.ask(|reply| ServiceRequest::List { step, reply }).await;
+        let all = self.ctx.reporter.ask(|reply| Request::List { reply }).await;
         Ok(match all {
             Some(records) => Ok(records.iter().map(to_wit).collect()),
             None => Err(gone()),

@@ -4,7 +4,7 @@
 
 use super::{plain_reference, shown};
 use crate::runtime::bindings::baton::stage::signals::{Host, SignalError};
-use crate::runtime::services::ServiceRequest;
+use crate::executor::{self, Request};
 use crate::runtime::state::StepState;
 
 /// Most names one `wait` may list.
@@ -31,19 +31,17 @@ impl Host for StepState {
         if let Err(e) = check_name(&name) {
             return Ok(Err(e));
         }
-        let step = self.ctx.index;
         self.ctx.log.line("baton", &format!("emit {name}"));
-        let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Emit { step, name, reply }).await;
-        Ok(answer.unwrap_or_else(|| Err(gone())))
+        let answer = self.ctx.reporter.ask(|reply| Request::Emit { name, reply }).await;
+        Ok(answer.map_or_else(|| Err(gone()), |a| a.map_err(to_wit)))
     }
 
     async fn raised(&mut self, name: String) -> wasmtime::Result<Result<bool, SignalError>> {
         if let Err(e) = check_name(&name) {
             return Ok(Err(e));
         }
-        let step = self.ctx.index;
-        let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Raised { step, name, reply }).await;
-        Ok(answer.unwrap_or_else(|| Err(gone())))
+        let answer = self.ctx.reporter.ask(|reply| Request::Raised { name, reply }).await;
+        Ok(answer.map_or_else(|| Err(gone()), |a| a.map_err(to_wit)))
     }
 
     async fn wait(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), SignalError>> {
@@ -53,10 +51,9 @@ impl Host for StepState {
         if let Some(e) = names.iter().find_map(|n| check_name(n).err()) {
             return Ok(Err(e));
         }
-        let step = self.ctx.index;
         self.ctx.log.line("baton", &format!("waiting for {}", names.join(", ")));
-        let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Wait { step, names, reply }).await;
-        let result = answer.unwrap_or_else(|| Err(gone()));
+        let answer = self.ctx.reporter.ask(|reply| Request::Wait { names, reply }).await;
+        let result = answer.map_or_else(|| Err(gone()), |a| a.map_err(to_wit));
         if result.is_ok() {
             self.ctx.log.line("baton", "wait over");
         }
@@ -64,14 +61,13 @@ impl Host for StepState {
     }
 }
 
-/// The text of a signal error, as the SDK shows it.
-pub fn message(e: &SignalError) -> String {
+/// The scheduler's answer as the WIT variant of the same name.
+fn to_wit(e: executor::SignalError) -> SignalError {
     match e {
-        SignalError::Undeclared(m) => format!("undeclared signal: {m}"),
-        SignalError::Never(m) => format!("signal never raised: {m}"),
-        SignalError::Deadlock(m) => format!("deadlock: {m}"),
-        SignalError::Failed(m) => m.clone(),
-        SignalError::Limit(m) => format!("limit: {m}"),
+        executor::SignalError::Undeclared(m) => SignalError::Undeclared(m),
+        executor::SignalError::Never(m) => SignalError::Never(m),
+        executor::SignalError::Deadlock(m) => SignalError::Deadlock(m),
+        executor::SignalError::Failed(m) => SignalError::Failed(m),
     }
 }
 
