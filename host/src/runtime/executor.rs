@@ -54,7 +54,9 @@ impl Executor for LocalExecutor {
         let plugin = match self.plugins.get(attempt.plugin.index).cloned().flatten() {
             Some(Ok(p)) => p,
             // A plugin that cannot load fails its steps, at once and for good.
-            Some(Err(message)) => return reporter.ended(AttemptOutcome::failed(FailureKind::Host, message), Vec::new()),
+            Some(Err(message)) => {
+                return reporter.ended(AttemptOutcome::failed(FailureKind::Host, message), Vec::new());
+            }
             None => {
                 let outcome = AttemptOutcome::failed(FailureKind::Host, "plugin not loaded");
                 return reporter.ended(outcome, Vec::new());

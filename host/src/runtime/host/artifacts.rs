@@ -3,8 +3,8 @@
 //! knows who publishes what and makes a `get` wait for a pending producer.
 
 use super::{plain_reference, shown};
-use crate::runtime::bindings::baton::stage::artifacts::{Artifact, ArtifactError, ArtifactKind, Host};
 use crate::executor::{self, Request};
+use crate::runtime::bindings::baton::stage::artifacts::{Artifact, ArtifactError, ArtifactKind, Host};
 use crate::runtime::state::StepState;
 use crate::storage::artifacts::{ArtifactRecord, Job, Kind, StoreError, valid_name};
 

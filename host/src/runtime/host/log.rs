@@ -1,9 +1,9 @@
 //! `baton:stage/log`: lines into the step log (which masks secrets), progress
 //! to the live view (masked and escaped here: it goes straight to a terminal).
 
+use crate::executor::Event;
 use crate::runtime::bindings::Level;
 use crate::runtime::bindings::baton::stage::log::Host;
-use crate::executor::Event;
 use crate::runtime::state::StepState;
 use crate::text::escape_line;
 

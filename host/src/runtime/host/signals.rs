@@ -3,8 +3,8 @@
 //! before anything logs them.
 
 use super::{plain_reference, shown};
-use crate::runtime::bindings::baton::stage::signals::{Host, SignalError};
 use crate::executor::{self, Request};
+use crate::runtime::bindings::baton::stage::signals::{Host, SignalError};
 use crate::runtime::state::StepState;
 
 /// Most names one `wait` may list.
