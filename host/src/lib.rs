@@ -19,6 +19,7 @@
 //!   distribution client and its auth, the digest-keyed cache, `baton.lock`.
 //! - [`report`]: the end-of-run report (text summary, JSON, JUnit XML, the
 //!   HTML page, graph SVG).
+//! - [`status`]: how steps, attempts and runs end (serde enums; a leaf).
 //! - [`text`]: what reaches people: control characters escaped, secrets masked.
 //! - [`cli`]: one file per subcommand.
 //! - [`env_vars`]: every `BATON_*` variable the host reads (a leaf).
@@ -32,5 +33,6 @@ pub mod report;
 pub mod runtime;
 pub mod sandbox;
 pub mod scheduler;
+pub mod status;
 pub mod storage;
 pub mod text;

@@ -9,6 +9,7 @@ use super::requests::answer;
 use super::step_run::{self, Status};
 use super::{Scheduler, UiEvent};
 use crate::executor::{Attempt, AttemptOutcome, Event, FailureKind, PluginRef, Report, Reporter};
+use crate::status::StepStatus;
 use crate::storage::journal::Record;
 use crate::text::{MAX_ERROR, clean_message};
 
@@ -155,8 +156,8 @@ impl Scheduler {
             }
         }
         match outcome {
-            AttemptOutcome::Succeeded => self.finish(i, Status::Succeeded, None),
-            AttemptOutcome::Cancelled => self.finish(i, Status::Cancelled, Some("cancelled".into())),
+            AttemptOutcome::Succeeded => self.finish(i, StepStatus::Ok, None),
+            AttemptOutcome::Cancelled => self.finish(i, StepStatus::Cancelled, Some("cancelled".into())),
             AttemptOutcome::Failed { kind, message } => {
                 let def = &self.plan.steps[i];
                 let retry = attempt <= def.retries
@@ -185,7 +186,7 @@ impl Scheduler {
                     } else {
                         message
                     };
-                    self.finish(i, Status::Failed, Some(shown));
+                    self.finish(i, StepStatus::Failed, Some(shown));
                 }
             }
         }
@@ -199,7 +200,7 @@ impl Scheduler {
         let def = &self.plan.steps[i];
         if self.cancelled || (self.halted.is_some() && !def.always) {
             let last = self.steps[i].error.take();
-            return self.finish(i, Status::Failed, last);
+            return self.finish(i, StepStatus::Failed, last);
         }
         self.steps[i].status = Status::Ready;
         self.steps[i].queued_at = self.now();

@@ -85,14 +85,47 @@ pub enum Priority {
 /// starts (a compile cache miss), its code kept for later runs if `cached`.
 #[derive(Debug)]
 pub enum UiEvent<'a> {
-    RunStarted { run_id: &'a str, steps: usize, jobs: usize, log_dir: &'a std::path::Path },
-    StepStarted { id: &'a str, attempt: u32 },
-    StepFinished { id: &'a str, status: Status, seconds: Option<f64>, error: Option<&'a str>, forgiven: bool },
-    StepRetrying { id: &'a str, next_attempt: u32, delay: std::time::Duration, error: &'a str },
-    StepWaiting { id: &'a str, on: &'a [String] },
-    StepResumed { id: &'a str },
-    Progress { id: &'a str, done: u64, total: u64, message: &'a str },
-    PluginCompiling { name: &'a str, size: u64, cached: bool },
+    RunStarted {
+        run_id: &'a str,
+        steps: usize,
+        jobs: usize,
+        log_dir: &'a std::path::Path,
+    },
+    StepStarted {
+        id: &'a str,
+        attempt: u32,
+    },
+    StepFinished {
+        id: &'a str,
+        status: crate::status::StepStatus,
+        seconds: Option<f64>,
+        error: Option<&'a str>,
+        forgiven: bool,
+    },
+    StepRetrying {
+        id: &'a str,
+        next_attempt: u32,
+        delay: std::time::Duration,
+        error: &'a str,
+    },
+    StepWaiting {
+        id: &'a str,
+        on: &'a [String],
+    },
+    StepResumed {
+        id: &'a str,
+    },
+    Progress {
+        id: &'a str,
+        done: u64,
+        total: u64,
+        message: &'a str,
+    },
+    PluginCompiling {
+        name: &'a str,
+        size: u64,
+        cached: bool,
+    },
     PluginLoaded(&'a PluginLoad),
     Cancelling,
 }

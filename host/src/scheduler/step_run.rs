@@ -2,7 +2,7 @@
 
 use tokio::sync::oneshot;
 
-use crate::executor::FailureKind;
+use crate::status::{FailureKind, StepStatus};
 
 /// Where a step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,29 +15,14 @@ pub enum Status {
     Running,
     /// Failed an attempt; the next one starts after the backoff.
     Backoff,
-    Succeeded,
-    /// Succeeded in an earlier run (`--resume`); not run again.
-    PreviouslyDone,
-    /// Left out by `--only`, `--skip` or `--from`; counts as done.
-    Excluded,
-    Failed,
-    /// Not run: a dependency failed, the run halted or was cancelled.
-    Skipped,
-    /// Interrupted by cancellation.
-    Cancelled,
+    /// Finished (a failure under `on_failure = "ignore"` is `Failed` here,
+    /// with [`StepRun::forgiven`] set).
+    Done(StepStatus),
 }
 
 impl Status {
     pub fn finished(self) -> bool {
-        matches!(
-            self,
-            Status::Succeeded
-                | Status::PreviouslyDone
-                | Status::Excluded
-                | Status::Failed
-                | Status::Skipped
-                | Status::Cancelled
-        )
+        matches!(self, Status::Done(_))
     }
 }
 
@@ -115,7 +100,7 @@ impl StepRun {
 
     /// Whether dependents of this step may run (succeeded, or counts as done).
     pub fn satisfies(&self) -> bool {
-        matches!(self.status, Status::Succeeded | Status::PreviouslyDone | Status::Excluded)
-            || (self.status == Status::Failed && self.forgiven)
+        matches!(self.status, Status::Done(StepStatus::Ok | StepStatus::PreviouslyDone | StepStatus::Excluded))
+            || (self.status == Status::Done(StepStatus::Failed) && self.forgiven)
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use crate::executor::{ArtifactError, SignalError};
 use crate::plan::Plan;
 use crate::scheduler::step_run::{Status, StepRun};
+use crate::status::StepStatus;
 use crate::storage::artifacts::ArtifactRecord;
 
 /// One thing a wait needs.
@@ -158,20 +159,20 @@ pub fn target_state(
 
 fn word(st: &StepRun) -> &'static str {
     match st.status {
-        Status::Failed => "failed",
-        Status::Skipped => "was skipped",
-        Status::Cancelled => "was cancelled",
-        Status::Excluded => "was left out of this run",
+        Status::Done(StepStatus::Failed) => "failed",
+        Status::Done(StepStatus::Skipped) => "was skipped",
+        Status::Done(StepStatus::Cancelled) => "was cancelled",
+        Status::Done(StepStatus::Excluded) => "was left out of this run",
         _ => "succeeded",
     }
 }
 
 fn finished_word(st: &StepRun) -> &'static str {
     match st.status {
-        Status::Failed => "failed",
-        Status::Skipped => "was skipped",
-        Status::Cancelled => "was cancelled",
-        Status::Excluded => "was left out of this run",
+        Status::Done(StepStatus::Failed) => "failed",
+        Status::Done(StepStatus::Skipped) => "was skipped",
+        Status::Done(StepStatus::Cancelled) => "was cancelled",
+        Status::Done(StepStatus::Excluded) => "was left out of this run",
         _ => "finished",
     }
 }

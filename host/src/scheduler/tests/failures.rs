@@ -3,6 +3,7 @@
 use super::harness::{Act, Pipeline};
 use crate::executor::FailureKind;
 use crate::scheduler::resume::Carried;
+use crate::status::{RunStatus, StepStatus};
 use crate::storage::artifacts::{ArtifactRecord, Kind};
 
 #[tokio::test(start_paused = true)]
@@ -32,9 +33,9 @@ backoff = "1s"
             "3010 l.a#3 ok",
         ]
     );
-    assert_eq!(ran.outcome("l.a"), ("ok", None));
-    let kinds: Vec<_> = ran.step("l.a").attempts.iter().map(|a| a.kind.clone()).collect();
-    assert_eq!(kinds, [Some("stage".to_string()), Some("trap".to_string()), None]);
+    assert_eq!(ran.outcome("l.a"), (StepStatus::Ok, None));
+    let kinds: Vec<_> = ran.step("l.a").attempts.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [Some(FailureKind::Stage), Some(FailureKind::Trap), None]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -58,11 +59,11 @@ on_failure = "continue"
     .script("w.b", 1, &[Act::Fail(FailureKind::Config, "invalid config: no `run`")])
     .run()
     .await;
-    assert_eq!(ran.outcome("l.a"), ("failed", Some("boom (attempt 2 of 2)")));
+    assert_eq!(ran.outcome("l.a"), (StepStatus::Failed, Some("boom (attempt 2 of 2)")));
     assert_eq!(ran.step("l.a").attempts.len(), 2);
-    assert_eq!(ran.outcome("w.b"), ("failed", Some("invalid config: no `run`")));
+    assert_eq!(ran.outcome("w.b"), (StepStatus::Failed, Some("invalid config: no `run`")));
     assert_eq!(ran.step("w.b").attempts.len(), 1);
-    assert_eq!(ran.report.status, "failed");
+    assert_eq!(ran.report.status, RunStatus::Failed);
 }
 
 const FAILING_FIRST: &str = r#"
@@ -95,29 +96,29 @@ fn failing_first(on_failure: &str) -> Pipeline {
 async fn halt_starts_nothing_new_but_always_steps() {
     let ran = failing_first("halt").run().await;
     assert_eq!(ran.trace, ["0 l.a#1 start", "10 l.a#1 failed: broke", "10 w.cleanup#1 start", "10 w.cleanup#1 ok"]);
-    assert_eq!(ran.outcome("l.a"), ("failed", Some("broke")));
-    assert_eq!(ran.outcome("l.b"), ("skipped", Some("dependency l.a failed")));
-    assert_eq!(ran.outcome("w.x"), ("skipped", Some("run halted after l.a failed")));
-    assert_eq!(ran.outcome("w.cleanup"), ("ok", None));
-    assert_eq!(ran.report.status, "failed");
+    assert_eq!(ran.outcome("l.a"), (StepStatus::Failed, Some("broke")));
+    assert_eq!(ran.outcome("l.b"), (StepStatus::Skipped, Some("dependency l.a failed")));
+    assert_eq!(ran.outcome("w.x"), (StepStatus::Skipped, Some("run halted after l.a failed")));
+    assert_eq!(ran.outcome("w.cleanup"), (StepStatus::Ok, None));
+    assert_eq!(ran.report.status, RunStatus::Failed);
 }
 
 #[tokio::test(start_paused = true)]
 async fn continue_skips_dependents_and_runs_the_rest() {
     let ran = failing_first("continue").run().await;
-    assert_eq!(ran.outcome("l.b"), ("skipped", Some("dependency l.a failed")));
-    assert_eq!(ran.outcome("w.x"), ("ok", None));
-    assert_eq!(ran.outcome("w.cleanup"), ("ok", None));
-    assert_eq!(ran.report.status, "failed");
+    assert_eq!(ran.outcome("l.b"), (StepStatus::Skipped, Some("dependency l.a failed")));
+    assert_eq!(ran.outcome("w.x"), (StepStatus::Ok, None));
+    assert_eq!(ran.outcome("w.cleanup"), (StepStatus::Ok, None));
+    assert_eq!(ran.report.status, RunStatus::Failed);
 }
 
 #[tokio::test(start_paused = true)]
 async fn ignore_forgives_the_failure_and_its_dependents_run() {
     let ran = failing_first("ignore").run().await;
-    assert_eq!(ran.outcome("l.a"), ("forgiven", Some("broke")));
-    assert_eq!(ran.outcome("l.b"), ("ok", None));
-    assert_eq!(ran.outcome("w.x"), ("ok", None));
-    assert_eq!(ran.report.status, "ok");
+    assert_eq!(ran.outcome("l.a"), (StepStatus::Forgiven, Some("broke")));
+    assert_eq!(ran.outcome("l.b"), (StepStatus::Ok, None));
+    assert_eq!(ran.outcome("w.x"), (StepStatus::Ok, None));
+    assert_eq!(ran.report.status, RunStatus::Ok);
     assert_eq!(ran.report.failures.len(), 1);
     assert!(ran.report.failures[0].forgiven);
 }
@@ -139,10 +140,10 @@ async fn cancelling_interrupts_running_steps_skips_the_rest_and_still_runs_alway
             "50 w.cleanup#1 ok",
         ]
     );
-    assert_eq!(ran.outcome("l.b"), ("cancelled", Some("cancelled")));
-    assert_eq!(ran.outcome("w.x"), ("skipped", Some("run cancelled")));
-    assert_eq!(ran.outcome("w.cleanup"), ("ok", None));
-    assert_eq!(ran.report.status, "cancelled");
+    assert_eq!(ran.outcome("l.b"), (StepStatus::Cancelled, Some("cancelled")));
+    assert_eq!(ran.outcome("w.x"), (StepStatus::Skipped, Some("run cancelled")));
+    assert_eq!(ran.outcome("w.cleanup"), (StepStatus::Ok, None));
+    assert_eq!(ran.report.status, RunStatus::Cancelled);
 }
 
 #[tokio::test(start_paused = true)]
@@ -174,7 +175,7 @@ plugin = "s"
     };
     let ran = pipeline.script("w.b", 1, &[Act::Wait(&["l.a/go"]), Act::Get("l.a/out")]).resuming(carried).run().await;
     assert_eq!(ran.trace, ["0 w.b#1 start", "0 w.b wait over", "0 w.b got l.a/out", "0 w.b#1 ok"]);
-    assert_eq!(ran.outcome("l.a"), ("previously_done", None));
+    assert_eq!(ran.outcome("l.a"), (StepStatus::PreviouslyDone, None));
     assert!(ran.step("l.a").attempts.is_empty());
     assert_eq!(ran.report.artifacts.len(), 1);
 }

@@ -12,6 +12,7 @@ use crate::executor::{Attempt, AttemptOutcome, Executor, FailureKind, Reporter, 
 use crate::plan::Plan;
 use crate::report::{RunReport, StepReport};
 use crate::scheduler::{Scheduler, Setup, resume};
+use crate::status::StepStatus;
 use crate::storage::artifacts::{ArtifactRecord, Kind};
 use crate::storage::runs::RunDir;
 
@@ -244,8 +245,8 @@ impl Ran {
 
     /// `(outcome, error)` of a step.
     #[track_caller]
-    pub fn outcome(&self, id: &str) -> (&str, Option<&str>) {
+    pub fn outcome(&self, id: &str) -> (StepStatus, Option<&str>) {
         let s = self.step(id);
-        (s.outcome.as_str(), s.error.as_deref())
+        (s.outcome(), s.error.as_deref())
     }
 }

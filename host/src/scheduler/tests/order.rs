@@ -2,6 +2,7 @@
 //! during waits, deadlocks.
 
 use super::harness::{Act, Pipeline};
+use crate::status::RunStatus;
 
 #[tokio::test(start_paused = true)]
 async fn a_step_of_another_board_starts_when_its_dependency_ends() {
@@ -42,7 +43,7 @@ after = []
             "70 l.b#1 ok",
         ]
     );
-    assert_eq!(ran.report.status, "ok");
+    assert_eq!(ran.report.status, RunStatus::Ok);
 }
 
 #[tokio::test(start_paused = true)]
