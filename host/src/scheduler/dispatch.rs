@@ -18,7 +18,10 @@ impl Scheduler {
     /// whether anything changed.
     pub(super) fn dispatch(&mut self) -> bool {
         let mut changed = false;
-        while self.active < self.jobs {
+        while !self.wakeups.is_empty() {
+            let Ok(slot) = self.job_slots.clone().try_acquire_owned() else {
+                break;
+            };
             let Some((i, reply, result)) = self.wakeups.pop_front() else {
                 break;
             };
@@ -28,8 +31,7 @@ impl Scheduler {
                 continue;
             }
             st.blocked = false;
-            st.has_slot = true;
-            self.active += 1;
+            st.slot = Some(slot);
             if let Some(w) = st.waits.last_mut()
                 && w.end.is_none()
             {
@@ -39,13 +41,23 @@ impl Scheduler {
             answer(reply, result, &self.artifacts);
             changed = true;
         }
-        while self.active < self.jobs && self.live < self.max_live {
-            let plan = &self.plan;
-            let steps = &self.steps;
-            let Some(i) = self.ready.pop(|s| plan.steps[s].pool, |s| steps[s].status == Status::Ready) else {
+        loop {
+            // Slots taken here and not used go back when dropped.
+            let Ok(slot) = self.job_slots.clone().try_acquire_owned() else {
                 break;
             };
-            self.steps[i].has_pool = self.plan.steps[i].pool.is_some();
+            let Ok(instance) = self.instance_slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let plan = &self.plan;
+            let steps = &self.steps;
+            let Some((i, pool)) = self.ready.pop(|s| plan.steps[s].pool, |s| steps[s].status == Status::Ready) else {
+                break;
+            };
+            let st = &mut self.steps[i];
+            st.slot = Some(slot);
+            st.instance = Some(instance);
+            st.pool = pool;
             self.start_attempt(i);
             changed = true;
         }
@@ -57,8 +69,6 @@ impl Scheduler {
         let def = &self.plan.steps[i];
         let st = &mut self.steps[i];
         st.status = Status::Running;
-        st.has_slot = true;
-        self.active += 1;
         let attempt = st.attempts.len() as u32 + 1;
         st.start.get_or_insert(now);
         st.attempts.push(step_run::Attempt {
@@ -75,8 +85,6 @@ impl Scheduler {
 
         let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
         st.cancel = Some(cancel_tx);
-        st.has_instance = true;
-        self.live += 1;
         self.in_flight += 1;
         let reporter = Reporter::new(i, attempt, self.reports_tx.clone());
         let Some(index) = def.plugin else {
@@ -123,26 +131,16 @@ impl Scheduler {
         let now = self.now();
         let st = &mut self.steps[i];
         st.cancel = None;
-        if st.has_instance {
-            st.has_instance = false;
-            self.live -= 1;
-        }
-        if st.has_slot {
-            st.has_slot = false;
-            self.active -= 1;
-        }
+        // Its slots go back: the job slot, its place in the executor, its pool's.
+        st.slot = None;
+        st.instance = None;
+        st.pool = None;
         st.blocked = false;
         if let Some(w) = st.waits.last_mut()
             && w.end.is_none()
         {
             w.end = Some(now);
             w.error = Some("the attempt ended while waiting".into());
-        }
-        if st.has_pool {
-            st.has_pool = false;
-            if let Some(p) = self.plan.steps[i].pool {
-                self.ready.release(p);
-            }
         }
         self.waits.retain(|w| w.step != i);
         self.wakeups.retain(|(s, _, _)| *s != i);

@@ -46,7 +46,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::executor::{Executor, Report, SignalError};
 use crate::plan::Plan;
@@ -190,13 +190,12 @@ pub(crate) struct Scheduler {
     prio: Vec<u64>,
     ready: ready::ReadyQueue,
     jobs: usize,
-    /// Steps holding a job slot.
-    active: usize,
+    /// `jobs` job slots: a running step holds one (a waiting one gives it back).
+    job_slots: Arc<Semaphore>,
+    /// As many as the executor may have attempts alive (running or waiting).
+    instance_slots: Arc<Semaphore>,
     /// Attempts started and not yet ended.
     in_flight: usize,
-    /// Attempts alive (running or waiting), and the most there may be.
-    live: usize,
-    max_live: usize,
     /// Steps waiting for a retry timer.
     backoffs: usize,
     finished: usize,
@@ -278,15 +277,14 @@ impl Scheduler {
         let mut sched = Self {
             dependents: plan.dependents(),
             steps: plan.steps.iter().map(|s| step_run::StepRun::new(s.deps.len())).collect(),
-            max_live: executor.capacity().max(1),
+            instance_slots: Arc::new(Semaphore::new(executor.capacity().max(1))),
+            job_slots: Arc::new(Semaphore::new(jobs.max(1))),
             executor,
             digests,
             prio,
             ready: ready::ReadyQueue::new(&pool_caps),
             jobs: jobs.max(1),
-            active: 0,
             in_flight: 0,
-            live: 0,
             backoffs: 0,
             finished: 0,
             freed: Vec::new(),

@@ -182,10 +182,8 @@ impl Scheduler {
         let now = self.now();
         let st = &mut self.steps[step];
         st.blocked = true;
-        if st.has_slot {
-            st.has_slot = false;
-            self.active -= 1;
-        }
+        // The job slot goes back while it waits (its pool slot stays).
+        st.slot = None;
         st.waits.push(WaitRecord { on: names.clone(), start: now, end: None, error: None });
         (self.observer)(&UiEvent::StepWaiting { id: &self.plan.steps[step].id, on: &names });
         self.waits.push(PendingWait { step, open, reply });
@@ -235,7 +233,7 @@ impl Scheduler {
     /// Fails the waits nothing can ever satisfy.
     pub(super) fn check_deadlocks(&mut self) {
         let ready = &self.ready;
-        let full = self.live >= self.max_live;
+        let full = self.instance_slots.available_permits() == 0;
         let dead = waits::deadlocked(&self.plan, &self.steps, &self.waits, &|p| ready.free(p), full);
         for (w, message) in dead.into_iter().rev() {
             let pw = self.waits.swap_remove(w);

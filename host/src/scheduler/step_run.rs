@@ -1,6 +1,6 @@
 //! The state of one step during a run.
 
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::status::{FailureKind, StepStatus};
 
@@ -61,12 +61,12 @@ pub struct StepRun {
     pub error: Option<String>,
     /// Failed under `on_failure = "ignore"`.
     pub forgiven: bool,
-    /// Holds a job slot.
-    pub has_slot: bool,
-    /// Has a live wasm instance (counts against the engine's pool).
-    pub has_instance: bool,
-    /// Holds a slot of its pool.
-    pub has_pool: bool,
+    /// Its job slot, while it runs (not while it waits).
+    pub slot: Option<OwnedSemaphorePermit>,
+    /// Its attempt's place among those the executor may have alive.
+    pub instance: Option<OwnedSemaphorePermit>,
+    /// Its slot of its pool, from its start to its attempt's end.
+    pub pool: Option<OwnedSemaphorePermit>,
     /// Blocked in a wait (its job slot is released meanwhile).
     pub blocked: bool,
     pub waits: Vec<WaitRecord>,
@@ -87,9 +87,9 @@ impl StepRun {
             end: None,
             error: None,
             forgiven: false,
-            has_slot: false,
-            has_instance: false,
-            has_pool: false,
+            slot: None,
+            instance: None,
+            pool: None,
             blocked: false,
             waits: Vec::new(),
             artifacts: Vec::new(),

@@ -219,12 +219,12 @@ pub fn deadlocked(
                     && pool_free(p) == 0
                 {
                     let holders: Vec<usize> =
-                        (0..n).filter(|&h| steps[h].has_pool && plan.steps[h].pool == Some(p)).collect();
+                        (0..n).filter(|&h| steps[h].pool.is_some() && plan.steps[h].pool == Some(p)).collect();
                     groups[i].push(holders);
                 }
                 if instances_full {
                     // Every stage instance is taken: one of them must end first.
-                    groups[i].push((0..n).filter(|&h| steps[h].has_instance).collect());
+                    groups[i].push((0..n).filter(|&h| steps[h].instance.is_some()).collect());
                 }
                 if groups[i].is_empty() {
                     live[i] = true;
@@ -317,7 +317,8 @@ fn describe_cycle(
                 "{id} waits for a slot of pool `{}`",
                 plan.steps[cur].pool.map(|p| plan.pools[p].name.as_str()).unwrap_or("?")
             ));
-            (0..steps.len()).find(|&h| steps[h].has_pool && plan.steps[h].pool == plan.steps[cur].pool && !live[h])
+            (0..steps.len())
+                .find(|&h| steps[h].pool.is_some() && plan.steps[h].pool == plan.steps[cur].pool && !live[h])
         } else {
             None
         };

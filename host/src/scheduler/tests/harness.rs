@@ -167,6 +167,12 @@ impl Pipeline {
         self
     }
 
+    /// How many attempts the executor may have alive at once.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
     /// Cancels the run (as Ctrl-C does) after `ms` virtual milliseconds.
     pub fn cancel_at(mut self, ms: u64) -> Self {
         self.cancel_at = Some(ms);

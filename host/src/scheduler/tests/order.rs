@@ -77,6 +77,43 @@ plugin = "s"
 }
 
 #[tokio::test(start_paused = true)]
+async fn no_more_attempts_start_than_the_executor_can_hold() {
+    // Four job slots, room for two attempts: a waiting one keeps its place.
+    let ran = Pipeline::new(
+        r#"
+[[boards.l.steps]]
+name = "a"
+plugin = "s"
+[[boards.w.steps]]
+name = "b"
+plugin = "s"
+emits = ["go"]
+[[boards.x.steps]]
+name = "c"
+plugin = "s"
+"#,
+    )
+    .capacity(2)
+    .script("l.a", 1, &[Act::Wait(&["w.b/go"])])
+    .script("w.b", 1, &[Act::Sleep(10), Act::Emit("go"), Act::Sleep(10)])
+    .script("x.c", 1, &[Act::Sleep(5)])
+    .run()
+    .await;
+    assert_eq!(
+        ran.trace,
+        [
+            "0 l.a#1 start",
+            "0 w.b#1 start",
+            "10 l.a wait over",
+            "10 l.a#1 ok",
+            "10 x.c#1 start",
+            "15 x.c#1 ok",
+            "20 w.b#1 ok",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_waiting_step_gives_its_slot_back_and_gets_one_before_new_steps_start() {
     // One job slot. l.a waits for w.b's signal: w.b runs in the slot l.a
     // gave back and raises it at once, then works on. When w.b ends, l.a
