@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use wasmtime::component::Resource;
 
 pub use groups::{ProcessGroups, kill_everything, supervisors_done};
-use groups::{SUPERVISORS, kill_group};
+use groups::{Supervising, kill_group};
 use output::{ChildIo, pump};
 
 use crate::runtime::bindings::baton::stage::process::{
@@ -210,8 +210,9 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     let log = ctx.log.clone();
     let timeout = cmd.timeout_ms;
     let cgroup = launch.cgroup;
-    SUPERVISORS.fetch_add(1, Ordering::SeqCst);
+    let supervising = Supervising::start();
     tokio::spawn(async move {
+        let _supervising = supervising;
         let status = match timeout {
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), child.wait()).await {
                 Ok(s) => convert(s),
@@ -234,7 +235,6 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
         }
         log.line("baton", &format!("{source} {}", describe(status)));
         let _ = exit_tx.send(Some(status));
-        SUPERVISORS.fetch_sub(1, Ordering::SeqCst);
     });
 
     Ok(ChildHandle { pid, io, exit, groups: ctx.processes.clone() })
