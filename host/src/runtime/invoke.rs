@@ -5,19 +5,16 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::Trap;
 
 use crate::executor::{AttemptOutcome, FailureKind};
 use crate::plan::units::Human;
 use crate::runtime::bindings::{StageError, StepInfo};
 use crate::runtime::context::StepContext;
-use crate::runtime::engine::EPOCH_TICK;
 use crate::runtime::guest_error;
 use crate::runtime::plugin::LoadedPlugin;
-use crate::runtime::state::{MAX_RESOURCES, StepState};
-use crate::sandbox::limits::StepLimiter;
-use crate::sandbox::wasi::{self, WORKSPACE};
+use crate::runtime::state::new_store;
+use crate::sandbox::wasi::WORKSPACE;
 
 fn failed(kind: FailureKind, message: impl Into<String>) -> AttemptOutcome {
     AttemptOutcome::failed(kind, message)
@@ -48,37 +45,12 @@ async fn attempt(
             return failed(FailureKind::Host, format!("cannot create the scratch /tmp: {e}"));
         }
     };
-    let src = ctx.src.as_ref().map(|s| s.root.as_path());
-    let wasi = match wasi::context(&ctx.workspace, scratch.path(), src, &ctx.log) {
-        Ok(w) => w,
+    let mut store = match new_store(engine, ctx.clone(), scratch.path(), ctx.policy.cpu) {
+        Ok(s) => s,
         Err(e) => {
             return failed(FailureKind::Host, format!("cannot set up the sandbox: {e:#}"));
         }
     };
-    let mut table = ResourceTable::new();
-    table.set_max_capacity(MAX_RESOURCES);
-    let state = StepState {
-        wasi,
-        table,
-        limiter: StepLimiter::new(ctx.policy.memory),
-        ctx: ctx.clone(),
-        hidden_listings: Default::default(),
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.set_epoch_deadline(1);
-    let cpu_ticks = ctx.policy.cpu.map(|d| (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
-    let cpu = ctx.policy.cpu;
-    let mut ticks = 0u64;
-    store.epoch_deadline_callback(move |_| {
-        ticks += 1;
-        if let (Some(limit), Some(budget)) = (cpu_ticks, cpu)
-            && ticks > limit
-        {
-            return Err(wasmtime::Error::msg(format!("cpu limit {} exceeded", Human(budget))));
-        }
-        Ok(UpdateDeadline::Yield(1))
-    });
 
     let info = StepInfo {
         id: ctx.id.clone(),
