@@ -4,6 +4,7 @@
 
 use super::{plain_reference, shown};
 use crate::executor::{self, Request};
+use crate::runtime::bindings::SignalTrap;
 use crate::runtime::bindings::baton::stage::signals::{Host, SignalError};
 use crate::runtime::state::StepState;
 
@@ -26,48 +27,48 @@ fn check_name(name: &str) -> Result<(), SignalError> {
     )))
 }
 
-impl Host for StepState {
-    async fn emit(&mut self, name: String) -> wasmtime::Result<Result<(), SignalError>> {
-        if let Err(e) = check_name(&name) {
-            return Ok(Err(e));
+impl From<executor::SignalError> for SignalError {
+    /// The scheduler's answer as the WIT variant of the same name.
+    fn from(e: executor::SignalError) -> Self {
+        match e {
+            executor::SignalError::Undeclared(m) => SignalError::Undeclared(m),
+            executor::SignalError::Never(m) => SignalError::Never(m),
+            executor::SignalError::Deadlock(m) => SignalError::Deadlock(m),
+            executor::SignalError::Failed(m) => SignalError::Failed(m),
         }
-        self.ctx.log.line("baton", &format!("emit {name}"));
-        let answer = self.ctx.reporter.ask(|reply| Request::Emit { name, reply }).await;
-        Ok(answer.map_or_else(|| Err(gone()), |a| a.map_err(to_wit)))
-    }
-
-    async fn raised(&mut self, name: String) -> wasmtime::Result<Result<bool, SignalError>> {
-        if let Err(e) = check_name(&name) {
-            return Ok(Err(e));
-        }
-        let answer = self.ctx.reporter.ask(|reply| Request::Raised { name, reply }).await;
-        Ok(answer.map_or_else(|| Err(gone()), |a| a.map_err(to_wit)))
-    }
-
-    async fn wait(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), SignalError>> {
-        if names.len() > MAX_NAMES {
-            return Ok(Err(SignalError::Limit(format!("a wait may list at most {MAX_NAMES} names"))));
-        }
-        if let Some(e) = names.iter().find_map(|n| check_name(n).err()) {
-            return Ok(Err(e));
-        }
-        self.ctx.log.line("baton", &format!("waiting for {}", names.join(", ")));
-        let answer = self.ctx.reporter.ask(|reply| Request::Wait { names, reply }).await;
-        let result = answer.map_or_else(|| Err(gone()), |a| a.map_err(to_wit));
-        if result.is_ok() {
-            self.ctx.log.line("baton", "wait over");
-        }
-        Ok(result)
     }
 }
 
-/// The scheduler's answer as the WIT variant of the same name.
-fn to_wit(e: executor::SignalError) -> SignalError {
-    match e {
-        executor::SignalError::Undeclared(m) => SignalError::Undeclared(m),
-        executor::SignalError::Never(m) => SignalError::Never(m),
-        executor::SignalError::Deadlock(m) => SignalError::Deadlock(m),
-        executor::SignalError::Failed(m) => SignalError::Failed(m),
+impl Host for StepState {
+    async fn emit(&mut self, name: String) -> Result<(), SignalTrap> {
+        check_name(&name)?;
+        self.ctx.log.line("baton", &format!("emit {name}"));
+        let answer = self.ctx.reporter.ask(|reply| Request::Emit { name, reply }).await.ok_or_else(gone)?;
+        Ok(answer.map_err(SignalError::from)?)
+    }
+
+    async fn raised(&mut self, name: String) -> Result<bool, SignalTrap> {
+        check_name(&name)?;
+        let answer = self.ctx.reporter.ask(|reply| Request::Raised { name, reply }).await.ok_or_else(gone)?;
+        Ok(answer.map_err(SignalError::from)?)
+    }
+
+    async fn wait(&mut self, names: Vec<String>) -> Result<(), SignalTrap> {
+        if names.len() > MAX_NAMES {
+            return Err(SignalError::Limit(format!("a wait may list at most {MAX_NAMES} names")).into());
+        }
+        for name in &names {
+            check_name(name)?;
+        }
+        self.ctx.log.line("baton", &format!("waiting for {}", names.join(", ")));
+        let answer = self.ctx.reporter.ask(|reply| Request::Wait { names, reply }).await.ok_or_else(gone)?;
+        answer.map_err(SignalError::from)?;
+        self.ctx.log.line("baton", "wait over");
+        Ok(())
+    }
+
+    fn convert_signal_error(&mut self, err: SignalTrap) -> wasmtime::Result<SignalError> {
+        err.downcast()
     }
 }
 

@@ -22,6 +22,7 @@ pub use groups::{ProcessGroups, kill_everything, supervisors_done};
 use groups::{Supervising, kill_group};
 use output::{ChildIo, pump};
 
+use crate::runtime::bindings::ProcessTrap;
 use crate::runtime::bindings::baton::stage::process::{
     Chunk, Command, ExitStatus, Host, HostChild, Output, OutputStream, ProcessError,
 };
@@ -356,22 +357,19 @@ fn start_noting_denial(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, P
 }
 
 impl Host for StepState {
-    async fn run(&mut self, cmd: Command) -> wasmtime::Result<Result<Output, ProcessError>> {
-        match start_noting_denial(&self.ctx, cmd) {
-            Ok(mut child) => Ok(Ok(child.wait().await)),
-            Err(e) => Ok(Err(e)),
-        }
+    async fn run(&mut self, cmd: Command) -> Result<Output, ProcessTrap> {
+        let mut child = start_noting_denial(&self.ctx, cmd)?;
+        Ok(child.wait().await)
     }
 
-    async fn spawn(&mut self, cmd: Command) -> wasmtime::Result<Result<Resource<ChildHandle>, ProcessError>> {
-        let child = match start_noting_denial(&self.ctx, cmd) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
-        match self.table.push(child) {
-            Ok(r) => Ok(Ok(r)),
-            Err(e) => Ok(Err(ProcessError::Limit(format!("too many open handles: {e}")))),
-        }
+    async fn spawn(&mut self, cmd: Command) -> Result<Resource<ChildHandle>, ProcessTrap> {
+        let child = start_noting_denial(&self.ctx, cmd)?;
+        let handle = self.table.push(child).map_err(|e| ProcessError::Limit(format!("too many open handles: {e}")))?;
+        Ok(handle)
+    }
+
+    fn convert_process_error(&mut self, err: ProcessTrap) -> wasmtime::Result<ProcessError> {
+        err.downcast()
     }
 }
 
@@ -385,9 +383,10 @@ impl HostChild for StepState {
         Ok(io.next().await)
     }
 
-    async fn wait(&mut self, child: Resource<ChildHandle>) -> wasmtime::Result<Result<Output, ProcessError>> {
-        let handle = self.table.get_mut(&child)?;
-        Ok(Ok(handle.wait().await))
+    async fn wait(&mut self, child: Resource<ChildHandle>) -> Result<Output, ProcessTrap> {
+        // A handle that is not in the table is the guest's bug: a trap.
+        let handle = self.table.get_mut(&child).map_err(ProcessTrap::trap)?;
+        Ok(handle.wait().await)
     }
 
     async fn kill(&mut self, child: Resource<ChildHandle>) -> wasmtime::Result<()> {
