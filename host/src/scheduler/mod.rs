@@ -13,8 +13,11 @@
 //!
 //! Ready steps start as soon as their dependencies are done, up to `jobs`
 //! and their pool's capacity (and the executor's), highest critical-path
-//! priority first. A step waiting on a signal or artifact gives its job slot
-//! back; when the wait ends it gets one again before any new step starts.
+//! priority first. Each of these slots is an owned semaphore permit that the
+//! step holds (`StepRun::{slot, pool, instance}`) and gives back by dropping
+//! it: nothing is counted by hand. A step waiting on a signal or artifact
+//! drops its job slot; when the wait ends it gets one again before any new
+//! step starts.
 //! Failures follow each step's `on_failure`; every status change is appended
 //! to the run journal, so `--resume` after a crash redoes only what did not
 //! finish.
