@@ -1,5 +1,6 @@
-//! Starting attempts and handling their ends: job slots, pools, retries
-//! with backoff, and the step context each attempt gets.
+//! Starting attempts and handling their ends: job, pool and instance slots
+//! (owned permits), handing each attempt to the executor, what it reports,
+//! and retries with backoff.
 
 use std::time::Duration;
 

@@ -114,3 +114,29 @@ pub fn kill_everything() {
         kill_group(g);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_end_of_a_run_waits_for_the_last_supervisor_and_no_longer() {
+        let t0 = tokio::time::Instant::now();
+        let (first, second) = (Supervising::start(), Supervising::start());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            drop(first);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(second);
+        });
+        supervisors_done(Duration::from_secs(3)).await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(30));
+        // One that never ends is waited for as long as the patience lasts.
+        let stuck = Supervising::start();
+        supervisors_done(Duration::from_millis(500)).await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(530));
+        drop(stuck);
+        supervisors_done(Duration::from_secs(3)).await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(530));
+    }
+}
