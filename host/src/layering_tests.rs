@@ -6,8 +6,21 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Lowest first. A leaf imports nothing of the crate.
-const LAYERS: [&str; 11] =
-    ["env_vars", "units", "text", "storage", "registry", "plan", "sandbox", "report", "runtime", "scheduler", "cli"];
+const LAYERS: [&str; 13] = [
+    "env_vars",
+    "units",
+    "status",
+    "text",
+    "storage",
+    "registry",
+    "plan",
+    "sandbox",
+    "report",
+    "executor",
+    "runtime",
+    "scheduler",
+    "cli",
+];
 
 /// `crate::name` references in the code of `path` (comments skipped).
 fn references(path: &Path, out: &mut BTreeSet<String>) {

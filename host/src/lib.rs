@@ -8,6 +8,8 @@
 //! - [`plan`]: a pipeline file turned into a validated step graph.
 //! - [`scheduler`]: runs the graph: ready set, pools, failures, retries,
 //!   signals, cancellation, resume.
+//! - [`executor`]: the boundary between the scheduler and what runs an
+//!   attempt (the trait, its reports, requests and outcomes).
 //! - [`runtime`]: the wasmtime engine, compile cache, plugin loading, the one
 //!   `bindgen!` site, and one file per WIT interface under `runtime/host/`.
 //! - [`sandbox`]: policy (trust, limits, allow-lists), WASI context, path
@@ -17,6 +19,7 @@
 //!   distribution client and its auth, the digest-keyed cache, `baton.lock`.
 //! - [`report`]: the end-of-run report (text summary, JSON, JUnit XML, the
 //!   HTML page, graph SVG).
+//! - [`status`]: how steps, attempts and runs end (serde enums; a leaf).
 //! - [`text`]: what reaches people: control characters escaped, secrets masked.
 //! - [`cli`]: one file per subcommand.
 //! - [`env_vars`]: every `BATON_*` variable the host reads (a leaf).
@@ -25,18 +28,21 @@
 //! # Dependency order
 //!
 //! The modules import each other along one direction, lowest first:
-//! `env_vars`, `units` → `text` → `storage` → `registry` → `plan` →
-//! `sandbox` → `report` → `runtime` → `scheduler` → `cli`. A module uses only
-//! those before it; `layering_tests` checks this on the source.
+//! `env_vars`, `units`, `status` → `text` → `storage` → `registry` → `plan`
+//! → `sandbox` → `report` → `executor` → `runtime` → `scheduler` → `cli`.
+//! A module uses only those before it; `layering_tests` checks this on the
+//! source.
 
 pub mod cli;
 pub mod env_vars;
+pub mod executor;
 pub mod plan;
 pub mod registry;
 pub mod report;
 pub mod runtime;
 pub mod sandbox;
 pub mod scheduler;
+pub mod status;
 pub mod storage;
 pub mod text;
 pub mod units;

@@ -137,7 +137,7 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     timing.phase("run (plugins, steps, report)");
     let (written, errors) = report_files::write(&report, &args.report, args.report_dir.as_deref());
     timing.phase("report files");
-    if !out.quiet || report.status != "ok" {
+    if !out.quiet || report.status != crate::status::RunStatus::Ok {
         let style = text::Style { color: out.color, all_steps: out.verbose > 0 };
         eprint!("\n{}", text::render(&report, style));
         for w in &written {

@@ -57,7 +57,7 @@ fn table(infos: &[RunInfo]) -> String {
             [
                 i.id.clone(),
                 i.pipeline.clone(),
-                i.status.clone(),
+                i.status.to_string(),
                 i.started_unix.map(utc_datetime).unwrap_or_else(|| "-".into()),
                 i.duration.map(human).unwrap_or_else(|| "-".into()),
                 Size(i.workspace_bytes).to_string(),
@@ -98,22 +98,24 @@ fn table(infos: &[RunInfo]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::{RunStatus, StepStatus};
+    use crate::storage::run_info::RunState;
 
     #[test]
     fn the_table_aligns_its_columns() {
-        let info = |id: &str, status: &str, duration: Option<f64>| RunInfo {
+        let info = |id: &str, status: RunState, duration: Option<f64>| RunInfo {
             id: id.into(),
             pipeline: "demo".into(),
-            status: status.into(),
+            status,
             started_unix: Some(1_795_290_000.0),
             duration,
             resumed_from: None,
-            steps: vec![("b.a".into(), "ok".into()), ("b.b".into(), "failed".into())],
+            steps: vec![("b.a".into(), StepStatus::Ok), ("b.b".into(), StepStatus::Failed)],
             workspace_bytes: 2048,
         };
         let text = table(&[
-            info("20261121-194000-0001", "failed", Some(2.5)),
-            info("20261121-194100-0002", "interrupted", None),
+            info("20261121-194000-0001", RunState::Ended(RunStatus::Failed), Some(2.5)),
+            info("20261121-194100-0002", RunState::Interrupted, None),
         ]);
         assert_eq!(
             text.lines().collect::<Vec<_>>(),

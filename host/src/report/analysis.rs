@@ -107,19 +107,23 @@ pub(crate) mod tests {
     use super::*;
     use crate::report::{AttemptReport, WaitReport};
 
+    /// A status word as its type, for tests written with words.
+    fn word<T: serde::de::DeserializeOwned>(w: &str) -> T {
+        serde_json::from_value(serde_json::Value::String(w.into())).expect("a status word")
+    }
+
     /// A step report for tests: `attempts` are `(queued, start, end, status)`.
     pub fn step(id: &str, outcome: &str, attempts: &[(f64, f64, f64, &str)]) -> StepReport {
         let (board, _) = id.split_once('.').expect("board.step");
         StepReport {
             id: id.into(),
             board: board.into(),
-            status: match outcome {
+            status: word(match outcome {
                 "ok" | "previously_done" => "ok",
                 "failed" | "forgiven" | "cancelled" => "failed",
                 _ => "skipped",
-            }
-            .into(),
-            outcome: outcome.into(),
+            }),
+            outcome: Some(word(outcome)),
             start: attempts.first().map(|a| a.1),
             end: attempts.last().map(|a| a.2),
             error: (outcome != "ok").then(|| format!("{id} went wrong")),
@@ -132,9 +136,9 @@ pub(crate) mod tests {
                     queued,
                     start,
                     end: Some(end),
-                    status: status.into(),
+                    status: word(status),
                     error: (status != "ok").then(|| format!("attempt {} of {id} failed", n + 1)),
-                    kind: (status != "ok").then(|| "stage".into()),
+                    kind: (status != "ok").then_some(crate::status::FailureKind::Stage),
                     log_tail: if status == "ok" { Vec::new() } else { vec!["stderr: it broke".into()] },
                 })
                 .collect(),
@@ -156,7 +160,7 @@ pub(crate) mod tests {
             run_id: "20260101-000000-abcd".into(),
             pipeline: "demo".into(),
             file: "/p/baton.toml".into(),
-            status: if failed { "failed" } else { "ok" }.into(),
+            status: if failed { crate::status::RunStatus::Failed } else { crate::status::RunStatus::Ok },
             started_unix: 1_767_225_600.0,
             duration,
             jobs: 2,

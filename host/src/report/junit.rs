@@ -91,7 +91,7 @@ fn testcase(out: &mut String, r: &RunReport, s: &StepReport) {
         }
         Outcome::Skipped | Outcome::Excluded => skipped(out, error),
         Outcome::Failed => {
-            let kind = s.attempts.last().and_then(|a| a.kind.as_deref()).unwrap_or("stage");
+            let kind = s.attempts.last().and_then(|a| a.kind).map_or("stage", |k| k.as_str());
             let _ = writeln!(
                 out,
                 "      <failure message=\"{}\" type=\"{}\">{}</failure>",

@@ -14,9 +14,12 @@ mod svg_canvas;
 pub mod text;
 mod xml;
 
-pub use outcome::Outcome;
+/// How a step ended, as the reports say it.
+pub use crate::status::StepStatus as Outcome;
 
 use serde::{Deserialize, Serialize};
+
+use crate::status::{AttemptStatus, FailureKind, RunStatus};
 
 /// How a step blocked in a wait counts against `jobs`; repeated in every
 /// report so that the choice is visible.
@@ -29,8 +32,7 @@ pub struct RunReport {
     pub run_id: String,
     pub pipeline: String,
     pub file: String,
-    /// `ok`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: RunStatus,
     pub started_unix: f64,
     /// Seconds from start to end.
     pub duration: f64,
@@ -77,12 +79,13 @@ pub struct StepReport {
     /// `board.step`.
     pub id: String,
     pub board: String,
-    /// `ok`, `failed` or `skipped`.
-    pub status: String,
+    /// Coarse: `ok`, `failed` or `skipped`.
+    pub status: Outcome,
     /// The finer outcome: `ok`, `previously_done`, `failed`, `forgiven`,
-    /// `cancelled`, `skipped` or `excluded` (empty in reports of older versions).
+    /// `cancelled`, `skipped` or `excluded` (absent in reports of older
+    /// versions: use [`StepReport::outcome`]).
     #[serde(default)]
-    pub outcome: String,
+    pub outcome: Option<Outcome>,
     /// Seconds since the run started; null if the step did not run.
     pub start: Option<f64>,
     pub end: Option<f64>,
@@ -111,11 +114,10 @@ pub struct AttemptReport {
     pub queued: f64,
     pub start: f64,
     pub end: Option<f64>,
-    /// `ok`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: AttemptStatus,
     pub error: Option<String>,
-    /// `stage`, `config`, `trap`, `limit`, `timeout` or `host` for failures.
-    pub kind: Option<String>,
+    /// For failures.
+    pub kind: Option<FailureKind>,
     pub log_tail: Vec<String>,
 }
 
@@ -135,7 +137,7 @@ pub struct FailureReport {
     pub step: String,
     pub attempt: u32,
     pub error: String,
-    pub kind: Option<String>,
+    pub kind: Option<FailureKind>,
     pub forgiven: bool,
     pub log_tail: Vec<String>,
 }
@@ -143,11 +145,7 @@ pub struct FailureReport {
 impl RunReport {
     /// The process exit code: 0 success, 1 a step failed, 130 cancelled.
     pub fn exit_code(&self) -> i32 {
-        match self.status.as_str() {
-            "ok" => 0,
-            "cancelled" => 130,
-            _ => 1,
-        }
+        self.status.exit_code()
     }
 
     pub fn step(&self, id: &str) -> Option<&StepReport> {

@@ -1,81 +1,24 @@
 //! How one step ended, finer than its `status` word: what the summary, the
-//! JUnit file and the HTML page colour and count.
+//! JUnit file and the HTML page colour and count. The words are
+//! [`StepStatus`](crate::status::StepStatus)'s.
 
-use super::StepReport;
-
-/// The outcome of one step in a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Ok,
-    /// Succeeded in an earlier run and was not run again (`--resume`).
-    PreviouslyDone,
-    Failed,
-    /// Failed under `on_failure = "ignore"`: does not fail the run.
-    Forgiven,
-    /// Interrupted by cancellation.
-    Cancelled,
-    /// Not run: a dependency failed, the run halted or was cancelled.
-    Skipped,
-    /// Left out by `--only`, `--skip` or `--from`.
-    Excluded,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 7] = [
-        Outcome::Ok,
-        Outcome::PreviouslyDone,
-        Outcome::Failed,
-        Outcome::Forgiven,
-        Outcome::Cancelled,
-        Outcome::Skipped,
-        Outcome::Excluded,
-    ];
-
-    /// The word in `report.json` (also a CSS class in the HTML page).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::PreviouslyDone => "previously_done",
-            Outcome::Failed => "failed",
-            Outcome::Forgiven => "forgiven",
-            Outcome::Cancelled => "cancelled",
-            Outcome::Skipped => "skipped",
-            Outcome::Excluded => "excluded",
-        }
-    }
-
-    /// The word for people (tables, legends).
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::PreviouslyDone => "previously done",
-            other => other.as_str(),
-        }
-    }
-
-    pub fn parse(word: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == word)
-    }
-
-    /// Whether the step failed the run.
-    pub fn fails_run(self) -> bool {
-        matches!(self, Outcome::Failed | Outcome::Cancelled)
-    }
-}
+use super::{Outcome, StepReport};
+use crate::status::AttemptStatus;
 
 impl StepReport {
     /// The step's outcome; reports written before `outcome` existed are
     /// read from `status` and the flags.
     pub fn outcome(&self) -> Outcome {
-        if let Some(o) = Outcome::parse(&self.outcome) {
+        if let Some(o) = self.outcome {
             return o;
         }
-        let cancelled = self.attempts.last().is_some_and(|a| a.status == "cancelled");
-        match self.status.as_str() {
-            "ok" if self.previously_done => Outcome::PreviouslyDone,
-            "ok" => Outcome::Ok,
-            "failed" if self.forgiven => Outcome::Forgiven,
-            "failed" if cancelled => Outcome::Cancelled,
-            "failed" => Outcome::Failed,
+        let cancelled = self.attempts.last().is_some_and(|a| a.status == AttemptStatus::Cancelled);
+        match self.status {
+            Outcome::Ok if self.previously_done => Outcome::PreviouslyDone,
+            Outcome::Ok => Outcome::Ok,
+            Outcome::Failed if self.forgiven => Outcome::Forgiven,
+            Outcome::Failed if cancelled => Outcome::Cancelled,
+            Outcome::Failed => Outcome::Failed,
             _ => Outcome::Skipped,
         }
     }
@@ -88,18 +31,5 @@ impl StepReport {
     /// Seconds from the first start to the end, if it ran.
     pub fn seconds(&self) -> Option<f64> {
         self.start.zip(self.end).map(|(a, b)| (b - a).max(0.0))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_round_trip() {
-        for o in Outcome::ALL {
-            assert_eq!(Outcome::parse(o.as_str()), Some(o));
-        }
-        assert_eq!(Outcome::parse("nope"), None);
     }
 }

@@ -5,6 +5,7 @@
 //! Big runs get a short table: the steps worth a look (failed, retried, on
 //! the critical path, skipped) up to `MAX_ROWS`, and a count of the rest.
 
+use crate::status::RunStatus;
 use std::fmt::Write;
 
 use super::analysis::{self, breakdown, human};
@@ -41,12 +42,12 @@ pub fn render(r: &RunReport, style: Style) -> String {
         out,
         "\nrun {} {} in {} ({})",
         r.run_id,
-        paint(style, status_colour(&r.status), &r.status),
+        paint(style, status_colour(r.status), r.status.as_str()),
         human(r.duration),
         counts(r)
     );
     let _ = writeln!(out, "logs: {}", r.log_dir);
-    if r.status == "cancelled" {
+    if r.status == RunStatus::Cancelled {
         let _ = writeln!(out, "resume with `baton run --resume`: steps that succeeded are not run again");
     }
     out
@@ -134,7 +135,7 @@ fn failures(out: &mut String, r: &RunReport, style: Style) {
     let _ = writeln!(out, "\nfailures ({}):", r.failures.len());
     for f in &r.failures {
         let forgiven = if f.forgiven { " [forgiven]" } else { "" };
-        let kind = f.kind.as_deref().map(|k| format!(" {k}")).unwrap_or_default();
+        let kind = f.kind.map(|k| format!(" {}", k.as_str())).unwrap_or_default();
         let colour = if f.forgiven { YELLOW } else { RED };
         // A stage's error and log are its own text: shown inert, whatever they hold.
         let error = escape_text(&f.error);
@@ -190,11 +191,11 @@ fn outcome_colour(o: Outcome) -> &'static str {
     }
 }
 
-fn status_colour(status: &str) -> &'static str {
+fn status_colour(status: RunStatus) -> &'static str {
     match status {
-        "ok" => GREEN,
-        "cancelled" => MAGENTA,
-        _ => RED,
+        RunStatus::Ok => GREEN,
+        RunStatus::Cancelled => MAGENTA,
+        RunStatus::Failed => RED,
     }
 }
 
@@ -223,7 +224,7 @@ mod tests {
             step: "l.b".into(),
             attempt: 1,
             error: "exit code 1".into(),
-            kind: Some("stage".into()),
+            kind: Some(crate::status::FailureKind::Stage),
             forgiven: false,
             log_tail: (0..15).map(|i| format!("stderr: line {i}")).collect(),
         });

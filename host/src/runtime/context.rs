@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::executor::Reporter;
 use crate::plan::policy::StepPolicy;
 use crate::runtime::host::process::ProcessGroups;
 use crate::runtime::host::src_view::SourceDir;
-use crate::runtime::services::ServiceHandle;
 use crate::sandbox::confine::Confinement;
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::step_log::StepLog;
@@ -16,7 +16,6 @@ use crate::text::Secrets;
 /// Run-wide services shared by every step.
 pub struct RunServices {
     pub run_id: String,
-    pub requests: ServiceHandle,
     pub store: ArtifactStore,
     pub confinement: Confinement,
     /// Values of the variables steps list in `secrets`, masked in what the run writes.
@@ -42,6 +41,8 @@ pub struct StepContext {
     pub policy: StepPolicy,
     pub log: StepLog,
     pub run: Arc<RunServices>,
+    /// Where the attempt's progress and requests go (the scheduler).
+    pub reporter: Reporter,
     /// Process groups started by this attempt; all killed when it ends.
     pub processes: ProcessGroups,
     /// Whether the host denied this attempt something its policy forbids (a

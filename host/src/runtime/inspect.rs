@@ -6,20 +6,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use wasmtime::Store;
-use wasmtime::component::ResourceTable;
 
 use super::Runtime;
 use super::context::{RunServices, StepContext};
 use super::contract::{self, capability_of};
 use super::host::process::ProcessGroups;
 use super::plugin::{LoadedPlugin, check_header, first_line};
-use super::services::ServiceHandle;
-use super::state::{MAX_RESOURCES, StepState};
+use super::state::new_store;
 use crate::plan::policy::StepPolicy;
 use crate::plan::{PluginDef, PluginSource, Trust};
 use crate::sandbox::confine::Confinement;
-use crate::sandbox::limits::StepLimiter;
 use crate::sandbox::scratch::Scratch;
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::step_log::StepLog;
@@ -134,28 +130,19 @@ pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Resul
         config: "{}".into(),
         workspace: workspace.path().to_path_buf(),
         src: None,
-        policy: policy.clone(),
-        log: log.clone(),
+        policy,
+        log,
         run: Arc::new(RunServices {
             run_id: "inspect".into(),
-            requests: ServiceHandle::new(tx),
             store: ArtifactStore::new(scratch.path().join("store")),
             confinement: Confinement::detect(),
             secrets: Default::default(),
         }),
+        reporter: crate::executor::Reporter::new(0, 1, tx),
         processes: ProcessGroups::default(),
         denied: Default::default(),
     });
-    let wasi =
-        crate::sandbox::wasi::context(workspace.path(), scratch.path(), None, &log).map_err(|e| e.to_string())?;
-    let mut table = ResourceTable::new();
-    table.set_max_capacity(MAX_RESOURCES);
-    let state =
-        StepState { wasi, table, limiter: StepLimiter::new(policy.memory), ctx, hidden_listings: Default::default() };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Yield(1)));
+    let mut store = new_store(engine, ctx, scratch.path(), None).map_err(|e| e.to_string())?;
     let call = async {
         let stage = plugin.pre.instantiate_async(&mut store).await?;
         stage.baton_stage_plugin().call_describe(&mut store).await

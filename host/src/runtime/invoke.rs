@@ -4,62 +4,20 @@
 //! cancellation) into an outcome with a readable message.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::Trap;
 
+use crate::executor::{AttemptOutcome, FailureKind};
 use crate::runtime::bindings::{StageError, StepInfo};
 use crate::runtime::context::StepContext;
-use crate::runtime::engine::EPOCH_TICK;
 use crate::runtime::guest_error;
 use crate::runtime::plugin::LoadedPlugin;
-use crate::runtime::state::{MAX_RESOURCES, StepState};
-use crate::sandbox::limits::StepLimiter;
-use crate::sandbox::wasi::{self, WORKSPACE};
+use crate::runtime::state::new_store;
+use crate::sandbox::wasi::WORKSPACE;
 use crate::units::Human;
 
-/// How an attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    Succeeded,
-    Failed { kind: FailureKind, message: String },
-    Cancelled,
-}
-
-/// What kind of failure, for the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailureKind {
-    /// The stage returned an error.
-    Stage,
-    /// The stage said its configuration is invalid.
-    Config,
-    /// The stage trapped (panic, unreachable, out-of-bounds…).
-    Trap,
-    /// A limit was hit (memory, cpu, stack, table).
-    Limit,
-    /// The attempt ran out of its wall-clock time.
-    Timeout,
-    /// The host could not set the attempt up.
-    Host,
-    /// The stage failed after the host denied it something its policy does
-    /// not allow (a program not on its spawn list, an artifact an untrusted
-    /// step may not read).
-    Denied,
-}
-
-impl FailureKind {
-    /// Whether another attempt may pass: stage errors, traps, limits and
-    /// timeouts may; an invalid config, a denial or a host refusal (missing
-    /// plugin, contract mismatch, capabilities) will fail the same way.
-    pub fn retryable(self) -> bool {
-        matches!(self, Self::Stage | Self::Trap | Self::Limit | Self::Timeout)
-    }
-}
-
 fn failed(kind: FailureKind, message: impl Into<String>) -> AttemptOutcome {
-    AttemptOutcome::Failed { kind, message: message.into() }
+    AttemptOutcome::failed(kind, message)
 }
 
 /// Runs one attempt; `cancel` resolving interrupts it.
@@ -87,37 +45,12 @@ async fn attempt(
             return failed(FailureKind::Host, format!("cannot create the scratch /tmp: {e}"));
         }
     };
-    let src = ctx.src.as_ref().map(|s| s.root.as_path());
-    let wasi = match wasi::context(&ctx.workspace, scratch.path(), src, &ctx.log) {
-        Ok(w) => w,
+    let mut store = match new_store(engine, ctx.clone(), scratch.path(), ctx.policy.cpu) {
+        Ok(s) => s,
         Err(e) => {
             return failed(FailureKind::Host, format!("cannot set up the sandbox: {e:#}"));
         }
     };
-    let mut table = ResourceTable::new();
-    table.set_max_capacity(MAX_RESOURCES);
-    let state = StepState {
-        wasi,
-        table,
-        limiter: StepLimiter::new(ctx.policy.memory),
-        ctx: ctx.clone(),
-        hidden_listings: Default::default(),
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.set_epoch_deadline(1);
-    let cpu_ticks = ctx.policy.cpu.map(|d| (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
-    let cpu = ctx.policy.cpu;
-    let mut ticks = 0u64;
-    store.epoch_deadline_callback(move |_| {
-        ticks += 1;
-        if let (Some(limit), Some(budget)) = (cpu_ticks, cpu)
-            && ticks > limit
-        {
-            return Err(wasmtime::Error::msg(format!("cpu limit {} exceeded", Human(budget))));
-        }
-        Ok(UpdateDeadline::Yield(1))
-    });
 
     let info = StepInfo {
         id: ctx.id.clone(),
@@ -191,23 +124,5 @@ fn explain_trap(e: &wasmtime::Error, limit_hit: Option<&str>, tail: &[String], s
         },
         Some(trap) => (FailureKind::Trap, format!("stage trapped: {trap}")),
         None => (FailureKind::Trap, format!("stage failed: {}", crate::runtime::plugin::first_line(e))),
-    }
-}
-
-/// Retry delay before attempt `next` (2, 3, …): `base`, doubling.
-pub fn backoff(base: Duration, next: u32) -> Duration {
-    base.saturating_mul(1u32 << next.saturating_sub(2).min(16))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles() {
-        let b = Duration::from_secs(1);
-        assert_eq!(backoff(b, 2), Duration::from_secs(1));
-        assert_eq!(backoff(b, 3), Duration::from_secs(2));
-        assert_eq!(backoff(b, 4), Duration::from_secs(4));
     }
 }

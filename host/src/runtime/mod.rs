@@ -8,13 +8,13 @@ pub mod config_schema;
 pub mod context;
 pub mod contract;
 pub mod engine;
+pub mod executor;
 pub mod guest_error;
 pub mod host;
 pub mod inspect;
 pub mod invoke;
 pub mod plugin;
 pub mod preflight;
-pub mod services;
 pub mod state;
 
 use std::collections::HashMap;

@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::plan::Plan;
 use crate::report::PluginLoad;
 use crate::runtime::Runtime;
+use crate::runtime::cache::CacheOutcome;
 use crate::runtime::config_schema;
 use crate::runtime::plugin::{Compiling, LoadedPlugin};
 use crate::sandbox::policy::check_capabilities;
@@ -75,7 +76,12 @@ pub async fn check(
             digest: loaded.digest.clone(),
             contract: loaded.contract.clone(),
             size: loaded.size,
-            cache: format!("{:?}", loaded.cache).to_lowercase(),
+            cache: match loaded.cache {
+                CacheOutcome::Hit => "hit",
+                CacheOutcome::Compiled => "compiled",
+                CacheOutcome::CompiledUncached => "compileduncached",
+            }
+            .into(),
             seconds: t0.elapsed().as_secs_f64(),
         });
         for &i in &users {

@@ -1,19 +1,17 @@
-//! Starting attempts and handling their ends: job slots, pools, retries
-//! with backoff, and the step context each attempt gets.
+//! Starting attempts and handling their ends: job, pool and instance slots
+//! (owned permits), handing each attempt to the executor, what it reports,
+//! and retries with backoff.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use super::requests::answer;
-use super::step_run::{Attempt, Status};
-use super::{Event, Scheduler, UiEvent};
-use crate::runtime::context::StepContext;
-use crate::runtime::host::process::ProcessGroups;
-use crate::runtime::invoke::{self, AttemptOutcome, FailureKind};
-use crate::sandbox::policy::check_capabilities;
+use super::step_run::{self, Status};
+use super::{Scheduler, UiEvent};
+use crate::executor::{Attempt, AttemptOutcome, Event, FailureKind, PluginRef, Report, Reporter};
+use crate::status::StepStatus;
 use crate::storage::journal::Record;
-use crate::storage::step_log::StepLog;
 use crate::text::{MAX_ERROR, clean_message};
 
 impl Scheduler {
@@ -21,7 +19,10 @@ impl Scheduler {
     /// whether anything changed.
     pub(super) fn dispatch(&mut self) -> bool {
         let mut changed = false;
-        while self.active < self.jobs {
+        while !self.wakeups.is_empty() {
+            let Ok(slot) = self.job_slots.clone().try_acquire_owned() else {
+                break;
+            };
             let Some((i, reply, result)) = self.wakeups.pop_front() else {
                 break;
             };
@@ -31,8 +32,7 @@ impl Scheduler {
                 continue;
             }
             st.blocked = false;
-            st.has_slot = true;
-            self.active += 1;
+            st.slot = Some(slot);
             if let Some(w) = st.waits.last_mut()
                 && w.end.is_none()
             {
@@ -42,13 +42,23 @@ impl Scheduler {
             answer(reply, result, &self.artifacts);
             changed = true;
         }
-        while self.active < self.jobs && self.live < self.max_live {
-            let plan = &self.plan;
-            let steps = &self.steps;
-            let Some(i) = self.ready.pop(|s| plan.steps[s].pool, |s| steps[s].status == Status::Ready) else {
+        loop {
+            // Slots taken here and not used go back when dropped.
+            let Ok(slot) = self.job_slots.clone().try_acquire_owned() else {
                 break;
             };
-            self.steps[i].has_pool = self.plan.steps[i].pool.is_some();
+            let Ok(instance) = self.instance_slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let plan = &self.plan;
+            let steps = &self.steps;
+            let Some((i, pool)) = self.ready.pop(|s| plan.steps[s].pool, |s| steps[s].status == Status::Ready) else {
+                break;
+            };
+            let st = &mut self.steps[i];
+            st.slot = Some(slot);
+            st.instance = Some(instance);
+            st.pool = pool;
             self.start_attempt(i);
             changed = true;
         }
@@ -60,11 +70,9 @@ impl Scheduler {
         let def = &self.plan.steps[i];
         let st = &mut self.steps[i];
         st.status = Status::Running;
-        st.has_slot = true;
-        self.active += 1;
         let attempt = st.attempts.len() as u32 + 1;
         st.start.get_or_insert(now);
-        st.attempts.push(Attempt {
+        st.attempts.push(step_run::Attempt {
             number: attempt,
             queued: st.queued_at,
             start: now,
@@ -76,72 +84,37 @@ impl Scheduler {
         self.journal.append(Record::Attempt { step: def.id.clone(), attempt, at: now });
         (self.observer)(&UiEvent::StepStarted { id: &def.id, attempt });
 
-        let plugin = match def.plugin.and_then(|p| self.plugins[p].clone()) {
-            Some(Ok(p)) => p,
-            Some(Err(message)) => {
-                // A plugin that cannot load fails its steps, at once and for good.
-                self.in_flight += 1;
-                let outcome = AttemptOutcome::Failed { kind: FailureKind::Host, message };
-                let _ = self.events_tx.send(Event::Done { step: i, attempt, outcome, tail: Vec::new() });
-                return;
-            }
-            None => {
-                self.in_flight += 1;
-                let outcome = AttemptOutcome::Failed { kind: FailureKind::Host, message: "plugin not loaded".into() };
-                let _ = self.events_tx.send(Event::Done { step: i, attempt, outcome, tail: Vec::new() });
-                return;
-            }
-        };
-        if let Err(message) = check_capabilities(&def.policy, &def.id, &plugin.name, &plugin.capabilities) {
-            // Refused before it runs, for good: retrying cannot change it.
-            self.in_flight += 1;
-            let outcome = AttemptOutcome::Failed { kind: FailureKind::Host, message };
-            let _ = self.events_tx.send(Event::Done { step: i, attempt, outcome, tail: Vec::new() });
-            return;
-        }
-        st.plugin_digest = Some(plugin.digest.clone());
-        let log = StepLog::new(self.run.log_of(&def.id), def.policy.log_limit, self.epoch)
-            .masking(self.services.secrets.clone());
-        if attempt > 1 {
-            log.line("baton", &format!("--- attempt {attempt} ---"));
-        }
-        let ctx = Arc::new(StepContext {
-            index: i,
-            id: def.id.clone(),
-            board: self.plan.boards[def.board].clone(),
-            name: def.name.clone(),
-            attempt,
-            config: def.config.clone(),
-            workspace: self.workspaces[def.board].clone(),
-            src: self.src.clone(),
-            policy: def.policy.clone(),
-            log,
-            run: self.services.clone(),
-            processes: ProcessGroups::default(),
-            denied: Default::default(),
-        });
         let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
         st.cancel = Some(cancel_tx);
-        st.has_instance = true;
-        self.live += 1;
         self.in_flight += 1;
-        let engine = self.engine.clone();
-        let tx = self.events_tx.clone();
-        tokio::spawn(async move {
-            let cancelled = async {
-                let _ = cancel_rx.await;
-            };
-            let log = ctx.log.clone();
-            let outcome = invoke::run_attempt(&engine, &plugin, ctx, cancelled).await;
-            let tail = if outcome == AttemptOutcome::Succeeded { Vec::new() } else { log.tail() };
-            let _ = tx.send(Event::Done { step: i, attempt, outcome, tail });
-        });
+        let reporter = Reporter::new(i, attempt, self.reports_tx.clone());
+        let Some(index) = def.plugin else {
+            // Sync points finish when ready and never get here.
+            return reporter.ended(AttemptOutcome::failed(FailureKind::Host, "plugin not loaded"), Vec::new());
+        };
+        let plugin = PluginRef { index, digest: self.digests[index].clone() };
+        let run = Attempt { step: i, number: attempt, workspace: self.workspaces[def.board].clone(), plugin };
+        self.executor.start(run, reporter, cancel_rx);
     }
 
-    pub(super) fn on_event(&mut self, ev: Event) {
-        match ev {
-            Event::Done { step, attempt, outcome, tail } => self.on_attempt_done(step, attempt, outcome, tail),
-            Event::RetryDue { step } => self.on_retry_due(step),
+    /// What the executor says about an attempt.
+    pub(super) fn on_report(&mut self, report: Report) {
+        let Report { step, attempt, event } = report;
+        match event {
+            Event::Ended { outcome, tail } => self.on_attempt_done(step, attempt, outcome, tail),
+            // The live view shows a step from its dispatch on.
+            Event::Started => {}
+            Event::Progress { done, total, message } => {
+                let id = &self.plan.steps[step].id;
+                (self.observer)(&UiEvent::Progress { id, done, total, message: &message });
+            }
+            Event::Request(request) => {
+                // A request of an attempt that is over has no one to answer:
+                // dropping it tells the asker the run moved on.
+                if self.steps[step].status == Status::Running && self.steps[step].attempts.len() as u32 == attempt {
+                    self.on_request(step, request);
+                }
+            }
         }
     }
 
@@ -152,33 +125,23 @@ impl Scheduler {
         // the terminal see it.
         let outcome = match outcome {
             AttemptOutcome::Failed { kind, message } => {
-                AttemptOutcome::Failed { kind, message: clean_message(&message, &self.services.secrets, MAX_ERROR) }
+                AttemptOutcome::Failed { kind, message: clean_message(&message, &self.secrets, MAX_ERROR) }
             }
             other => other,
         };
         let now = self.now();
         let st = &mut self.steps[i];
         st.cancel = None;
-        if st.has_instance {
-            st.has_instance = false;
-            self.live -= 1;
-        }
-        if st.has_slot {
-            st.has_slot = false;
-            self.active -= 1;
-        }
+        // Its slots go back: the job slot, its place in the executor, its pool's.
+        st.slot = None;
+        st.instance = None;
+        st.pool = None;
         st.blocked = false;
         if let Some(w) = st.waits.last_mut()
             && w.end.is_none()
         {
             w.end = Some(now);
             w.error = Some("the attempt ended while waiting".into());
-        }
-        if st.has_pool {
-            st.has_pool = false;
-            if let Some(p) = self.plan.steps[i].pool {
-                self.ready.release(p);
-            }
         }
         self.waits.retain(|w| w.step != i);
         self.wakeups.retain(|(s, _, _)| *s != i);
@@ -192,8 +155,8 @@ impl Scheduler {
             }
         }
         match outcome {
-            AttemptOutcome::Succeeded => self.finish(i, Status::Succeeded, None),
-            AttemptOutcome::Cancelled => self.finish(i, Status::Cancelled, Some("cancelled".into())),
+            AttemptOutcome::Succeeded => self.finish(i, StepStatus::Ok, None),
+            AttemptOutcome::Cancelled => self.finish(i, StepStatus::Cancelled, Some("cancelled".into())),
             AttemptOutcome::Failed { kind, message } => {
                 let def = &self.plan.steps[i];
                 let retry = attempt <= def.retries
@@ -201,7 +164,7 @@ impl Scheduler {
                     && !self.cancelled
                     && (self.halted.is_none() || def.always);
                 if retry {
-                    let delay = invoke::backoff(def.backoff, attempt + 1);
+                    let delay = backoff(def.backoff, attempt + 1);
                     (self.observer)(&UiEvent::StepRetrying {
                         id: &def.id,
                         next_attempt: attempt + 1,
@@ -211,10 +174,10 @@ impl Scheduler {
                     self.steps[i].status = Status::Backoff;
                     self.steps[i].error = Some(message);
                     self.backoffs += 1;
-                    let tx = self.events_tx.clone();
+                    let tx = self.retries_tx.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(delay).await;
-                        let _ = tx.send(Event::RetryDue { step: i });
+                        let _ = tx.send(i);
                     });
                 } else {
                     let shown = if def.retries > 0 && kind.retryable() {
@@ -222,13 +185,13 @@ impl Scheduler {
                     } else {
                         message
                     };
-                    self.finish(i, Status::Failed, Some(shown));
+                    self.finish(i, StepStatus::Failed, Some(shown));
                 }
             }
         }
     }
 
-    fn on_retry_due(&mut self, i: usize) {
+    pub(super) fn on_retry_due(&mut self, i: usize) {
         self.backoffs -= 1;
         if self.steps[i].status != Status::Backoff {
             return;
@@ -236,10 +199,28 @@ impl Scheduler {
         let def = &self.plan.steps[i];
         if self.cancelled || (self.halted.is_some() && !def.always) {
             let last = self.steps[i].error.take();
-            return self.finish(i, Status::Failed, last);
+            return self.finish(i, StepStatus::Failed, last);
         }
         self.steps[i].status = Status::Ready;
         self.steps[i].queued_at = self.now();
         self.ready.push(i, self.prio[i]);
+    }
+}
+
+/// Retry delay before attempt `next` (2, 3, …): `base`, doubling.
+pub fn backoff(base: Duration, next: u32) -> Duration {
+    base.saturating_mul(1u32 << next.saturating_sub(2).min(16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles() {
+        let b = Duration::from_secs(1);
+        assert_eq!(backoff(b, 2), Duration::from_secs(1));
+        assert_eq!(backoff(b, 3), Duration::from_secs(2));
+        assert_eq!(backoff(b, 4), Duration::from_secs(4));
     }
 }

@@ -5,6 +5,7 @@
 use super::step_run::Status;
 use super::{Scheduler, UiEvent, resume};
 use crate::plan::OnFailure;
+use crate::status::StepStatus;
 use crate::storage::journal::Record;
 
 impl Scheduler {
@@ -27,9 +28,9 @@ impl Scheduler {
         }
         for i in 0..self.steps.len() {
             if !selected[i] {
-                self.finish(i, Status::Excluded, None);
+                self.finish(i, StepStatus::Excluded, None);
             } else if carried.done.contains(&i) {
-                self.finish(i, Status::PreviouslyDone, None);
+                self.finish(i, StepStatus::PreviouslyDone, None);
             }
         }
         for i in 0..self.steps.len() {
@@ -51,28 +52,28 @@ impl Scheduler {
     fn evaluate(&mut self, i: usize) {
         let def = &self.plan.steps[i];
         if self.cancelled && !def.always {
-            return self.finish(i, Status::Skipped, Some("run cancelled".into()));
+            return self.finish(i, StepStatus::Skipped, Some("run cancelled".into()));
         }
         if !def.always {
             if let Some(&d) = def.deps.iter().find(|&&d| !self.steps[d].satisfies()) {
                 let why = match self.steps[d].status {
-                    Status::Failed => "failed",
-                    Status::Cancelled => "was cancelled",
+                    Status::Done(StepStatus::Failed) => "failed",
+                    Status::Done(StepStatus::Cancelled) => "was cancelled",
                     _ => "was skipped",
                 };
                 let reason = format!("dependency {} {why}", self.plan.steps[d].id);
-                return self.finish(i, Status::Skipped, Some(reason));
+                return self.finish(i, StepStatus::Skipped, Some(reason));
             }
             if let Some(h) = &self.halted {
                 let reason = format!("run halted after {h} failed");
-                return self.finish(i, Status::Skipped, Some(reason));
+                return self.finish(i, StepStatus::Skipped, Some(reason));
             }
         }
         if def.plugin.is_none() {
             // A sync point: done as soon as it is ready.
             let now = self.now();
             self.steps[i].start = Some(now);
-            return self.finish(i, Status::Succeeded, None);
+            return self.finish(i, StepStatus::Ok, None);
         }
         self.steps[i].status = Status::Ready;
         self.steps[i].queued_at = self.now();
@@ -80,34 +81,34 @@ impl Scheduler {
     }
 
     /// Records a final status and frees dependents.
-    pub(super) fn finish(&mut self, i: usize, status: Status, error: Option<String>) {
+    pub(super) fn finish(&mut self, i: usize, status: StepStatus, error: Option<String>) {
         if self.steps[i].status.finished() {
             return;
         }
         let now = self.now();
-        let digest = self.steps[i].plugin_digest.clone().or_else(|| self.plugin_digest_of(i));
+        let digest = self.plugin_digest_of(i);
         let st = &mut self.steps[i];
-        st.status = status;
+        st.status = Status::Done(status);
         if st.start.is_some() {
             st.end = Some(now);
         }
         if error.is_some() {
             st.error = error;
         }
-        if status == Status::Failed && self.plan.steps[i].on_failure == OnFailure::Ignore {
+        if status == StepStatus::Failed && self.plan.steps[i].on_failure == OnFailure::Ignore {
             st.forgiven = true;
         }
         let def = &self.plan.steps[i];
-        let ok = matches!(status, Status::Succeeded | Status::PreviouslyDone);
+        let ok = status.passed();
         self.journal.append(Record::Finish {
             step: def.id.clone(),
-            status: status_word(status).into(),
+            status,
             at: now,
             fingerprint: ok.then(|| def.fingerprint.clone()),
             plugin: if ok { digest } else { None },
             error: st.error.clone(),
         });
-        if status != Status::Excluded {
+        if status != StepStatus::Excluded {
             let seconds = st.start.zip(st.end).map(|(s, e)| e - s);
             (self.observer)(&UiEvent::StepFinished {
                 id: &def.id,
@@ -118,7 +119,7 @@ impl Scheduler {
             });
         }
         self.finished += 1;
-        if status == Status::Failed && def.on_failure == OnFailure::Halt && self.halted.is_none() {
+        if status == StepStatus::Failed && def.on_failure == OnFailure::Halt && self.halted.is_none() {
             self.halt(i);
         }
         for k in 0..self.dependents[i].len() {
@@ -136,10 +137,7 @@ impl Scheduler {
 
     fn plugin_digest_of(&self, i: usize) -> Option<String> {
         let p = self.plan.steps[i].plugin?;
-        match &self.plugins[p] {
-            Some(Ok(l)) => Some(l.digest.clone()),
-            _ => None,
-        }
+        self.digests[p].clone()
     }
 
     /// A halting step failed: start nothing new except `always` steps.
@@ -150,7 +148,7 @@ impl Scheduler {
             .filter(|&s| self.steps[s].status == Status::Ready && !self.plan.steps[s].always)
             .collect();
         for s in queued {
-            self.finish(s, Status::Skipped, Some(format!("run halted after {id} failed")));
+            self.finish(s, StepStatus::Skipped, Some(format!("run halted after {id} failed")));
         }
     }
 
@@ -172,7 +170,7 @@ impl Scheduler {
                     }
                 }
                 Status::Pending | Status::Ready if !always => {
-                    self.finish(i, Status::Skipped, Some("run cancelled".into()))
+                    self.finish(i, StepStatus::Skipped, Some("run cancelled".into()))
                 }
                 _ => {}
             }
@@ -183,24 +181,8 @@ impl Scheduler {
     pub(super) fn abandon_rest(&mut self, why: &str) {
         for i in 0..self.steps.len() {
             if !self.steps[i].status.finished() {
-                self.finish(i, Status::Skipped, Some(why.to_string()));
+                self.finish(i, StepStatus::Skipped, Some(why.to_string()));
             }
         }
-    }
-}
-
-/// The status word of the journal and the reports.
-pub fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Succeeded => "ok",
-        Status::PreviouslyDone => "previously_done",
-        Status::Excluded => "excluded",
-        Status::Failed => "failed",
-        Status::Skipped => "skipped",
-        Status::Cancelled => "cancelled",
-        Status::Pending => "pending",
-        Status::Ready => "ready",
-        Status::Running => "running",
-        Status::Backoff => "backoff",
     }
 }

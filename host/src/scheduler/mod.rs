@@ -1,18 +1,34 @@
 //! `scheduler`: runs a plan's step graph.
 //!
-//! One task owns the state of every step (`Scheduler`) and reacts to events:
-//! attempts ending, retry timers, requests from running stages (signals,
-//! artifacts, progress) and cancellation. Ready steps start as soon as their
-//! dependencies are done, up to `jobs` and their pool's capacity, highest
-//! critical-path priority first. Failures follow each step's `on_failure`;
-//! every status change is appended to the run journal, so `--resume` after a
-//! crash redoes only what did not finish.
+//! # Design
 //!
-//! Files: `dispatch` (starting attempts, their outcomes, retries),
+//! One task owns the state of every step (`Scheduler`) and reacts to events:
+//! reports from the attempts it started, retry timers and cancellation. It
+//! decides what runs when; it never runs a stage itself. Each attempt is
+//! handed to an [`Executor`](crate::executor::Executor) (the local wasmtime
+//! one in a real run, a scripted one in the unit tests), which reports back
+//! over one channel: progress, requests (signals, artifacts) and the end
+//! with a typed outcome. So the scheduler knows no wasmtime and no WIT type,
+//! and everything below is tested without either.
+//!
+//! Ready steps start as soon as their dependencies are done, up to `jobs`
+//! and their pool's capacity (and the executor's), highest critical-path
+//! priority first. Each of these slots is an owned semaphore permit that the
+//! step holds (`StepRun::{slot, pool, instance}`) and gives back by dropping
+//! it: nothing is counted by hand. A step waiting on a signal or artifact
+//! drops its job slot; when the wait ends it gets one again before any new
+//! step starts.
+//! Failures follow each step's `on_failure`; every status change is appended
+//! to the run journal, so `--resume` after a crash redoes only what did not
+//! finish.
+//!
+//! Files: `start` (a run's set-up: pre-flight, workspaces, the local
+//! executor), `dispatch` (starting attempts, their outcomes, retries),
 //! `graph` (readiness, skips, halting), `requests` (what stages ask for),
 //! `waits` (signal and artifact waits, deadlock detection), `ready`
 //! (priority queue with pools), `priority` (critical path), `select`
-//! (`--only`/`--skip`/`--from`), `resume`, `step_run` (per-step state).
+//! (`--only`/`--skip`/`--from`), `resume`, `step_run` (per-step state),
+//! `outcome` (the report at the end).
 
 mod dispatch;
 mod graph;
@@ -22,7 +38,10 @@ pub mod ready;
 mod requests;
 pub mod resume;
 pub mod select;
+mod start;
 pub mod step_run;
+#[cfg(test)]
+mod tests;
 pub mod waits;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -30,24 +49,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
+use crate::executor::{Executor, Report, SignalError};
 use crate::plan::Plan;
-use crate::report::{PluginLoad, RunReport};
-use crate::runtime::Runtime;
-use crate::runtime::bindings::baton::stage::signals::SignalError;
-use crate::runtime::context::RunServices;
-use crate::runtime::invoke::AttemptOutcome;
-use crate::runtime::plugin::LoadedPlugin;
-use crate::runtime::preflight::{self, Preflight};
-use crate::runtime::services::{ServiceHandle, ServiceRequest};
-use crate::sandbox::confine::Confinement;
-use crate::storage::artifacts::{ArtifactRecord, ArtifactStore};
-use crate::storage::durations;
+use crate::report::PluginLoad;
+use crate::storage::artifacts::ArtifactRecord;
 use crate::storage::journal::{Journal, Record};
-use crate::storage::runs::{self, RunDir};
+use crate::storage::runs::RunDir;
 
 pub use select::Selection;
+pub use start::run;
 pub use step_run::Status;
 
 /// How to run.
@@ -76,14 +88,47 @@ pub enum Priority {
 /// starts (a compile cache miss), its code kept for later runs if `cached`.
 #[derive(Debug)]
 pub enum UiEvent<'a> {
-    RunStarted { run_id: &'a str, steps: usize, jobs: usize, log_dir: &'a std::path::Path },
-    StepStarted { id: &'a str, attempt: u32 },
-    StepFinished { id: &'a str, status: Status, seconds: Option<f64>, error: Option<&'a str>, forgiven: bool },
-    StepRetrying { id: &'a str, next_attempt: u32, delay: std::time::Duration, error: &'a str },
-    StepWaiting { id: &'a str, on: &'a [String] },
-    StepResumed { id: &'a str },
-    Progress { id: &'a str, done: u64, total: u64, message: &'a str },
-    PluginCompiling { name: &'a str, size: u64, cached: bool },
+    RunStarted {
+        run_id: &'a str,
+        steps: usize,
+        jobs: usize,
+        log_dir: &'a std::path::Path,
+    },
+    StepStarted {
+        id: &'a str,
+        attempt: u32,
+    },
+    StepFinished {
+        id: &'a str,
+        status: crate::status::StepStatus,
+        seconds: Option<f64>,
+        error: Option<&'a str>,
+        forgiven: bool,
+    },
+    StepRetrying {
+        id: &'a str,
+        next_attempt: u32,
+        delay: std::time::Duration,
+        error: &'a str,
+    },
+    StepWaiting {
+        id: &'a str,
+        on: &'a [String],
+    },
+    StepResumed {
+        id: &'a str,
+    },
+    Progress {
+        id: &'a str,
+        done: u64,
+        total: u64,
+        message: &'a str,
+    },
+    PluginCompiling {
+        name: &'a str,
+        size: u64,
+        cached: bool,
+    },
     PluginLoaded(&'a PluginLoad),
     Cancelling,
 }
@@ -103,7 +148,7 @@ pub enum RunError {
     Io { what: String, error: std::io::Error },
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
     let what = what.into();
     move |error| RunError::Io { what, error }
 }
@@ -116,94 +161,44 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Events from attempt tasks and timers.
-enum Event {
-    Done { step: usize, attempt: u32, outcome: AttemptOutcome, tail: Vec<String> },
-    RetryDue { step: usize },
-}
-
-/// Runs `plan`; `cancel` turning true cancels the run.
-pub async fn run(
-    plan: Arc<Plan>,
-    runtime: Arc<Runtime>,
-    opts: RunOptions,
-    mut observer: Observer,
-    mut cancel: watch::Receiver<bool>,
-) -> Result<RunReport, RunError> {
-    let selected = opts.selection.apply(&plan).map_err(RunError::Usage)?;
-    let state_dir = plan.state_dir();
-    let previous = if opts.resume {
-        Some(runs::find(&state_dir, None).ok_or_else(|| {
-            RunError::Usage(format!("--resume: no earlier run of this pipeline under {}", state_dir.display()))
-        })?)
-    } else {
-        None
-    };
-    if let Some(prev) = &previous
-        && crate::storage::journal::in_use(&prev.journal())
-    {
-        return Err(RunError::Usage(format!(
-            "--resume: run {} is still going (its workspaces are in use); wait for it to end or cancel it",
-            prev.id
-        )));
-    }
-    // Before anything is created: a missing secret is the user's to fix.
-    let secrets = crate::sandbox::secrets::resolve(&plan, &selected).map_err(|errors| {
-        RunError::Usage(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nerror: "))
-    })?;
-    let t0 = std::time::Instant::now();
-    // Pre-flight: every plugin loaded and every step checked, or nothing starts.
-    // A plugin that compiles says so: that takes seconds for big ones.
-    let mut notice = |name: &str, c: crate::runtime::plugin::Compiling| {
-        observer(&UiEvent::PluginCompiling { name, size: c.size, cached: c.cached });
-    };
-    let checked = preflight::check(&runtime, &plan, Some(&selected), &mut notice).await;
-    if !checked.errors.is_empty() {
-        return Err(RunError::Preflight(checked.errors));
-    }
-    let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
-    let setup = Setup { run, selected: &selected, previous: previous.as_ref(), checked, secrets };
-    let mut sched = Scheduler::new(plan, &runtime, opts, observer, setup).await?;
-    let t1 = std::time::Instant::now();
-    sched.main_loop(&mut cancel).await;
-    let t2 = std::time::Instant::now();
-    if std::env::var_os(crate::env_vars::TIMING).is_some() {
-        eprintln!("baton timing: set-up (plugins, workspaces, journal): {:.1}ms", (t1 - t0).as_secs_f64() * 1e3);
-        eprintln!("baton timing: steps: {:.1}ms", (t2 - t1).as_secs_f64() * 1e3);
-    }
-    // Processes were killed with their steps; let their supervisors read the
-    // last output and close the pipes before the report samples the host.
-    crate::runtime::host::process::supervisors_done(std::time::Duration::from_secs(3)).await;
-    Ok(sched.finish_run())
-}
-
-/// What a run starts from: its directory, the steps taking part, the run it
-/// resumes, and what pre-flight loaded.
-struct Setup<'a> {
-    run: RunDir,
-    selected: &'a [bool],
-    previous: Option<&'a RunDir>,
-    checked: Preflight,
-    secrets: crate::text::Secrets,
+/// What a scheduler starts from, prepared by [`run`] (or a test).
+pub(crate) struct Setup {
+    pub run: RunDir,
+    pub jobs: usize,
+    /// Priority per step (higher first).
+    pub prio: Vec<u64>,
+    /// Per step: whether it takes part in this run.
+    pub selected: Vec<bool>,
+    /// What the resumed run already did.
+    pub carried: resume::Carried,
+    pub resumed_from: Option<String>,
+    /// Masked in the error messages the run keeps.
+    pub secrets: crate::text::Secrets,
+    /// Per board: its workspace.
+    pub workspaces: Vec<PathBuf>,
+    /// Per plan plugin: its digest, if it loaded.
+    pub digests: Vec<Option<String>>,
+    pub plugin_loads: Vec<PluginLoad>,
+    /// The start of the run.
+    pub epoch: Instant,
 }
 
 pub(crate) struct Scheduler {
     plan: Arc<Plan>,
-    engine: wasmtime::Engine,
-    /// Per plan plugin: loaded, or why not (steps using it fail).
-    plugins: Vec<Option<Result<Arc<LoadedPlugin>, String>>>,
+    executor: Arc<dyn Executor>,
+    /// Per plan plugin: its digest, if it loaded.
+    digests: Vec<Option<String>>,
     steps: Vec<step_run::StepRun>,
     dependents: Vec<Vec<usize>>,
     prio: Vec<u64>,
     ready: ready::ReadyQueue,
     jobs: usize,
-    /// Steps holding a job slot.
-    active: usize,
-    /// Attempt tasks in flight.
+    /// `jobs` job slots: a running step holds one (a waiting one gives it back).
+    job_slots: Arc<Semaphore>,
+    /// As many as the executor may have attempts alive (running or waiting).
+    instance_slots: Arc<Semaphore>,
+    /// Attempts started and not yet ended.
     in_flight: usize,
-    /// Stages instantiated (running or waiting), and the most there may be.
-    live: usize,
-    max_live: usize,
     /// Steps waiting for a retry timer.
     backoffs: usize,
     finished: usize,
@@ -223,69 +218,45 @@ pub(crate) struct Scheduler {
     started_unix: f64,
     run: RunDir,
     resumed_from: Option<String>,
-    services: Arc<RunServices>,
-    events_tx: mpsc::UnboundedSender<Event>,
-    events_rx: mpsc::UnboundedReceiver<Event>,
-    requests_rx: mpsc::UnboundedReceiver<ServiceRequest>,
+    secrets: crate::text::Secrets,
+    /// Retry timers that fired (by step).
+    retries_tx: mpsc::UnboundedSender<usize>,
+    retries_rx: mpsc::UnboundedReceiver<usize>,
+    /// Reports of the executor.
+    reports_tx: mpsc::UnboundedSender<Report>,
+    reports_rx: mpsc::UnboundedReceiver<Report>,
     journal: Journal,
     observer: Observer,
     workspaces: Vec<PathBuf>,
-    /// The pipeline's directory, offered read-only at `/src`.
-    src: Option<crate::runtime::host::src_view::SourceDir>,
     plugin_loads: Vec<PluginLoad>,
     host_start: crate::report::host_usage::HostSample,
 }
 
 impl Scheduler {
-    // One caller, `run`, which prepares each of these before the run starts.
-    #[allow(clippy::too_many_arguments)]
-    async fn new(
+    /// A scheduler for `plan` that starts its attempts on `executor`; the
+    /// journal is created, and the run's start and what it carries over
+    /// from the run it resumes are recorded.
+    pub(crate) fn new(
         plan: Arc<Plan>,
-        runtime: &Arc<Runtime>,
-        opts: RunOptions,
-        observer: Observer,
-        setup: Setup<'_>,
+        executor: Arc<dyn Executor>,
+        mut observer: Observer,
+        setup: Setup,
     ) -> Result<Self, RunError> {
-        let Setup { run, selected, previous, checked, secrets } = setup;
-        let n = plan.steps.len();
-        let state_dir = plan.state_dir();
-        let jobs = opts.jobs.unwrap_or(plan.jobs).max(1);
-
-        // Workspaces of the boards that take part: empty for a new run, the
-        // resumed run's for `--resume`.
-        if let Some(prev) = previous {
-            run.adopt_workspaces(prev).map_err(io(format!(
-                "take over the workspaces of run {} ({})",
-                prev.id,
-                prev.workspaces().display()
-            )))?;
-        }
-        let workspaces: Vec<PathBuf> = plan.boards.iter().map(|b| run.workspace_of(b)).collect();
-        for (b, ws) in workspaces.iter().enumerate() {
-            if (0..n).any(|i| selected[i] && plan.steps[i].board == b) {
-                std::fs::create_dir_all(ws).map_err(io(format!("create workspace {}", ws.display())))?;
-            }
-        }
-
-        // Pre-flight loaded the plugins that selected steps use.
-        let plugins: Vec<Option<Result<Arc<LoadedPlugin>, String>>> =
-            checked.plugins.into_iter().map(|p| p.map(Ok)).collect();
-        let loads = checked.loads;
-
-        let history = durations::load(&state_dir);
-        let prio = match opts.priority {
-            Priority::CriticalPath => priority::priorities(&plan, &priority::estimates(&plan, &history)),
-            Priority::List => (0..n).map(|i| (n - i) as u64).collect(),
-        };
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let (requests_tx, requests_rx) = mpsc::unbounded_channel();
-        let services = Arc::new(RunServices {
-            run_id: run.id.clone(),
-            requests: ServiceHandle::new(requests_tx),
-            store: ArtifactStore::new(state_dir.join("store")),
-            confinement: Confinement::detect(),
+        let Setup {
+            run,
+            jobs,
+            prio,
+            selected,
+            carried,
+            resumed_from,
             secrets,
-        });
+            workspaces,
+            digests,
+            plugin_loads,
+            epoch,
+        } = setup;
+        let (retries_tx, retries_rx) = mpsc::unbounded_channel();
+        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let journal = Journal::create(&run.journal()).map_err(io(format!("create {}", run.journal().display())))?;
         let started_unix =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
@@ -293,23 +264,30 @@ impl Scheduler {
             run: run.id.clone(),
             pipeline: plan.name.clone(),
             file: plan.file.display().to_string(),
-            resumed_from: previous.map(|p| p.id.clone()),
+            resumed_from: resumed_from.clone(),
             started_unix,
         });
+        for load in &plugin_loads {
+            observer(&UiEvent::PluginLoaded(load));
+        }
+        observer(&UiEvent::RunStarted {
+            run_id: &run.id,
+            steps: selected.iter().filter(|&&s| s).count(),
+            jobs,
+            log_dir: &run.logs(),
+        });
         let pool_caps: Vec<usize> = plan.pools.iter().map(|p| p.capacity).collect();
-        let steps = plan.steps.iter().map(|s| step_run::StepRun::new(s.deps.len())).collect();
         let mut sched = Self {
             dependents: plan.dependents(),
-            engine: runtime.engine.clone(),
-            plugins,
-            steps,
+            steps: plan.steps.iter().map(|s| step_run::StepRun::new(s.deps.len())).collect(),
+            instance_slots: Arc::new(Semaphore::new(executor.capacity().max(1))),
+            job_slots: Arc::new(Semaphore::new(jobs.max(1))),
+            executor,
+            digests,
             prio,
             ready: ready::ReadyQueue::new(&pool_caps),
-            jobs,
-            active: 0,
+            jobs: jobs.max(1),
             in_flight: 0,
-            live: 0,
-            max_live: runtime.max_stages,
             backoffs: 0,
             finished: 0,
             freed: Vec::new(),
@@ -321,52 +299,24 @@ impl Scheduler {
             ancestors: HashMap::new(),
             halted: None,
             cancelled: false,
-            epoch: Instant::now(),
+            epoch,
             started_unix,
-            resumed_from: previous.map(|p| p.id.clone()),
             run,
-            services,
-            events_tx,
-            events_rx,
-            requests_rx,
+            resumed_from,
+            secrets,
+            retries_tx,
+            retries_rx,
+            reports_tx,
+            reports_rx,
             journal,
             observer,
             workspaces,
-            src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
-            plugin_loads: loads,
+            plugin_loads,
             host_start: crate::report::host_usage::sample(),
             plan,
         };
-        for load in &sched.plugin_loads {
-            (sched.observer)(&UiEvent::PluginLoaded(load));
-        }
-        (sched.observer)(&UiEvent::RunStarted {
-            run_id: &sched.run.id,
-            steps: selected.iter().filter(|&&s| s).count(),
-            jobs,
-            log_dir: &sched.run.logs(),
-        });
-        let done_before = match previous {
-            Some(prev) => resume::previously_done(&sched.plan, prev, &sched.plugin_digests())
-                .map_err(io(format!("read the journal of run {}", prev.id)))?,
-            None => resume::Carried::default(),
-        };
-        sched.seed(selected, done_before);
+        sched.seed(&selected, carried);
         Ok(sched)
-    }
-
-    /// Plugin digest per step (`None` for sync points or unloadable plugins).
-    fn plugin_digests(&self) -> Vec<Option<String>> {
-        self.plan
-            .steps
-            .iter()
-            .map(|s| {
-                s.plugin.and_then(|p| match &self.plugins[p] {
-                    Some(Ok(l)) => Some(l.digest.clone()),
-                    _ => None,
-                })
-            })
-            .collect()
     }
 
     /// Seconds since the run started.
@@ -392,8 +342,8 @@ impl Scheduler {
             tokio::select! {
                 biased;
                 () = sleep_until(flush_at), if flush_at.is_some() => self.journal.flush(),
-                Some(ev) = self.events_rx.recv() => self.on_event(ev),
-                Some(req) = self.requests_rx.recv() => self.on_request(req),
+                Some(report) = self.reports_rx.recv() => self.on_report(report),
+                Some(step) = self.retries_rx.recv() => self.on_retry_due(step),
                 changed = cancel.changed(), if !self.cancelled => {
                     if changed.is_err() || *cancel.borrow() {
                         self.on_cancel();

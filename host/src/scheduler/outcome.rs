@@ -6,30 +6,40 @@ use super::{Scheduler, priority};
 use crate::plan::OnFailure;
 use crate::report::host_usage::{self, HostUsage};
 use crate::report::{AttemptReport, FailureReport, Outcome, RunReport, StepReport, WAITING_POLICY, WaitReport};
+use crate::status::{AttemptStatus, RunStatus, StepStatus};
 use crate::storage::journal::Record;
 use crate::storage::{atomic, durations};
 
 impl Scheduler {
     pub(super) fn finish_run(mut self) -> RunReport {
         let duration = self.now();
-        let failed = self.steps.iter().any(|s| s.status == Status::Failed && !s.forgiven);
+        let failed = self.steps.iter().any(|s| s.status == Status::Done(StepStatus::Failed) && !s.forgiven);
         let status = if self.cancelled {
-            "cancelled"
+            RunStatus::Cancelled
         } else if failed {
-            "failed"
+            RunStatus::Failed
         } else {
-            "ok"
+            RunStatus::Ok
         };
         let plan = self.plan.clone();
         let mut steps = Vec::with_capacity(plan.steps.len());
         let mut failures = Vec::new();
         for (i, def) in plan.steps.iter().enumerate() {
             let st = &self.steps[i];
-            let (word, error) = match st.status {
-                Status::Succeeded | Status::PreviouslyDone => ("ok", None),
-                Status::Excluded => ("skipped", Some("left out of this run (--only/--skip/--from)".to_string())),
-                Status::Failed | Status::Cancelled => ("failed", st.error.clone()),
-                _ => ("skipped", st.error.clone()),
+            let outcome = match st.status {
+                Status::Done(StepStatus::Failed) if st.forgiven => Outcome::Forgiven,
+                Status::Done(done) => done,
+                // Never left unfinished: the main loop ends when all are done.
+                _ => Outcome::Skipped,
+            };
+            // The coarse status of the report.
+            let (coarse, error) = match outcome {
+                Outcome::Ok | Outcome::PreviouslyDone => (Outcome::Ok, None),
+                Outcome::Excluded => {
+                    (Outcome::Skipped, Some("left out of this run (--only/--skip/--from)".to_string()))
+                }
+                Outcome::Failed | Outcome::Forgiven | Outcome::Cancelled => (Outcome::Failed, st.error.clone()),
+                Outcome::Skipped => (Outcome::Skipped, st.error.clone()),
             };
             let attempts: Vec<AttemptReport> = st
                 .attempts
@@ -40,51 +50,41 @@ impl Scheduler {
                     start: a.start,
                     end: a.end,
                     status: if a.cancelled {
-                        "cancelled"
+                        AttemptStatus::Cancelled
                     } else if a.error.is_some() {
-                        "failed"
+                        AttemptStatus::Failed
                     } else {
-                        "ok"
-                    }
-                    .into(),
+                        AttemptStatus::Ok
+                    },
                     error: a.error.as_ref().map(|(_, m)| m.clone()),
-                    kind: a.error.as_ref().map(|(k, _)| format!("{k:?}").to_lowercase()),
+                    kind: a.error.as_ref().map(|(k, _)| *k),
                     log_tail: a.tail.clone(),
                 })
                 .collect();
-            if st.status == Status::Failed
+            if st.status == Status::Done(StepStatus::Failed)
                 && let Some(last) = st.attempts.last()
             {
                 failures.push(FailureReport {
                     step: def.id.clone(),
                     attempt: last.number,
                     error: st.error.clone().unwrap_or_default(),
-                    kind: last.error.as_ref().map(|(k, _)| format!("{k:?}").to_lowercase()),
+                    kind: last.error.as_ref().map(|(k, _)| *k),
                     forgiven: st.forgiven,
                     log_tail: last.tail.clone(),
                 });
             }
             let log = self.run.log_of(&def.id);
-            let outcome = match st.status {
-                Status::Succeeded => Outcome::Ok,
-                Status::PreviouslyDone => Outcome::PreviouslyDone,
-                Status::Excluded => Outcome::Excluded,
-                Status::Failed if st.forgiven => Outcome::Forgiven,
-                Status::Failed => Outcome::Failed,
-                Status::Cancelled => Outcome::Cancelled,
-                _ => Outcome::Skipped,
-            };
             steps.push(StepReport {
                 id: def.id.clone(),
                 board: plan.boards[def.board].clone(),
-                status: word.into(),
-                outcome: outcome.as_str().into(),
+                status: coarse,
+                outcome: Some(outcome),
                 start: st.start,
                 end: st.end,
                 error,
                 deps: def.deps.iter().map(|&d| plan.steps[d].id.clone()).collect(),
                 attempts,
-                previously_done: st.status == Status::PreviouslyDone,
+                previously_done: st.status == Status::Done(StepStatus::PreviouslyDone),
                 forgiven: st.forgiven,
                 pool: def.pool.map(|p| plan.pools[p].name.clone()),
                 always: def.always,
@@ -117,7 +117,7 @@ impl Scheduler {
             run_id: self.run.id.clone(),
             pipeline: plan.name.clone(),
             file: plan.file.display().to_string(),
-            status: status.into(),
+            status,
             started_unix: self.started_unix,
             duration,
             jobs: self.jobs,
@@ -140,7 +140,7 @@ impl Scheduler {
                 },
             },
         };
-        self.journal.append(Record::End { status: status.into(), duration });
+        self.journal.append(Record::End { status, duration });
         let _ = self.journal.close();
         if let Ok(bytes) = serde_json::to_vec_pretty(&report) {
             let _ = atomic::write(&self.run.report(), &bytes, atomic::Sync::Derived);
@@ -149,7 +149,7 @@ impl Scheduler {
             .steps
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.steps[*i].status == Status::Succeeded)
+            .filter(|(i, _)| self.steps[*i].status == Status::Done(StepStatus::Ok))
             .filter_map(|(i, s)| self.steps[i].start.zip(self.steps[i].end).map(|(a, b)| (s.id.clone(), b - a)))
             .collect();
         let _ = durations::record(&plan.state_dir(), &measured);

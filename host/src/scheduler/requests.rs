@@ -6,10 +6,8 @@ use std::collections::{HashMap, HashSet};
 use super::step_run::{Status, WaitRecord};
 use super::waits::{self, PendingWait, Reply, Target, TargetState};
 use super::{Scheduler, UiEvent};
+use crate::executor::{ArtifactError, Request, SignalError};
 use crate::plan::Trust;
-use crate::runtime::bindings::baton::stage::artifacts::ArtifactError;
-use crate::runtime::bindings::baton::stage::signals::SignalError;
-use crate::runtime::services::ServiceRequest;
 use crate::storage::artifacts::ArtifactRecord;
 use crate::storage::journal::Record;
 
@@ -17,12 +15,9 @@ use crate::storage::journal::Record;
 const MAX_ARTIFACTS_PER_STEP: usize = 10_000;
 
 impl Scheduler {
-    pub(super) fn on_request(&mut self, req: ServiceRequest) {
+    pub(super) fn on_request(&mut self, step: usize, req: Request) {
         match req {
-            ServiceRequest::Progress { step, done, total, message } => {
-                (self.observer)(&UiEvent::Progress { id: &self.plan.steps[step].id, done, total, message: &message });
-            }
-            ServiceRequest::Emit { step, name, reply } => {
+            Request::Emit { name, reply } => {
                 let def = &self.plan.steps[step];
                 if !def.emits.contains(&name) {
                     let declared = if def.emits.is_empty() { "none".to_string() } else { def.emits.join(", ") };
@@ -38,12 +33,12 @@ impl Scheduler {
                 let _ = reply.send(Ok(()));
                 self.settle_waits();
             }
-            ServiceRequest::Raised { step, name, reply } => {
+            Request::Raised { name, reply } => {
                 let answer = waits::resolve_names(&self.plan, step, std::slice::from_ref(&name))
                     .map(|targets| targets.iter().all(|t| matches!(self.target_state(t), TargetState::Satisfied)));
                 let _ = reply.send(answer);
             }
-            ServiceRequest::Wait { step, names, reply } => {
+            Request::Wait { names, reply } => {
                 let targets = match waits::resolve_names(&self.plan, step, &names) {
                     Ok(t) => t,
                     Err(e) => {
@@ -53,7 +48,7 @@ impl Scheduler {
                 };
                 self.begin_wait(step, names, targets, Reply::Signal(reply));
             }
-            ServiceRequest::Publish { step, record, reply } => {
+            Request::Publish { record, reply } => {
                 let st = &mut self.steps[step];
                 if !st.artifacts.contains(&record.reference) {
                     if st.artifacts.len() >= MAX_ARTIFACTS_PER_STEP {
@@ -80,7 +75,7 @@ impl Scheduler {
                 let _ = reply.send(Ok(()));
                 self.settle_waits();
             }
-            ServiceRequest::Lookup { step, reference, reply } => match self.resolve_artifact(step, &reference) {
+            Request::Lookup { reference, reply } => match self.resolve_artifact(step, &reference) {
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -91,7 +86,7 @@ impl Scheduler {
                     self.begin_wait(step, vec![reference.clone()], vec![target], Reply::Artifact { reply, reference });
                 }
             },
-            ServiceRequest::List { step, reply } => {
+            Request::List { reply } => {
                 // An untrusted step sees only what its dependencies published:
                 // a digest alone can give a small secret away.
                 let visible: Option<HashSet<usize>> =
@@ -187,10 +182,8 @@ impl Scheduler {
         let now = self.now();
         let st = &mut self.steps[step];
         st.blocked = true;
-        if st.has_slot {
-            st.has_slot = false;
-            self.active -= 1;
-        }
+        // The job slot goes back while it waits (its pool slot stays).
+        st.slot = None;
         st.waits.push(WaitRecord { on: names.clone(), start: now, end: None, error: None });
         (self.observer)(&UiEvent::StepWaiting { id: &self.plan.steps[step].id, on: &names });
         self.waits.push(PendingWait { step, open, reply });
@@ -240,7 +233,7 @@ impl Scheduler {
     /// Fails the waits nothing can ever satisfy.
     pub(super) fn check_deadlocks(&mut self) {
         let ready = &self.ready;
-        let full = self.live >= self.max_live;
+        let full = self.instance_slots.available_permits() == 0;
         let dead = waits::deadlocked(&self.plan, &self.steps, &self.waits, &|p| ready.free(p), full);
         for (w, message) in dead.into_iter().rev() {
             let pw = self.waits.swap_remove(w);
@@ -253,7 +246,7 @@ impl Scheduler {
         if let Some(rec) = self.steps[w.step].waits.last_mut()
             && let Err(e) = &result
         {
-            rec.error = Some(crate::runtime::host::signals::message(e));
+            rec.error = Some(e.to_string());
         }
         if self.steps[w.step].status != Status::Running {
             return;
@@ -291,6 +284,6 @@ fn artifact_error(e: SignalError) -> ArtifactError {
     match e {
         SignalError::Never(m) | SignalError::Failed(m) => ArtifactError::NeverPublished(m),
         SignalError::Deadlock(m) => ArtifactError::NeverPublished(format!("deadlock: {m}")),
-        SignalError::Undeclared(m) | SignalError::Limit(m) => ArtifactError::NotFound(m),
+        SignalError::Undeclared(m) => ArtifactError::NotFound(m),
     }
 }

@@ -27,9 +27,7 @@ pub fn previously_done(plan: &Plan, previous: &RunDir, digests: &[Option<String>
     let mut signals: Vec<(&str, &str)> = Vec::new();
     for r in &records {
         match r {
-            Record::Finish { step, status, fingerprint, plugin, .. }
-                if status == "ok" || status == "previously_done" =>
-            {
+            Record::Finish { step, status, fingerprint, plugin, .. } if status.passed() => {
                 ok.insert(step, (fingerprint.as_deref(), plugin.as_deref()));
             }
             Record::Finish { step, .. } => {

@@ -1,8 +1,8 @@
 //! The state of one step during a run.
 
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
-use crate::runtime::invoke::FailureKind;
+use crate::status::{FailureKind, StepStatus};
 
 /// Where a step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,29 +15,14 @@ pub enum Status {
     Running,
     /// Failed an attempt; the next one starts after the backoff.
     Backoff,
-    Succeeded,
-    /// Succeeded in an earlier run (`--resume`); not run again.
-    PreviouslyDone,
-    /// Left out by `--only`, `--skip` or `--from`; counts as done.
-    Excluded,
-    Failed,
-    /// Not run: a dependency failed, the run halted or was cancelled.
-    Skipped,
-    /// Interrupted by cancellation.
-    Cancelled,
+    /// Finished (a failure under `on_failure = "ignore"` is `Failed` here,
+    /// with [`StepRun::forgiven`] set).
+    Done(StepStatus),
 }
 
 impl Status {
     pub fn finished(self) -> bool {
-        matches!(
-            self,
-            Status::Succeeded
-                | Status::PreviouslyDone
-                | Status::Excluded
-                | Status::Failed
-                | Status::Skipped
-                | Status::Cancelled
-        )
+        matches!(self, Status::Done(_))
     }
 }
 
@@ -76,20 +61,18 @@ pub struct StepRun {
     pub error: Option<String>,
     /// Failed under `on_failure = "ignore"`.
     pub forgiven: bool,
-    /// Holds a job slot.
-    pub has_slot: bool,
-    /// Has a live wasm instance (counts against the engine's pool).
-    pub has_instance: bool,
-    /// Holds a slot of its pool.
-    pub has_pool: bool,
+    /// Its job slot, while it runs (not while it waits).
+    pub slot: Option<OwnedSemaphorePermit>,
+    /// Its attempt's place among those the executor may have alive.
+    pub instance: Option<OwnedSemaphorePermit>,
+    /// Its slot of its pool, from its start to its attempt's end.
+    pub pool: Option<OwnedSemaphorePermit>,
     /// Blocked in a wait (its job slot is released meanwhile).
     pub blocked: bool,
     pub waits: Vec<WaitRecord>,
     pub artifacts: Vec<String>,
     /// Stops the running attempt.
     pub cancel: Option<oneshot::Sender<()>>,
-    /// Digest of the plugin the step ran with.
-    pub plugin_digest: Option<String>,
     /// When the step last became ready.
     pub queued_at: f64,
 }
@@ -104,21 +87,20 @@ impl StepRun {
             end: None,
             error: None,
             forgiven: false,
-            has_slot: false,
-            has_instance: false,
-            has_pool: false,
+            slot: None,
+            instance: None,
+            pool: None,
             blocked: false,
             waits: Vec::new(),
             artifacts: Vec::new(),
             cancel: None,
-            plugin_digest: None,
             queued_at: 0.0,
         }
     }
 
     /// Whether dependents of this step may run (succeeded, or counts as done).
     pub fn satisfies(&self) -> bool {
-        matches!(self.status, Status::Succeeded | Status::PreviouslyDone | Status::Excluded)
-            || (self.status == Status::Failed && self.forgiven)
+        matches!(self.status, Status::Done(StepStatus::Ok | StepStatus::PreviouslyDone | StepStatus::Excluded))
+            || (self.status == Status::Done(StepStatus::Failed) && self.forgiven)
     }
 }

@@ -13,10 +13,10 @@ use std::collections::HashSet;
 
 use tokio::sync::oneshot;
 
+use crate::executor::{ArtifactError, SignalError};
 use crate::plan::Plan;
-use crate::runtime::bindings::baton::stage::artifacts::ArtifactError;
-use crate::runtime::bindings::baton::stage::signals::SignalError;
 use crate::scheduler::step_run::{Status, StepRun};
+use crate::status::StepStatus;
 use crate::storage::artifacts::ArtifactRecord;
 
 /// One thing a wait needs.
@@ -159,20 +159,20 @@ pub fn target_state(
 
 fn word(st: &StepRun) -> &'static str {
     match st.status {
-        Status::Failed => "failed",
-        Status::Skipped => "was skipped",
-        Status::Cancelled => "was cancelled",
-        Status::Excluded => "was left out of this run",
+        Status::Done(StepStatus::Failed) => "failed",
+        Status::Done(StepStatus::Skipped) => "was skipped",
+        Status::Done(StepStatus::Cancelled) => "was cancelled",
+        Status::Done(StepStatus::Excluded) => "was left out of this run",
         _ => "succeeded",
     }
 }
 
 fn finished_word(st: &StepRun) -> &'static str {
     match st.status {
-        Status::Failed => "failed",
-        Status::Skipped => "was skipped",
-        Status::Cancelled => "was cancelled",
-        Status::Excluded => "was left out of this run",
+        Status::Done(StepStatus::Failed) => "failed",
+        Status::Done(StepStatus::Skipped) => "was skipped",
+        Status::Done(StepStatus::Cancelled) => "was cancelled",
+        Status::Done(StepStatus::Excluded) => "was left out of this run",
         _ => "finished",
     }
 }
@@ -219,12 +219,12 @@ pub fn deadlocked(
                     && pool_free(p) == 0
                 {
                     let holders: Vec<usize> =
-                        (0..n).filter(|&h| steps[h].has_pool && plan.steps[h].pool == Some(p)).collect();
+                        (0..n).filter(|&h| steps[h].pool.is_some() && plan.steps[h].pool == Some(p)).collect();
                     groups[i].push(holders);
                 }
                 if instances_full {
                     // Every stage instance is taken: one of them must end first.
-                    groups[i].push((0..n).filter(|&h| steps[h].has_instance).collect());
+                    groups[i].push((0..n).filter(|&h| steps[h].instance.is_some()).collect());
                 }
                 if groups[i].is_empty() {
                     live[i] = true;
@@ -317,7 +317,8 @@ fn describe_cycle(
                 "{id} waits for a slot of pool `{}`",
                 plan.steps[cur].pool.map(|p| plan.pools[p].name.as_str()).unwrap_or("?")
             ));
-            (0..steps.len()).find(|&h| steps[h].has_pool && plan.steps[h].pool == plan.steps[cur].pool && !live[h])
+            (0..steps.len())
+                .find(|&h| steps[h].pool.is_some() && plan.steps[h].pool == plan.steps[cur].pool && !live[h])
         } else {
             None
         };

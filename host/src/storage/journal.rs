@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::status::{RunStatus, StepStatus};
 use crate::storage::artifacts::ArtifactRecord;
 
 /// One journal line.
@@ -38,7 +39,8 @@ pub enum Record {
     /// A step reached a final status.
     Finish {
         step: String,
-        status: String,
+        /// `failed` for a forgiven step too.
+        status: StepStatus,
         at: f64,
         /// The step's definition fingerprint and plugin digest (success only).
         fingerprint: Option<String>,
@@ -53,7 +55,7 @@ pub enum Record {
         name: String,
     },
     End {
-        status: String,
+        status: RunStatus,
         duration: f64,
     },
 }

@@ -1,28 +1,24 @@
 //! What one past (or running) run was, read back from its journal: for
 //! `baton runs` and `baton logs`.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use super::journal::{self, Record};
 use super::runs::RunDir;
+use crate::status::{RunStatus, StepStatus};
 
 /// One run as listed.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
     pub id: String,
     pub pipeline: String,
-    /// `ok`, `failed`, `cancelled` (from its end record), `running` (its
-    /// process is still writing the journal) or `interrupted` (it has no end
-    /// record and nobody writes it: the process crashed or was killed).
-    pub status: String,
+    pub status: RunState,
     pub started_unix: Option<f64>,
     /// Seconds; for a run without an end record, until its latest record.
     pub duration: Option<f64>,
     pub resumed_from: Option<String>,
     /// Final status of each step that reached one, in order of finishing.
-    pub steps: Vec<(String, String)>,
+    pub steps: Vec<(String, StepStatus)>,
     /// Bytes in the run's board workspaces (0 once a resuming run took them over).
     pub workspace_bytes: u64,
 }
@@ -30,31 +26,62 @@ pub struct RunInfo {
 impl RunInfo {
     /// `3 ok, 1 failed, 2 skipped`.
     pub fn step_counts(&self) -> String {
-        let mut order: Vec<&str> = Vec::new();
-        let mut n: HashMap<&str, usize> = HashMap::new();
+        let mut n = [0usize; StepStatus::ALL.len()];
         for (_, status) in &self.steps {
-            let word = match status.as_str() {
-                "previously_done" => "previously done",
-                other => other,
-            };
-            if !n.contains_key(word) {
-                order.push(word);
+            if let Some(i) = StepStatus::ALL.iter().position(|s| s == status) {
+                n[i] += 1;
             }
-            *n.entry(word).or_default() += 1;
         }
-        let rank = |w: &str| ["ok", "previously done", "failed", "cancelled", "skipped"].iter().position(|x| *x == w);
-        order.sort_by_key(|w| rank(w).unwrap_or(usize::MAX));
-        order.iter().filter(|w| **w != "excluded").map(|w| format!("{} {w}", n[w])).collect::<Vec<_>>().join(", ")
+        StepStatus::ALL
+            .iter()
+            .zip(n)
+            .filter(|(s, count)| **s != StepStatus::Excluded && *count > 0)
+            .map(|(s, count)| format!("{count} {}", s.label()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The final status of `step`, if it reached one.
-    pub fn status_of(&self, step: &str) -> Option<&str> {
-        self.steps.iter().find(|(id, _)| id == step).map(|(_, s)| s.as_str())
+    pub fn status_of(&self, step: &str) -> Option<StepStatus> {
+        self.steps.iter().find(|(id, _)| id == step).map(|(_, s)| *s)
     }
 
     /// Whether the run is over (ended, or its process is gone).
     pub fn is_over(&self) -> bool {
-        self.status != "running"
+        self.status != RunState::Running
+    }
+}
+
+/// Where a run is, as `baton runs` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Its process is still writing the journal.
+    Running,
+    /// It has no end record and nobody writes it: the process crashed or was killed.
+    Interrupted,
+    /// From its end record.
+    Ended(RunStatus),
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Interrupted => "interrupted",
+            RunState::Ended(s) => s.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RunState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -67,7 +94,7 @@ pub fn read(run: &RunDir) -> std::io::Result<RunInfo> {
     let mut info = RunInfo {
         id: run.id.clone(),
         pipeline: String::new(),
-        status: if live { "running" } else { "interrupted" }.into(),
+        status: if live { RunState::Running } else { RunState::Interrupted },
         started_unix: None,
         duration: None,
         resumed_from: None,
@@ -88,7 +115,7 @@ pub fn read(run: &RunDir) -> std::io::Result<RunInfo> {
                 info.steps.push((step, status));
             }
             Record::End { status, duration } => {
-                info.status = status;
+                info.status = RunState::Ended(status);
                 info.duration = Some(duration);
             }
             Record::Artifact { .. } | Record::Signal { .. } => {}
@@ -106,8 +133,8 @@ mod tests {
     use crate::storage::journal::Journal;
     use crate::storage::runs;
 
-    fn finish(step: &str, status: &str, at: f64) -> Record {
-        Record::Finish { step: step.into(), status: status.into(), at, fingerprint: None, plugin: None, error: None }
+    fn finish(step: &str, status: StepStatus, at: f64) -> Record {
+        Record::Finish { step: step.into(), status, at, fingerprint: None, plugin: None, error: None }
     }
 
     #[test]
@@ -122,26 +149,26 @@ mod tests {
             resumed_from: None,
             started_unix: 100.0,
         });
-        j.append(finish("b.a", "ok", 1.0));
-        j.append(finish("b.c", "skipped", 2.0));
-        j.append(finish("b.b", "failed", 1.5));
+        j.append(finish("b.a", StepStatus::Ok, 1.0));
+        j.append(finish("b.c", StepStatus::Skipped, 2.0));
+        j.append(finish("b.b", StepStatus::Failed, 1.5));
         j.flush();
         // Wait for the writer: records are written in the background.
         while read(&run).expect("read").steps.len() < 3 {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let info = read(&run).expect("read");
-        assert_eq!((info.status.as_str(), info.duration), ("running", Some(2.0)));
+        assert_eq!((info.status, info.duration), (RunState::Running, Some(2.0)));
         assert_eq!(info.step_counts(), "1 ok, 1 failed, 1 skipped");
         j.close().expect("close");
-        assert_eq!(read(&run).expect("read").status, "interrupted");
+        assert_eq!(read(&run).expect("read").status, RunState::Interrupted);
 
         let ended = runs::create(dir.path()).expect("run");
         let mut j = Journal::create(&ended.journal()).expect("journal");
-        j.append(Record::End { status: "failed".into(), duration: 3.5 });
+        j.append(Record::End { status: RunStatus::Failed, duration: 3.5 });
         j.close().expect("close");
         let info = read(&ended).expect("read");
-        assert_eq!((info.status.as_str(), info.duration), ("failed", Some(3.5)));
+        assert_eq!((info.status, info.duration), (RunState::Ended(RunStatus::Failed), Some(3.5)));
         assert!(info.is_over());
     }
 }

@@ -48,7 +48,7 @@ pub fn follow(run: &RunDir, step: Option<&str>, raw: bool, out: &mut impl Write)
     }
     out.flush()?;
     let info = run_info::read(run)?;
-    if info.status == "interrupted" {
+    if info.status == crate::storage::run_info::RunState::Interrupted {
         eprintln!("baton: run {} was interrupted (its process ended without an end record)", run.id);
     } else {
         eprintln!("baton: run {} ended: {}", run.id, info.status);

@@ -17,6 +17,7 @@ use clap::Args;
 
 use super::{Locate, runs_under};
 use crate::plan::Plan;
+use crate::status::StepStatus;
 use crate::storage::run_info::{self, RunInfo};
 use crate::storage::runs::RunDir;
 use crate::text::escape::{escape_bytes, escape_line};
@@ -147,9 +148,9 @@ fn print_log(run: &RunDir, info: &RunInfo, step: &str, raw: bool, out: &mut impl
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let why = match info.status_of(step) {
-                Some("skipped") => "it was skipped",
-                Some("excluded") => "it was left out of the run",
-                Some("previously_done") => "it was previously done (see the run it resumed)",
+                Some(StepStatus::Skipped) => "it was skipped",
+                Some(StepStatus::Excluded) => "it was left out of the run",
+                Some(StepStatus::PreviouslyDone) => "it was previously done (see the run it resumed)",
                 Some(_) => "it wrote nothing",
                 None if info.is_over() => "it did not run",
                 None => "it has not written anything yet (--follow waits for it)",
@@ -183,7 +184,7 @@ fn list(run: &RunDir, info: &RunInfo) -> String {
     let width = files.iter().map(|(id, _)| id.len()).max().unwrap_or(4).max(4);
     let _ = writeln!(out, "{:<width$}  {:<15}  {:>9}", "step", "status", "size");
     for (id, size) in &files {
-        let status = info.status_of(id).unwrap_or("running");
+        let status = info.status_of(id).map_or("running", StepStatus::as_str);
         let _ = writeln!(out, "{id:<width$}  {status:<15}  {:>9}", Size(*size).to_string());
     }
     let _ = writeln!(out, "(`baton logs {} STEP` prints one; --follow tails a running run)", run.id);

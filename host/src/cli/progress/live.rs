@@ -20,7 +20,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, P
 use super::plain;
 use super::tally::Tally;
 use crate::cli::Output;
-use crate::scheduler::{Status, UiEvent};
+use crate::scheduler::UiEvent;
+use crate::status::StepStatus;
 use crate::text::escape_line;
 
 pub const REFRESH_HZ: u8 = 10;
@@ -139,7 +140,7 @@ impl Live {
         let notable = match ev {
             UiEvent::RunStarted { .. } | UiEvent::StepRetrying { .. } | UiEvent::Cancelling => true,
             UiEvent::PluginCompiling { size, .. } => *size >= crate::runtime::plugin::SLOW_TO_COMPILE,
-            UiEvent::StepFinished { status, .. } => matches!(status, Status::Failed | Status::Cancelled),
+            UiEvent::StepFinished { status, .. } => matches!(status, StepStatus::Failed | StepStatus::Cancelled),
             _ => false,
         };
         if notable || self.verbose > 0 { plain::line(ev, self.verbose) } else { None }
@@ -249,7 +250,7 @@ mod tests {
         assert_eq!(live.counts_message(), "3 running · 1 pending (+1 not shown)");
         live.on(&UiEvent::StepFinished {
             id: "b.one",
-            status: Status::Succeeded,
+            status: StepStatus::Ok,
             seconds: Some(1.0),
             error: None,
             forgiven: false,

@@ -5,7 +5,8 @@
 
 use crate::cli::Output;
 use crate::runtime::plugin::SLOW_TO_COMPILE;
-use crate::scheduler::{Observer, Status, UiEvent};
+use crate::scheduler::{Observer, UiEvent};
+use crate::status::StepStatus;
 use crate::units::Size;
 
 pub fn observer(out: Output) -> Observer {
@@ -28,15 +29,15 @@ pub fn line(ev: &UiEvent<'_>, verbose: u8) -> Option<String> {
         UiEvent::StepFinished { id, status, seconds, error, forgiven } => {
             let dur = seconds.map(|s| format!(" ({s:.2}s)")).unwrap_or_default();
             match (status, error) {
-                (Status::Excluded, _) => return None,
-                (Status::Succeeded, _) => format!("     ok {id}{dur}"),
-                (Status::PreviouslyDone, _) => format!("   done {id} (previously done)"),
-                (Status::Failed, Some(e)) if *forgiven => {
+                (StepStatus::Excluded, _) => return None,
+                (StepStatus::Ok, _) => format!("     ok {id}{dur}"),
+                (StepStatus::PreviouslyDone, _) => format!("   done {id} (previously done)"),
+                (StepStatus::Failed, Some(e)) if *forgiven => {
                     format!(" FAILED {id}{dur} [forgiven]: {e}")
                 }
-                (Status::Failed, Some(e)) => format!(" FAILED {id}{dur}: {e}"),
-                (Status::Cancelled, _) => format!("  CANCELLED {id}{dur}"),
-                (Status::Skipped, Some(e)) => format!("   skip {id}: {e}"),
+                (StepStatus::Failed, Some(e)) => format!(" FAILED {id}{dur}: {e}"),
+                (StepStatus::Cancelled, _) => format!("  CANCELLED {id}{dur}"),
+                (StepStatus::Skipped, Some(e)) => format!("   skip {id}: {e}"),
                 (s, _) => format!("  {s:?} {id}"),
             }
         }

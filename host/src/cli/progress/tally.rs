@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::scheduler::{Status, UiEvent};
+use crate::scheduler::UiEvent;
+use crate::status::StepStatus;
 
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -35,7 +36,7 @@ impl Tally {
                 self.running.remove(*id);
                 self.backoff.remove(*id);
                 self.done += 1;
-                if matches!(status, Status::Failed | Status::Cancelled) && !forgiven {
+                if matches!(status, StepStatus::Failed | StepStatus::Cancelled) && !forgiven {
                     self.failed += 1;
                 }
             }
@@ -85,7 +86,7 @@ impl Tally {
 mod tests {
     use super::*;
 
-    fn finished(id: &str, status: Status) -> UiEvent<'_> {
+    fn finished(id: &str, status: StepStatus) -> UiEvent<'_> {
         UiEvent::StepFinished { id, status, seconds: None, error: None, forgiven: false }
     }
 
@@ -107,10 +108,10 @@ mod tests {
         });
         assert_eq!(t.line(), "1 running (1 waiting) · 1 to retry · 2 pending");
         t.on(&UiEvent::StepStarted { id: "b.a", attempt: 2 });
-        t.on(&finished("b.a", Status::Failed));
+        t.on(&finished("b.a", StepStatus::Failed));
         t.on(&UiEvent::StepResumed { id: "b.b" });
-        t.on(&finished("b.b", Status::Succeeded));
-        t.on(&finished("b.c", Status::Skipped));
+        t.on(&finished("b.b", StepStatus::Ok));
+        t.on(&finished("b.c", StepStatus::Skipped));
         assert_eq!((t.total, t.done, t.failed), (4, 3, 1));
         assert_eq!(t.line(), "0 running · 1 failed · 1 pending");
     }

@@ -70,7 +70,7 @@ fn attempts(out: &mut String, s: &StepReport) {
     for a in &s.attempts {
         let end = a.end.map(|e| format!("+{e:.2}s")).unwrap_or_else(|| "-".into());
         let ran = a.end.map(|e| human(e - a.start)).unwrap_or_else(|| "-".into());
-        let kind = a.kind.as_deref().map(|k| format!(" ({})", escape(k))).unwrap_or_default();
+        let kind = a.kind.map(|k| format!(" ({})", k.as_str())).unwrap_or_default();
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>+{:.2}s</td><td>{}</td><td>+{:.2}s</td><td>{end}</td><td>{ran}</td><td class=\"a-{}\">{}{kind}</td><td>{}</td></tr>",
@@ -78,8 +78,8 @@ fn attempts(out: &mut String, s: &StepReport) {
             a.queued,
             human(a.start - a.queued),
             a.start,
-            escape(&a.status),
-            escape(&a.status),
+            a.status.as_str(),
+            a.status.as_str(),
             escape(a.error.as_deref().unwrap_or(""))
         );
     }

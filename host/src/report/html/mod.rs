@@ -39,8 +39,8 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
         env!("CARGO_PKG_VERSION"),
         escape(&r.pipeline),
         escape(&r.run_id),
-        escape(&r.status),
-        escape(&r.status)
+        r.status.as_str(),
+        r.status.as_str()
     );
     overview::header(&mut out, r);
     out.push_str("<nav><a href=\"#why\">why</a> ");

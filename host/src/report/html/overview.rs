@@ -18,8 +18,8 @@ pub fn header(out: &mut String, r: &RunReport) {
         out,
         "<header><h1>{} <span class=\"badge s-{}\">{}</span></h1>",
         escape(&r.pipeline),
-        escape(&r.status),
-        escape(&r.status)
+        r.status.as_str(),
+        r.status.as_str()
     );
     let mut counts = Vec::new();
     for o in Outcome::ALL {
@@ -161,7 +161,7 @@ pub fn failures(out: &mut String, r: &RunReport) {
     for f in &r.failures {
         let class = if f.forgiven { "forgiven" } else { "failed" };
         let forgiven = if f.forgiven { " <span class=\"pill\">forgiven</span>" } else { "" };
-        let kind = f.kind.as_deref().map(|k| format!(" ({})", escape(k))).unwrap_or_default();
+        let kind = f.kind.map(|k| format!(" ({})", k.as_str())).unwrap_or_default();
         let _ = writeln!(
             out,
             "<div class=\"failure o-{class}\"><h3><a href=\"#step-{0}\">{0}</a> attempt {1}{kind}{forgiven}</h3><p class=\"error\">{2}</p>",

@@ -11,6 +11,7 @@
 //! Positions are percentages of the run's length, so the chart needs no
 //! script to lay out.
 
+use crate::status::AttemptStatus;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
@@ -202,7 +203,7 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
         let class = format!("run a-{}", attempt_class(s, a, last));
         let what = match &a.error {
             Some(e) => format!("attempt {}: {e}", a.attempt),
-            None => format!("attempt {}: {}", a.attempt, a.status),
+            None => format!("attempt {}: {}", a.attempt, a.status.as_str()),
         };
         segment(out, &class, inner(a.start), inner(a_end), &what);
     }
@@ -222,11 +223,11 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
 /// The colour of one attempt: its own status, except that the failing last
 /// attempt of a forgiven step shows as forgiven.
 fn attempt_class(s: &StepReport, a: &AttemptReport, attempts: usize) -> &'static str {
-    match a.status.as_str() {
-        "ok" => "ok",
-        "cancelled" => "cancelled",
-        _ if s.forgiven && a.attempt as usize == attempts => "forgiven",
-        _ => "failed",
+    match a.status {
+        AttemptStatus::Ok => "ok",
+        AttemptStatus::Cancelled => "cancelled",
+        AttemptStatus::Failed if s.forgiven && a.attempt as usize == attempts => "forgiven",
+        AttemptStatus::Failed => "failed",
     }
 }
 

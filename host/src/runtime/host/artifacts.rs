@@ -3,8 +3,9 @@
 //! knows who publishes what and makes a `get` wait for a pending producer.
 
 use super::{plain_reference, shown};
+use crate::executor::{self, Request};
+use crate::runtime::bindings::ArtifactTrap;
 use crate::runtime::bindings::baton::stage::artifacts::{Artifact, ArtifactError, ArtifactKind, Host};
-use crate::runtime::services::ServiceRequest;
 use crate::runtime::state::StepState;
 use crate::storage::artifacts::{ArtifactRecord, Job, Kind, StoreError, valid_name};
 
@@ -34,25 +35,40 @@ fn gone() -> ArtifactError {
     ArtifactError::Io("the run is ending".into())
 }
 
+impl From<executor::ArtifactError> for ArtifactError {
+    /// The scheduler's answer as the WIT variant of the same name.
+    fn from(e: executor::ArtifactError) -> Self {
+        match e {
+            executor::ArtifactError::NotFound(m) => ArtifactError::NotFound(m),
+            executor::ArtifactError::NeverPublished(m) => ArtifactError::NeverPublished(m),
+            executor::ArtifactError::Denied(m) => ArtifactError::Denied(m),
+            executor::ArtifactError::Limit(m) => ArtifactError::Limit(m),
+        }
+    }
+}
+
+fn task_failed(e: tokio::task::JoinError) -> ArtifactError {
+    ArtifactError::Io(format!("store task failed: {e}"))
+}
+
 impl Host for StepState {
-    async fn put(&mut self, name: String, path: String) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
+    async fn put(&mut self, name: String, path: String) -> Result<Artifact, ArtifactTrap> {
         if !valid_name(&name) {
-            return Ok(Err(ArtifactError::InvalidName(format!(
+            return Err(ArtifactError::InvalidName(format!(
                 "`{}` (use letters, digits, `.`, `_` and `-`, not starting with `.`)",
                 shown(&name)
-            ))));
+            ))
+            .into());
         }
         let ctx = self.ctx.clone();
         // A timeout or a cancellation drops this future: the guard then
         // stops the blocking copy too, which removes its partial blob.
         let job = Job::new(ctx.policy.artifact_limit);
         let _stop = job.cancel.on_drop();
-        let stored = tokio::task::spawn_blocking(move || ctx.run.store.put(&ctx.workspace, &path, &job)).await;
-        let (digest, size, kind) = match stored {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => return Ok(Err(store_error(e))),
-            Err(e) => return Ok(Err(ArtifactError::Io(format!("store task failed: {e}")))),
-        };
+        let (digest, size, kind) = tokio::task::spawn_blocking(move || ctx.run.store.put(&ctx.workspace, &path, &job))
+            .await
+            .map_err(task_failed)?
+            .map_err(store_error)?;
         let record = ArtifactRecord {
             reference: format!("{}/{name}", self.ctx.id),
             step: self.ctx.id.clone(),
@@ -64,57 +80,43 @@ impl Host for StepState {
         self.ctx
             .log
             .line("baton", &format!("published {} ({}, {} bytes)", record.reference, record.digest, record.size));
-        let step = self.ctx.index;
-        let answer =
-            self.ctx.run.requests.ask(|reply| ServiceRequest::Publish { step, record: record.clone(), reply }).await;
-        Ok(match answer {
-            Some(Ok(())) => Ok(to_wit(&record)),
-            Some(Err(e)) => Err(e),
-            None => Err(gone()),
-        })
+        let answer = self.ctx.reporter.ask(|reply| Request::Publish { record: record.clone(), reply }).await;
+        answer.ok_or_else(gone)?.map_err(ArtifactError::from)?;
+        Ok(to_wit(&record))
     }
 
-    async fn get(&mut self, reference: String, dest: String) -> wasmtime::Result<Result<Artifact, ArtifactError>> {
+    async fn get(&mut self, reference: String, dest: String) -> Result<Artifact, ArtifactTrap> {
         if !plain_reference(&reference) {
-            return Ok(Err(ArtifactError::InvalidName(format!(
+            return Err(ArtifactError::InvalidName(format!(
                 "`{}` (use `name` or `board.step/name`, made of letters, digits, `.`, `_` and `-`)",
                 shown(&reference)
-            ))));
+            ))
+            .into());
         }
-        let step = self.ctx.index;
-        let found = self.ctx.run.requests.ask(|reply| ServiceRequest::Lookup { step, reference, reply }).await;
-        let record = match found {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => {
-                if let ArtifactError::Denied(_) = &e {
-                    // The next attempt would be denied the same: no retry.
-                    self.ctx.denied.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                return Ok(Err(e));
-            }
-            None => return Ok(Err(gone())),
-        };
+        let found = self.ctx.reporter.ask(|reply| Request::Lookup { reference, reply }).await.ok_or_else(gone)?;
+        if let Err(executor::ArtifactError::Denied(_)) = &found {
+            // The next attempt would be denied the same: no retry.
+            self.ctx.denied.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let record = found.map_err(ArtifactError::from)?;
         let ctx = self.ctx.clone();
         let rec = record.clone();
         let job = Job::unbounded();
         let _stop = job.cancel.on_drop();
-        let copied = tokio::task::spawn_blocking(move || ctx.run.store.get(&rec, &ctx.workspace, &dest, &job)).await;
-        Ok(match copied {
-            Ok(Ok(())) => {
-                self.ctx.log.line("baton", &format!("fetched {} ({})", record.reference, record.digest));
-                Ok(to_wit(&record))
-            }
-            Ok(Err(e)) => Err(store_error(e)),
-            Err(e) => Err(ArtifactError::Io(format!("store task failed: {e}"))),
-        })
+        tokio::task::spawn_blocking(move || ctx.run.store.get(&rec, &ctx.workspace, &dest, &job))
+            .await
+            .map_err(task_failed)?
+            .map_err(store_error)?;
+        self.ctx.log.line("baton", &format!("fetched {} ({})", record.reference, record.digest));
+        Ok(to_wit(&record))
     }
 
-    async fn list(&mut self) -> wasmtime::Result<Result<Vec<Artifact>, ArtifactError>> {
-        let step = self.ctx.index;
-        let all = self.ctx.run.requests.ask(|reply| ServiceRequest::List { step, reply }).await;
-        Ok(match all {
-            Some(records) => Ok(records.iter().map(to_wit).collect()),
-            None => Err(gone()),
-        })
+    async fn list(&mut self) -> Result<Vec<Artifact>, ArtifactTrap> {
+        let records = self.ctx.reporter.ask(|reply| Request::List { reply }).await.ok_or_else(gone)?;
+        Ok(records.iter().map(to_wit).collect())
+    }
+
+    fn convert_artifact_error(&mut self, err: ArtifactTrap) -> wasmtime::Result<ArtifactError> {
+        err.downcast()
     }
 }

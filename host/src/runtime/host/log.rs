@@ -1,9 +1,9 @@
 //! `baton:stage/log`: lines into the step log (which masks secrets), progress
 //! to the live view (masked and escaped here: it goes straight to a terminal).
 
+use crate::executor::Event;
 use crate::runtime::bindings::Level;
 use crate::runtime::bindings::baton::stage::log::Host;
-use crate::runtime::services::ServiceRequest;
 use crate::runtime::state::StepState;
 use crate::text::escape_line;
 
@@ -28,7 +28,7 @@ impl Host for StepState {
         self.ctx.log.line("progress", &format!("{done}/{total} {message}"));
         // Shown on the live view: one line, inert, secrets masked.
         let message = escape_line(&self.ctx.run.secrets.mask(message)).into_owned();
-        self.ctx.run.requests.send(ServiceRequest::Progress { step: self.ctx.index, done, total, message });
+        self.ctx.reporter.send(Event::Progress { done, total, message });
         Ok(())
     }
 }

@@ -3,8 +3,9 @@
 //! before anything logs them.
 
 use super::{plain_reference, shown};
+use crate::executor::{self, Request};
+use crate::runtime::bindings::SignalTrap;
 use crate::runtime::bindings::baton::stage::signals::{Host, SignalError};
-use crate::runtime::services::ServiceRequest;
 use crate::runtime::state::StepState;
 
 /// Most names one `wait` may list.
@@ -26,52 +27,48 @@ fn check_name(name: &str) -> Result<(), SignalError> {
     )))
 }
 
-impl Host for StepState {
-    async fn emit(&mut self, name: String) -> wasmtime::Result<Result<(), SignalError>> {
-        if let Err(e) = check_name(&name) {
-            return Ok(Err(e));
+impl From<executor::SignalError> for SignalError {
+    /// The scheduler's answer as the WIT variant of the same name.
+    fn from(e: executor::SignalError) -> Self {
+        match e {
+            executor::SignalError::Undeclared(m) => SignalError::Undeclared(m),
+            executor::SignalError::Never(m) => SignalError::Never(m),
+            executor::SignalError::Deadlock(m) => SignalError::Deadlock(m),
+            executor::SignalError::Failed(m) => SignalError::Failed(m),
         }
-        let step = self.ctx.index;
-        self.ctx.log.line("baton", &format!("emit {name}"));
-        let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Emit { step, name, reply }).await;
-        Ok(answer.unwrap_or_else(|| Err(gone())))
-    }
-
-    async fn raised(&mut self, name: String) -> wasmtime::Result<Result<bool, SignalError>> {
-        if let Err(e) = check_name(&name) {
-            return Ok(Err(e));
-        }
-        let step = self.ctx.index;
-        let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Raised { step, name, reply }).await;
-        Ok(answer.unwrap_or_else(|| Err(gone())))
-    }
-
-    async fn wait(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), SignalError>> {
-        if names.len() > MAX_NAMES {
-            return Ok(Err(SignalError::Limit(format!("a wait may list at most {MAX_NAMES} names"))));
-        }
-        if let Some(e) = names.iter().find_map(|n| check_name(n).err()) {
-            return Ok(Err(e));
-        }
-        let step = self.ctx.index;
-        self.ctx.log.line("baton", &format!("waiting for {}", names.join(", ")));
-        let answer = self.ctx.run.requests.ask(|reply| ServiceRequest::Wait { step, names, reply }).await;
-        let result = answer.unwrap_or_else(|| Err(gone()));
-        if result.is_ok() {
-            self.ctx.log.line("baton", "wait over");
-        }
-        Ok(result)
     }
 }
 
-/// The text of a signal error, as the SDK shows it.
-pub fn message(e: &SignalError) -> String {
-    match e {
-        SignalError::Undeclared(m) => format!("undeclared signal: {m}"),
-        SignalError::Never(m) => format!("signal never raised: {m}"),
-        SignalError::Deadlock(m) => format!("deadlock: {m}"),
-        SignalError::Failed(m) => m.clone(),
-        SignalError::Limit(m) => format!("limit: {m}"),
+impl Host for StepState {
+    async fn emit(&mut self, name: String) -> Result<(), SignalTrap> {
+        check_name(&name)?;
+        self.ctx.log.line("baton", &format!("emit {name}"));
+        let answer = self.ctx.reporter.ask(|reply| Request::Emit { name, reply }).await.ok_or_else(gone)?;
+        Ok(answer.map_err(SignalError::from)?)
+    }
+
+    async fn raised(&mut self, name: String) -> Result<bool, SignalTrap> {
+        check_name(&name)?;
+        let answer = self.ctx.reporter.ask(|reply| Request::Raised { name, reply }).await.ok_or_else(gone)?;
+        Ok(answer.map_err(SignalError::from)?)
+    }
+
+    async fn wait(&mut self, names: Vec<String>) -> Result<(), SignalTrap> {
+        if names.len() > MAX_NAMES {
+            return Err(SignalError::Limit(format!("a wait may list at most {MAX_NAMES} names")).into());
+        }
+        for name in &names {
+            check_name(name)?;
+        }
+        self.ctx.log.line("baton", &format!("waiting for {}", names.join(", ")));
+        let answer = self.ctx.reporter.ask(|reply| Request::Wait { names, reply }).await.ok_or_else(gone)?;
+        answer.map_err(SignalError::from)?;
+        self.ctx.log.line("baton", "wait over");
+        Ok(())
+    }
+
+    fn convert_signal_error(&mut self, err: SignalTrap) -> wasmtime::Result<SignalError> {
+        err.downcast()
     }
 }
 

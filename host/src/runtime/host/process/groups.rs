@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 /// The process groups started by one attempt. Every group still alive is
 /// killed by `kill_all` (called when the attempt ends) or on drop.
 #[derive(Clone, Default)]
@@ -59,15 +61,50 @@ impl ProcessGroups {
 }
 
 /// Process supervisors still running (each holds its process's pipes until
-/// the last output is read).
-pub(super) static SUPERVISORS: AtomicUsize = AtomicUsize::new(0);
+/// the last output is read), and a wake-up for whoever waits for the last
+/// one to end.
+struct Supervisors {
+    running: AtomicUsize,
+    none_left: Notify,
+}
+
+static SUPERVISORS: Supervisors = Supervisors { running: AtomicUsize::new(0), none_left: Notify::const_new() };
+
+/// Held by a process supervisor for as long as it runs; dropping it (at its
+/// end, or if its task is dropped) counts it out.
+pub(super) struct Supervising(());
+
+impl Supervising {
+    pub(super) fn start() -> Self {
+        SUPERVISORS.running.fetch_add(1, Ordering::SeqCst);
+        Supervising(())
+    }
+}
+
+impl Drop for Supervising {
+    fn drop(&mut self) {
+        if SUPERVISORS.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            SUPERVISORS.none_left.notify_waiters();
+        }
+    }
+}
 
 /// Waits (up to `patience`) until no process supervisor is running.
 pub async fn supervisors_done(patience: Duration) {
-    let deadline = tokio::time::Instant::now() + patience;
-    while SUPERVISORS.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let none_left = async {
+        loop {
+            // Registered before the count is read: a supervisor ending in
+            // between still wakes this one.
+            let notified = SUPERVISORS.none_left.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if SUPERVISORS.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    };
+    let _ = tokio::time::timeout(patience, none_left).await;
 }
 
 /// Kills every process group of every step (used when exiting at once on a
@@ -75,5 +112,31 @@ pub async fn supervisors_done(patience: Duration) {
 pub fn kill_everything() {
     for g in lock(all_groups()).drain() {
         kill_group(g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_end_of_a_run_waits_for_the_last_supervisor_and_no_longer() {
+        let t0 = tokio::time::Instant::now();
+        let (first, second) = (Supervising::start(), Supervising::start());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            drop(first);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(second);
+        });
+        supervisors_done(Duration::from_secs(3)).await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(30));
+        // One that never ends is waited for as long as the patience lasts.
+        let stuck = Supervising::start();
+        supervisors_done(Duration::from_millis(500)).await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(530));
+        drop(stuck);
+        supervisors_done(Duration::from_secs(3)).await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(530));
     }
 }

@@ -19,9 +19,10 @@ use tokio::sync::watch;
 use wasmtime::component::Resource;
 
 pub use groups::{ProcessGroups, kill_everything, supervisors_done};
-use groups::{SUPERVISORS, kill_group};
+use groups::{Supervising, kill_group};
 use output::{ChildIo, pump};
 
+use crate::runtime::bindings::ProcessTrap;
 use crate::runtime::bindings::baton::stage::process::{
     Chunk, Command, ExitStatus, Host, HostChild, Output, OutputStream, ProcessError,
 };
@@ -210,8 +211,9 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     let log = ctx.log.clone();
     let timeout = cmd.timeout_ms;
     let cgroup = launch.cgroup;
-    SUPERVISORS.fetch_add(1, Ordering::SeqCst);
+    let supervising = Supervising::start();
     tokio::spawn(async move {
+        let _supervising = supervising;
         let status = match timeout {
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), child.wait()).await {
                 Ok(s) => convert(s),
@@ -234,7 +236,6 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
         }
         log.line("baton", &format!("{source} {}", describe(status)));
         let _ = exit_tx.send(Some(status));
-        SUPERVISORS.fetch_sub(1, Ordering::SeqCst);
     });
 
     Ok(ChildHandle { pid, io, exit, groups: ctx.processes.clone() })
@@ -357,22 +358,19 @@ fn start_noting_denial(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, P
 }
 
 impl Host for StepState {
-    async fn run(&mut self, cmd: Command) -> wasmtime::Result<Result<Output, ProcessError>> {
-        match start_noting_denial(&self.ctx, cmd) {
-            Ok(mut child) => Ok(Ok(child.wait().await)),
-            Err(e) => Ok(Err(e)),
-        }
+    async fn run(&mut self, cmd: Command) -> Result<Output, ProcessTrap> {
+        let mut child = start_noting_denial(&self.ctx, cmd)?;
+        Ok(child.wait().await)
     }
 
-    async fn spawn(&mut self, cmd: Command) -> wasmtime::Result<Result<Resource<ChildHandle>, ProcessError>> {
-        let child = match start_noting_denial(&self.ctx, cmd) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
-        match self.table.push(child) {
-            Ok(r) => Ok(Ok(r)),
-            Err(e) => Ok(Err(ProcessError::Limit(format!("too many open handles: {e}")))),
-        }
+    async fn spawn(&mut self, cmd: Command) -> Result<Resource<ChildHandle>, ProcessTrap> {
+        let child = start_noting_denial(&self.ctx, cmd)?;
+        let handle = self.table.push(child).map_err(|e| ProcessError::Limit(format!("too many open handles: {e}")))?;
+        Ok(handle)
+    }
+
+    fn convert_process_error(&mut self, err: ProcessTrap) -> wasmtime::Result<ProcessError> {
+        err.downcast()
     }
 }
 
@@ -386,9 +384,10 @@ impl HostChild for StepState {
         Ok(io.next().await)
     }
 
-    async fn wait(&mut self, child: Resource<ChildHandle>) -> wasmtime::Result<Result<Output, ProcessError>> {
-        let handle = self.table.get_mut(&child)?;
-        Ok(Ok(handle.wait().await))
+    async fn wait(&mut self, child: Resource<ChildHandle>) -> Result<Output, ProcessTrap> {
+        // A handle that is not in the table is the guest's bug: a trap.
+        let handle = self.table.get_mut(&child).map_err(ProcessTrap::trap)?;
+        Ok(handle.wait().await)
     }
 
     async fn kill(&mut self, child: Resource<ChildHandle>) -> wasmtime::Result<()> {

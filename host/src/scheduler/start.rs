@@ -1,0 +1,138 @@
+//! A run's set-up around the scheduler: the selection, the run it resumes,
+//! secrets, pre-flight (every plugin loaded and every step checked, or
+//! nothing starts), the run directory and workspaces, priorities, and the
+//! local executor the attempts run on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use super::{Observer, Priority, RunError, RunOptions, Scheduler, Setup, UiEvent, io, priority, resume};
+use crate::plan::Plan;
+use crate::report::RunReport;
+use crate::runtime::Runtime;
+use crate::runtime::context::RunServices;
+use crate::runtime::executor::LocalExecutor;
+use crate::runtime::preflight;
+use crate::sandbox::confine::Confinement;
+use crate::storage::artifacts::ArtifactStore;
+use crate::storage::durations;
+use crate::storage::runs;
+
+/// Runs `plan`; `cancel` turning true cancels the run.
+pub async fn run(
+    plan: Arc<Plan>,
+    runtime: Arc<Runtime>,
+    opts: RunOptions,
+    mut observer: Observer,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<RunReport, RunError> {
+    let selected = opts.selection.apply(&plan).map_err(RunError::Usage)?;
+    let state_dir = plan.state_dir();
+    let previous = if opts.resume {
+        Some(runs::find(&state_dir, None).ok_or_else(|| {
+            RunError::Usage(format!("--resume: no earlier run of this pipeline under {}", state_dir.display()))
+        })?)
+    } else {
+        None
+    };
+    if let Some(prev) = &previous
+        && crate::storage::journal::in_use(&prev.journal())
+    {
+        return Err(RunError::Usage(format!(
+            "--resume: run {} is still going (its workspaces are in use); wait for it to end or cancel it",
+            prev.id
+        )));
+    }
+    // Before anything is created: a missing secret is the user's to fix.
+    let secrets = crate::sandbox::secrets::resolve(&plan, &selected).map_err(|errors| {
+        RunError::Usage(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nerror: "))
+    })?;
+    let t0 = Instant::now();
+    // Pre-flight: every plugin loaded and every step checked, or nothing starts.
+    // A plugin that compiles says so: that takes seconds for big ones.
+    let mut notice = |name: &str, c: crate::runtime::plugin::Compiling| {
+        observer(&UiEvent::PluginCompiling { name, size: c.size, cached: c.cached });
+    };
+    let checked = preflight::check(&runtime, &plan, Some(&selected), &mut notice).await;
+    if !checked.errors.is_empty() {
+        return Err(RunError::Preflight(checked.errors));
+    }
+    let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
+
+    // Workspaces of the boards that take part: empty for a new run, the
+    // resumed run's for `--resume`.
+    if let Some(prev) = &previous {
+        run.adopt_workspaces(prev).map_err(io(format!(
+            "take over the workspaces of run {} ({})",
+            prev.id,
+            prev.workspaces().display()
+        )))?;
+    }
+    let workspaces: Vec<PathBuf> = plan.boards.iter().map(|b| run.workspace_of(b)).collect();
+    for (b, ws) in workspaces.iter().enumerate() {
+        if plan.steps.iter().enumerate().any(|(i, s)| selected[i] && s.board == b) {
+            std::fs::create_dir_all(ws).map_err(io(format!("create workspace {}", ws.display())))?;
+        }
+    }
+    let digests: Vec<Option<String>> = checked.plugins.iter().map(|p| p.as_ref().map(|l| l.digest.clone())).collect();
+    let step_digests: Vec<Option<String>> =
+        plan.steps.iter().map(|s| s.plugin.and_then(|p| digests[p].clone())).collect();
+    let carried = match &previous {
+        Some(prev) => resume::previously_done(&plan, prev, &step_digests)
+            .map_err(io(format!("read the journal of run {}", prev.id)))?,
+        None => resume::Carried::default(),
+    };
+    let n = plan.steps.len();
+    let prio = match opts.priority {
+        Priority::CriticalPath => {
+            priority::priorities(&plan, &priority::estimates(&plan, &durations::load(&state_dir)))
+        }
+        Priority::List => (0..n).map(|i| (n - i) as u64).collect(),
+    };
+    let epoch = Instant::now();
+    let services = Arc::new(RunServices {
+        run_id: run.id.clone(),
+        store: ArtifactStore::new(state_dir.join("store")),
+        confinement: Confinement::detect(),
+        secrets: secrets.clone(),
+    });
+    let logs = run.clone();
+    let executor = Arc::new(LocalExecutor {
+        engine: runtime.engine.clone(),
+        max_stages: runtime.max_stages,
+        plan: plan.clone(),
+        plugins: checked.plugins.into_iter().map(|p| p.map(Ok)).collect(),
+        services,
+        src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
+        log_of: Box::new(move |id| logs.log_of(id)),
+        epoch,
+    });
+    let setup = Setup {
+        run,
+        jobs: opts.jobs.unwrap_or(plan.jobs).max(1),
+        prio,
+        selected,
+        carried,
+        resumed_from: previous.map(|p| p.id),
+        secrets,
+        workspaces,
+        digests,
+        plugin_loads: checked.loads,
+        epoch,
+    };
+    let mut sched = Scheduler::new(plan, executor, observer, setup)?;
+    let t1 = Instant::now();
+    sched.main_loop(&mut cancel).await;
+    let t2 = Instant::now();
+    if std::env::var_os(crate::env_vars::TIMING).is_some() {
+        eprintln!("baton timing: set-up (plugins, workspaces, journal): {:.1}ms", (t1 - t0).as_secs_f64() * 1e3);
+        eprintln!("baton timing: steps: {:.1}ms", (t2 - t1).as_secs_f64() * 1e3);
+    }
+    // Processes were killed with their steps; let their supervisors read the
+    // last output and close the pipes before the report samples the host.
+    crate::runtime::host::process::supervisors_done(std::time::Duration::from_secs(3)).await;
+    Ok(sched.finish_run())
+}
