@@ -75,8 +75,11 @@ pub trait Executor: Send + Sync {
 /// What an executor tells the scheduler about one attempt.
 #[derive(Debug)]
 pub enum Event {
-    /// The attempt began to run (for an executor with a queue of its own:
-    /// it left that queue).
+    /// The attempt began to run. Optional: the scheduler counts an attempt
+    /// as started when it hands it over; an executor with a queue of its
+    /// own (remote workers) says when the attempt left it. The local
+    /// executor starts at once and does not send it (one wake-up less per
+    /// step).
     Started,
     /// A progress report from the stage, one line, already made inert.
     Progress { done: u64, total: u64, message: String },

@@ -39,7 +39,7 @@ impl Scheduler {
                 w.end = Some(now);
             }
             (self.observer)(&UiEvent::StepResumed { id: &self.plan.steps[i].id });
-            answer(reply, result, &self.artifacts);
+            answer(reply, result, &self.published.artifacts);
             changed = true;
         }
         loop {
@@ -87,7 +87,7 @@ impl Scheduler {
         let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
         st.cancel = Some(cancel_tx);
         self.in_flight += 1;
-        let reporter = Reporter::new(i, attempt, self.reports_tx.clone());
+        let reporter = Reporter::new(i, attempt, self.inbox.reports_tx.clone());
         let Some(index) = def.plugin else {
             // Sync points finish when ready and never get here.
             return reporter.ended(AttemptOutcome::failed(FailureKind::Host, "plugin not loaded"), Vec::new());
@@ -174,7 +174,7 @@ impl Scheduler {
                     self.steps[i].status = Status::Backoff;
                     self.steps[i].error = Some(message);
                     self.backoffs += 1;
-                    let tx = self.retries_tx.clone();
+                    let tx = self.inbox.retries_tx.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(delay).await;
                         let _ = tx.send(i);

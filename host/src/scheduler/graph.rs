@@ -19,12 +19,12 @@ impl Scheduler {
             if let Some(i) = self.plan.step_index(&record.step) {
                 self.steps[i].artifacts.push(reference.clone());
             }
-            self.artifact_order.push(reference.clone());
-            self.artifacts.insert(reference, record);
+            self.published.order.push(reference.clone());
+            self.published.artifacts.insert(reference, record);
         }
         for (step, name) in carried.signals {
             self.journal.append(Record::Signal { step: self.plan.steps[step].id.clone(), name: name.clone() });
-            self.emitted.insert((step, name));
+            self.published.emitted.insert((step, name));
         }
         for i in 0..self.steps.len() {
             if !selected[i] {

@@ -207,27 +207,46 @@ pub(crate) struct Scheduler {
     /// Wait replies to deliver once their step has a job slot again.
     wakeups: VecDeque<(usize, waits::Reply, Result<(), SignalError>)>,
     waits: Vec<waits::PendingWait>,
-    emitted: HashSet<(usize, String)>,
-    artifacts: HashMap<String, ArtifactRecord>,
-    artifact_order: Vec<String>,
+    published: Published,
     /// Lazily computed transitive dependencies, for untrusted artifact reads.
     ancestors: HashMap<usize, HashSet<usize>>,
     halted: Option<String>,
     cancelled: bool,
-    epoch: Instant,
-    started_unix: f64,
-    run: RunDir,
-    resumed_from: Option<String>,
+    facts: RunFacts,
     secrets: crate::text::Secrets,
-    /// Retry timers that fired (by step).
-    retries_tx: mpsc::UnboundedSender<usize>,
-    retries_rx: mpsc::UnboundedReceiver<usize>,
-    /// Reports of the executor.
-    reports_tx: mpsc::UnboundedSender<Report>,
-    reports_rx: mpsc::UnboundedReceiver<Report>,
+    inbox: Inbox,
     journal: Journal,
     observer: Observer,
     workspaces: Vec<PathBuf>,
+}
+
+/// What steps raised and published so far.
+#[derive(Default)]
+struct Published {
+    emitted: HashSet<(usize, String)>,
+    artifacts: HashMap<String, ArtifactRecord>,
+    /// References in publication order.
+    order: Vec<String>,
+}
+
+/// Where the scheduler's events arrive.
+struct Inbox {
+    /// Reports of the executor.
+    reports_tx: mpsc::UnboundedSender<Report>,
+    reports_rx: mpsc::UnboundedReceiver<Report>,
+    /// Retry timers that fired (by step).
+    retries_tx: mpsc::UnboundedSender<usize>,
+    retries_rx: mpsc::UnboundedReceiver<usize>,
+}
+
+/// The run itself, for the report.
+struct RunFacts {
+    dir: RunDir,
+    /// When it started (times in the report count from here), also as a
+    /// Unix time.
+    epoch: Instant,
+    started_unix: f64,
+    resumed_from: Option<String>,
     plugin_loads: Vec<PluginLoad>,
     host_start: crate::report::host_usage::HostSample,
 }
@@ -293,26 +312,23 @@ impl Scheduler {
             freed: Vec::new(),
             wakeups: VecDeque::new(),
             waits: Vec::new(),
-            emitted: HashSet::new(),
-            artifacts: HashMap::new(),
-            artifact_order: Vec::new(),
+            published: Published::default(),
             ancestors: HashMap::new(),
             halted: None,
             cancelled: false,
-            epoch,
-            started_unix,
-            run,
-            resumed_from,
+            facts: RunFacts {
+                dir: run,
+                epoch,
+                started_unix,
+                resumed_from,
+                plugin_loads,
+                host_start: crate::report::host_usage::sample(),
+            },
             secrets,
-            retries_tx,
-            retries_rx,
-            reports_tx,
-            reports_rx,
+            inbox: Inbox { reports_tx, reports_rx, retries_tx, retries_rx },
             journal,
             observer,
             workspaces,
-            plugin_loads,
-            host_start: crate::report::host_usage::sample(),
             plan,
         };
         sched.seed(&selected, carried);
@@ -321,7 +337,7 @@ impl Scheduler {
 
     /// Seconds since the run started.
     fn now(&self) -> f64 {
-        self.epoch.elapsed().as_secs_f64()
+        self.facts.epoch.elapsed().as_secs_f64()
     }
 
     async fn main_loop(&mut self, cancel: &mut watch::Receiver<bool>) {
@@ -342,8 +358,8 @@ impl Scheduler {
             tokio::select! {
                 biased;
                 () = sleep_until(flush_at), if flush_at.is_some() => self.journal.flush(),
-                Some(report) = self.reports_rx.recv() => self.on_report(report),
-                Some(step) = self.retries_rx.recv() => self.on_retry_due(step),
+                Some(report) = self.inbox.reports_rx.recv() => self.on_report(report),
+                Some(step) = self.inbox.retries_rx.recv() => self.on_retry_due(step),
                 changed = cancel.changed(), if !self.cancelled => {
                     if changed.is_err() || *cancel.borrow() {
                         self.on_cancel();

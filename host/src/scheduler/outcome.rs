@@ -73,7 +73,7 @@ impl Scheduler {
                     log_tail: last.tail.clone(),
                 });
             }
-            let log = self.run.log_of(&def.id);
+            let log = self.facts.dir.log_of(&def.id);
             steps.push(StepReport {
                 id: def.id.clone(),
                 board: plan.boards[def.board].clone(),
@@ -114,24 +114,24 @@ impl Scheduler {
         let critical_path_seconds =
             path.iter().map(|&i| self.steps[i].start.zip(self.steps[i].end).map(|(a, b)| b - a).unwrap_or(0.0)).sum();
         let report = RunReport {
-            run_id: self.run.id.clone(),
+            run_id: self.facts.dir.id.clone(),
             pipeline: plan.name.clone(),
             file: plan.file.display().to_string(),
             status,
-            started_unix: self.started_unix,
+            started_unix: self.facts.started_unix,
             duration,
             jobs: self.jobs,
-            resumed_from: self.resumed_from.clone(),
+            resumed_from: self.facts.resumed_from.clone(),
             steps,
             critical_path: path.iter().map(|&i| plan.steps[i].id.clone()).collect(),
             critical_path_seconds,
             failures,
-            log_dir: self.run.logs().display().to_string(),
+            log_dir: self.facts.dir.logs().display().to_string(),
             waiting_policy: WAITING_POLICY.into(),
-            plugins: self.plugin_loads.clone(),
-            artifacts: self.artifact_order.iter().filter_map(|r| self.artifacts.get(r).cloned()).collect(),
+            plugins: self.facts.plugin_loads.clone(),
+            artifacts: self.published.order.iter().filter_map(|r| self.published.artifacts.get(r).cloned()).collect(),
             host: HostUsage {
-                start: self.host_start,
+                start: self.facts.host_start,
                 end: {
                     if std::env::var_os(crate::env_vars::DEBUG_FDS).is_some() {
                         eprintln!("baton: open at the end: {:?}", host_usage::counted_fds());
@@ -143,7 +143,7 @@ impl Scheduler {
         self.journal.append(Record::End { status, duration });
         let _ = self.journal.close();
         if let Ok(bytes) = serde_json::to_vec_pretty(&report) {
-            let _ = atomic::write(&self.run.report(), &bytes, atomic::Sync::Derived);
+            let _ = atomic::write(&self.facts.dir.report(), &bytes, atomic::Sync::Derived);
         }
         let measured: Vec<(String, f64)> = plan
             .steps

@@ -27,7 +27,7 @@ impl Scheduler {
                     ))));
                     return;
                 }
-                if self.emitted.insert((step, name.clone())) {
+                if self.published.emitted.insert((step, name.clone())) {
                     self.journal.append(Record::Signal { step: def.id.clone(), name });
                 }
                 let _ = reply.send(Ok(()));
@@ -61,15 +61,15 @@ impl Scheduler {
                     }
                     st.artifacts.push(record.reference.clone());
                 }
-                match self.artifacts.get(&record.reference) {
+                match self.published.artifacts.get(&record.reference) {
                     // The same content again: nothing changed, nothing to record.
                     Some(known) if *known == record => {}
                     known => {
                         if known.is_none() {
-                            self.artifact_order.push(record.reference.clone());
+                            self.published.order.push(record.reference.clone());
                         }
                         self.journal.append(Record::Artifact { record: record.clone() });
-                        self.artifacts.insert(record.reference.clone(), record);
+                        self.published.artifacts.insert(record.reference.clone(), record);
                     }
                 }
                 let _ = reply.send(Ok(()));
@@ -92,9 +92,10 @@ impl Scheduler {
                 let visible: Option<HashSet<usize>> =
                     (self.plan.steps[step].policy.trust == Trust::Untrusted).then(|| self.ancestors_of(step).clone());
                 let all = self
-                    .artifact_order
+                    .published
+                    .order
                     .iter()
-                    .filter_map(|r| self.artifacts.get(r))
+                    .filter_map(|r| self.published.artifacts.get(r))
                     .filter(|r| match &visible {
                         None => true,
                         Some(deps) => self.plan.step_index(&r.step).is_some_and(|p| deps.contains(&p)),
@@ -123,13 +124,14 @@ impl Scheduler {
                     self.plan.steps[step].id
                 )));
             }
-            if let Some(r) = self.artifacts.get(reference) {
+            if let Some(r) = self.published.artifacts.get(reference) {
                 return Ok(Ok(r.clone()));
             }
             return Ok(Err(Target::Artifact { step: producer, name: name.to_string() }));
         }
         let ancestors = self.ancestors_of(step).clone();
         let found: Vec<&ArtifactRecord> = self
+            .published
             .artifacts
             .values()
             .filter(|r| r.name == reference && self.plan.step_index(&r.step).is_some_and(|p| ancestors.contains(&p)))
@@ -172,12 +174,12 @@ impl Scheduler {
                 TargetState::Satisfied => {}
                 TargetState::Open => open.push(t),
                 TargetState::Never(why) => {
-                    return answer(reply, Err(never_error(&t, why)), &self.artifacts);
+                    return answer(reply, Err(never_error(&t, why)), &self.published.artifacts);
                 }
             }
         }
         if open.is_empty() {
-            return answer(reply, Ok(()), &self.artifacts);
+            return answer(reply, Ok(()), &self.published.artifacts);
         }
         let now = self.now();
         let st = &mut self.steps[step];
@@ -192,8 +194,8 @@ impl Scheduler {
 
     fn target_state(&self, t: &Target) -> TargetState {
         let published =
-            |s: usize, name: &str| self.artifacts.contains_key(&format!("{}/{name}", self.plan.steps[s].id));
-        waits::target_state(&self.plan, &self.steps, &self.emitted, &published, t)
+            |s: usize, name: &str| self.published.artifacts.contains_key(&format!("{}/{name}", self.plan.steps[s].id));
+        waits::target_state(&self.plan, &self.steps, &self.published.emitted, &published, t)
     }
 
     /// Ends the waits that are now satisfied or can never be.
