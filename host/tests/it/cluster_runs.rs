@@ -84,6 +84,22 @@ fn buildbot_lw_runs_on_three_workers_with_every_edge_respected() {
     let url = server.url();
     let workers: Vec<WorkerProc> = ["w1", "w2", "w3"].iter().map(|n| WorkerProc::start(&url, n, 4, &[])).collect();
     let p = example("buildbot-lw");
+    // A Blocker-style wait across boards: W1 waits inside its stage for a
+    // signal L2 raises halfway through.
+    let text = std::fs::read_to_string(p.file()).expect("read");
+    let l2 = r#"with = { run = "mkdir -p generated && echo 'int answer(void) { return 42; }' > generated/gen.c && sleep 0.3" }"#;
+    let w1 = "name = \"W1\"                    # checkout\nplugin = \"shell\"\nwith = { run = \"sleep 0.2\" }";
+    assert!(text.contains(l2) && text.contains(w1), "the example changed; update this test");
+    let text = text.replacen(
+        l2,
+        r#"emits = ["generated"]
+with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > generated/gen.c", { emit = "generated" }, "sleep 0.3"] }"#,
+        1,
+    );
+    let waiting =
+        "name = \"W1\"\nplugin = \"shell\"\nwith = { run = [{ wait = [\"linux.L2/generated\"] }, \"sleep 0.2\"] }";
+    let text = text.replacen(w1, waiting, 1);
+    std::fs::write(p.file(), text).expect("write");
     let r = p.run(&["--nats", &url]);
     let refs: Vec<&WorkerProc> = workers.iter().collect();
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, all_logs(&refs));
@@ -135,4 +151,7 @@ fn buildbot_lw_runs_on_three_workers_with_every_edge_respected() {
     assert!(exists_on_any(&refs, &run, "windows", "app.jar"));
     assert!(!exists_on_any(&refs, &run, "linux", "app.jar"), "the jar was built under out/, not fetched");
     assert_eq!(r.step("linux.L3")["artifacts"][0], "linux.L3/generated");
+    // W1 (on another worker) waited for L2's signal.
+    assert_eq!(r.step("windows.W1")["waits"][0]["on"][0], "linux.L2/generated", "{}", r.step("windows.W1"));
+    assert!(r.end("windows.W1") > r.start("linux.L2"));
 }
