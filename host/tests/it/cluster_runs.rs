@@ -155,3 +155,102 @@ with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > 
     assert_eq!(r.step("windows.W1")["waits"][0]["on"][0], "linux.L2/generated", "{}", r.step("windows.W1"));
     assert!(r.end("windows.W1") > r.start("linux.L2"));
 }
+
+/// Waits (60 s at most) until some worker's log has `line`; returns it.
+fn wait_for_line<'a>(workers: &'a [&'a WorkerProc], line: &str) -> &'a WorkerProc {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(w) = workers.iter().find(|w| w.log().contains(line)) {
+            return w;
+        }
+        assert!(std::time::Instant::now() < deadline, "no worker logged {line:?}:\n{}", all_logs(workers));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_worker_loses_only_its_board_which_replays_and_passes_once_elsewhere() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let workers: Vec<WorkerProc> = ["w1", "w2", "w3"].iter().map(|n| WorkerProc::start(&url, n, 2, &[])).collect();
+    let refs: Vec<&WorkerProc> = workers.iter().collect();
+    // build.compile needs what build.checkout left in the board's workspace,
+    // so on a new worker checkout must be replayed first.
+    let p = Pipeline::new(
+        r#"
+[pipeline]
+name = "lose-a-worker"
+jobs = 4
+
+[policy]
+spawn = ["sh"]
+
+[[boards.build.steps]]
+name = "checkout"
+plugin = "shell"
+with = { run = "echo source > checked-out" }
+
+[[boards.build.steps]]
+name = "compile"
+plugin = "shell"
+with = { run = "test -f checked-out && sleep 2 && echo built > binary" }
+
+[[boards.docs.steps]]
+name = "render"
+plugin = "shell"
+with = { run = "sleep 1" }
+
+[[boards.docs.steps]]
+name = "publish"
+plugin = "shell"
+with = { run = "sleep 1" }
+"#,
+    );
+    let mut coordinator = p
+        .baton()
+        .args(["run", "--json", "--nats", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton run");
+    let victim = wait_for_line(&refs, ": start build.compile ");
+    victim.signal(libc::SIGKILL);
+    let out = {
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        use std::io::Read;
+        coordinator.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("read");
+        coordinator.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+        let status = coordinator.wait().expect("wait");
+        (status, stdout, stderr)
+    };
+    assert_eq!(out.0.code(), Some(0), "{}\n{}", out.2, all_logs(&refs));
+    assert!(
+        out.2.contains(&format!("baton: worker {} lost; board build moves to another worker (1 step(s) to run again, 1 replayed first: build.checkout)", victim.name)),
+        "{}",
+        out.2
+    );
+    let report: serde_json::Value = serde_json::from_str(&out.1).expect("json report");
+    let step =
+        |id: &str| report["steps"].as_array().expect("steps").iter().find(|s| s["id"] == id).expect("step").clone();
+    // The scheduler saw one attempt of compile, and it succeeded.
+    assert_eq!(step("build.compile")["attempts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(step("build.compile")["status"], "ok");
+    // compile passed exactly once, not on the killed worker; checkout was replayed there first.
+    let others: Vec<&WorkerProc> = workers.iter().filter(|w| w.name != victim.name).collect();
+    let compiled: Vec<&str> =
+        others.iter().filter(|w| w.passed().contains(&"build.compile".to_string())).map(|w| w.name.as_str()).collect();
+    assert_eq!(compiled.len(), 1, "{}", all_logs(&refs));
+    assert!(!victim.log().contains(": end build.compile "), "{}", victim.log());
+    let new_home = others.iter().find(|w| w.name == compiled[0]).expect("worker");
+    assert_eq!(new_home.passed(), ["build.checkout", "build.compile"], "{}", new_home.log());
+    let run = run_id(&p);
+    assert!(new_home.workspace(&run, "build").join("binary").exists());
+    // The docs board was not disturbed: each step passed once, on one worker.
+    let docs: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| w.passed().into_iter().filter(|s| s.starts_with("docs.")).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())
+        .collect();
+    assert_eq!(docs, [vec!["docs.render".to_string(), "docs.publish".to_string()]], "{}", all_logs(&refs));
+}
