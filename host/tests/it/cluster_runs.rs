@@ -70,7 +70,7 @@ fn run_id(p: &Pipeline) -> String {
     p.latest_run().and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned())).expect("a run")
 }
 
-fn all_logs(workers: &[&WorkerProc]) -> String {
+pub fn all_logs(workers: &[&WorkerProc]) -> String {
     workers.iter().map(|w| format!("--- {}:\n{}", w.name, w.log())).collect::<Vec<_>>().join("\n")
 }
 
@@ -157,7 +157,7 @@ with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > 
 }
 
 /// Waits (60 s at most) until some worker's log has `line`; returns it.
-fn wait_for_line<'a>(workers: &'a [&'a WorkerProc], line: &str) -> &'a WorkerProc {
+pub fn wait_for_line<'a>(workers: &'a [&'a WorkerProc], line: &str) -> &'a WorkerProc {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         if let Some(w) = workers.iter().find(|w| w.log().contains(line)) {
@@ -256,7 +256,7 @@ with = { run = "sleep 1" }
 }
 
 /// `baton run --json --nats URL` started in the background.
-fn start_run(p: &Pipeline, url: &str) -> Child {
+pub fn start_run(p: &Pipeline, url: &str) -> Child {
     p.baton()
         .args(["run", "--json", "--nats", url])
         .stdout(Stdio::piped())
@@ -281,7 +281,7 @@ fn finish_run(mut run: Child) -> (Option<i32>, serde_json::Value, String) {
     (code, serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null), stderr)
 }
 
-fn report_step(report: &serde_json::Value, id: &str) -> serde_json::Value {
+pub fn report_step(report: &serde_json::Value, id: &str) -> serde_json::Value {
     report["steps"].as_array().and_then(|s| s.iter().find(|s| s["id"] == id)).cloned().unwrap_or_default()
 }
 
