@@ -25,8 +25,14 @@ pub struct Attempts {
 pub enum AttemptState {
     /// Claimed by `worker`, not finished.
     Running { worker: String },
-    /// `worker` committed its end (`passed`: whether it succeeded).
-    Ended { worker: String, passed: bool },
+    /// `worker` committed its end (`passed`: whether it succeeded; the
+    /// outcome, so that the coordinator can learn it without the event).
+    Ended {
+        worker: String,
+        passed: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<super::wire::WireOutcome>,
+    },
     /// The coordinator gave up on `worker` (`reason`, e.g. `worker lost`).
     Revoked { worker: String, reason: String },
 }
@@ -98,7 +104,21 @@ impl Attempts {
     /// Commits the end of a leased attempt; refused if the attempt was
     /// revoked (or otherwise changed) since the lease was taken.
     pub async fn commit(&self, lease: &Lease, passed: bool) -> Result<u64, OwnershipError> {
-        let state = AttemptState::Ended { worker: lease.worker.clone(), passed };
+        self.commit_state(lease, AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: None }).await
+    }
+
+    /// As [`Attempts::commit`], keeping the whole outcome.
+    pub async fn commit_outcome(
+        &self,
+        lease: &Lease,
+        outcome: super::wire::WireOutcome,
+    ) -> Result<u64, OwnershipError> {
+        let passed = outcome == super::wire::WireOutcome::Succeeded;
+        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome) };
+        self.commit_state(lease, state).await
+    }
+
+    async fn commit_state(&self, lease: &Lease, state: AttemptState) -> Result<u64, OwnershipError> {
         match self.kv.update(&lease.key, encode(&state), lease.revision).await {
             Ok(revision) => Ok(revision),
             Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Err(OwnershipError::Refused {

@@ -185,11 +185,22 @@ impl Inner {
         let worker = self.place(board).await?;
         let key = msg.key.clone();
         lock(&self.pending).insert(key.clone(), Pending { reporter, worker: worker.clone(), msg: msg.clone() });
-        if let Err(e) = self.cluster.queue.submit(&msg, &worker).await {
-            lock(&self.pending).remove(&key);
-            return Err(e);
+        // Through a short server outage (a restart): the same message id is
+        // queued once however often it is sent.
+        let mut tries = 0;
+        loop {
+            match self.cluster.queue.submit(&msg, &worker).await {
+                Ok(_) => return Ok(()),
+                Err(_) if tries < 30 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    lock(&self.pending).remove(&key);
+                    return Err(e);
+                }
+            }
         }
-        Ok(())
     }
 
     /// The worker of `board`: the one it is placed on, else the live worker
@@ -230,6 +241,24 @@ impl Inner {
         }
     }
 
+    /// Ends attempt (or replay) `key`, committed by `worker`, once: the
+    /// event and the reconciliation may both find it.
+    pub(super) fn finish(&self, key: &str, worker: &str, outcome: super::wire::WireOutcome, tail: Vec<String>) {
+        let passed = outcome == super::wire::WireOutcome::Succeeded;
+        if let Some((_, waiter)) = lock(&self.replays).remove(key) {
+            let _ = waiter.send(passed);
+            return;
+        }
+        let Some(p) = lock(&self.pending).remove(key) else { return };
+        if passed {
+            let board = self.step_board[p.msg.step];
+            if let Some(placed) = lock(&self.placed).get_mut(&board).filter(|pl| pl.worker == worker) {
+                placed.passed.push(p.msg.step);
+            }
+        }
+        p.reporter.ended(outcome.into(), tail);
+    }
+
     fn reporter(&self, key: &str) -> Option<(Reporter, usize)> {
         lock(&self.pending).get(key).map(|p| (p.reporter.clone(), p.msg.step))
     }
@@ -258,19 +287,7 @@ async fn listen_events(inner: Arc<Inner>, mut events: async_nats::Subscriber) {
                 if !committed {
                     continue;
                 }
-                let passed = outcome == super::wire::WireOutcome::Succeeded;
-                if let Some((_, waiter)) = lock(&inner.replays).remove(&key) {
-                    let _ = waiter.send(passed);
-                    continue;
-                }
-                let Some(p) = lock(&inner.pending).remove(&key) else { continue };
-                if passed {
-                    let board = inner.step_board[p.msg.step];
-                    if let Some(placed) = lock(&inner.placed).get_mut(&board).filter(|pl| pl.worker == worker) {
-                        placed.passed.push(p.msg.step);
-                    }
-                }
-                p.reporter.ended(outcome.into(), tail);
+                inner.finish(&key, &worker, outcome, tail);
             }
         }
     }

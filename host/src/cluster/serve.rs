@@ -157,8 +157,16 @@ impl Worker {
             Err(message) => (AttemptOutcome::failed(FailureKind::Host, message), Vec::new(), msg.key.clone()),
         };
         lock(&self.running).remove(&msg.key);
-        let passed = outcome == AttemptOutcome::Succeeded;
-        match self.cluster.attempts.commit(&lease, passed).await {
+        // Through a short server outage (a restart), the commit is tried again.
+        let mut committed = self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome)).await;
+        for _ in 0..30 {
+            if !matches!(committed, Err(OwnershipError::Cluster(_))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            committed = self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome)).await;
+        }
+        match committed {
             Ok(_) => {
                 let ended = WorkerEvent::Ended {
                     key: msg.key.clone(),

@@ -1,4 +1,5 @@
-//! Where boards go on a cluster: `runs_on` labels.
+//! Where boards go on a cluster (`runs_on` labels), and a run through a
+//! server restart.
 
 use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Mutex};
@@ -66,4 +67,41 @@ with = { run = "true" }
     assert!(stderr.contains("baton: board special placed on worker p9"), "{stderr}");
     assert_eq!(p9.passed(), ["special.s"]);
     assert_eq!(plain.passed(), ["anywhere.s"]);
+}
+
+#[test]
+fn a_run_completes_through_a_server_restart_on_the_same_store() {
+    let mut server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 2, &[]);
+    let p = Pipeline::new(
+        r#"
+[pipeline]
+name = "restart"
+
+[policy]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "one"
+plugin = "shell"
+with = { run = "echo 1 > one" }
+
+[[boards.b.steps]]
+name = "two"
+plugin = "shell"
+with = { run = "sleep 2 && test -f one && echo 2 > two" }
+
+[[boards.b.steps]]
+name = "three"
+plugin = "shell"
+with = { run = "test -f two" }
+"#,
+    );
+    let run = start_run(&p, &url);
+    crate::cluster_runs::wait_for_line(&[&w], ": start b.two ");
+    server.restart();
+    let (code, _report, stderr) = crate::cluster_runs::finish_run(run);
+    assert_eq!(code, Some(0), "{stderr}\n{}\nserver:\n{}", w.log(), server.log());
+    assert_eq!(w.passed(), ["b.one", "b.two", "b.three"], "{}", w.log());
 }

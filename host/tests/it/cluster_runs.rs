@@ -266,7 +266,7 @@ pub fn start_run(p: &Pipeline, url: &str) -> Child {
 }
 
 /// Waits for a background run: exit code, the JSON report, stderr.
-fn finish_run(mut run: Child) -> (Option<i32>, serde_json::Value, String) {
+pub fn finish_run(mut run: Child) -> (Option<i32>, serde_json::Value, String) {
     use std::io::Read;
     let (mut stdout, mut stderr) = (String::new(), String::new());
     let mut out = run.stdout.take().expect("stdout");
