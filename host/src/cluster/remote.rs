@@ -268,8 +268,9 @@ async fn listen_events(inner: Arc<Inner>, mut events: async_nats::Subscriber) {
     while let Some(m) = events.next().await {
         let Ok(event) = serde_json::from_slice::<WorkerEvent>(&m.payload) else { continue };
         match event {
-            WorkerEvent::Started { key, .. } => {
+            WorkerEvent::Started { key, worker } => {
                 if let Some((r, _)) = inner.reporter(&key) {
+                    r.send(Event::RanOn { worker });
                     r.send(Event::Started);
                 }
             }

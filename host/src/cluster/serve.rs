@@ -260,15 +260,15 @@ impl Worker {
             workspace,
             plugin: PluginRef { index, digest: Some(msg.plugin.trim_start_matches("sha256:").to_string()) },
         };
+        let started = WorkerEvent::Started { key: msg.key.clone(), worker: self.name.clone() };
+        self.publish_event(&msg.run, &started).await;
         executor.start(attempt, Reporter::new(msg.step, msg.attempt, tx), cancel_rx);
         let mut renew = tokio::time::interval(LEASE / 3);
         loop {
             tokio::select! {
                 report = rx.recv() => match report.map(|r| r.event) {
-                    Some(Event::Started) => {
-                        let e = WorkerEvent::Started { key: msg.key.clone(), worker: self.name.clone() };
-                        self.publish_event(&msg.run, &e).await;
-                    }
+                    // Said before the attempt started (the local executor starts at once).
+                    Some(Event::Started) => {}
                     Some(Event::Progress { done, total, message }) => {
                         let e = WorkerEvent::Progress { key: msg.key.clone(), done, total, message };
                         self.publish_event(&msg.run, &e).await;
@@ -279,6 +279,8 @@ impl Worker {
                         tokio::spawn(async move { w.ask(&run, &key, req).await });
                     }
                     Some(Event::Ended { outcome, tail }) => return (outcome, tail),
+                    // The local executor runs here; it never says where.
+                    Some(Event::RanOn { .. }) => {}
                     None => return (AttemptOutcome::failed(FailureKind::Host, "the attempt ended without a report"), vec![]),
                 },
                 _ = renew.tick() => { let _ = d.progress().await; }
