@@ -105,3 +105,33 @@ with = { run = "test -f two" }
     assert_eq!(code, Some(0), "{stderr}\n{}\nserver:\n{}", w.log(), server.log());
     assert_eq!(w.passed(), ["b.one", "b.two", "b.three"], "{}", w.log());
 }
+
+#[test]
+fn cancelling_the_coordinator_cancels_the_step_on_its_worker() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let p = Pipeline::new(
+        r#"
+[policy]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "long"
+plugin = "shell"
+with = { run = "sleep 60" }
+"#,
+    );
+    let run = start_run(&p, &url);
+    crate::cluster_runs::wait_for_line(&[&w], ": start b.long ");
+    // SAFETY: kill(2) on the pid of our own child, not reaped yet.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let (code, report, stderr) = crate::cluster_runs::finish_run(run);
+    assert_eq!(code, Some(130), "{stderr}\n{}", w.log());
+    // As a local run reports it.
+    assert_eq!(report["status"], "cancelled", "{stderr}");
+    assert_eq!(crate::cluster_runs::report_step(&report, "b.long")["error"], "cancelled", "{stderr}");
+    // The worker stopped the step (it does not run on for a minute) and committed that end.
+    crate::cluster_runs::wait_for_line(&[&w], ": end b.long (attempt 1, run ");
+    assert!(w.log().contains(": cancelled\n"), "{}", w.log());
+}
