@@ -87,6 +87,44 @@ impl Attempts {
         Ok(Some((state, entry.revision)))
     }
 
+    /// The steps that passed in `run`, with the worker each passed on
+    /// (what workers finished, whether or not the coordinator heard of it).
+    pub async fn passed_in(&self, run: &str) -> Result<Vec<(usize, String)>, ClusterError> {
+        use futures_util::StreamExt;
+        let mut keys = self.kv.keys().await.map_err(|e| ClusterError::io("listing attempts", e))?;
+        let prefix = format!("{run}.");
+        let mut out = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| ClusterError::io("listing attempts", e))?;
+            let Some(rest) = key.strip_prefix(&prefix) else { continue };
+            let Some(step) = rest.split('.').next().and_then(|s| s.parse::<usize>().ok()) else { continue };
+            // Replays re-run steps that had passed already.
+            if rest.contains("replay") {
+                continue;
+            }
+            if let Some((AttemptState::Ended { worker, passed: true, .. }, _)) = self.state(&key).await? {
+                out.push((step, worker));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Writes a note about `run` (`<run>.<name>`, e.g. its plan's digest).
+    pub async fn note(&self, run: &str, name: &str, value: &str) -> Result<(), ClusterError> {
+        self.kv
+            .put(format!("{run}.{name}"), value.to_string().into())
+            .await
+            .map_err(|e| ClusterError::io("note", e))?;
+        Ok(())
+    }
+
+    /// A note written by [`Attempts::note`].
+    pub async fn read_note(&self, run: &str, name: &str) -> Result<Option<String>, ClusterError> {
+        let v = self.kv.get(format!("{run}.{name}")).await.map_err(|e| ClusterError::io("note", e))?;
+        Ok(v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
     /// Claims `key` for `worker`; fails if anyone claimed it before.
     pub async fn claim(&self, key: &str, worker: &str) -> Result<Lease, OwnershipError> {
         let state = AttemptState::Running { worker: worker.into() };

@@ -32,6 +32,10 @@ pub(super) struct Inner {
     pub(super) cluster: Cluster,
     pub(super) run: String,
     plan_blob: String,
+    /// The run whose workspaces the boards use (see [`AttemptMsg::workspace`]).
+    workspace_run: String,
+    /// Steps the run it resumes passed on workers.
+    adopted: Vec<usize>,
     pub(super) step_board: Vec<usize>,
     step_plugin: Vec<Option<usize>>,
     pub(super) step_ids: Vec<String>,
@@ -83,9 +87,31 @@ impl RemoteExecutor {
         plan: &Plan,
         plan_text: &str,
         store: ArtifactStore,
+        resumes: Option<&str>,
     ) -> Result<Self, ClusterError> {
         attempt_key(run, 0, 1)?;
         let plan_blob = cluster.blobs.put(plan_text.as_bytes()).await?;
+        cluster.attempts.note(run, "plan", &plan_blob).await?;
+        // A resumed run takes over the boards where the workers left them:
+        // same workspaces, same workers, the steps they passed done.
+        let mut workspace_run = run.to_string();
+        let mut placed = HashMap::new();
+        let mut adopted = Vec::new();
+        if let Some(prev) = resumes {
+            workspace_run = cluster.attempts.read_note(prev, "ws").await?.unwrap_or_else(|| prev.to_string());
+            if cluster.attempts.read_note(prev, "plan").await?.as_deref() == Some(plan_blob.as_str()) {
+                for (step, worker) in cluster.attempts.passed_in(prev).await? {
+                    let Some(def) = plan.steps.get(step) else { continue };
+                    let p = placed.entry(def.board).or_insert(Placed { worker: worker.clone(), passed: Vec::new() });
+                    if p.worker != worker {
+                        *p = Placed { worker, passed: Vec::new() };
+                    }
+                    p.passed.push(step);
+                    adopted.push(step);
+                }
+            }
+        }
+        cluster.attempts.note(run, "ws", &workspace_run).await?;
         let mut plugin_blobs = Vec::new();
         for def in &plan.plugins {
             plugin_blobs.push(match crate::runtime::plugin::read(def) {
@@ -100,6 +126,8 @@ impl RemoteExecutor {
             cluster,
             run: run.into(),
             plan_blob,
+            workspace_run,
+            adopted,
             step_board: plan.steps.iter().map(|s| s.board).collect(),
             step_plugin: plan.steps.iter().map(|s| s.plugin).collect(),
             step_ids: plan.steps.iter().map(|s| s.id.clone()).collect(),
@@ -108,7 +136,7 @@ impl RemoteExecutor {
             moving: Mutex::new(Default::default()),
             plugin_blobs,
             pending: Mutex::new(HashMap::new()),
-            placed: Mutex::new(HashMap::new()),
+            placed: Mutex::new(placed),
             asked: Mutex::new(HashMap::new()),
             replays: Mutex::new(HashMap::new()),
             store,
@@ -117,6 +145,14 @@ impl RemoteExecutor {
         tokio::spawn(listen_asks(inner.clone(), asks));
         tokio::spawn(super::recover::watch_workers(Arc::downgrade(&inner)));
         Ok(Self { inner })
+    }
+}
+
+impl RemoteExecutor {
+    /// Steps of the resumed run that workers passed (after the journal of
+    /// that run's coordinator last heard of them, too): not to run again.
+    pub fn adopted(&self) -> &[usize] {
+        &self.inner.adopted
     }
 }
 
@@ -174,6 +210,7 @@ impl Inner {
             board: self.boards[self.step_board[step]].clone(),
             plugin,
             plan: self.plan_blob.clone(),
+            workspace: self.workspace_run.clone(),
         })
     }
 

@@ -92,7 +92,13 @@ pub async fn serve(
             let mut failing = false;
             loop {
                 let running = lock(&w.running).values().map(|(id, _)| id.clone()).collect();
-                match w.cluster.workers.beat(&Heartbeat { running, ..beat.clone() }).await {
+                // A beat that hangs (the server is restarting) is given up, not waited for.
+                let now = Heartbeat { running, ..beat.clone() };
+                let beating = w.cluster.workers.beat(&now);
+                let beat_result = tokio::time::timeout(BEAT_EVERY * 2, beating)
+                    .await
+                    .unwrap_or_else(|_| Err(ClusterError::io("heartbeat", "no answer from the server")));
+                match beat_result {
                     Ok(()) if failing => {
                         failing = false;
                         eprintln!("worker {}: heartbeats reach the server again", w.name);
@@ -245,7 +251,7 @@ impl Worker {
         executor: LocalExecutor,
         id: &str,
     ) -> (AttemptOutcome, Vec<String>) {
-        let workspace = self.dir.join("ws").join(&msg.run).join(&msg.board);
+        let workspace = self.dir.join("ws").join(&msg.workspace).join(&msg.board);
         if let Err(e) = std::fs::create_dir_all(&workspace) {
             return (AttemptOutcome::failed(FailureKind::Host, format!("cannot create the workspace: {e}")), vec![]);
         }

@@ -135,3 +135,46 @@ with = { run = "sleep 60" }
     crate::cluster_runs::wait_for_line(&[&w], ": end b.long (attempt 1, run ");
     assert!(w.log().contains(": cancelled\n"), "{}", w.log());
 }
+
+#[test]
+fn after_the_coordinator_is_killed_resume_keeps_what_the_workers_finished() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 2, &[]);
+    let p = Pipeline::new(
+        r#"
+[policy]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "one"
+plugin = "shell"
+with = { run = "echo 1 > one" }
+
+[[boards.b.steps]]
+name = "two"
+plugin = "shell"
+with = { run = "sleep 2 && test -f one && echo 2 > two" }
+
+[[boards.b.steps]]
+name = "three"
+plugin = "shell"
+with = { run = "test -f two" }
+"#,
+    );
+    let mut first = start_run(&p, &url);
+    crate::cluster_runs::wait_for_line(&[&w], ": start b.two ");
+    first.kill().expect("kill -9 the coordinator");
+    let _ = first.wait();
+    // The worker finishes the step it was running, with no one listening.
+    crate::cluster_runs::wait_for_line(&[&w], ": end b.two (attempt 1, run ");
+    assert_eq!(w.passed(), ["b.one", "b.two"], "{}", w.log());
+
+    let r = p.run(&["--nats", &url, "--resume"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, w.log());
+    assert_eq!(r.step("b.one")["previously_done"], true);
+    assert_eq!(r.step("b.two")["previously_done"], true, "{}", r.stderr);
+    assert_eq!(r.step("b.three")["previously_done"], false);
+    // Nothing finished ran again; three ran in the same workspace, on the same worker.
+    assert_eq!(w.passed(), ["b.one", "b.two", "b.three"], "{}", w.log());
+}
