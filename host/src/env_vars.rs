@@ -33,6 +33,9 @@ pub const REGISTRY_PLAIN_HTTP: &str = "BATON_REGISTRY_PLAIN_HTTP";
 /// An ssh allowed-signers file: registry plugins of untrusted steps must be signed by one of its keys.
 pub const ALLOWED_SIGNERS: &str = "BATON_ALLOWED_SIGNERS";
 
+/// The NATS server of a cluster (`nats://host:port`), as `--nats` of `baton run`, `worker` and `workers`.
+pub const NATS: &str = "BATON_NATS";
+
 /// Variables baton sets for every process a step starts (see README,
 /// "Workspaces and the project's source").
 pub mod for_processes {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Lowest first. A leaf imports nothing of the crate.
-const LAYERS: [&str; 13] = [
+const LAYERS: [&str; 14] = [
     "env_vars",
     "units",
     "status",
@@ -18,6 +18,7 @@ const LAYERS: [&str; 13] = [
     "report",
     "executor",
     "runtime",
+    "cluster",
     "scheduler",
     "cli",
 ];

@@ -12,6 +12,8 @@
 //!   attempt (the trait, its reports, requests and outcomes).
 //! - [`runtime`]: the wasmtime engine, compile cache, plugin loading, the one
 //!   `bindgen!` site, and one file per WIT interface under `runtime/host/`.
+//! - [`cluster`]: one pipeline on many machines over NATS JetStream: blobs
+//!   by digest, attempt ownership by compare-and-set, signals, heartbeats.
 //! - [`sandbox`]: policy (trust, limits, allow-lists), WASI context, path
 //!   checks, process confinement.
 //! - [`storage`]: run directories, the state journal, step logs, artifacts.
@@ -29,11 +31,12 @@
 //!
 //! The modules import each other along one direction, lowest first:
 //! `env_vars`, `units`, `status` → `text` → `storage` → `registry` → `plan`
-//! → `sandbox` → `report` → `executor` → `runtime` → `scheduler` → `cli`.
+//! → `sandbox` → `report` → `executor` → `runtime` → `cluster` → `scheduler` → `cli`.
 //! A module uses only those before it; `layering_tests` checks this on the
 //! source.
 
 pub mod cli;
+pub mod cluster;
 pub mod env_vars;
 pub mod executor;
 pub mod plan;

@@ -17,6 +17,7 @@ mod report_files;
 mod run;
 mod runs;
 mod timing;
+mod worker;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,10 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// List past runs with their status and duration.
     Runs(runs::RunsArgs),
+    /// Run steps for `baton run --nats` runs of a cluster over NATS JetStream, until SIGTERM.
+    Worker(worker::WorkerArgs),
+    /// List the live workers of a cluster: name, jobs, running steps, last heartbeat, labels.
+    Workers(worker::WorkersArgs),
 }
 
 /// Output settings shared by subcommands.
@@ -92,6 +97,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         Command::Plugin(a) => plugin::main(a, out),
         Command::Logs(a) => logs::main(a, at),
         Command::Runs(a) => runs::main(a, out, at),
+        Command::Worker(a) => worker::main(a),
+        Command::Workers(a) => worker::list(a),
     }
 }
 

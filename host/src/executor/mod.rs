@@ -81,6 +81,9 @@ pub enum Event {
     /// executor starts at once and does not send it (one wake-up less per
     /// step).
     Started,
+    /// The attempt runs on this worker of a cluster (a remote executor
+    /// says so before `Started`; the report keeps the last one).
+    RanOn { worker: String },
     /// A progress report from the stage, one line, already made inert.
     Progress { done: u64, total: u64, message: String },
     /// The stage asks something of the run; the answer goes to the reply

@@ -80,7 +80,7 @@ pub async fn run(
     let digests: Vec<Option<String>> = checked.plugins.iter().map(|p| p.as_ref().map(|l| l.digest.clone())).collect();
     let step_digests: Vec<Option<String>> =
         plan.steps.iter().map(|s| s.plugin.and_then(|p| digests[p].clone())).collect();
-    let carried = match &previous {
+    let mut carried = match &previous {
         Some(prev) => resume::previously_done(&plan, prev, &step_digests)
             .map_err(io(format!("read the journal of run {}", prev.id)))?,
         None => resume::Carried::default(),
@@ -100,16 +100,24 @@ pub async fn run(
         secrets: secrets.clone(),
     });
     let logs = run.clone();
-    let executor = Arc::new(LocalExecutor {
-        engine: runtime.engine.clone(),
-        max_stages: runtime.max_stages,
-        plan: plan.clone(),
-        plugins: checked.plugins.into_iter().map(|p| p.map(Ok)).collect(),
-        services,
-        src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
-        log_of: Box::new(move |id| logs.log_of(id)),
-        epoch,
-    });
+    let executor: Arc<dyn crate::executor::Executor> = match &opts.nats {
+        Some(url) => {
+            let resumes = previous.as_ref().map(|p| p.id.as_str());
+            let remote = remote_executor(url, &plan, &run.id, services.store.clone(), resumes).await?;
+            carried.done.extend(remote.adopted().iter().copied());
+            Arc::new(remote)
+        }
+        None => Arc::new(LocalExecutor {
+            engine: runtime.engine.clone(),
+            max_stages: runtime.max_stages,
+            plan: plan.clone(),
+            plugins: checked.plugins.into_iter().map(|p| p.map(Ok)).collect(),
+            services,
+            src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
+            log_of: Box::new(move |id| logs.log_of(id)),
+            epoch,
+        }),
+    };
     let setup = Setup {
         run,
         jobs: opts.jobs.unwrap_or(plan.jobs).max(1),
@@ -135,4 +143,19 @@ pub async fn run(
     // last output and close the pipes before the report samples the host.
     crate::runtime::host::process::supervisors_done(std::time::Duration::from_secs(3)).await;
     Ok(sched.finish_run())
+}
+
+/// The executor of `baton run --nats URL`: attempts go to the cluster's workers.
+async fn remote_executor(
+    url: &str,
+    plan: &Plan,
+    run_id: &str,
+    store: ArtifactStore,
+    resumes: Option<&str>,
+) -> Result<crate::cluster::remote::RemoteExecutor, RunError> {
+    let usage = |e: crate::cluster::ClusterError| RunError::Usage(e.to_string());
+    let text = std::fs::read_to_string(&plan.file)
+        .map_err(|e| RunError::Usage(format!("cannot read {}: {e}", plan.file.display())))?;
+    let cluster = crate::cluster::Cluster::connect(url).await.map_err(usage)?;
+    crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, store, resumes).await.map_err(usage)
 }

@@ -2,11 +2,15 @@
 //! with guest fixtures built from `tests/fixtures/`. One module per area.
 
 mod harness;
+mod nats_server;
 mod registry_server;
 
 mod artifacts;
 mod check;
 mod chromium;
+mod cluster;
+mod cluster_placement;
+mod cluster_runs;
 mod escapes;
 mod hostile;
 mod interpreted;

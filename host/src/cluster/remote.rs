@@ -1,0 +1,340 @@
+//! The coordinator's side: [`RemoteExecutor`] implements the scheduler's
+//! [`Executor`] by placing each attempt on a live worker through the work
+//! queue, and turns the workers' events and asks (see [`super::wire`]) back
+//! into the attempt's [`Reporter`] calls.
+//!
+//! Placement: a board's steps share one workspace, so the first attempt of
+//! a board picks the live worker with the fewest boards of this run, and
+//! the board's later attempts go to the same worker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::queue::AttemptMsg;
+use super::wire::{ask_subject, cancel_subject, events_subject};
+use super::{Cluster, ClusterError, attempts::attempt_key};
+use crate::executor::{Attempt, AttemptOutcome, Executor, FailureKind, Reporter};
+use crate::plan::Plan;
+use crate::storage::artifacts::ArtifactStore;
+
+/// Runs a run's attempts on the cluster's workers.
+pub struct RemoteExecutor {
+    inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) cluster: Cluster,
+    pub(super) run: String,
+    plan_blob: String,
+    /// The run whose workspaces the boards use (see [`AttemptMsg::workspace`]).
+    workspace_run: String,
+    /// Steps the run it resumes passed on workers.
+    adopted: Vec<usize>,
+    pub(super) step_board: Vec<usize>,
+    step_plugin: Vec<Option<usize>>,
+    pub(super) step_ids: Vec<String>,
+    pub(super) boards: Vec<String>,
+    /// Per board: the labels its worker must have.
+    runs_on: Vec<std::collections::BTreeMap<String, String>>,
+    /// Boards being moved off a lost worker: new attempts wait until their
+    /// earlier steps are replayed.
+    pub(super) moving: Mutex<std::collections::HashSet<usize>>,
+    /// Per plan plugin: its bytes in the object store, or why not.
+    plugin_blobs: Vec<Result<String, String>>,
+    /// Attempts sent to a worker and not ended, by their current key.
+    pub(super) pending: Mutex<HashMap<String, Pending>>,
+    /// Board index → the worker its workspace lives on.
+    pub(super) placed: Mutex<HashMap<usize, Placed>>,
+    /// What each step's passing attempt asked and published (replays get the same answers).
+    pub(super) asked: Mutex<HashMap<usize, super::recover::Asked>>,
+    /// Replays running, by key: their step and who waits for their end.
+    pub(super) replays: Mutex<HashMap<String, (usize, oneshot::Sender<bool>)>>,
+    /// The coordinator's artifact store (published blobs are fetched into it).
+    pub(super) store: ArtifactStore,
+}
+
+/// An attempt on a worker.
+pub(super) struct Pending {
+    pub(super) reporter: Reporter,
+    pub(super) worker: String,
+    pub(super) msg: AttemptMsg,
+}
+
+/// A board's worker and the steps that passed there, in order (replayed
+/// first when the board moves).
+#[derive(Debug, Clone)]
+pub(super) struct Placed {
+    pub(super) worker: String,
+    pub(super) passed: Vec<usize>,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RemoteExecutor {
+    /// Puts the pipeline text and the plugins' bytes in the object store
+    /// and starts listening to the run's workers.
+    pub async fn new(
+        cluster: Cluster,
+        run: &str,
+        plan: &Plan,
+        plan_text: &str,
+        store: ArtifactStore,
+        resumes: Option<&str>,
+    ) -> Result<Self, ClusterError> {
+        attempt_key(run, 0, 1)?;
+        let plan_blob = cluster.blobs.put(plan_text.as_bytes()).await?;
+        cluster.attempts.note(run, "plan", &plan_blob).await?;
+        // A resumed run takes over the boards where the workers left them:
+        // same workspaces, same workers, the steps they passed done.
+        let mut workspace_run = run.to_string();
+        let mut placed = HashMap::new();
+        let mut adopted = Vec::new();
+        if let Some(prev) = resumes {
+            workspace_run = cluster.attempts.read_note(prev, "ws").await?.unwrap_or_else(|| prev.to_string());
+            if cluster.attempts.read_note(prev, "plan").await?.as_deref() == Some(plan_blob.as_str()) {
+                for (step, worker) in cluster.attempts.passed_in(prev).await? {
+                    let Some(def) = plan.steps.get(step) else { continue };
+                    let p = placed.entry(def.board).or_insert(Placed { worker: worker.clone(), passed: Vec::new() });
+                    if p.worker != worker {
+                        *p = Placed { worker, passed: Vec::new() };
+                    }
+                    p.passed.push(step);
+                    adopted.push(step);
+                }
+            }
+        }
+        cluster.attempts.note(run, "ws", &workspace_run).await?;
+        let mut plugin_blobs = Vec::new();
+        for def in &plan.plugins {
+            plugin_blobs.push(match crate::runtime::plugin::read(def) {
+                Ok(bytes) => Ok(cluster.blobs.put(&bytes).await?),
+                Err(e) => Err(e.to_string()),
+            });
+        }
+        let events =
+            cluster.client.subscribe(events_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
+        let asks = cluster.client.subscribe(ask_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
+        let inner = Arc::new(Inner {
+            cluster,
+            run: run.into(),
+            plan_blob,
+            workspace_run,
+            adopted,
+            step_board: plan.steps.iter().map(|s| s.board).collect(),
+            step_plugin: plan.steps.iter().map(|s| s.plugin).collect(),
+            step_ids: plan.steps.iter().map(|s| s.id.clone()).collect(),
+            boards: plan.boards.clone(),
+            runs_on: plan.runs_on.clone(),
+            moving: Mutex::new(Default::default()),
+            plugin_blobs,
+            pending: Mutex::new(HashMap::new()),
+            placed: Mutex::new(placed),
+            asked: Mutex::new(HashMap::new()),
+            replays: Mutex::new(HashMap::new()),
+            store,
+        });
+        tokio::spawn(super::listen::events(inner.clone(), events));
+        tokio::spawn(super::listen::asks(inner.clone(), asks));
+        tokio::spawn(super::recover::watch_workers(Arc::downgrade(&inner)));
+        Ok(Self { inner })
+    }
+}
+
+impl RemoteExecutor {
+    /// Steps of the resumed run that workers passed (after the journal of
+    /// that run's coordinator last heard of them, too): not to run again.
+    pub fn adopted(&self) -> &[usize] {
+        &self.inner.adopted
+    }
+}
+
+impl Executor for RemoteExecutor {
+    fn capacity(&self) -> usize {
+        // The scheduler's job slots bound the attempts; workers queue the rest.
+        4096
+    }
+
+    fn start(&self, attempt: Attempt, reporter: Reporter, cancel: oneshot::Receiver<()>) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move { inner.dispatch(attempt, reporter, cancel).await });
+    }
+}
+
+impl Inner {
+    async fn dispatch(self: Arc<Self>, attempt: Attempt, reporter: Reporter, cancel: oneshot::Receiver<()>) {
+        let fail = |message: String| AttemptOutcome::failed(FailureKind::Host, message);
+        let key = match attempt_key(&self.run, attempt.step, attempt.number) {
+            Ok(k) => k,
+            Err(e) => return reporter.ended(fail(e.to_string()), Vec::new()),
+        };
+        let msg = match self.message(attempt.step, attempt.number, key.clone()) {
+            Ok(m) => m,
+            Err(e) => return reporter.ended(fail(e), Vec::new()),
+        };
+        let board = self.step_board[attempt.step];
+        if let Err(e) = self.send(board, msg, reporter.clone()).await {
+            return reporter.ended(fail(e.to_string()), Vec::new());
+        }
+        // Cancellation (or the scheduler dropping the sender after the end):
+        // the attempt's current key and worker (it may have moved).
+        let _ = cancel.await;
+        let current = lock(&self.pending)
+            .iter()
+            .find(|(_, p)| p.msg.step == attempt.step && p.msg.attempt == attempt.number)
+            .map(|(k, p)| (k.clone(), p.worker.clone()));
+        if let Some((key, worker)) = current {
+            let _ = self.cluster.client.publish(cancel_subject(&worker), key.into()).await;
+        }
+    }
+
+    /// The message of attempt `number` of `step` under `key`.
+    pub(super) fn message(&self, step: usize, number: u32, key: String) -> Result<AttemptMsg, String> {
+        let plugin = match self.step_plugin[step].and_then(|i| self.plugin_blobs.get(i)) {
+            Some(Ok(p)) => p.clone(),
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err("plugin not loaded".into()),
+        };
+        Ok(AttemptMsg {
+            key,
+            run: self.run.clone(),
+            step,
+            attempt: number,
+            board: self.boards[self.step_board[step]].clone(),
+            plugin,
+            plan: self.plan_blob.clone(),
+            workspace: self.workspace_run.clone(),
+        })
+    }
+
+    /// Places `board` and queues `msg` on its worker.
+    pub(super) async fn send(&self, board: usize, msg: AttemptMsg, reporter: Reporter) -> Result<(), ClusterError> {
+        while lock(&self.moving).contains(&board) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let worker = self.place(board).await?;
+        let key = msg.key.clone();
+        lock(&self.pending).insert(key.clone(), Pending { reporter, worker: worker.clone(), msg: msg.clone() });
+        // Through a short server outage (a restart): the same message id is
+        // queued once however often it is sent.
+        let mut tries = 0;
+        loop {
+            match self.cluster.queue.submit(&msg, &worker).await {
+                Ok(_) => return Ok(()),
+                Err(_) if tries < 30 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    lock(&self.pending).remove(&key);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The worker of `board`: the one it is placed on, else the live worker
+    /// with the fewest boards (waiting, and saying so, while none is live).
+    pub(super) async fn place(&self, board: usize) -> Result<String, ClusterError> {
+        if let Some(p) = lock(&self.placed).get(&board) {
+            return Ok(p.worker.clone());
+        }
+        let wants = &self.runs_on[board];
+        let mut said = false;
+        loop {
+            let live = self.cluster.workers.live().await?;
+            let fits = |w: &&super::workers::Heartbeat| wants.iter().all(|(k, v)| w.labels.get(k) == Some(v));
+            let chosen = {
+                let mut placed = lock(&self.placed);
+                if let Some(p) = placed.get(&board) {
+                    return Ok(p.worker.clone());
+                }
+                let load = |name: &str| placed.values().filter(|p| p.worker == name).count();
+                let best =
+                    live.iter().filter(fits).min_by_key(|w| (load(&w.name), w.name.clone())).map(|w| w.name.clone());
+                if let Some(w) = &best {
+                    placed.insert(board, Placed { worker: w.clone(), passed: Vec::new() });
+                }
+                best
+            };
+            if let Some(w) = chosen {
+                if said {
+                    eprintln!("baton: board {} placed on worker {w}", self.boards[board]);
+                }
+                return Ok(w);
+            }
+            if !said {
+                said = true;
+                eprintln!("baton: {}", waiting_for(&self.boards[board], wants, &live));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Ends attempt (or replay) `key`, committed by `worker`, once: the
+    /// event and the reconciliation may both find it.
+    pub(super) fn finish(&self, key: &str, worker: &str, outcome: super::wire::WireOutcome, tail: Vec<String>) {
+        let passed = outcome == super::wire::WireOutcome::Succeeded;
+        if let Some((_, waiter)) = lock(&self.replays).remove(key) {
+            let _ = waiter.send(passed);
+            return;
+        }
+        let Some(p) = lock(&self.pending).remove(key) else { return };
+        if passed {
+            let board = self.step_board[p.msg.step];
+            if let Some(placed) = lock(&self.placed).get_mut(&board).filter(|pl| pl.worker == worker) {
+                placed.passed.push(p.msg.step);
+            }
+        }
+        p.reporter.ended(outcome.into(), tail);
+    }
+
+    pub(super) fn reporter(&self, key: &str) -> Option<(Reporter, usize)> {
+        lock(&self.pending).get(key).map(|p| (p.reporter.clone(), p.msg.step))
+    }
+}
+
+/// Copies blob `digest` from the object store into `store` (verified by
+/// digest on the way) unless it is there already.
+pub async fn fetch_blob(cluster: &Cluster, store: &ArtifactStore, digest: &str) -> Result<(), super::blobs::BlobError> {
+    let path = store.blob_path(digest);
+    if path.is_file() {
+        return Ok(());
+    }
+    let bytes = cluster.blobs.get(digest).await?;
+    let io = |e: std::io::Error| ClusterError::io(format!("writing blob {digest} into {}", path.display()), e);
+    std::fs::create_dir_all(store.tmp_dir()).map_err(io)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut tmp = tempfile::NamedTempFile::new_in(store.tmp_dir()).map_err(io)?;
+    std::io::Write::write_all(&mut tmp, &bytes).map_err(io)?;
+    tmp.persist(&path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Why `board` waits: no live worker, or none with its labels.
+fn waiting_for(
+    board: &str,
+    wants: &std::collections::BTreeMap<String, String>,
+    live: &[super::workers::Heartbeat],
+) -> String {
+    let labels = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    };
+    let text = if wants.is_empty() {
+        format!("board {board} waits for a live worker (start one with `baton worker --nats URL`)")
+    } else {
+        let seen: Vec<String> = live.iter().map(|w| format!("{} [{}]", w.name, labels(&w.labels))).collect();
+        format!(
+            "board {board} waits for a worker with labels {} (start one with `baton worker --label ...`); live workers: {}",
+            labels(wants),
+            if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+        )
+    };
+    crate::text::escape_text(&text).into_owned()
+}

@@ -1,0 +1,390 @@
+//! Whole runs on a cluster: a real NATS server, real `baton worker`
+//! processes and `baton run --nats` as the coordinator, all on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::harness::{Pipeline, baton_bin, cache_dir};
+use crate::nats_server::NatsServer;
+
+/// A `baton worker` process with its own directory; its stderr in a file.
+pub struct WorkerProc {
+    pub name: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl WorkerProc {
+    pub fn start(url: &str, name: &str, jobs: usize, labels: &[&str]) -> Self {
+        let dir = tempfile::Builder::new().prefix("baton-worker-").tempdir().expect("dir");
+        let mut cmd = Command::new(baton_bin());
+        cmd.args(["worker", "--nats", url, "--name", name, "--jobs", &jobs.to_string(), "--dir"])
+            .arg(dir.path().join("w"))
+            .env("BATON_CACHE_DIR", cache_dir());
+        for l in labels {
+            cmd.args(["--label", l]);
+        }
+        let log = std::fs::File::create(dir.path().join("worker.log")).expect("log");
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("start worker");
+        Self { name: name.into(), child, dir }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("worker.log")).unwrap_or_default()
+    }
+
+    /// The workspace of `board` in run `run` on this worker.
+    pub fn workspace(&self, run: &str, board: &str) -> PathBuf {
+        self.dir.path().join("w/ws").join(run).join(board)
+    }
+
+    /// The steps this worker ended with a commit (`end <id> ...: passed`).
+    pub fn passed(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| l.split_once(": end ").map(|(_, rest)| rest))
+            .filter(|rest| rest.ends_with(": passed"))
+            .map(|rest| rest.split(' ').next().unwrap_or("").to_string())
+            .collect()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the pid of our own child, not reaped yet.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn example(name: &str) -> Pipeline {
+    let path = format!("{}/../examples/{name}/baton.toml", env!("CARGO_MANIFEST_DIR"));
+    Pipeline::new(&std::fs::read_to_string(path).expect("example"))
+}
+
+fn run_id(p: &Pipeline) -> String {
+    p.latest_run().and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned())).expect("a run")
+}
+
+pub fn all_logs(workers: &[&WorkerProc]) -> String {
+    workers.iter().map(|w| format!("--- {}:\n{}", w.name, w.log())).collect::<Vec<_>>().join("\n")
+}
+
+fn exists_on_any(workers: &[&WorkerProc], run: &str, board: &str, rel: &str) -> bool {
+    workers.iter().any(|w| w.workspace(run, board).join(Path::new(rel)).exists())
+}
+
+#[test]
+fn buildbot_lw_runs_on_three_workers_with_every_edge_respected() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let workers: Vec<WorkerProc> = ["w1", "w2", "w3"].iter().map(|n| WorkerProc::start(&url, n, 4, &[])).collect();
+    let p = example("buildbot-lw");
+    // A Blocker-style wait across boards: W1 waits inside its stage for a
+    // signal L2 raises halfway through.
+    let text = std::fs::read_to_string(p.file()).expect("read");
+    let l2 = r#"with = { run = "mkdir -p generated && echo 'int answer(void) { return 42; }' > generated/gen.c && sleep 0.3" }"#;
+    let w1 = "name = \"W1\"                    # checkout\nplugin = \"shell\"\nwith = { run = \"sleep 0.2\" }";
+    assert!(text.contains(l2) && text.contains(w1), "the example changed; update this test");
+    let text = text.replacen(
+        l2,
+        r#"emits = ["generated"]
+with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > generated/gen.c", { emit = "generated" }, "sleep 0.3"] }"#,
+        1,
+    );
+    let waiting =
+        "name = \"W1\"\nplugin = \"shell\"\nwith = { run = [{ wait = [\"linux.L2/generated\"] }, \"sleep 0.2\"] }";
+    let text = text.replacen(w1, waiting, 1);
+    std::fs::write(p.file(), text).expect("write");
+    let r = p.run(&["--nats", &url]);
+    let refs: Vec<&WorkerProc> = workers.iter().collect();
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, all_logs(&refs));
+    let edges = [
+        ("L1", "L2"),
+        ("L2", "L3"),
+        ("L2", "L4"),
+        ("L2", "L5"),
+        ("L4", "L6"),
+        ("L5", "L6"),
+        ("L4", "L7"),
+        ("L5", "L7"),
+        ("W4", "L7"),
+        ("W5", "L7"),
+        ("L7", "L8"),
+        ("W1", "W3"),
+        ("L3", "W3"),
+        ("W2", "W4"),
+        ("W3", "W4"),
+        ("W2", "W5"),
+        ("W3", "W5"),
+        ("L4", "W5"),
+    ];
+    let id = |s: &str| if s.starts_with('L') { format!("linux.{s}") } else { format!("windows.{s}") };
+    for (dep, step) in edges {
+        r.assert_before(&id(dep), &id(step));
+    }
+    // Each board ran on one worker, the two boards on two different ones.
+    let on = |board: &str| -> Vec<&str> {
+        workers
+            .iter()
+            .filter(|w| w.passed().iter().any(|s| s.starts_with(&format!("{board}."))))
+            .map(|w| w.name.as_str())
+            .collect()
+    };
+    let (linux, windows) = (on("linux"), on("windows"));
+    assert_eq!((linux.len(), windows.len()), (1, 1), "{}", all_logs(&refs));
+    assert_ne!(linux, windows, "both boards ran on one worker");
+    // Every step passed exactly once, somewhere.
+    let mut passed: Vec<String> = workers.iter().flat_map(|w| w.passed()).collect();
+    passed.sort();
+    let mut want: Vec<String> = edges.iter().flat_map(|(a, b)| [id(a), id(b)]).collect();
+    want.sort();
+    want.dedup();
+    assert_eq!(passed, want);
+    // The report says where each attempt ran.
+    for s in &want {
+        let worker = r.step(s)["attempts"][0]["worker"].as_str().unwrap_or("").to_string();
+        let ran = workers.iter().find(|w| w.passed().contains(s)).map(|w| w.name.clone());
+        assert_eq!(Some(worker), ran, "worker of {s}");
+    }
+    // The artifacts crossed machines, by digest: W3 got L3's generated code, W5 L4's jar.
+    let run = run_id(&p);
+    assert!(exists_on_any(&refs, &run, "windows", "generated/gen.c"), "{}", all_logs(&refs));
+    assert!(exists_on_any(&refs, &run, "windows", "app.jar"));
+    assert!(!exists_on_any(&refs, &run, "linux", "app.jar"), "the jar was built under out/, not fetched");
+    assert_eq!(r.step("linux.L3")["artifacts"][0], "linux.L3/generated");
+    // W1 (on another worker) waited for L2's signal.
+    assert_eq!(r.step("windows.W1")["waits"][0]["on"][0], "linux.L2/generated", "{}", r.step("windows.W1"));
+    assert!(r.end("windows.W1") > r.start("linux.L2"));
+}
+
+/// Waits (60 s at most) until some worker's log has `line`; returns it.
+pub fn wait_for_line<'a>(workers: &'a [&'a WorkerProc], line: &str) -> &'a WorkerProc {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(w) = workers.iter().find(|w| w.log().contains(line)) {
+            return w;
+        }
+        assert!(std::time::Instant::now() < deadline, "no worker logged {line:?}:\n{}", all_logs(workers));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_worker_loses_only_its_board_which_replays_and_passes_once_elsewhere() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let workers: Vec<WorkerProc> = ["w1", "w2", "w3"].iter().map(|n| WorkerProc::start(&url, n, 2, &[])).collect();
+    let refs: Vec<&WorkerProc> = workers.iter().collect();
+    // build.compile needs what build.checkout left in the board's workspace,
+    // so on a new worker checkout must be replayed first.
+    let p = Pipeline::new(
+        r#"
+[pipeline]
+name = "lose-a-worker"
+jobs = 4
+
+[policy]
+spawn = ["sh"]
+
+[[boards.build.steps]]
+name = "checkout"
+plugin = "shell"
+with = { run = "echo source > checked-out" }
+
+[[boards.build.steps]]
+name = "compile"
+plugin = "shell"
+with = { run = "test -f checked-out && sleep 2 && echo built > binary" }
+
+[[boards.docs.steps]]
+name = "render"
+plugin = "shell"
+with = { run = "sleep 1" }
+
+[[boards.docs.steps]]
+name = "publish"
+plugin = "shell"
+with = { run = "sleep 1" }
+"#,
+    );
+    let mut coordinator = p
+        .baton()
+        .args(["run", "--json", "--nats", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton run");
+    let victim = wait_for_line(&refs, ": start build.compile ");
+    victim.signal(libc::SIGKILL);
+    let out = {
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        use std::io::Read;
+        coordinator.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("read");
+        coordinator.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+        let status = coordinator.wait().expect("wait");
+        (status, stdout, stderr)
+    };
+    assert_eq!(out.0.code(), Some(0), "{}\n{}", out.2, all_logs(&refs));
+    assert!(
+        out.2.contains(&format!("baton: worker {} lost; board build moves to another worker (1 step(s) to run again, 1 replayed first: build.checkout)", victim.name)),
+        "{}",
+        out.2
+    );
+    let report: serde_json::Value = serde_json::from_str(&out.1).expect("json report");
+    let step =
+        |id: &str| report["steps"].as_array().expect("steps").iter().find(|s| s["id"] == id).expect("step").clone();
+    // The scheduler saw one attempt of compile, and it succeeded.
+    assert_eq!(step("build.compile")["attempts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(step("build.compile")["status"], "ok");
+    assert_ne!(step("build.compile")["attempts"][0]["worker"], victim.name.as_str());
+    // compile passed exactly once, not on the killed worker; checkout was replayed there first.
+    let others: Vec<&WorkerProc> = workers.iter().filter(|w| w.name != victim.name).collect();
+    let compiled: Vec<&str> =
+        others.iter().filter(|w| w.passed().contains(&"build.compile".to_string())).map(|w| w.name.as_str()).collect();
+    assert_eq!(compiled.len(), 1, "{}", all_logs(&refs));
+    assert!(!victim.log().contains(": end build.compile "), "{}", victim.log());
+    let new_home = others.iter().find(|w| w.name == compiled[0]).expect("worker");
+    assert_eq!(new_home.passed(), ["build.checkout", "build.compile"], "{}", new_home.log());
+    let run = run_id(&p);
+    assert!(new_home.workspace(&run, "build").join("binary").exists());
+    // The docs board was not disturbed: each step passed once, on one worker.
+    let docs: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| w.passed().into_iter().filter(|s| s.starts_with("docs.")).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())
+        .collect();
+    assert_eq!(docs, [vec!["docs.render".to_string(), "docs.publish".to_string()]], "{}", all_logs(&refs));
+}
+
+/// `baton run --json --nats URL` started in the background.
+pub fn start_run(p: &Pipeline, url: &str) -> Child {
+    p.baton()
+        .args(["run", "--json", "--nats", url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton run")
+}
+
+/// Waits for a background run: exit code, the JSON report, stderr.
+pub fn finish_run(mut run: Child) -> (Option<i32>, serde_json::Value, String) {
+    use std::io::Read;
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let mut out = run.stdout.take().expect("stdout");
+    let mut err = run.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let _ = err.read_to_string(&mut stderr);
+        stderr
+    });
+    out.read_to_string(&mut stdout).expect("read");
+    let stderr = reader.join().expect("stderr reader");
+    let code = run.wait().expect("wait").code();
+    (code, serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null), stderr)
+}
+
+pub fn report_step(report: &serde_json::Value, id: &str) -> serde_json::Value {
+    report["steps"].as_array().and_then(|s| s.iter().find(|s| s["id"] == id)).cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_worker_refuses_a_tampered_plugin_by_digest() {
+    let server = NatsServer::start();
+    let url = server.url();
+    // The attack: before the run, someone with write access to the bucket
+    // stores other bytes of the same size under the shell plugin's digest
+    // (so the coordinator takes it for the plugin it was about to upload).
+    let real = baton_host::plan::bundled::bytes("shell").expect("bundled shell");
+    let digest = baton_host::cluster::blobs::digest_of(real);
+    let mut evil = real.to_vec();
+    let mid = evil.len() / 2;
+    evil[mid] ^= 0xff;
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let cluster = baton_host::cluster::Cluster::connect(&url).await.expect("connect");
+        let js = async_nats::jetstream::new(cluster.client.clone());
+        let store = js.get_object_store(baton_host::cluster::BLOBS_BUCKET).await.expect("bucket");
+        store.put(digest.as_str(), &mut &evil[..]).await.expect("plant");
+    });
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let p = Pipeline::new(
+        r#"
+[pipeline]
+name = "tampered"
+
+[[boards.b.steps]]
+name = "s"
+plugin = "shell"
+with = { run = "true" }
+"#,
+    );
+    let (code, report, stderr) = finish_run(start_run(&p, &url));
+    assert_eq!(code, Some(1), "{stderr}\n{}", w.log());
+    let error = report_step(&report, "b.s")["error"].as_str().unwrap_or("").to_string();
+    let actual = baton_host::cluster::blobs::digest_of(&evil);
+    assert_eq!(
+        error,
+        format!(
+            "plugin refused: blob {digest} was tampered with in the object store: its content hashes to {actual}; refused (remove it from bucket `baton_blobs` and publish it again)"
+        ),
+        "{stderr}\n{}",
+        w.log()
+    );
+    assert!(w.passed().is_empty(), "{}", w.log());
+}
+
+#[test]
+fn a_stopped_worker_that_wakes_after_its_board_moved_has_its_result_refused() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let workers: Vec<WorkerProc> = ["w1", "w2"].iter().map(|n| WorkerProc::start(&url, n, 2, &[])).collect();
+    let refs: Vec<&WorkerProc> = workers.iter().collect();
+    let p = Pipeline::new(
+        r#"
+[pipeline]
+name = "stall"
+
+[policy]
+spawn = ["sh"]
+
+[[boards.build.steps]]
+name = "checkout"
+plugin = "shell"
+with = { run = "echo source > checked-out" }
+
+[[boards.build.steps]]
+name = "compile"
+plugin = "shell"
+with = { run = "test -f checked-out && sleep 2 && echo built > binary" }
+"#,
+    );
+    let run = start_run(&p, &url);
+    let victim = wait_for_line(&refs, ": start build.compile ");
+    victim.signal(libc::SIGSTOP);
+    let other: Vec<&WorkerProc> = workers.iter().filter(|w| w.name != victim.name).collect();
+    // Silent past its lease: the board moves and compile starts on the other worker.
+    wait_for_line(&other, ": start build.compile ");
+    victim.signal(libc::SIGCONT);
+    let (code, report, stderr) = finish_run(run);
+    assert_eq!(code, Some(0), "{stderr}\n{}", all_logs(&refs));
+    wait_for_line(&[victim], ": result of build.compile (attempt 1) refused: the attempt was taken from this worker");
+    assert!(!victim.passed().contains(&"build.compile".to_string()), "{}", victim.log());
+    assert_eq!(other[0].passed(), ["build.checkout", "build.compile"], "{}", other[0].log());
+    let compile = report_step(&report, "build.compile");
+    assert_eq!((compile["status"].as_str(), compile["attempts"].as_array().map(Vec::len)), (Some("ok"), Some(1)));
+}
+
+#[test]
+fn a_local_run_records_no_worker() {
+    let p = Pipeline::new(
+        "[policy]\nspawn = [\"sh\"]\n[[boards.b.steps]]\nname = \"s\"\nplugin = \"shell\"\nwith = { run = \"true\" }\n",
+    );
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let attempt = &r.step("b.s")["attempts"][0];
+    assert!(attempt.get("worker").is_some_and(serde_json::Value::is_null), "{attempt}");
+}
