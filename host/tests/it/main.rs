@@ -20,6 +20,7 @@ mod preflight;
 mod processes;
 mod publishing;
 mod registry;
+mod registry_cluster;
 mod registry_signing;
 mod reports;
 mod resume;
