@@ -178,3 +178,31 @@ with = { run = "test -f two" }
     // Nothing finished ran again; three ran in the same workspace, on the same worker.
     assert_eq!(w.passed(), ["b.one", "b.two", "b.three"], "{}", w.log());
 }
+
+#[test]
+fn a_worker_told_to_stop_finishes_its_step_before_it_leaves() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let p = Pipeline::new(
+        r#"
+[policy]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "slow"
+plugin = "shell"
+with = { run = "sleep 1 && echo done > out" }
+"#,
+    );
+    let run = start_run(&p, &url);
+    crate::cluster_runs::wait_for_line(&[&w], ": start b.slow ");
+    w.signal(libc::SIGTERM);
+    let (code, report, stderr) = crate::cluster_runs::finish_run(run);
+    assert_eq!(code, Some(0), "{stderr}\n{}", w.log());
+    assert_eq!(report["steps"][0]["attempts"][0]["worker"], "w1");
+    crate::cluster_runs::wait_for_line(&[&w], "worker w1 left");
+    let log = w.log();
+    let (ended, left) = (log.find(": end b.slow ").expect("ended"), log.find("worker w1 left").expect("left"));
+    assert!(ended < left, "{log}");
+}
