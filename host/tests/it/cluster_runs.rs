@@ -151,6 +151,11 @@ with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > 
         let ran = workers.iter().find(|w| w.passed().contains(s)).map(|w| w.name.clone());
         assert_eq!(Some(worker), ran, "worker of {s}");
     }
+    // So does the HTML timeline, on each step's bar.
+    let html = std::fs::read_to_string(p.latest_run().expect("run").join("report.html")).expect("report.html");
+    let linux_on = r.step("linux.L1")["attempts"][0]["worker"].as_str().unwrap_or("").to_string();
+    assert!(html.contains(&format!("<span class=\"pill worker\" title=\"cluster worker\">{linux_on}</span>")));
+    assert!(html.contains(&format!("title=\"attempt 1: ok (on worker {linux_on})\"")), "{html}");
     // The artifacts crossed machines, by digest: W3 got L3's generated code, W5 L4's jar.
     let run = run_id(&p);
     assert!(exists_on_any(&refs, &run, "windows", "generated/gen.c"), "{}", all_logs(&refs));
