@@ -244,10 +244,19 @@ with = { run = "sleep 1" }
     let report: serde_json::Value = serde_json::from_str(&out.1).expect("json report");
     let step =
         |id: &str| report["steps"].as_array().expect("steps").iter().find(|s| s["id"] == id).expect("step").clone();
-    // The scheduler saw one attempt of compile, and it succeeded.
-    assert_eq!(step("build.compile")["attempts"].as_array().map(Vec::len), Some(1));
-    assert_eq!(step("build.compile")["status"], "ok");
-    assert_ne!(step("build.compile")["attempts"][0]["worker"], victim.name.as_str());
+    // The report shows the lost attempt with its worker and the reason, then
+    // the one successful attempt, elsewhere.
+    let compile = step("build.compile");
+    assert_eq!(compile["status"], "ok");
+    let attempts = compile["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 2, "{compile}");
+    assert_eq!(
+        (&attempts[0]["status"], &attempts[0]["kind"], &attempts[0]["worker"]),
+        (&serde_json::json!("failed"), &serde_json::json!("lost"), &serde_json::json!(victim.name))
+    );
+    assert_eq!(attempts[0]["error"], format!("worker lost: {} stopped beating while it ran this attempt", victim.name));
+    assert_eq!(attempts[1]["status"], "ok");
+    assert_ne!(attempts[1]["worker"], victim.name.as_str());
     // compile passed exactly once, not on the killed worker; checkout was replayed there first.
     let others: Vec<&WorkerProc> = workers.iter().filter(|w| w.name != victim.name).collect();
     let compiled: Vec<&str> =
@@ -380,7 +389,9 @@ with = { run = "test -f checked-out && sleep 2 && echo built > binary" }
     assert!(!victim.passed().contains(&"build.compile".to_string()), "{}", victim.log());
     assert_eq!(other[0].passed(), ["build.checkout", "build.compile"], "{}", other[0].log());
     let compile = report_step(&report, "build.compile");
-    assert_eq!((compile["status"].as_str(), compile["attempts"].as_array().map(Vec::len)), (Some("ok"), Some(1)));
+    assert_eq!((compile["status"].as_str(), compile["attempts"].as_array().map(Vec::len)), (Some("ok"), Some(2)));
+    assert_eq!(compile["attempts"][0]["kind"], "lost");
+    assert_eq!(compile["attempts"][1]["worker"], other[0].name.as_str());
 }
 
 #[test]
