@@ -29,6 +29,7 @@ use crate::runtime::context::RunServices;
 use crate::runtime::executor::LocalExecutor;
 use crate::sandbox::confine::Confinement;
 use crate::storage::artifacts::ArtifactStore;
+use crate::text::escape_text;
 
 /// How long a delivery is leased; renewed every third of it while the attempt runs.
 const LEASE: Duration = Duration::from_secs(15);
@@ -146,11 +147,17 @@ pub async fn serve(
 impl Worker {
     async fn run_one(self: Arc<Self>, d: Delivery) {
         let msg = d.msg.clone();
+        // The names become paths under --dir: nothing but plain tokens.
+        if !super::is_key_token(&msg.run) || !super::is_key_token(&msg.workspace) {
+            eprintln!("worker {}: refusing attempt {}: invalid run id", self.name, escape_text(&msg.key));
+            let _ = d.done().await;
+            return;
+        }
         let lease = match self.cluster.attempts.claim(&msg.key, &self.name).await {
             Ok(l) => l,
             Err(e) => {
                 // Someone else's (or revoked): not to run here.
-                eprintln!("worker {}: skipping {}: {e}", self.name, msg.key);
+                eprintln!("worker {}: {}", self.name, escape_text(&format!("skipping {}: {e}", msg.key)));
                 let _ = d.done().await;
                 return;
             }
@@ -186,7 +193,9 @@ impl Worker {
                     AttemptOutcome::Failed { message, .. } => format!("failed: {message}"),
                     AttemptOutcome::Cancelled => "cancelled".to_string(),
                 };
-                eprintln!("worker {}: end {id} (attempt {}, run {}): {how}", self.name, msg.attempt, msg.run);
+                // The stage's error is its own text: shown inert.
+                let line = format!("end {id} (attempt {}, run {}): {how}", msg.attempt, msg.run);
+                eprintln!("worker {}: {}", self.name, escape_text(&line));
             }
             Err(OwnershipError::Refused { .. }) => {
                 eprintln!(
@@ -251,7 +260,9 @@ impl Worker {
         executor: LocalExecutor,
         id: &str,
     ) -> (AttemptOutcome, Vec<String>) {
-        let workspace = self.dir.join("ws").join(&msg.workspace).join(&msg.board);
+        // The board as the plan names it (checked names), not as the message does.
+        let board = &executor.plan.boards[executor.plan.steps[msg.step].board];
+        let workspace = self.dir.join("ws").join(&msg.workspace).join(board);
         if let Err(e) = std::fs::create_dir_all(&workspace) {
             return (AttemptOutcome::failed(FailureKind::Host, format!("cannot create the workspace: {e}")), vec![]);
         }

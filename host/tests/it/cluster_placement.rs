@@ -206,3 +206,28 @@ with = { run = "sleep 1 && echo done > out" }
     let (ended, left) = (log.find(": end b.slow ").expect("ended"), log.find("worker w1 left").expect("left"));
     assert!(ended < left, "{log}");
 }
+
+#[test]
+fn a_worker_refuses_a_forged_attempt_whose_run_id_would_leave_its_directory() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    crate::cluster_runs::wait_for_line(&[&w], "worker w1 joined");
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let cluster = baton_host::cluster::Cluster::connect(&url).await.expect("connect");
+        let digest = baton_host::cluster::blobs::digest_of(b"x");
+        let msg = baton_host::cluster::queue::AttemptMsg {
+            key: "forged.0.1".into(),
+            run: "../../etc".into(),
+            step: 0,
+            attempt: 1,
+            board: "../b".into(),
+            plugin: digest.clone(),
+            plan: digest,
+            workspace: "../../etc".into(),
+        };
+        cluster.queue.submit(&msg, "w1").await.expect("submit");
+    });
+    crate::cluster_runs::wait_for_line(&[&w], "worker w1: refusing attempt forged.0.1: invalid run id");
+    assert!(!w.log().contains(": start "), "{}", w.log());
+}
