@@ -277,3 +277,20 @@ with = { run = "true" }
     );
     assert!(w.passed().is_empty(), "{}", w.log());
 }
+
+#[test]
+fn a_step_on_a_worker_is_held_to_its_policy_as_locally() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    // No [policy] spawn: the shell may not start `sh`, on a worker as here.
+    let p = Pipeline::new("[[boards.b.steps]]\nname = \"s\"\nplugin = \"shell\"\nwith = { run = \"true\" }\n");
+    let (code, report, stderr) = finish_run(start_run(&p, &url));
+    assert_eq!(code, Some(1), "{stderr}\n{}", w.log());
+    let step = report_step(&report, "b.s");
+    assert_eq!(step["attempts"][0]["worker"], "w1");
+    assert_eq!(
+        step["error"],
+        "denied: program `sh` is not in the spawn allow-list of step b.s (allowed: none); to allow it, add it to [policy] spawn and to the step's `spawn` if it sets one"
+    );
+}
