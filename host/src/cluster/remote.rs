@@ -35,6 +35,8 @@ pub(super) struct Inner {
     adopted: Vec<usize>,
     pub(super) step_board: Vec<usize>,
     step_plugin: Vec<Option<usize>>,
+    /// Steps that read secrets (not sent to workers: such a step fails).
+    step_secrets: Vec<bool>,
     pub(super) step_ids: Vec<String>,
     pub(super) boards: Vec<String>,
     /// Per board: the labels its worker must have.
@@ -127,6 +129,7 @@ impl RemoteExecutor {
             adopted,
             step_board: plan.steps.iter().map(|s| s.board).collect(),
             step_plugin: plan.steps.iter().map(|s| s.plugin).collect(),
+            step_secrets: plan.steps.iter().map(|s| !s.policy.secrets.is_empty()).collect(),
             step_ids: plan.steps.iter().map(|s| s.id.clone()).collect(),
             boards: plan.boards.clone(),
             runs_on: plan.runs_on.clone(),
@@ -194,6 +197,12 @@ impl Inner {
 
     /// The message of attempt `number` of `step` under `key`.
     pub(super) fn message(&self, step: usize, number: u32, key: String) -> Result<AttemptMsg, String> {
+        if self.step_secrets[step] {
+            return Err(format!(
+                "step {} reads secrets, which baton does not send to cluster workers: run it without --nats (e.g. `baton run --only {}`)",
+                self.step_ids[step], self.step_ids[step]
+            ));
+        }
         let plugin = match self.step_plugin[step].and_then(|i| self.plugin_blobs.get(i)) {
             Some(Ok(p)) => p.clone(),
             Some(Err(e)) => return Err(e.clone()),
