@@ -56,6 +56,8 @@ pub(super) struct Inner {
     pub(super) replays: Mutex<HashMap<String, (usize, oneshot::Sender<bool>)>>,
     /// The coordinator's artifact store (published blobs are fetched into it).
     pub(super) store: ArtifactStore,
+    /// Where the run keeps a step's log (the worker's copy is fetched there).
+    log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
 }
 
 /// An attempt on a worker.
@@ -87,6 +89,7 @@ impl RemoteExecutor {
         plan_text: &str,
         store: ArtifactStore,
         resumes: Option<&str>,
+        log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
     ) -> Result<Self, ClusterError> {
         attempt_key(run, 0, 1)?;
         let plan_blob = cluster.blobs.put(plan_text.as_bytes()).await?;
@@ -140,6 +143,7 @@ impl RemoteExecutor {
             asked: Mutex::new(HashMap::new()),
             replays: Mutex::new(HashMap::new()),
             store,
+            log_of,
         });
         tokio::spawn(super::listen::events(inner.clone(), events));
         tokio::spawn(super::listen::asks(inner.clone(), asks));
@@ -300,6 +304,16 @@ impl Inner {
             }
         }
         p.reporter.ended(outcome.into(), tail);
+    }
+
+    /// Copies a step's log from the object store into the run (verified).
+    pub(super) async fn keep_log(&self, step: usize, digest: &str) {
+        let Ok(bytes) = self.cluster.blobs.get(digest).await else { return };
+        let path = (self.log_of)(&self.step_ids[step]);
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::write(&path, bytes);
     }
 
     pub(super) fn reporter(&self, key: &str) -> Option<(Reporter, usize)> {

@@ -181,11 +181,19 @@ impl Worker {
         }
         match committed {
             Ok(_) => {
+                // The step log goes with the end, so that the coordinator's
+                // run has it (`baton logs`, the report).
+                let log_file = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
+                let log = match std::fs::read(&log_file) {
+                    Ok(bytes) => self.cluster.blobs.put(&bytes).await.ok(),
+                    Err(_) => None,
+                };
                 let ended = WorkerEvent::Ended {
                     key: msg.key.clone(),
                     worker: self.name.clone(),
                     outcome: WireOutcome::from(&outcome),
                     tail,
+                    log,
                 };
                 self.publish_event(&msg.run, &ended).await;
                 let how = match &outcome {

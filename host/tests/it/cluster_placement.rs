@@ -193,7 +193,7 @@ spawn = ["sh"]
 [[boards.b.steps]]
 name = "slow"
 plugin = "shell"
-with = { run = "sleep 1 && echo done > out" }
+with = { run = "sleep 1 && echo done-on-the-worker" }
 "#,
     );
     let run = start_run(&p, &url);
@@ -206,6 +206,8 @@ with = { run = "sleep 1 && echo done > out" }
     let log = w.log();
     let (ended, left) = (log.find(": end b.slow ").expect("ended"), log.find("worker w1 left").expect("left"));
     assert!(ended < left, "{log}");
+    // The step's log came back with its end: the coordinator's run has it.
+    assert!(p.log("b.slow").contains("done-on-the-worker"), "{}", p.log("b.slow"));
 }
 
 #[test]
