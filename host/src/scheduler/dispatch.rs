@@ -170,9 +170,12 @@ impl Scheduler {
             AttemptOutcome::Failed { kind, message } => {
                 let def = &self.plan.steps[i];
                 // A lost worker's attempt is not the step's failure: it runs
-                // again at once (a few times at most), whatever its retries.
-                let lost = kind == FailureKind::Lost && attempt <= def.retries + MAX_LOST;
-                let retry = (lost || attempt <= def.retries && kind.retryable())
+                // again at once (a few times at most), and uses up none of
+                // the step's retries.
+                let losses = self.steps[i].attempts.iter().filter(|a| matches!(a.error, Some((FailureKind::Lost, _))));
+                let losses = losses.count() as u32;
+                let lost = kind == FailureKind::Lost && losses <= MAX_LOST;
+                let retry = (lost || attempt - losses <= def.retries && kind.retryable())
                     && !self.cancelled
                     && (self.halted.is_none() || def.always);
                 if retry {

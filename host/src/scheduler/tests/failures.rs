@@ -212,3 +212,16 @@ async fn a_step_lost_four_times_fails() {
     assert_eq!(ran.outcome("l.a"), (StepStatus::Failed, Some("worker lost: w")));
     assert_eq!(ran.step("l.a").attempts.len(), 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_loss_uses_up_none_of_the_steps_retries() {
+    let ran = Pipeline::new("[[boards.l.steps]]\nname = \"a\"\nplugin = \"s\"\nretries = 1\nbackoff = \"1s\"\n")
+        .script("l.a", 1, &[Act::Fail(FailureKind::Lost, "worker lost: w")])
+        .script("l.a", 2, &[Act::Fail(FailureKind::Stage, "flaky")])
+        .script("l.a", 3, &[])
+        .run()
+        .await;
+    assert_eq!(ran.outcome("l.a"), (StepStatus::Ok, None));
+    let kinds: Vec<_> = ran.step("l.a").attempts.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [Some(FailureKind::Lost), Some(FailureKind::Stage), None]);
+}
