@@ -1,0 +1,193 @@
+"""What section `cluster` measures (see cluster.py for the set-up): the
+graphs locally and on 1, 2 and 4 workers, a 64 MiB artifact, and a worker's
+SIGKILL. Each figure that cannot be measured says why instead of a number.
+"""
+import json
+import subprocess
+from pathlib import Path
+
+from procs import Unmeasured
+
+BOARDS = 8
+WORKER_JOBS = 2
+
+
+def pct(values, p):
+    """The p-th percentile (nearest rank) of values."""
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, round(p / 100 * len(v) + 0.5) - 1))] if v else float("nan")
+
+
+COLUMNS = ["where", "slots", "noop steps/s", "noop s", "chain ms/step", "ready → start p50 / p99 ms",
+           "ready → worker line p50 / p99 ms", "makespan s", "÷ LB", "run alone ÷ LB", "workers used", "join s"]
+
+
+def ms(x):
+    return f"{x * 1000:.2f}"
+
+
+def unmeasured_row(label, slots, join=None):
+    row = [label, slots, "not measured"] + [""] * (len(COLUMNS) - 3)
+    row[-1] = "" if join is None else f"{join:.2f}"
+    return row
+
+
+def lower_bound(d, slots):
+    g = json.loads((d / "durations.json").read_text())
+    dur, deps, finish = g["durations_ms"], g["deps"], []
+    for i, ds in enumerate(deps):
+        finish.append(dur[i] + max((finish[j] for j in ds), default=0))
+    cp, total = max(finish) / 1000, sum(dur) / 1000
+    return max(cp, total / slots), cp, total
+
+
+def graph_row(cb, label, slots, run, wide, chain, mk, join=None):
+    """One row of the graphs table: `run(d, slots)` times a graph."""
+    cells, data = [label, slots], {"slots": slots, "join_s": join}
+    try:
+        t = run(wide, slots)
+        data["noop"] = {k: t[k] for k in ("median", "min")}
+        cells += [f"{cb.noop_n / t['median']:,.0f}", f"{t['median']:.2f}"]
+        t = run(chain, slots)
+        lat = cb.ready_to_start(t["reports"])
+        line = cb.ready_to_worker_line(t["reports"])
+        data["chain"] = {"median": t["median"], "ready_to_start": lat, "ready_to_worker_line": line}
+        cells += [f"{t['median'] / cb.chain_n * 1000:.2f}", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}",
+                  f"{ms(pct(line, 50))} / {ms(pct(line, 99))}" if line else "—"]
+        lb = lower_bound(mk, slots)[0]
+        t = run(mk, slots)
+        alone = sorted(r["duration"] for r in t["reports"])[len(t["reports"]) // 2]
+        data["makespan"] = {"median": t["median"], "min": t["min"], "lower_bound": lb, "report": alone}
+        cells += [f"{t['median']:.2f}", f"{t['median'] / lb:.3f}", f"{alone / lb:.3f}"]
+        used = cb.workers_used(t["reports"])
+        cells.append("" if label.startswith("local") else (str(used) if used else "not in report"))
+    except Unmeasured as e:
+        cb.notes.append(f"{label}: {e}")
+        data["error"] = str(e)
+        return unmeasured_row(label, slots, join), data
+    cells.append("" if join is None else f"{join:.2f}")
+    return cells, data
+
+
+def graphs(cb):
+    guests = Path(cb.a.guests)
+    noop, probe = guests / "fixture_noop.wasm", guests / "fixture_probe.wasm"
+    wide = cb.gen("wide", cb.noop_n, noop, BOARDS)
+    chain = cb.gen("chain", cb.chain_n, noop, BOARDS)
+    mk = cb.gen("random", cb.make_n, probe, BOARDS, sleep_ms="20-200", seed=7)
+    _, cp, total = lower_bound(mk, 1)
+    rows, data = [], {}
+    for n in cb.counts:
+        slots = n * WORKER_JOBS
+        cb.b.log(f"cluster: graphs locally, {slots} jobs")
+        row, data[f"local-{slots}"] = graph_row(cb, f"local, `-j {slots}`", slots, cb.local, wide, chain, mk)
+        rows.append(row)
+        label = f"{n} worker{'s' if n > 1 else ''} × {WORKER_JOBS} jobs"
+        if cb.why_not:
+            rows.append(unmeasured_row(label, slots))
+            continue
+        cb.b.log(f"cluster: graphs on {n} workers")
+        try:
+            cb.start_server(f"graphs-{n}")
+            workers, join = cb.start_workers(n, f"g{n}")
+        except Unmeasured as e:
+            rows.append(unmeasured_row(label, slots))
+            cb.notes.append(f"{label}: {e}")
+            continue
+        row, data[f"workers-{n}"] = graph_row(cb, label, slots, cb.remote, wide, chain, mk, join=join)
+        rows.append(row)
+        cb.procs.stop(workers + [cb.server])
+    cb.b.md += [
+        f"## 7. Running on workers (issue 14): {cb.noop_n:,} noop steps, a {cb.chain_n}-step chain, "
+        f"a {cb.make_n}-step makespan DAG", "",
+        f"A NATS server (JetStream, loopback, its own store) and N `baton worker` processes with `--jobs "
+        f"{WORKER_JOBS}` on this machine, against a local `baton run -j 2N` (the same job slots). The graphs "
+        f"are those of sections 2–4 spread round robin over {BOARDS} boards (a board runs on one worker at a "
+        "time). 'noop': the wide graph, whole `baton run` process (median of "
+        f"{cb.runs}, after 1 warm-up). 'chain ms/step': a chain (each step after the previous, alternating "
+        "boards) ÷ steps: the round trip of one step. 'ready → start': p50 / p99 of `start − queued` of every "
+        "attempt of the chain in the run report (the coordinator's clock: from the step becoming ready to its "
+        "start); 'ready → worker line': from ready (`started_unix + queued`) to the first line a worker "
+        "printed naming the step, as the benchmark read it from the worker's stdout. Makespan: "
+        f"critical path {cp:.2f} s, total work {total:.2f} s, LB = max(critical path, total ÷ slots); "
+        "'run alone' uses the report's `duration`. 'join s': from starting the workers to `baton workers` "
+        "listing them all.", ""]
+    cb.b.table(COLUMNS, rows)
+    cb.data["graphs"] = {"critical_path": cp, "total": total, "boards": BOARDS, "runs": data}
+
+
+def artifact_pipeline(cb, runs_on):
+    probe = Path(cb.a.guests) / "fixture_probe.wasm"
+    d = cb.work / ("artifact-runs-on" if runs_on else "artifact")
+    d.mkdir(exist_ok=True)
+    on = (lambda role: f'[boards.{role}]\nruns_on = {{ role = "{role}" }}\n\n') if runs_on else (lambda role: "")
+    (d / "baton.toml").write_text(
+        f'[pipeline]\nname = "artifact"\njobs = 2\n\n[plugins]\nprobe = "{probe}"\n\n'
+        '[policy]\nspawn = ["sh", "head"]\n\n'
+        f'{on("a")}{on("b")}'
+        f'[[boards.a.steps]]\nname = "make"\nplugin = "shell"\n'
+        f'with = {{ run = "head -c {64 * 1024 * 1024} /dev/urandom > big" }}\n\n'
+        '[[boards.a.steps]]\nname = "put"\nplugin = "probe"\nafter = ["make"]\n'
+        'with = { ops = [{ op = "put", name = "big", path = "big" }] }\n\n'
+        '[[boards.b.steps]]\nname = "get"\nplugin = "probe"\nafter = ["a.put"]\n'
+        'with = { ops = [{ op = "get", reference = "a.put/big", dest = "big" }] }\n')
+    ok = subprocess.run([cb.a.baton, "check", "--file", d / "baton.toml"], capture_output=True, text=True)
+    if ok.returncode != 0:
+        if not runs_on:
+            raise Unmeasured(f"the artifact pipeline does not check: {ok.stderr.strip()[-300:]}")
+        return None
+    return d
+
+
+def transfer(cb, t):
+    """MB/s (10^6 bytes) of the put and the get, from their attempts' times."""
+    out = {}
+    for step in ("a.put", "b.get"):
+        secs = []
+        for r in t["reports"]:
+            s = next(s for s in r["steps"] if s["id"] == step)
+            a = s["attempts"][-1]
+            secs.append(a["end"] - a["start"])
+            out[f"{step} worker"] = a.get("worker", "not in report")
+        sec = sorted(secs)[len(secs) // 2]
+        out[step] = {"seconds": sec, "mb_s": (64 * 1024 * 1024) / sec / 1e6}
+    return out
+
+
+def artifact(cb):
+    rows, data = [], {}
+    cb.b.log("cluster: 64 MiB artifact, locally")
+    try:
+        d = artifact_pipeline(cb, runs_on=False)
+        data["local"] = transfer(cb, cb.local(d, 2))
+        rows.append(["local", f"{data['local']['a.put']['mb_s']:.0f}", f"{data['local']['b.get']['mb_s']:.0f}", ""])
+    except Unmeasured as e:
+        rows.append(["local", "not measured", "", ""])
+        cb.notes.append(f"artifact, local: {e}")
+    if cb.why_not:
+        rows.append(["2 workers", "not measured", "", ""])
+    else:
+        cb.b.log("cluster: 64 MiB artifact, 2 workers")
+        try:
+            d = artifact_pipeline(cb, runs_on=True)
+            labels = {0: ["role=a"], 1: ["role=b"]} if d else None
+            if d is None:
+                cb.notes.append("artifact: `runs_on` is not accepted by `baton check` yet: the boards were "
+                                "placed by the coordinator, maybe on the same worker")
+                d = artifact_pipeline(cb, runs_on=False)
+            cb.start_server("artifact")
+            workers, _ = cb.start_workers(2, "art", labels=labels)
+            data["workers"] = r = transfer(cb, cb.remote(d, 2))
+            rows.append(["2 workers", f"{r['a.put']['mb_s']:.0f}", f"{r['b.get']['mb_s']:.0f}",
+                         f"put on {r['a.put worker']}, get on {r['b.get worker']}"])
+            cb.procs.stop(workers + [cb.server])
+        except Unmeasured as e:
+            rows.append(["2 workers", "not measured", "", ""])
+            cb.notes.append(f"artifact, 2 workers: {e}")
+    cb.b.md += ["### 64 MiB artifact", "",
+                "Board `a` writes 64 MiB of random bytes (a shell step) and publishes them (`put`, a probe step); "
+                "board `b` fetches them (`get`). MB/s = 64 MiB (10⁶ bytes) ÷ the attempt's own time in the "
+                "report (median of the timed runs): a publish into the run's store (on workers: also into the "
+                "object store) and a fetch with its digest checked.", ""]
+    cb.b.table(["where", "publish MB/s", "fetch MB/s", "placement"], rows)
+    cb.data["artifact"] = data
