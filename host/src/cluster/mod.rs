@@ -9,6 +9,9 @@
 //! - [`blobs`]: the object store, for artifacts and plugin bytes, named by
 //!   their sha256 and verified against it on every read (the server's own
 //!   digest is not trusted: whoever can write the bucket could write both).
+//! - [`queue`]: the work queue of attempts (a work-queue stream pulled by
+//!   every worker through one consumer: a delivery is a lease, renewed by
+//!   progress acks, redelivered elsewhere when it lapses).
 //! - [`attempts`]: a key-value bucket holding who owns each attempt. A worker
 //!   takes an attempt with a create (only one can), and its result counts
 //!   only through a compare-and-set on the revision it took: an attempt the
@@ -26,6 +29,7 @@
 
 pub mod attempts;
 pub mod blobs;
+pub mod queue;
 pub mod signals;
 pub mod workers;
 
@@ -67,6 +71,7 @@ pub const WORKERS_BUCKET: &str = "baton_workers";
 #[derive(Clone)]
 pub struct Cluster {
     pub client: async_nats::Client,
+    pub queue: queue::Queue,
     pub blobs: blobs::Blobs,
     pub attempts: attempts::Attempts,
     pub signals: signals::Signals,
@@ -114,8 +119,10 @@ impl Cluster {
             .create_key_value(kv(WORKERS_BUCKET, 1, Duration::from_secs(60)))
             .await
             .map_err(|e| setup("workers bucket", &e))?;
+        let queue = queue::Queue::set_up(js).await?;
         Ok(Self {
             client,
+            queue,
             blobs: blobs::Blobs::new(store),
             attempts: attempts::Attempts::new(attempts),
             signals: signals::Signals::new(signals),

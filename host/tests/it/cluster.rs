@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use baton_host::cluster::Cluster;
 use baton_host::cluster::attempts::{AttemptState, OwnershipError, attempt_key};
 use baton_host::cluster::blobs::{BlobError, digest_of};
+use baton_host::cluster::queue::AttemptMsg;
 use serde_json::Value;
 
 use crate::harness::baton_bin;
@@ -242,4 +243,62 @@ fn cluster_commands_without_a_server_say_what_to_do() {
     let bad = Command::new(baton_bin()).args(["worker", "--nats", &url, "--label", "linux"]).output().expect("worker");
     assert_eq!(bad.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&bad.stderr).trim(), "baton: invalid --label `linux`: write KEY=VALUE");
+}
+
+#[test]
+fn an_attempt_goes_to_one_worker_at_a_time_and_a_lapsed_lease_moves_it_without_a_second_owner() {
+    let server = NatsServer::start();
+    block_on(async {
+        let coordinator = Cluster::connect(&server.url()).await.expect("connect");
+        let a = Cluster::connect(&server.url()).await.expect("connect a");
+        let b = Cluster::connect(&server.url()).await.expect("connect b");
+        let key = attempt_key("run-q", 0, 1).expect("key");
+        let msg = AttemptMsg {
+            key: key.clone(),
+            run: "run-q".into(),
+            step: 0,
+            attempt: 1,
+            board: "L".into(),
+            plugin: digest_of(b"plugin"),
+        };
+        assert!(coordinator.queue.submit(&msg).await.expect("submit"));
+        assert!(!coordinator.queue.submit(&msg).await.expect("submit again"), "a duplicate was queued twice");
+
+        let lease_wait = Duration::from_secs(2);
+        let qa = a.queue.consumer(lease_wait).await.expect("consumer a");
+        let qb = b.queue.consumer(lease_wait).await.expect("consumer b");
+        let da = qa.next(Duration::from_secs(5)).await.expect("fetch").expect("a gets the attempt");
+        assert_eq!((da.msg.clone(), da.delivered), (msg.clone(), 1));
+        let lease_a = a.attempts.claim(&key, "wa").await.expect("wa claims");
+
+        // While a reports progress, the message stays with it.
+        let renewing = async {
+            for _ in 0..15 {
+                da.progress().await.expect("progress");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        let (_, meanwhile) = tokio::join!(renewing, qb.next(Duration::from_secs(3)));
+        assert!(meanwhile.expect("fetch").is_none(), "the attempt was handed to b while a renewed its lease");
+
+        // a goes silent: the message goes to b, but the attempt is still a's.
+        let db = qb.next(Duration::from_secs(10)).await.expect("fetch").expect("redelivered to b");
+        assert_eq!((db.msg.clone(), db.delivered), (msg.clone(), 2));
+        let taken = b.attempts.claim(&key, "wb").await.unwrap_err();
+        assert!(matches!(taken, OwnershipError::Taken { .. }), "{taken}");
+
+        // The coordinator declares a lost: b runs attempt 2, a's late result is refused.
+        let (_, revision) = coordinator.attempts.state(&key).await.expect("state").expect("claimed");
+        coordinator.attempts.revoke(&key, revision, "worker lost").await.expect("revoke");
+        db.done().await.expect("b drops the message of attempt 1");
+        let retry = AttemptMsg { key: attempt_key("run-q", 0, 2).expect("key"), attempt: 2, ..msg };
+        assert!(coordinator.queue.submit(&retry).await.expect("submit retry"));
+        let d2 = qb.next(Duration::from_secs(5)).await.expect("fetch").expect("b gets attempt 2");
+        assert_eq!(d2.msg, retry);
+        let lease_b = b.attempts.claim(&retry.key, "wb").await.expect("wb claims attempt 2");
+        b.attempts.commit(&lease_b, true).await.expect("wb commits");
+        d2.done().await.expect("ack");
+        assert!(matches!(a.attempts.commit(&lease_a, true).await, Err(OwnershipError::Refused { .. })));
+        assert!(qa.next(Duration::from_millis(1500)).await.expect("fetch").is_none(), "the queue is not empty");
+    });
 }
