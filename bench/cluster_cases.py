@@ -3,12 +3,15 @@ graphs locally and on 1, 2 and 4 workers, a 64 MiB artifact, and a worker's
 SIGKILL. Each figure that cannot be measured says why instead of a number.
 """
 import json
+import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 from procs import Unmeasured
 
 BOARDS = 8
+MIB64 = 64 * 1024 * 1024
 WORKER_JOBS = 2
 
 
@@ -154,6 +157,29 @@ def transfer(cb, t):
     return out
 
 
+def object_store(cb, data):
+    """The object store alone: put and get of 64 MiB by bench/nats_obj.py."""
+    label = "NATS object store alone (`bench/nats_obj.py`)"
+    if not cb.nats_bin.exists():
+        return [label, "not measured", "", f"no `{cb.nats_bin}`"]
+    cb.b.log("cluster: 64 MiB through the object store alone")
+    try:
+        cb.start_server("objstore")
+        p = subprocess.run([sys.executable, str(Path(__file__).parent / "nats_obj.py"), cb.url, str(MIB64),
+                            str(cb.runs + 1)], capture_output=True, text=True, timeout=300)
+        cb.procs.stop([cb.server])
+        if p.returncode != 0:
+            raise Unmeasured(f"nats_obj.py exited {p.returncode}: {p.stderr.strip()[-300:]}")
+        runs = json.loads(p.stdout)[1:]  # the first is a warm-up
+        put = statistics.median(r["put_s"] for r in runs)
+        get = statistics.median(r["get_s"] for r in runs)
+        data["object_store"] = {"put_s": put, "get_s": get, "runs": runs}
+        return [label, f"{MIB64 / put / 1e6:.0f}", f"{MIB64 / get / 1e6:.0f}", "loopback, one connection"]
+    except (Unmeasured, subprocess.TimeoutExpired) as e:
+        cb.notes.append(f"object store alone: {e}")
+        return [label, "not measured", "", ""]
+
+
 def artifact(cb):
     rows, data = [], {}
     cb.b.log("cluster: 64 MiB artifact, locally")
@@ -164,6 +190,7 @@ def artifact(cb):
     except Unmeasured as e:
         rows.append(["local", "not measured", "", ""])
         cb.notes.append(f"artifact, local: {e}")
+    rows.append(object_store(cb, data))
     if cb.why_not:
         rows.append(["2 workers", "not measured", "", ""])
     else:
@@ -188,6 +215,10 @@ def artifact(cb):
                 "Board `a` writes 64 MiB of random bytes (a shell step) and publishes them (`put`, a probe step); "
                 "board `b` fetches them (`get`). MB/s = 64 MiB (10⁶ bytes) ÷ the attempt's own time in the "
                 "report (median of the timed runs): a publish into the run's store (on workers: also into the "
-                "object store) and a fetch with its digest checked.", ""]
+                "object store) and a fetch with its digest checked. 'object store alone': a put and a get of "
+                "64 MiB of random bytes by a minimal client of the benchmark's own (`bench/nats_obj.py`: "
+                "512 KiB chunks as baton's `cluster::blobs`, sha256 on put and checked on get), i.e. what "
+                "the server and one connection allow, apart from baton (median of "
+                f"{cb.runs}, after 1 warm-up).", ""]
     cb.b.table(["where", "publish MB/s", "fetch MB/s", "placement"], rows)
     cb.data["artifact"] = data
