@@ -188,13 +188,18 @@ class ClusterBench:
 
     # --- the section ----------------------------------------------------------------
 
+    def stop_everything(self):
+        """Stops every process started so far (workers before the server)."""
+        left = self.procs.stop_all()
+        if left:
+            self.notes.append(f"processes that did not stop within 10 s of SIGTERM (then SIGKILLed): "
+                              f"{', '.join(left)}")
+
     def run(self):
         try:
             self.measure()
         finally:
-            left = self.procs.stop_all()
-            if left:
-                self.notes.append(f"processes that needed SIGKILL at the end: {', '.join(left)}")
+            self.stop_everything()
         self.b.data["cluster"] = self.data
         return self.notes
 

@@ -94,12 +94,13 @@ def graphs(cb):
             cb.start_server(f"graphs-{n}")
             workers, join = cb.start_workers(n, f"g{n}")
         except Unmeasured as e:
+            cb.stop_everything()
             rows.append(unmeasured_row(label, slots))
             cb.notes.append(f"{label}: {e}")
             continue
         row, data[f"workers-{n}"] = graph_row(cb, label, slots, cb.remote, wide, chain, mk, join=join)
         rows.append(row)
-        cb.procs.stop(workers + [cb.server])
+        cb.stop_everything()
     cb.b.md += [
         f"## 7. Running on workers (issue 14): {cb.noop_n:,} noop steps, a {cb.chain_n}-step chain, "
         f"a {cb.make_n}-step makespan DAG", "",
@@ -167,7 +168,7 @@ def object_store(cb, data):
         cb.start_server("objstore")
         p = subprocess.run([sys.executable, str(Path(__file__).parent / "nats_obj.py"), cb.url, str(MIB64),
                             str(cb.runs + 1)], capture_output=True, text=True, timeout=300)
-        cb.procs.stop([cb.server])
+        cb.stop_everything()
         if p.returncode != 0:
             raise Unmeasured(f"nats_obj.py exited {p.returncode}: {p.stderr.strip()[-300:]}")
         runs = json.loads(p.stdout)[1:]  # the first is a warm-up
@@ -176,6 +177,7 @@ def object_store(cb, data):
         data["object_store"] = {"put_s": put, "get_s": get, "runs": runs}
         return [label, f"{MIB64 / put / 1e6:.0f}", f"{MIB64 / get / 1e6:.0f}", "loopback, one connection"]
     except (Unmeasured, subprocess.TimeoutExpired) as e:
+        cb.stop_everything()
         cb.notes.append(f"object store alone: {e}")
         return [label, "not measured", "", ""]
 
@@ -207,8 +209,9 @@ def artifact(cb):
             data["workers"] = r = transfer(cb, cb.remote(d, 2))
             rows.append(["2 workers", f"{r['a.put']['mb_s']:.0f}", f"{r['b.get']['mb_s']:.0f}",
                          f"put on {r['a.put worker']}, get on {r['b.get worker']}"])
-            cb.procs.stop(workers + [cb.server])
+            cb.stop_everything()
         except Unmeasured as e:
+            cb.stop_everything()
             rows.append(["2 workers", "not measured", "", ""])
             cb.notes.append(f"artifact, 2 workers: {e}")
     cb.b.md += ["### 64 MiB artifact", "",

@@ -40,7 +40,7 @@ def detection_only(cb):
     victim = workers[0]
     t_kill = cb.procs.kill(victim)
     gone = wait_gone(cb, victim.name.split()[-1], t_kill)
-    cb.procs.stop(workers + [cb.server])
+    cb.stop_everything()
     return {"gone_s": gone}
 
 
@@ -82,7 +82,7 @@ def with_steps(cb):
     report = json.loads(next((d / ".baton/runs").glob("*/report.json")).read_text())
     steps = {s["id"]: s for s in report["steps"] if s["id"] in mine}
     moved = {k: again[k] - t_kill for k in mine if k in again}
-    cb.procs.stop(workers + [cb.server])
+    cb.stop_everything()
     return {"status": report["status"], "killed_steps": sorted(mine), "gone_s": gone, "again_s": moved,
             "attempts": {k: [(a["status"], a.get("worker"), a.get("error")) for a in s["attempts"]]
                          for k, s in steps.items()}}
@@ -111,4 +111,6 @@ def kill(cb):
     except Unmeasured as e:
         text.append(f"Not measured: {e}")
         cb.data["kill"] = {"error": str(e)}
+    finally:
+        cb.stop_everything()
     cb.b.md += text + [""]
