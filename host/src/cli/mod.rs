@@ -66,7 +66,7 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// List past runs with their status and duration.
     Runs(runs::RunsArgs),
-    /// Join a cluster over NATS JetStream and heartbeat until SIGTERM (running steps there: not yet).
+    /// Run steps for `baton run --nats` runs of a cluster over NATS JetStream, until SIGTERM.
     Worker(worker::WorkerArgs),
     /// List the live workers of a cluster: name, jobs, running steps, last heartbeat, labels.
     Workers(worker::WorkersArgs),

@@ -53,6 +53,10 @@ pub struct RunArgs {
     /// Make no network call: registry plugins must be locked and cached.
     #[arg(long)]
     pub offline: bool,
+    /// Run the steps on the workers of the cluster at this NATS server
+    /// (`nats://host:port`; default: $BATON_NATS; see `baton worker`).
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
 }
 
 pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
@@ -79,6 +83,7 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         resume: args.resume,
         selection: Selection { only: args.only, skip: args.skip, from: args.from },
         priority: args.priority,
+        nats: args.nats.or_else(|| std::env::var(crate::env_vars::NATS).ok().filter(|v| !v.is_empty())),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,6 +1,7 @@
-//! `baton worker --nats URL`: joins a cluster (see [`crate::cluster`]):
-//! beats every second with its name, labels and jobs until SIGTERM or
-//! Ctrl-C, then leaves. `baton workers --nats URL` lists the live ones.
+//! `baton worker --nats URL`: joins a cluster (see [`crate::cluster`]) and
+//! runs the attempts placed on it, beating every second with its name,
+//! labels, jobs and running steps, until SIGTERM or Ctrl-C; then it lets
+//! the running attempts end and leaves. `baton workers --nats URL` lists the live ones.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cluster::Cluster;
-use crate::cluster::workers::{BEAT_EVERY, Heartbeat, check_name};
+use crate::cluster::workers::{Heartbeat, check_name};
 use crate::text::escape_text;
 
 #[derive(Debug, Args)]
@@ -92,11 +93,14 @@ pub fn main(args: WorkerArgs) -> anyhow::Result<u8> {
     };
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create the worker directory {}: {e}", dir.display()))?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(serve(url, Heartbeat { name, labels, jobs, running: Vec::new(), at_ms: 0 }))
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = rt.block_on(serve(url, Heartbeat { name, labels, jobs, running: Vec::new(), at_ms: 0 }, dir));
+    crate::sandbox::cgroup::cleanup_cgroups();
+    crate::sandbox::scratch::cleanup();
+    result
 }
 
-async fn serve(url: String, beat: Heartbeat) -> anyhow::Result<u8> {
+async fn serve(url: String, beat: Heartbeat, dir: PathBuf) -> anyhow::Result<u8> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -112,28 +116,15 @@ async fn serve(url: String, beat: Heartbeat) -> anyhow::Result<u8> {
         beat.jobs,
         if labels.is_empty() { "none".to_string() } else { escape_text(&labels.join(", ")).into_owned() }
     );
-    let mut ticks = tokio::time::interval(BEAT_EVERY);
-    let mut failing = false;
-    loop {
+    let name = beat.name.clone();
+    let stop = async move {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = ticks.tick() => match cluster.workers.beat(&beat).await {
-                Ok(()) if failing => {
-                    failing = false;
-                    eprintln!("worker {}: heartbeats reach the server again", beat.name);
-                }
-                Ok(()) => {}
-                Err(e) if !failing => {
-                    failing = true;
-                    eprintln!("worker {}: heartbeat failed, retrying: {e}", beat.name);
-                }
-                Err(_) => {}
-            },
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    let _ = cluster.workers.leave(&beat.name).await;
-    eprintln!("worker {} left", beat.name);
+    };
+    crate::cluster::serve::serve(cluster, beat, dir, stop).await?;
+    eprintln!("worker {name} left");
     Ok(0)
 }
 

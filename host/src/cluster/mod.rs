@@ -30,7 +30,10 @@
 pub mod attempts;
 pub mod blobs;
 pub mod queue;
+pub mod remote;
+pub mod serve;
 pub mod signals;
+pub mod wire;
 pub mod workers;
 
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! The work queue of attempts: a JetStream stream with work-queue retention
-//! that the coordinator publishes [`AttemptMsg`]s to and that every worker
-//! pulls from through one shared durable consumer, so that each message
-//! goes to one worker at a time.
+//! that the coordinator publishes [`AttemptMsg`]s to, on the subject of the
+//! worker it placed the attempt's board on (`baton.attempts.<worker>`); each
+//! worker pulls its subject through a durable consumer of its own name, so
+//! that each message goes to one consumer at a time.
 //!
 //! A delivery is a *lease*, not ownership: a worker that neither acks nor
 //! reports progress within the ack wait gets its message redelivered to
@@ -20,8 +21,6 @@ use super::ClusterError;
 
 pub const STREAM: &str = "BATON_ATTEMPTS";
 const SUBJECTS: &str = "baton.attempts.>";
-/// The consumer all workers share.
-const CONSUMER: &str = "baton_workers";
 
 /// One attempt to run, as it travels to a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +35,9 @@ pub struct AttemptMsg {
     pub board: String,
     /// The plugin's bytes in [`super::blobs`].
     pub plugin: String,
+    /// The pipeline file's text in [`super::blobs`] (the worker loads the
+    /// same plan, so that step indexes agree).
+    pub plan: String,
 }
 
 /// The queue, from either side.
@@ -70,24 +72,28 @@ impl Queue {
 
     /// Publishes an attempt; `false` if the server had it already (a
     /// duplicate within two minutes is dropped).
-    pub async fn submit(&self, msg: &AttemptMsg) -> Result<bool, ClusterError> {
+    pub async fn submit(&self, msg: &AttemptMsg, worker: &str) -> Result<bool, ClusterError> {
         let payload = serde_json::to_vec(msg).expect("attempt messages serialize");
         let publish = PublishMessage::build().payload(payload.into()).message_id(&msg.key);
-        let subject = format!("baton.attempts.{}", msg.run);
+        let subject = format!("baton.attempts.{worker}");
         let ack = self.js.send_publish(subject, publish).await.map_err(|e| ClusterError::io("submit", e))?;
         let ack = ack.await.map_err(|e| ClusterError::io("submit", e))?;
         Ok(!ack.duplicate)
     }
 
-    /// The workers' consumer; a delivery not acked or progressed within
-    /// `ack_wait` goes to another worker.
-    pub async fn consumer(&self, ack_wait: Duration) -> Result<Consumer, ClusterError> {
+    /// The consumer of `worker`'s subject; a delivery not acked or
+    /// progressed within `ack_wait` is delivered again (to whoever pulls
+    /// from that consumer).
+    pub async fn consumer(&self, worker: &str, ack_wait: Duration) -> Result<Consumer, ClusterError> {
+        super::workers::check_name(worker)?;
+        let name = format!("w_{worker}");
         let stream = self.js.get_stream(STREAM).await.map_err(|e| ClusterError::io("attempts stream", e))?;
         let consumer = stream
             .get_or_create_consumer(
-                CONSUMER,
+                &name,
                 pull::Config {
-                    durable_name: Some(CONSUMER.into()),
+                    durable_name: Some(name.clone()),
+                    filter_subject: format!("baton.attempts.{worker}"),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait,
                     max_deliver: -1,

@@ -25,7 +25,7 @@ pub enum Request {
 }
 
 /// Why a signal call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum SignalError {
     /// The name is not declared (or not valid).
     #[error("undeclared signal: {0}")]
@@ -42,7 +42,7 @@ pub enum SignalError {
 }
 
 /// Why an artifact call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ArtifactError {
     #[error("not found: {0}")]
     NotFound(String),

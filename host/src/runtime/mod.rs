@@ -77,16 +77,27 @@ impl Runtime {
         compiling: impl FnOnce(plugin::Compiling),
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let bytes = plugin::read(def)?;
+        self.load_bytes_noting(def, &bytes, compiling)
+    }
+
+    /// As [`Runtime::load_noting`], with the component's bytes already read
+    /// (a worker gets them from the cluster's object store).
+    pub fn load_bytes_noting(
+        &self,
+        def: &PluginDef,
+        bytes: &[u8],
+        compiling: impl FnOnce(plugin::Compiling),
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let digest = {
             use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&bytes))
+            hex::encode(sha2::Sha256::digest(bytes))
         };
         if let Some(p) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&digest)
             && def.sha256.as_ref().is_none_or(|pin| *pin == digest)
         {
             return Ok(p.clone());
         }
-        let p = plugin::load(&self.engine, &self.linker, &self.cache, def, &bytes, digest.clone(), compiling)?;
+        let p = plugin::load(&self.engine, &self.linker, &self.cache, def, bytes, digest.clone(), compiling)?;
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, p.clone());
         Ok(p)
     }

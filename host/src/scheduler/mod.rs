@@ -72,6 +72,9 @@ pub struct RunOptions {
     pub selection: Selection,
     /// Which ready step goes first when slots are short.
     pub priority: Priority,
+    /// Run the attempts on the workers of the cluster at this NATS server
+    /// (`crate::cluster`) instead of in this process.
+    pub nats: Option<String>,
 }
 
 /// Order of ready steps competing for slots.

@@ -100,16 +100,19 @@ pub async fn run(
         secrets: secrets.clone(),
     });
     let logs = run.clone();
-    let executor = Arc::new(LocalExecutor {
-        engine: runtime.engine.clone(),
-        max_stages: runtime.max_stages,
-        plan: plan.clone(),
-        plugins: checked.plugins.into_iter().map(|p| p.map(Ok)).collect(),
-        services,
-        src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
-        log_of: Box::new(move |id| logs.log_of(id)),
-        epoch,
-    });
+    let executor: Arc<dyn crate::executor::Executor> = match &opts.nats {
+        Some(url) => Arc::new(remote_executor(url, &plan, &run.id, services.store.clone()).await?),
+        None => Arc::new(LocalExecutor {
+            engine: runtime.engine.clone(),
+            max_stages: runtime.max_stages,
+            plan: plan.clone(),
+            plugins: checked.plugins.into_iter().map(|p| p.map(Ok)).collect(),
+            services,
+            src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
+            log_of: Box::new(move |id| logs.log_of(id)),
+            epoch,
+        }),
+    };
     let setup = Setup {
         run,
         jobs: opts.jobs.unwrap_or(plan.jobs).max(1),
@@ -135,4 +138,18 @@ pub async fn run(
     // last output and close the pipes before the report samples the host.
     crate::runtime::host::process::supervisors_done(std::time::Duration::from_secs(3)).await;
     Ok(sched.finish_run())
+}
+
+/// The executor of `baton run --nats URL`: attempts go to the cluster's workers.
+async fn remote_executor(
+    url: &str,
+    plan: &Plan,
+    run_id: &str,
+    store: ArtifactStore,
+) -> Result<crate::cluster::remote::RemoteExecutor, RunError> {
+    let usage = |e: crate::cluster::ClusterError| RunError::Usage(e.to_string());
+    let text = std::fs::read_to_string(&plan.file)
+        .map_err(|e| RunError::Usage(format!("cannot read {}: {e}", plan.file.display())))?;
+    let cluster = crate::cluster::Cluster::connect(url).await.map_err(usage)?;
+    crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, store).await.map_err(usage)
 }

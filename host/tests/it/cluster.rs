@@ -260,13 +260,14 @@ fn an_attempt_goes_to_one_worker_at_a_time_and_a_lapsed_lease_moves_it_without_a
             attempt: 1,
             board: "L".into(),
             plugin: digest_of(b"plugin"),
+            plan: digest_of(b"plan"),
         };
-        assert!(coordinator.queue.submit(&msg).await.expect("submit"));
-        assert!(!coordinator.queue.submit(&msg).await.expect("submit again"), "a duplicate was queued twice");
+        assert!(coordinator.queue.submit(&msg, "pool").await.expect("submit"));
+        assert!(!coordinator.queue.submit(&msg, "pool").await.expect("submit again"), "a duplicate was queued twice");
 
         let lease_wait = Duration::from_secs(2);
-        let qa = a.queue.consumer(lease_wait).await.expect("consumer a");
-        let qb = b.queue.consumer(lease_wait).await.expect("consumer b");
+        let qa = a.queue.consumer("pool", lease_wait).await.expect("consumer a");
+        let qb = b.queue.consumer("pool", lease_wait).await.expect("consumer b");
         let da = qa.next(Duration::from_secs(5)).await.expect("fetch").expect("a gets the attempt");
         assert_eq!((da.msg.clone(), da.delivered), (msg.clone(), 1));
         let lease_a = a.attempts.claim(&key, "wa").await.expect("wa claims");
@@ -292,7 +293,7 @@ fn an_attempt_goes_to_one_worker_at_a_time_and_a_lapsed_lease_moves_it_without_a
         coordinator.attempts.revoke(&key, revision, "worker lost").await.expect("revoke");
         db.done().await.expect("b drops the message of attempt 1");
         let retry = AttemptMsg { key: attempt_key("run-q", 0, 2).expect("key"), attempt: 2, ..msg };
-        assert!(coordinator.queue.submit(&retry).await.expect("submit retry"));
+        assert!(coordinator.queue.submit(&retry, "pool").await.expect("submit retry"));
         let d2 = qb.next(Duration::from_secs(5)).await.expect("fetch").expect("b gets attempt 2");
         assert_eq!(d2.msg, retry);
         let lease_b = b.attempts.claim(&retry.key, "wb").await.expect("wb claims attempt 2");

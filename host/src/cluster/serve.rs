@@ -1,0 +1,366 @@
+//! The worker's side: pulls the attempts placed on it from the work queue,
+//! claims each one (compare-and-set), runs it with the local executor in a
+//! workspace of its own, relays the stage's events and requests to the
+//! coordinator (see [`super::wire`]), and commits the end before it reports
+//! it: a result whose commit is refused (the attempt was revoked) is
+//! dropped. Plugins and the pipeline text come from the object store by
+//! digest, verified; compiled plugins are kept per digest.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::attempts::{Lease, OwnershipError};
+use super::queue::{AttemptMsg, Delivery};
+use super::remote::fetch_blob;
+use super::wire::{Answer, Ask, AskKind, WireOutcome, WorkerEvent, ask_subject, cancel_subject, events_subject};
+use super::workers::{BEAT_EVERY, Heartbeat};
+use super::{Cluster, ClusterError};
+use crate::executor::{
+    ArtifactError, Attempt, AttemptOutcome, Event, Executor, FailureKind, PluginRef, Reporter, Request, SignalError,
+};
+use crate::plan::Plan;
+use crate::runtime::Runtime;
+use crate::runtime::context::RunServices;
+use crate::runtime::executor::LocalExecutor;
+use crate::sandbox::confine::Confinement;
+use crate::storage::artifacts::ArtifactStore;
+
+/// How long a delivery is leased; renewed every third of it while the attempt runs.
+const LEASE: Duration = Duration::from_secs(15);
+
+/// A running attempt: its step id and what cancels it.
+type Running = (String, Option<oneshot::Sender<()>>);
+
+struct Worker {
+    cluster: Cluster,
+    name: String,
+    dir: PathBuf,
+    runtime: Runtime,
+    store: ArtifactStore,
+    /// Running attempts: key → (step id, cancel).
+    running: Mutex<HashMap<String, Running>>,
+    plans: Mutex<HashMap<String, Arc<Plan>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Serves attempts until `stop` resolves, then lets the running ones end
+/// and leaves.
+pub async fn serve(
+    cluster: Cluster,
+    beat: Heartbeat,
+    dir: PathBuf,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ClusterError> {
+    let runtime =
+        Runtime::new(beat.jobs).map_err(|e| ClusterError::Invalid(format!("cannot start the wasm engine: {e:#}")))?;
+    let consumer = cluster.queue.consumer(&beat.name, LEASE).await?;
+    let mut cancels =
+        cluster.client.subscribe(cancel_subject(&beat.name)).await.map_err(|e| ClusterError::io("subscribe", e))?;
+    let w = Arc::new(Worker {
+        cluster: cluster.clone(),
+        name: beat.name.clone(),
+        store: ArtifactStore::new(dir.join("store")),
+        dir,
+        runtime,
+        running: Mutex::new(HashMap::new()),
+        plans: Mutex::new(HashMap::new()),
+    });
+    let canceller = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            while let Some(m) = cancels.next().await {
+                let key = String::from_utf8_lossy(&m.payload).to_string();
+                if let Some((_, cancel)) = lock(&w.running).get_mut(&key) {
+                    cancel.take();
+                }
+            }
+        })
+    };
+    let jobs = beat.jobs;
+    let name = beat.name.clone();
+    let beating = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                let running = lock(&w.running).values().map(|(id, _)| id.clone()).collect();
+                match w.cluster.workers.beat(&Heartbeat { running, ..beat.clone() }).await {
+                    Ok(()) if failing => {
+                        failing = false;
+                        eprintln!("worker {}: heartbeats reach the server again", w.name);
+                    }
+                    Err(e) if !failing => {
+                        failing = true;
+                        eprintln!("worker {}: heartbeat failed, retrying: {e}", w.name);
+                    }
+                    _ => {}
+                }
+                tokio::time::sleep(BEAT_EVERY).await;
+            }
+        })
+    };
+    let slots = Arc::new(Semaphore::new(jobs));
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut stop => break,
+            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        match consumer.next(Duration::from_secs(1)).await {
+            Ok(Some(d)) => {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    w.run_one(d).await;
+                    drop(permit);
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("worker {}: {e}", w.name);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    // Let what runs end (and commit) before leaving.
+    let _ = slots.acquire_many(jobs as u32).await;
+    canceller.abort();
+    beating.abort();
+    let _ = cluster.workers.leave(&name).await;
+    Ok(())
+}
+
+impl Worker {
+    async fn run_one(self: Arc<Self>, d: Delivery) {
+        let msg = d.msg.clone();
+        let lease = match self.cluster.attempts.claim(&msg.key, &self.name).await {
+            Ok(l) => l,
+            Err(e) => {
+                // Someone else's (or revoked): not to run here.
+                eprintln!("worker {}: skipping {}: {e}", self.name, msg.key);
+                let _ = d.done().await;
+                return;
+            }
+        };
+        let (outcome, tail, id) = match self.prepare(&msg).await {
+            Ok((executor, id)) => {
+                let (o, t) = self.clone().run_attempt(&msg, &lease, &d, executor, &id).await;
+                (o, t, id)
+            }
+            Err(message) => (AttemptOutcome::failed(FailureKind::Host, message), Vec::new(), msg.key.clone()),
+        };
+        lock(&self.running).remove(&msg.key);
+        let passed = outcome == AttemptOutcome::Succeeded;
+        match self.cluster.attempts.commit(&lease, passed).await {
+            Ok(_) => {
+                let ended = WorkerEvent::Ended {
+                    key: msg.key.clone(),
+                    worker: self.name.clone(),
+                    outcome: WireOutcome::from(&outcome),
+                    tail,
+                };
+                self.publish_event(&msg.run, &ended).await;
+                let how = match &outcome {
+                    AttemptOutcome::Succeeded => "passed".to_string(),
+                    AttemptOutcome::Failed { message, .. } => format!("failed: {message}"),
+                    AttemptOutcome::Cancelled => "cancelled".to_string(),
+                };
+                eprintln!("worker {}: end {id} (attempt {}, run {}): {how}", self.name, msg.attempt, msg.run);
+            }
+            Err(OwnershipError::Refused { .. }) => {
+                eprintln!(
+                    "worker {}: result of {id} (attempt {}) refused: the attempt was taken from this worker",
+                    self.name, msg.attempt
+                );
+            }
+            Err(e) => eprintln!("worker {}: cannot commit {id}: {e}", self.name),
+        }
+        let _ = d.done().await;
+    }
+
+    /// The plan of the run (loaded once) and the attempt's plugin, both
+    /// from the object store, verified; an error fails the attempt.
+    async fn prepare(&self, msg: &AttemptMsg) -> Result<(LocalExecutor, String), String> {
+        let plan = self.plan(msg).await?;
+        let def = plan.steps.get(msg.step).ok_or_else(|| format!("step {} is not in the run's plan", msg.step))?;
+        let index = def.plugin.ok_or_else(|| format!("step {} has no plugin", def.id))?;
+        let bytes = self.cluster.blobs.get(&msg.plugin).await.map_err(|e| format!("plugin refused: {e}"))?;
+        let loaded = self.runtime.load_bytes_noting(&plan.plugins[index], &bytes, |_| {}).map_err(|e| e.to_string())?;
+        let mut plugins: crate::runtime::executor::Plugins = vec![None; plan.plugins.len()];
+        plugins[index] = Some(Ok(loaded));
+        let logs = self.dir.join("runs").join(&msg.run).join("logs");
+        let services = Arc::new(RunServices {
+            run_id: msg.run.clone(),
+            store: self.store.clone(),
+            confinement: Confinement::detect(),
+            secrets: Default::default(),
+        });
+        let id = def.id.clone();
+        let executor = LocalExecutor {
+            engine: self.runtime.engine.clone(),
+            max_stages: self.runtime.max_stages,
+            plan,
+            plugins,
+            services,
+            src: None,
+            log_of: Box::new(move |id| logs.join(format!("{id}.log"))),
+            epoch: Instant::now(),
+        };
+        Ok((executor, id))
+    }
+
+    async fn plan(&self, msg: &AttemptMsg) -> Result<Arc<Plan>, String> {
+        if let Some(p) = lock(&self.plans).get(&msg.plan) {
+            return Ok(p.clone());
+        }
+        let text = self.cluster.blobs.get(&msg.plan).await.map_err(|e| format!("pipeline refused: {e}"))?;
+        let text = String::from_utf8(text).map_err(|_| "the pipeline text is not UTF-8".to_string())?;
+        let file = self.dir.join("runs").join(&msg.run).join("baton.toml");
+        let plan = Plan::parse(&text, &file).map_err(|e| format!("the run's pipeline does not load here: {e}"))?;
+        let plan = Arc::new(plan);
+        lock(&self.plans).insert(msg.plan.clone(), plan.clone());
+        Ok(plan)
+    }
+
+    async fn run_attempt(
+        self: Arc<Self>,
+        msg: &AttemptMsg,
+        _lease: &Lease,
+        d: &Delivery,
+        executor: LocalExecutor,
+        id: &str,
+    ) -> (AttemptOutcome, Vec<String>) {
+        let workspace = self.dir.join("ws").join(&msg.run).join(&msg.board);
+        if let Err(e) = std::fs::create_dir_all(&workspace) {
+            return (AttemptOutcome::failed(FailureKind::Host, format!("cannot create the workspace: {e}")), vec![]);
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        lock(&self.running).insert(msg.key.clone(), (id.to_string(), Some(cancel_tx)));
+        eprintln!("worker {}: start {id} (attempt {}, run {})", self.name, msg.attempt, msg.run);
+        let index = executor.plan.steps[msg.step].plugin.unwrap_or(0);
+        let attempt = Attempt {
+            step: msg.step,
+            number: msg.attempt,
+            workspace,
+            plugin: PluginRef { index, digest: Some(msg.plugin.trim_start_matches("sha256:").to_string()) },
+        };
+        executor.start(attempt, Reporter::new(msg.step, msg.attempt, tx), cancel_rx);
+        let mut renew = tokio::time::interval(LEASE / 3);
+        loop {
+            tokio::select! {
+                report = rx.recv() => match report.map(|r| r.event) {
+                    Some(Event::Started) => {
+                        let e = WorkerEvent::Started { key: msg.key.clone(), worker: self.name.clone() };
+                        self.publish_event(&msg.run, &e).await;
+                    }
+                    Some(Event::Progress { done, total, message }) => {
+                        let e = WorkerEvent::Progress { key: msg.key.clone(), done, total, message };
+                        self.publish_event(&msg.run, &e).await;
+                    }
+                    Some(Event::Request(req)) => {
+                        let w = self.clone();
+                        let (run, key) = (msg.run.clone(), msg.key.clone());
+                        tokio::spawn(async move { w.ask(&run, &key, req).await });
+                    }
+                    Some(Event::Ended { outcome, tail }) => return (outcome, tail),
+                    None => return (AttemptOutcome::failed(FailureKind::Host, "the attempt ended without a report"), vec![]),
+                },
+                _ = renew.tick() => { let _ = d.progress().await; }
+            }
+        }
+    }
+
+    async fn publish_event(&self, run: &str, event: &WorkerEvent) {
+        let payload = serde_json::to_vec(event).expect("events serialize");
+        let _ = self.cluster.client.publish(events_subject(run), payload.into()).await;
+        let _ = self.cluster.client.flush().await;
+    }
+
+    /// Sends a stage's request to the coordinator and passes the answer on.
+    async fn ask(&self, run: &str, key: &str, req: Request) {
+        let gone = "the coordinator does not answer for this attempt any more";
+        match req {
+            Request::Emit { name, reply } => {
+                let r = match self.send(run, key, AskKind::Emit { name }).await {
+                    Some(Answer::Signal(r)) => r,
+                    _ => Err(SignalError::Failed(gone.into())),
+                };
+                let _ = reply.send(r);
+            }
+            Request::Raised { name, reply } => {
+                let r = match self.send(run, key, AskKind::Raised { name }).await {
+                    Some(Answer::Raised(r)) => r,
+                    _ => Err(SignalError::Failed(gone.into())),
+                };
+                let _ = reply.send(r);
+            }
+            Request::Wait { names, reply } => {
+                let r = match self.send(run, key, AskKind::Wait { names }).await {
+                    Some(Answer::Signal(r)) => r,
+                    _ => Err(SignalError::Failed(gone.into())),
+                };
+                let _ = reply.send(r);
+            }
+            Request::Publish { record, reply } => {
+                let r = match self.upload(&record.digest).await {
+                    Err(e) => Err(ArtifactError::NotFound(format!("{}: {e}", record.reference))),
+                    Ok(()) => match self.send(run, key, AskKind::Publish { record }).await {
+                        Some(Answer::Published(r)) => r,
+                        _ => Err(ArtifactError::NeverPublished(gone.into())),
+                    },
+                };
+                let _ = reply.send(r);
+            }
+            Request::Lookup { reference, reply } => {
+                let r = match self.send(run, key, AskKind::Lookup { reference }).await {
+                    Some(Answer::Record(Ok(record))) => {
+                        match fetch_blob(&self.cluster, &self.store, &record.digest).await {
+                            Ok(()) => Ok(record),
+                            Err(e) => Err(ArtifactError::NotFound(format!("{}: {e}", record.reference))),
+                        }
+                    }
+                    Some(Answer::Record(Err(e))) => Err(e),
+                    _ => Err(ArtifactError::NeverPublished(gone.into())),
+                };
+                let _ = reply.send(r);
+            }
+            Request::List { reply } => {
+                let records = match self.send(run, key, AskKind::List).await {
+                    Some(Answer::Records(r)) => r,
+                    _ => Vec::new(),
+                };
+                for r in &records {
+                    let _ = fetch_blob(&self.cluster, &self.store, &r.digest).await;
+                }
+                let _ = reply.send(records);
+            }
+        }
+    }
+
+    /// Puts a published blob of the local store into the object store.
+    async fn upload(&self, digest: &str) -> Result<(), ClusterError> {
+        let path = self.store.blob_path(digest);
+        let bytes = std::fs::read(&path).map_err(|e| ClusterError::io(format!("reading {}", path.display()), e))?;
+        let stored = self.cluster.blobs.put(&bytes).await?;
+        if stored != digest {
+            return Err(ClusterError::Invalid(format!("blob {} in the local store is corrupt", path.display())));
+        }
+        Ok(())
+    }
+
+    async fn send(&self, run: &str, key: &str, ask: AskKind) -> Option<Answer> {
+        let payload = serde_json::to_vec(&Ask { key: key.into(), ask }).expect("asks serialize");
+        // No timeout: a wait lasts as long as the signal takes.
+        let request = async_nats::Request::new().payload(payload.into()).timeout(None);
+        let answer = self.cluster.client.send_request(ask_subject(run), request).await.ok()?;
+        serde_json::from_slice(&answer.payload).ok()
+    }
+}

@@ -1,0 +1,119 @@
+//! What a worker and the coordinator tell each other about a running
+//! attempt, as JSON on core NATS subjects of the run:
+//! - `baton.run.<run>.events`: a worker's [`WorkerEvent`]s (started,
+//!   progress, ended);
+//! - `baton.run.<run>.ask`: a stage's [`Ask`] (signals, artifacts), answered
+//!   by the coordinator's scheduler with an [`Answer`];
+//! - `baton.cancel.<worker>`: the coordinator cancels an attempt (its key).
+
+use serde::{Deserialize, Serialize};
+
+use crate::executor::{ArtifactError, AttemptOutcome, FailureKind, SignalError};
+use crate::storage::artifacts::ArtifactRecord;
+
+pub fn events_subject(run: &str) -> String {
+    format!("baton.run.{run}.events")
+}
+
+pub fn ask_subject(run: &str) -> String {
+    format!("baton.run.{run}.ask")
+}
+
+pub fn cancel_subject(worker: &str) -> String {
+    format!("baton.cancel.{worker}")
+}
+
+/// An attempt's outcome on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum WireOutcome {
+    Succeeded,
+    Failed { kind: FailureKind, message: String },
+    Cancelled,
+}
+
+impl From<&AttemptOutcome> for WireOutcome {
+    fn from(o: &AttemptOutcome) -> Self {
+        match o {
+            AttemptOutcome::Succeeded => Self::Succeeded,
+            AttemptOutcome::Failed { kind, message } => Self::Failed { kind: *kind, message: message.clone() },
+            AttemptOutcome::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<WireOutcome> for AttemptOutcome {
+    fn from(o: WireOutcome) -> Self {
+        match o {
+            WireOutcome::Succeeded => Self::Succeeded,
+            WireOutcome::Failed { kind, message } => Self::Failed { kind, message },
+            WireOutcome::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// What a worker reports about the attempt `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum WorkerEvent {
+    Started {
+        key: String,
+        worker: String,
+    },
+    Progress {
+        key: String,
+        done: u64,
+        total: u64,
+        message: String,
+    },
+    /// Sent only after the worker committed the end (compare-and-set).
+    Ended {
+        key: String,
+        worker: String,
+        outcome: WireOutcome,
+        tail: Vec<String>,
+    },
+}
+
+/// A stage's request, from the attempt `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ask {
+    pub key: String,
+    pub ask: AskKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum AskKind {
+    Emit {
+        name: String,
+    },
+    Raised {
+        name: String,
+    },
+    Wait {
+        names: Vec<String>,
+    },
+    /// The artifact's blob is in the object store already.
+    Publish {
+        record: ArtifactRecord,
+    },
+    Lookup {
+        reference: String,
+    },
+    List,
+}
+
+/// The coordinator's answer to an [`Ask`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "answer", content = "value")]
+pub enum Answer {
+    Signal(Result<(), SignalError>),
+    Raised(Result<bool, SignalError>),
+    Published(Result<(), ArtifactError>),
+    Record(Result<ArtifactRecord, ArtifactError>),
+    Records(Vec<ArtifactRecord>),
+    /// The attempt is not (any more) the coordinator's: the run ended or
+    /// the attempt was given to another worker.
+    Gone,
+}
