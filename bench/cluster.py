@@ -14,7 +14,6 @@ one-board graph could not use more than one worker.
 """
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -23,10 +22,9 @@ from pathlib import Path
 
 from cluster_cases import WORKER_JOBS, artifact, graphs
 from cluster_kill import kill
-from procs import Procs, Unmeasured
+from procs import Procs, Unmeasured, starts
 
 HERE = Path(__file__).resolve().parent
-STEP_ID = re.compile(r"\b([a-z][a-z0-9_-]*\.s\d+|[ab]\.(?:make|put|get)|k\d\.long)\b")
 
 
 class ClusterBench:
@@ -163,7 +161,8 @@ class ClusterBench:
                 yield s, a
 
     def ready_to_start(self, reports):
-        """start − queued of every attempt (the coordinator's timestamps)."""
+        """start − queued of every attempt (the coordinator's timestamps:
+        ready, and handed to the executor)."""
         return [a["start"] - a["queued"] for r in reports for _, a in self.attempts(r)]
 
     def ready_to_worker_line(self, reports):
@@ -172,9 +171,9 @@ class ClusterBench:
         out = []
         for r in reports:
             first = {}
-            for t, _, line in r["_lines"]:
-                for m in STEP_ID.finditer(line):
-                    first.setdefault(m.group(1), t)
+            for t, _, step, attempt in starts(r["_lines"], r["run_id"]):
+                if attempt == 1:
+                    first.setdefault(step, t)
             for s, a in self.attempts(r):
                 if a["attempt"] == 1 and s["id"] in first:
                     out.append(first[s["id"]] - (r["started_unix"] + a["queued"]))
@@ -182,9 +181,8 @@ class ClusterBench:
 
     @staticmethod
     def workers_used(reports):
-        names = {a.get("worker") for r in reports for _, a in ClusterBench.attempts(r)}
-        names.discard(None)
-        return len(names)
+        """How many workers printed a start line in each run (the smallest)."""
+        return min(len({w for _, w, _, _ in starts(r["_lines"], r["run_id"])}) for r in reports)
 
     # --- the section ----------------------------------------------------------------
 

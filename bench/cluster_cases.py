@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from procs import Unmeasured
+from procs import Unmeasured, starts
 
 BOARDS = 8
 MIB64 = 64 * 1024 * 1024
@@ -63,7 +63,7 @@ def graph_row(cb, label, slots, run, wide, chain, mk, join=None):
         data["makespan"] = {"median": t["median"], "min": t["min"], "lower_bound": lb, "report": alone}
         cells += [f"{t['median']:.2f}", f"{t['median'] / lb:.3f}", f"{alone / lb:.3f}"]
         used = cb.workers_used(t["reports"])
-        cells.append("" if label.startswith("local") else (str(used) if used else "not in report"))
+        cells.append("" if label.startswith("local") else str(used))
     except Unmeasured as e:
         cb.notes.append(f"{label}: {e}")
         data["error"] = str(e)
@@ -152,7 +152,8 @@ def transfer(cb, t):
             s = next(s for s in r["steps"] if s["id"] == step)
             a = s["attempts"][-1]
             secs.append(a["end"] - a["start"])
-            out[f"{step} worker"] = a.get("worker", "not in report")
+            on = [w for _, w, st, _ in starts(r["_lines"], r["run_id"]) if st == step]
+            out[f"{step} worker"] = on[-1] if on else "local"
         sec = sorted(secs)[len(secs) // 2]
         out[step] = {"seconds": sec, "mb_s": (64 * 1024 * 1024) / sec / 1e6}
     return out

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from procs import Unmeasured
+from procs import Unmeasured, starts
 
 LONG = re.compile(r"\b(k\d+\.long)\b")
 
@@ -45,47 +45,47 @@ def detection_only(cb):
 
 
 def with_steps(cb):
-    """4 boards of one 8 s step on 2 workers × 2 jobs: SIGKILL of the first
-    worker seen running one, 1 s after; until those steps run elsewhere."""
+    """4 boards of one long step on 2 workers × 2 jobs: SIGKILL of the first
+    worker seen starting one, 1 s later; until its steps start elsewhere."""
     cb.start_server("kill")
     workers, _ = cb.start_workers(2, "kill")
-    # A warm-up run: the workers compile the plugin once.
-    cb.remote(kill_pipeline(cb, 2, 1), 2, warmup=0, runs=1)
+    cb.remote(kill_pipeline(cb, 2, 1), 2, warmup=0, runs=1)  # the workers compile the plugin
     d = kill_pipeline(cb, 4, 5000 if cb.quick else 8000)
     subprocess.run(["rm", "-rf", str(d / ".baton/runs")], check=True)
     mark = cb.procs.mark()
     coord = cb.procs.start("coordinator", [cb.a.baton, "run", "-q", "--nats", cb.url, d / "baton.toml"],
                            env=cb.b.env)
-    by_name = {w.name: w for w in workers}
-    victim, seen_at, t_kill, gone, again = None, None, None, None, {}
-    deadline = time.time() + 120
-    while coord.alive() and time.time() < deadline:
-        for t, who, line in cb.procs.lines_since(mark):
-            m = LONG.search(line)
-            if not m or who not in by_name:
+    by_name = {w.name.split()[-1]: w for w in workers}
+    victim, seen_at, t_kill, gone, mine, again = None, None, None, None, set(), {}
+    give_up = time.time() + 60
+    while coord.alive() and time.time() < give_up:
+        for t, w, step, _ in starts(cb.procs.lines_since(mark)):
+            if not LONG.fullmatch(step):
                 continue
             if victim is None:
-                victim, seen_at = by_name[who], t
-            elif t_kill is not None and who != victim.name and t > t_kill:
-                again.setdefault(m.group(1), t)
+                victim, seen_at = w, t
+            if t_kill is None and w == victim:
+                mine.add(step)
+            elif t_kill is not None and w != victim and step in mine and t > t_kill:
+                again.setdefault(step, t - t_kill)
         if victim and t_kill is None and time.time() - seen_at >= 1.0:
-            mine = {LONG.search(l).group(1) for _, w, l in cb.procs.lines_since(mark)
-                    if w == victim.name and LONG.search(l)}
-            t_kill = cb.procs.kill(victim)
-        if t_kill and gone is None and victim.name.split()[-1] not in cb.live_workers():
+            t_kill = cb.procs.kill(by_name[victim])
+            give_up = t_kill + 60
+        if t_kill and gone is None and victim not in cb.live_workers():
             gone = time.time() - t_kill
         time.sleep(0.05)
-    if coord.alive():
-        raise Unmeasured(f"the run did not end within 120 s: {coord.tail()}")
+    ended = not coord.alive()
     if t_kill is None:
-        raise Unmeasured("no worker printed a line naming a step (`k0.long` …): nothing to kill")
-    report = json.loads(next((d / ".baton/runs").glob("*/report.json")).read_text())
-    steps = {s["id"]: s for s in report["steps"] if s["id"] in mine}
-    moved = {k: again[k] - t_kill for k in mine if k in again}
-    cb.stop_everything()
-    return {"status": report["status"], "killed_steps": sorted(mine), "gone_s": gone, "again_s": moved,
-            "attempts": {k: [(a["status"], a.get("worker"), a.get("error")) for a in s["attempts"]]
-                         for k, s in steps.items()}}
+        raise Unmeasured(f"no worker printed the start of a step within 60 s: {coord.tail()}")
+    report = None
+    if ended:
+        found = list((d / ".baton/runs").glob("*/report.json"))
+        report = json.loads(found[0].read_text()) if found else None
+    attempts = {s["id"]: [(a["status"], a.get("worker"), a.get("error")) for a in s["attempts"]]
+                for s in (report or {}).get("steps", []) if s["id"] in mine}
+    return {"victim": victim, "killed_steps": sorted(mine), "gone_s": gone, "again_s": again, "run_ended": ended,
+            "status": report["status"] if report else None, "attempts": attempts,
+            "coordinator": coord.tail(5)}
 
 
 def kill(cb):
@@ -100,13 +100,19 @@ def kill(cb):
         else:
             r = with_steps(cb)
             moved = r["again_s"]
-            where = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(moved.items())) or "none seen on a worker's output"
-            text.append(f"Four boards of one long step on 2 workers × 2 jobs; the first worker seen running one "
-                        f"is killed with SIGKILL 1 s later (steps {', '.join(r['killed_steps'])}). From the "
-                        f"SIGKILL to the step's first line on the other worker: **{where}**; to the worker "
-                        f"no longer listed live: {r['gone_s'] if r['gone_s'] is None else round(r['gone_s'], 2)} s. "
-                        f"The run ended `{r['status']}`; the killed steps' attempts (status, worker, error): "
-                        f"{r['attempts']}.")
+            where = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(moved.items()))
+            gone = "not within 60 s" if r["gone_s"] is None else f"{r['gone_s']:.2f} s"
+            text.append(f"Four boards of one long step on 2 workers × 2 jobs; the first worker seen starting "
+                        f"one ({r['victim']}) is killed with SIGKILL 1 s later, while it runs "
+                        f"{', '.join(r['killed_steps'])}. It stopped being listed as live by `baton workers` "
+                        f"after {gone}. From the SIGKILL to the step's start on the other worker: "
+                        f"**{where or 'never (no start line of those steps on another worker)'}**.")
+            if r["run_ended"]:
+                text.append(f"The run ended `{r['status']}`; the killed steps' attempts (status, worker, error): "
+                            f"{r['attempts']}.")
+            else:
+                text.append("The run had not ended 60 s after the SIGKILL: the benchmark stopped it (SIGTERM). "
+                            f"The coordinator's last lines: {r['coordinator']}.")
         cb.data["kill"] = r
     except Unmeasured as e:
         text.append(f"Not measured: {e}")

@@ -5,10 +5,23 @@ every one of them stopped by `stop_all`, SIGTERM first, SIGKILL after 10 s.
 """
 import collections
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
+
+
+# What a worker prints when it starts an attempt (host/src/cluster/serve.rs).
+START = re.compile(r"^worker (\S+): start (\S+) \(attempt (\d+), run (\S+)\)")
+
+
+def starts(lines, run=None):
+    """(time read, worker, step id, attempt) of the workers' start lines."""
+    for t, _, line in lines:
+        m = START.match(line)
+        if m and (run is None or m.group(4) == run):
+            yield t, m.group(1), m.group(2), int(m.group(3))
 
 
 class Unmeasured(Exception):
