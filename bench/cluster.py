@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cluster_cases import WORKER_JOBS, artifact, graphs
 from cluster_kill import kill
-from procs import Procs, Unmeasured, starts
+from procs import END, Procs, Unmeasured, starts
 
 HERE = Path(__file__).resolve().parent
 
@@ -160,23 +160,26 @@ class ClusterBench:
             for a in s["attempts"]:
                 yield s, a
 
-    def ready_to_start(self, reports):
-        """start − queued of every attempt (the coordinator's timestamps:
-        ready, and handed to the executor)."""
-        return [a["start"] - a["queued"] for r in reports for _, a in self.attempts(r)]
-
-    def ready_to_worker_line(self, reports):
-        """From a step becoming ready (the report's started_unix + queued) to
-        the first line a worker printed naming it (read as it came)."""
+    def hops(self, reports):
+        """In a chain, from the end of a step to the start of the next (which
+        became ready then): on workers, from the worker's `end` line to the
+        next `start` line, as the benchmark read them (relay of the end to the
+        coordinator, scheduling, the queue, the claim); locally, from the
+        run report (`attempts[].end` of one, `start` of the next)."""
         out = []
         for r in reports:
-            first = {}
-            for t, _, step, attempt in starts(r["_lines"], r["run_id"]):
-                if attempt == 1:
-                    first.setdefault(step, t)
-            for s, a in self.attempts(r):
-                if a["attempt"] == 1 and s["id"] in first:
-                    out.append(first[s["id"]] - (r["started_unix"] + a["queued"]))
+            by_id = {s["id"]: s for s in r["steps"]}
+            started = {st: t for t, _, st, n in starts(r["_lines"], r["run_id"]) if n == 1}
+            ended = {st: t for t, _, st, n in starts(r["_lines"], r["run_id"], END) if n == 1}
+            for s in r["steps"]:
+                if len(s["deps"]) != 1 or not s["attempts"]:
+                    continue
+                dep = s["deps"][0]
+                if started:
+                    if s["id"] in started and dep in ended:
+                        out.append(started[s["id"]] - ended[dep])
+                elif by_id[dep]["attempts"]:
+                    out.append(s["attempts"][0]["start"] - by_id[dep]["attempts"][0]["end"])
         return out
 
     @staticmethod

@@ -22,7 +22,7 @@ def pct(values, p):
 
 
 COLUMNS = ["where", "slots", "noop steps/s", "noop s", "chain ms/step", "ready → start p50 / p99 ms",
-           "ready → worker line p50 / p99 ms", "makespan s", "÷ LB", "run alone ÷ LB", "workers used", "join s"]
+           "makespan s", "÷ LB", "run alone ÷ LB", "workers used", "join s"]
 
 
 def ms(x):
@@ -52,11 +52,10 @@ def graph_row(cb, label, slots, run, wide, chain, mk, join=None):
         data["noop"] = {k: t[k] for k in ("median", "min")}
         cells += [f"{cb.noop_n / t['median']:,.0f}", f"{t['median']:.2f}"]
         t = run(chain, slots)
-        lat = cb.ready_to_start(t["reports"])
-        line = cb.ready_to_worker_line(t["reports"])
-        data["chain"] = {"median": t["median"], "ready_to_start": lat, "ready_to_worker_line": line}
-        cells += [f"{t['median'] / cb.chain_n * 1000:.2f}", f"{ms(pct(lat, 50))} / {ms(pct(lat, 99))}",
-                  f"{ms(pct(line, 50))} / {ms(pct(line, 99))}" if line else "—"]
+        hops = cb.hops(t["reports"])
+        data["chain"] = {"median": t["median"], "ready_to_start": hops}
+        cells += [f"{t['median'] / cb.chain_n * 1000:.2f}",
+                  f"{ms(pct(hops, 50))} / {ms(pct(hops, 99))} ({len(hops)})" if hops else "not measured"]
         lb = lower_bound(mk, slots)[0]
         t = run(mk, slots)
         alone = sorted(r["duration"] for r in t["reports"])[len(t["reports"]) // 2]
@@ -109,10 +108,12 @@ def graphs(cb):
         f"are those of sections 2–4 spread round robin over {BOARDS} boards (a board runs on one worker at a "
         "time). 'noop': the wide graph, whole `baton run` process (median of "
         f"{cb.runs}, after 1 warm-up). 'chain ms/step': a chain (each step after the previous, alternating "
-        "boards) ÷ steps: the round trip of one step. 'ready → start': p50 / p99 of `start − queued` of every "
-        "attempt of the chain in the run report (the coordinator's clock: from the step becoming ready to its "
-        "start); 'ready → worker line': from ready (`started_unix + queued`) to the first line a worker "
-        "printed naming the step, as the benchmark read it from the worker's stdout. Makespan: "
+        "boards) ÷ steps: the round trip of one step. 'ready → start': in the chain, from the end of a step "
+        "(which makes the next one ready) to the start of the next, p50 / p99 over the hops of the timed runs "
+        "(their count in brackets): on workers, between the `end` and `start` lines the workers print, "
+        "read by the benchmark as they come (the run report has no worker-side start: its `start` is when "
+        "the coordinator handed the attempt over); locally, from the run report's `end` and `start`. "
+        "Makespan: "
         f"critical path {cp:.2f} s, total work {total:.2f} s, LB = max(critical path, total ÷ slots); "
         "'run alone' uses the report's `duration`. 'join s': from starting the workers to `baton workers` "
         "listing them all.", ""]

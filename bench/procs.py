@@ -12,14 +12,17 @@ import threading
 import time
 
 
-# What a worker prints when it starts an attempt (host/src/cluster/serve.rs).
+# What a worker prints when it starts and ends an attempt
+# (host/src/cluster/serve.rs).
 START = re.compile(r"^worker (\S+): start (\S+) \(attempt (\d+), run (\S+)\)")
+END = re.compile(r"^worker (\S+): end (\S+) \(attempt (\d+), run (\S+)\)")
 
 
-def starts(lines, run=None):
-    """(time read, worker, step id, attempt) of the workers' start lines."""
+def starts(lines, run=None, pattern=START):
+    """(time read, worker, step id, attempt) of the workers' start lines
+    (with pattern=END: end lines)."""
     for t, _, line in lines:
-        m = START.match(line)
+        m = pattern.match(line)
         if m and (run is None or m.group(4) == run):
             yield t, m.group(1), m.group(2), int(m.group(3))
 
