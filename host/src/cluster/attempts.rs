@@ -110,6 +110,17 @@ impl Attempts {
         }
     }
 
+    /// Revokes an attempt nobody claimed yet (its worker was lost before it
+    /// pulled it): a later claim fails. `false` if someone claimed it first.
+    pub async fn revoke_unclaimed(&self, key: &str, worker: &str, reason: &str) -> Result<bool, ClusterError> {
+        let state = AttemptState::Revoked { worker: worker.into(), reason: reason.into() };
+        match self.kv.create(key, encode(&state)).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(ClusterError::io(format!("revoke of attempt {key}"), e)),
+        }
+    }
+
     /// Revokes a running attempt seen at `revision` (its worker is lost):
     /// from now on its worker cannot commit. Fails if it changed meanwhile
     /// (for instance the worker committed just before).

@@ -30,6 +30,7 @@
 pub mod attempts;
 pub mod blobs;
 pub mod queue;
+mod recover;
 pub mod remote;
 pub mod serve;
 pub mod signals;

@@ -28,22 +28,49 @@ pub struct RemoteExecutor {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    cluster: Cluster,
-    run: String,
+pub(super) struct Inner {
+    pub(super) cluster: Cluster,
+    pub(super) run: String,
     plan_blob: String,
-    step_board: Vec<usize>,
-    boards: Vec<String>,
+    pub(super) step_board: Vec<usize>,
+    step_plugin: Vec<Option<usize>>,
+    pub(super) step_ids: Vec<String>,
+    pub(super) boards: Vec<String>,
+    /// Per board: the labels its worker must have.
+    runs_on: Vec<std::collections::BTreeMap<String, String>>,
+    /// Boards being moved off a lost worker: new attempts wait until their
+    /// earlier steps are replayed.
+    pub(super) moving: Mutex<std::collections::HashSet<usize>>,
     /// Per plan plugin: its bytes in the object store, or why not.
     plugin_blobs: Vec<Result<String, String>>,
-    pending: Mutex<HashMap<String, Reporter>>,
+    /// Attempts sent to a worker and not ended, by their current key.
+    pub(super) pending: Mutex<HashMap<String, Pending>>,
     /// Board index → the worker its workspace lives on.
-    placed: Mutex<HashMap<usize, String>>,
+    pub(super) placed: Mutex<HashMap<usize, Placed>>,
+    /// What each step's passing attempt asked and published (replays get the same answers).
+    pub(super) asked: Mutex<HashMap<usize, super::recover::Asked>>,
+    /// Replays running, by key: their step and who waits for their end.
+    pub(super) replays: Mutex<HashMap<String, (usize, oneshot::Sender<bool>)>>,
     /// The coordinator's artifact store (published blobs are fetched into it).
     store: ArtifactStore,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// An attempt on a worker.
+pub(super) struct Pending {
+    pub(super) reporter: Reporter,
+    pub(super) worker: String,
+    pub(super) msg: AttemptMsg,
+}
+
+/// A board's worker and the steps that passed there, in order (replayed
+/// first when the board moves).
+#[derive(Debug, Clone)]
+pub(super) struct Placed {
+    pub(super) worker: String,
+    pub(super) passed: Vec<usize>,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -74,14 +101,21 @@ impl RemoteExecutor {
             run: run.into(),
             plan_blob,
             step_board: plan.steps.iter().map(|s| s.board).collect(),
+            step_plugin: plan.steps.iter().map(|s| s.plugin).collect(),
+            step_ids: plan.steps.iter().map(|s| s.id.clone()).collect(),
             boards: plan.boards.clone(),
+            runs_on: plan.runs_on.clone(),
+            moving: Mutex::new(Default::default()),
             plugin_blobs,
             pending: Mutex::new(HashMap::new()),
             placed: Mutex::new(HashMap::new()),
+            asked: Mutex::new(HashMap::new()),
+            replays: Mutex::new(HashMap::new()),
             store,
         });
         tokio::spawn(listen_events(inner.clone(), events));
         tokio::spawn(listen_asks(inner.clone(), asks));
+        tokio::spawn(super::recover::watch_workers(Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
 }
@@ -101,75 +135,103 @@ impl Executor for RemoteExecutor {
 impl Inner {
     async fn dispatch(self: Arc<Self>, attempt: Attempt, reporter: Reporter, cancel: oneshot::Receiver<()>) {
         let fail = |message: String| AttemptOutcome::failed(FailureKind::Host, message);
-        let plugin = match self.plugin_blobs.get(attempt.plugin.index) {
-            Some(Ok(p)) => p.clone(),
-            Some(Err(e)) => return reporter.ended(fail(e.clone()), Vec::new()),
-            None => return reporter.ended(fail("plugin not loaded".into()), Vec::new()),
-        };
         let key = match attempt_key(&self.run, attempt.step, attempt.number) {
             Ok(k) => k,
             Err(e) => return reporter.ended(fail(e.to_string()), Vec::new()),
         };
+        let msg = match self.message(attempt.step, attempt.number, key.clone()) {
+            Ok(m) => m,
+            Err(e) => return reporter.ended(fail(e), Vec::new()),
+        };
         let board = self.step_board[attempt.step];
-        let worker = match self.place(board).await {
-            Ok(w) => w,
-            Err(e) => return reporter.ended(fail(e.to_string()), Vec::new()),
-        };
-        lock(&self.pending).insert(key.clone(), reporter.clone());
-        let msg = AttemptMsg {
-            key: key.clone(),
-            run: self.run.clone(),
-            step: attempt.step,
-            attempt: attempt.number,
-            board: self.boards[board].clone(),
-            plugin,
-            plan: self.plan_blob.clone(),
-        };
-        if let Err(e) = self.cluster.queue.submit(&msg, &worker).await {
-            lock(&self.pending).remove(&key);
+        if let Err(e) = self.send(board, msg, reporter.clone()).await {
             return reporter.ended(fail(e.to_string()), Vec::new());
         }
-        // Cancellation (or the scheduler dropping the sender after the end).
+        // Cancellation (or the scheduler dropping the sender after the end):
+        // the attempt's current key and worker (it may have moved).
         let _ = cancel.await;
-        if lock(&self.pending).contains_key(&key) {
+        let current = lock(&self.pending)
+            .iter()
+            .find(|(_, p)| p.msg.step == attempt.step && p.msg.attempt == attempt.number)
+            .map(|(k, p)| (k.clone(), p.worker.clone()));
+        if let Some((key, worker)) = current {
             let _ = self.cluster.client.publish(cancel_subject(&worker), key.into()).await;
         }
     }
 
+    /// The message of attempt `number` of `step` under `key`.
+    pub(super) fn message(&self, step: usize, number: u32, key: String) -> Result<AttemptMsg, String> {
+        let plugin = match self.step_plugin[step].and_then(|i| self.plugin_blobs.get(i)) {
+            Some(Ok(p)) => p.clone(),
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err("plugin not loaded".into()),
+        };
+        Ok(AttemptMsg {
+            key,
+            run: self.run.clone(),
+            step,
+            attempt: number,
+            board: self.boards[self.step_board[step]].clone(),
+            plugin,
+            plan: self.plan_blob.clone(),
+        })
+    }
+
+    /// Places `board` and queues `msg` on its worker.
+    pub(super) async fn send(&self, board: usize, msg: AttemptMsg, reporter: Reporter) -> Result<(), ClusterError> {
+        while lock(&self.moving).contains(&board) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let worker = self.place(board).await?;
+        let key = msg.key.clone();
+        lock(&self.pending).insert(key.clone(), Pending { reporter, worker: worker.clone(), msg: msg.clone() });
+        if let Err(e) = self.cluster.queue.submit(&msg, &worker).await {
+            lock(&self.pending).remove(&key);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// The worker of `board`: the one it is placed on, else the live worker
     /// with the fewest boards (waiting, and saying so, while none is live).
-    async fn place(&self, board: usize) -> Result<String, ClusterError> {
-        if let Some(w) = lock(&self.placed).get(&board) {
-            return Ok(w.clone());
+    pub(super) async fn place(&self, board: usize) -> Result<String, ClusterError> {
+        if let Some(p) = lock(&self.placed).get(&board) {
+            return Ok(p.worker.clone());
         }
+        let wants = &self.runs_on[board];
         let mut said = false;
         loop {
             let live = self.cluster.workers.live().await?;
+            let fits = |w: &&super::workers::Heartbeat| wants.iter().all(|(k, v)| w.labels.get(k) == Some(v));
             let chosen = {
                 let mut placed = lock(&self.placed);
-                if let Some(w) = placed.get(&board) {
-                    return Ok(w.clone());
+                if let Some(p) = placed.get(&board) {
+                    return Ok(p.worker.clone());
                 }
-                let load = |name: &str| placed.values().filter(|w| *w == name).count();
-                let best = live.iter().min_by_key(|w| (load(&w.name), w.name.clone())).map(|w| w.name.clone());
+                let load = |name: &str| placed.values().filter(|p| p.worker == name).count();
+                let best =
+                    live.iter().filter(fits).min_by_key(|w| (load(&w.name), w.name.clone())).map(|w| w.name.clone());
                 if let Some(w) = &best {
-                    placed.insert(board, w.clone());
+                    placed.insert(board, Placed { worker: w.clone(), passed: Vec::new() });
                 }
                 best
             };
             if let Some(w) = chosen {
+                if said {
+                    eprintln!("baton: board {} placed on worker {w}", self.boards[board]);
+                }
                 return Ok(w);
             }
             if !said {
                 said = true;
-                eprintln!("baton: waiting for a live worker (start one with `baton worker --nats URL`)");
+                eprintln!("baton: {}", waiting_for(&self.boards[board], wants, &live));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
-    fn reporter(&self, key: &str) -> Option<Reporter> {
-        lock(&self.pending).get(key).cloned()
+    fn reporter(&self, key: &str) -> Option<(Reporter, usize)> {
+        lock(&self.pending).get(key).map(|p| (p.reporter.clone(), p.msg.step))
     }
 }
 
@@ -178,12 +240,12 @@ async fn listen_events(inner: Arc<Inner>, mut events: async_nats::Subscriber) {
         let Ok(event) = serde_json::from_slice::<WorkerEvent>(&m.payload) else { continue };
         match event {
             WorkerEvent::Started { key, .. } => {
-                if let Some(r) = inner.reporter(&key) {
+                if let Some((r, _)) = inner.reporter(&key) {
                     r.send(Event::Started);
                 }
             }
             WorkerEvent::Progress { key, done, total, message } => {
-                if let Some(r) = inner.reporter(&key) {
+                if let Some((r, _)) = inner.reporter(&key) {
                     r.send(Event::Progress { done, total, message: crate::text::escape_text(&message).into_owned() });
                 }
             }
@@ -196,9 +258,19 @@ async fn listen_events(inner: Arc<Inner>, mut events: async_nats::Subscriber) {
                 if !committed {
                     continue;
                 }
-                if let Some(r) = lock(&inner.pending).remove(&key) {
-                    r.ended(outcome.into(), tail);
+                let passed = outcome == super::wire::WireOutcome::Succeeded;
+                if let Some((_, waiter)) = lock(&inner.replays).remove(&key) {
+                    let _ = waiter.send(passed);
+                    continue;
                 }
+                let Some(p) = lock(&inner.pending).remove(&key) else { continue };
+                if passed {
+                    let board = inner.step_board[p.msg.step];
+                    if let Some(placed) = lock(&inner.placed).get_mut(&board).filter(|pl| pl.worker == worker) {
+                        placed.passed.push(p.msg.step);
+                    }
+                }
+                p.reporter.ended(outcome.into(), tail);
             }
         }
     }
@@ -211,8 +283,11 @@ async fn listen_asks(inner: Arc<Inner>, mut asks: async_nats::Subscriber) {
         tokio::spawn(async move {
             let answer = match serde_json::from_slice::<Ask>(&m.payload) {
                 Ok(ask) => match inner.reporter(&ask.key) {
-                    Some(r) => answer(&inner, &r, ask.ask).await,
-                    None => Answer::Gone,
+                    Some((r, step)) => answer(&inner, &r, step, ask.ask).await,
+                    None => match lock(&inner.replays).get(&ask.key).map(|(step, _)| *step) {
+                        Some(step) => super::recover::answer_replay(&inner, step, ask.ask),
+                        None => Answer::Gone,
+                    },
                 },
                 Err(_) => Answer::Gone,
             };
@@ -222,7 +297,7 @@ async fn listen_asks(inner: Arc<Inner>, mut asks: async_nats::Subscriber) {
     }
 }
 
-async fn answer(inner: &Inner, r: &Reporter, ask: AskKind) -> Answer {
+async fn answer(inner: &Inner, r: &Reporter, step: usize, ask: AskKind) -> Answer {
     let ending = || SignalError::Failed("the run is ending".into());
     match ask {
         AskKind::Emit { name } => {
@@ -239,13 +314,27 @@ async fn answer(inner: &Inner, r: &Reporter, ask: AskKind) -> Answer {
                 return Answer::Published(Err(ArtifactError::NotFound(format!("{}: {e}", record.reference))));
             }
             let gone = || Err(ArtifactError::NeverPublished("the run is ending".into()));
-            Answer::Published(r.ask(|reply| Request::Publish { record, reply }).await.unwrap_or_else(gone))
+            let kept = record.clone();
+            let answer = r.ask(|reply| Request::Publish { record, reply }).await.unwrap_or_else(gone);
+            if answer.is_ok() {
+                lock(&inner.asked).entry(step).or_default().published.push(kept);
+            }
+            Answer::Published(answer)
         }
         AskKind::Lookup { reference } => {
             let gone = || Err(ArtifactError::NeverPublished("the run is ending".into()));
-            Answer::Record(r.ask(|reply| Request::Lookup { reference, reply }).await.unwrap_or_else(gone))
+            let asked = reference.clone();
+            let answer = r.ask(|reply| Request::Lookup { reference, reply }).await.unwrap_or_else(gone);
+            if let Ok(record) = &answer {
+                lock(&inner.asked).entry(step).or_default().lookups.push((asked, record.clone()));
+            }
+            Answer::Record(answer)
         }
-        AskKind::List => Answer::Records(r.ask(|reply| Request::List { reply }).await.unwrap_or_default()),
+        AskKind::List => {
+            let records = r.ask(|reply| Request::List { reply }).await.unwrap_or_default();
+            lock(&inner.asked).entry(step).or_default().list = records.clone();
+            Answer::Records(records)
+        }
     }
 }
 
@@ -266,4 +355,26 @@ pub async fn fetch_blob(cluster: &Cluster, store: &ArtifactStore, digest: &str) 
     std::io::Write::write_all(&mut tmp, &bytes).map_err(io)?;
     tmp.persist(&path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+/// Why `board` waits: no live worker, or none with its labels.
+fn waiting_for(
+    board: &str,
+    wants: &std::collections::BTreeMap<String, String>,
+    live: &[super::workers::Heartbeat],
+) -> String {
+    let labels = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    };
+    let text = if wants.is_empty() {
+        format!("board {board} waits for a live worker (start one with `baton worker --nats URL`)")
+    } else {
+        let seen: Vec<String> = live.iter().map(|w| format!("{} [{}]", w.name, labels(&w.labels))).collect();
+        format!(
+            "board {board} waits for a worker with labels {} (start one with `baton worker --label ...`); live workers: {}",
+            labels(wants),
+            if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+        )
+    };
+    crate::text::escape_text(&text).into_owned()
 }

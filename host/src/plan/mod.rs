@@ -39,6 +39,9 @@ pub struct Plan {
     pub pools: Vec<PoolDef>,
     /// Board names, in file order.
     pub boards: Vec<String>,
+    /// Per board: the worker labels it needs when it runs on a cluster
+    /// (`runs_on`; ignored by a local run).
+    pub runs_on: Vec<std::collections::BTreeMap<String, String>>,
     /// Steps, boards in file order, each board's steps in list order.
     pub steps: Vec<StepDef>,
 }

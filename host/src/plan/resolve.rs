@@ -96,6 +96,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
 
     // Expand boards (templates first, then the board's own steps).
     let mut boards: Vec<String> = Vec::new();
+    let mut runs_on = Vec::new();
     let mut entries: Vec<(usize, Entry)> = Vec::new();
     if let Some(value) = table.get("boards") {
         match value.as_table() {
@@ -111,6 +112,15 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                     };
                     let b = boards.len();
                     boards.push(bname.clone());
+                    for key in board.runs_on.keys() {
+                        if !valid_name(key) {
+                            errs.push(
+                                format!("{bpath}.runs_on"),
+                                format!("invalid label `{key}` (use letters, digits, `_` and `-`)"),
+                            );
+                        }
+                    }
+                    runs_on.push(board.runs_on.clone());
                     if let Some(tname) = &board.template {
                         match templates.iter().find(|(n, _)| n == tname) {
                             Some((_, tsteps)) => {
@@ -338,6 +348,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         plugins,
         pools,
         boards,
+        runs_on,
         steps,
     })
 }

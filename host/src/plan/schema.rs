@@ -171,6 +171,9 @@ pub struct BoardSection {
     pub template: Option<String>,
     #[serde(default)]
     pub steps: Vec<toml::Value>,
+    /// Worker labels the board needs on a cluster (`runs_on = { os = "linux" }`).
+    #[serde(default)]
+    pub runs_on: std::collections::BTreeMap<String, String>,
 }
 
 /// The top-level keys; each section is deserialised on its own so that

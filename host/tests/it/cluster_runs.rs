@@ -70,7 +70,7 @@ fn run_id(p: &Pipeline) -> String {
     p.latest_run().and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned())).expect("a run")
 }
 
-fn all_logs(workers: &[&WorkerProc]) -> String {
+pub fn all_logs(workers: &[&WorkerProc]) -> String {
     workers.iter().map(|w| format!("--- {}:\n{}", w.name, w.log())).collect::<Vec<_>>().join("\n")
 }
 
@@ -154,4 +154,219 @@ with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > 
     // W1 (on another worker) waited for L2's signal.
     assert_eq!(r.step("windows.W1")["waits"][0]["on"][0], "linux.L2/generated", "{}", r.step("windows.W1"));
     assert!(r.end("windows.W1") > r.start("linux.L2"));
+}
+
+/// Waits (60 s at most) until some worker's log has `line`; returns it.
+pub fn wait_for_line<'a>(workers: &'a [&'a WorkerProc], line: &str) -> &'a WorkerProc {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(w) = workers.iter().find(|w| w.log().contains(line)) {
+            return w;
+        }
+        assert!(std::time::Instant::now() < deadline, "no worker logged {line:?}:\n{}", all_logs(workers));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_worker_loses_only_its_board_which_replays_and_passes_once_elsewhere() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let workers: Vec<WorkerProc> = ["w1", "w2", "w3"].iter().map(|n| WorkerProc::start(&url, n, 2, &[])).collect();
+    let refs: Vec<&WorkerProc> = workers.iter().collect();
+    // build.compile needs what build.checkout left in the board's workspace,
+    // so on a new worker checkout must be replayed first.
+    let p = Pipeline::new(
+        r#"
+[pipeline]
+name = "lose-a-worker"
+jobs = 4
+
+[policy]
+spawn = ["sh"]
+
+[[boards.build.steps]]
+name = "checkout"
+plugin = "shell"
+with = { run = "echo source > checked-out" }
+
+[[boards.build.steps]]
+name = "compile"
+plugin = "shell"
+with = { run = "test -f checked-out && sleep 2 && echo built > binary" }
+
+[[boards.docs.steps]]
+name = "render"
+plugin = "shell"
+with = { run = "sleep 1" }
+
+[[boards.docs.steps]]
+name = "publish"
+plugin = "shell"
+with = { run = "sleep 1" }
+"#,
+    );
+    let mut coordinator = p
+        .baton()
+        .args(["run", "--json", "--nats", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton run");
+    let victim = wait_for_line(&refs, ": start build.compile ");
+    victim.signal(libc::SIGKILL);
+    let out = {
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        use std::io::Read;
+        coordinator.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("read");
+        coordinator.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+        let status = coordinator.wait().expect("wait");
+        (status, stdout, stderr)
+    };
+    assert_eq!(out.0.code(), Some(0), "{}\n{}", out.2, all_logs(&refs));
+    assert!(
+        out.2.contains(&format!("baton: worker {} lost; board build moves to another worker (1 step(s) to run again, 1 replayed first: build.checkout)", victim.name)),
+        "{}",
+        out.2
+    );
+    let report: serde_json::Value = serde_json::from_str(&out.1).expect("json report");
+    let step =
+        |id: &str| report["steps"].as_array().expect("steps").iter().find(|s| s["id"] == id).expect("step").clone();
+    // The scheduler saw one attempt of compile, and it succeeded.
+    assert_eq!(step("build.compile")["attempts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(step("build.compile")["status"], "ok");
+    // compile passed exactly once, not on the killed worker; checkout was replayed there first.
+    let others: Vec<&WorkerProc> = workers.iter().filter(|w| w.name != victim.name).collect();
+    let compiled: Vec<&str> =
+        others.iter().filter(|w| w.passed().contains(&"build.compile".to_string())).map(|w| w.name.as_str()).collect();
+    assert_eq!(compiled.len(), 1, "{}", all_logs(&refs));
+    assert!(!victim.log().contains(": end build.compile "), "{}", victim.log());
+    let new_home = others.iter().find(|w| w.name == compiled[0]).expect("worker");
+    assert_eq!(new_home.passed(), ["build.checkout", "build.compile"], "{}", new_home.log());
+    let run = run_id(&p);
+    assert!(new_home.workspace(&run, "build").join("binary").exists());
+    // The docs board was not disturbed: each step passed once, on one worker.
+    let docs: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| w.passed().into_iter().filter(|s| s.starts_with("docs.")).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())
+        .collect();
+    assert_eq!(docs, [vec!["docs.render".to_string(), "docs.publish".to_string()]], "{}", all_logs(&refs));
+}
+
+/// `baton run --json --nats URL` started in the background.
+pub fn start_run(p: &Pipeline, url: &str) -> Child {
+    p.baton()
+        .args(["run", "--json", "--nats", url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton run")
+}
+
+/// Waits for a background run: exit code, the JSON report, stderr.
+fn finish_run(mut run: Child) -> (Option<i32>, serde_json::Value, String) {
+    use std::io::Read;
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let mut out = run.stdout.take().expect("stdout");
+    let mut err = run.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let _ = err.read_to_string(&mut stderr);
+        stderr
+    });
+    out.read_to_string(&mut stdout).expect("read");
+    let stderr = reader.join().expect("stderr reader");
+    let code = run.wait().expect("wait").code();
+    (code, serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null), stderr)
+}
+
+pub fn report_step(report: &serde_json::Value, id: &str) -> serde_json::Value {
+    report["steps"].as_array().and_then(|s| s.iter().find(|s| s["id"] == id)).cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_worker_refuses_a_tampered_plugin_by_digest() {
+    let server = NatsServer::start();
+    let url = server.url();
+    // The attack: before the run, someone with write access to the bucket
+    // stores other bytes of the same size under the shell plugin's digest
+    // (so the coordinator takes it for the plugin it was about to upload).
+    let real = baton_host::plan::bundled::bytes("shell").expect("bundled shell");
+    let digest = baton_host::cluster::blobs::digest_of(real);
+    let mut evil = real.to_vec();
+    let mid = evil.len() / 2;
+    evil[mid] ^= 0xff;
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let cluster = baton_host::cluster::Cluster::connect(&url).await.expect("connect");
+        let js = async_nats::jetstream::new(cluster.client.clone());
+        let store = js.get_object_store(baton_host::cluster::BLOBS_BUCKET).await.expect("bucket");
+        store.put(digest.as_str(), &mut &evil[..]).await.expect("plant");
+    });
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let p = Pipeline::new(
+        r#"
+[pipeline]
+name = "tampered"
+
+[[boards.b.steps]]
+name = "s"
+plugin = "shell"
+with = { run = "true" }
+"#,
+    );
+    let (code, report, stderr) = finish_run(start_run(&p, &url));
+    assert_eq!(code, Some(1), "{stderr}\n{}", w.log());
+    let error = report_step(&report, "b.s")["error"].as_str().unwrap_or("").to_string();
+    let actual = baton_host::cluster::blobs::digest_of(&evil);
+    assert_eq!(
+        error,
+        format!(
+            "plugin refused: blob {digest} was tampered with in the object store: its content hashes to {actual}; refused (remove it from bucket `baton_blobs` and publish it again)"
+        ),
+        "{stderr}\n{}",
+        w.log()
+    );
+    assert!(w.passed().is_empty(), "{}", w.log());
+}
+
+#[test]
+fn a_stopped_worker_that_wakes_after_its_board_moved_has_its_result_refused() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let workers: Vec<WorkerProc> = ["w1", "w2"].iter().map(|n| WorkerProc::start(&url, n, 2, &[])).collect();
+    let refs: Vec<&WorkerProc> = workers.iter().collect();
+    let p = Pipeline::new(
+        r#"
+[pipeline]
+name = "stall"
+
+[policy]
+spawn = ["sh"]
+
+[[boards.build.steps]]
+name = "checkout"
+plugin = "shell"
+with = { run = "echo source > checked-out" }
+
+[[boards.build.steps]]
+name = "compile"
+plugin = "shell"
+with = { run = "test -f checked-out && sleep 2 && echo built > binary" }
+"#,
+    );
+    let run = start_run(&p, &url);
+    let victim = wait_for_line(&refs, ": start build.compile ");
+    victim.signal(libc::SIGSTOP);
+    let other: Vec<&WorkerProc> = workers.iter().filter(|w| w.name != victim.name).collect();
+    // Silent past its lease: the board moves and compile starts on the other worker.
+    wait_for_line(&other, ": start build.compile ");
+    victim.signal(libc::SIGCONT);
+    let (code, report, stderr) = finish_run(run);
+    assert_eq!(code, Some(0), "{stderr}\n{}", all_logs(&refs));
+    wait_for_line(&[victim], ": result of build.compile (attempt 1) refused: the attempt was taken from this worker");
+    assert!(!victim.passed().contains(&"build.compile".to_string()), "{}", victim.log());
+    assert_eq!(other[0].passed(), ["build.checkout", "build.compile"], "{}", other[0].log());
+    let compile = report_step(&report, "build.compile");
+    assert_eq!((compile["status"].as_str(), compile["attempts"].as_array().map(Vec::len)), (Some("ok"), Some(1)));
 }

@@ -9,6 +9,7 @@ mod artifacts;
 mod check;
 mod chromium;
 mod cluster;
+mod cluster_placement;
 mod cluster_runs;
 mod escapes;
 mod hostile;

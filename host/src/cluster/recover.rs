@@ -1,0 +1,183 @@
+//! Losing a worker (see [`super::remote`]): the coordinator watches the
+//! heartbeats; when the worker of a board falls silent past
+//! [`super::workers::LIVE_WINDOW`], it revokes the board's attempts there
+//! (compare-and-set: a late result of the stale worker is refused), places
+//! the board on another live worker, replays there the board's steps that
+//! had passed (their workspace is gone), and sends the interrupted attempts
+//! again. The scheduler sees one attempt that took longer.
+//!
+//! A replay gets the answers its step's passing attempt got: its signals
+//! are raised already, its lookups return the same records, and what it
+//! publishes is compared with what the step published (different bytes are
+//! reported; the run keeps the first).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::attempts::AttemptState;
+use super::remote::{Inner, Placed, lock};
+use super::wire::{Answer, AskKind};
+use crate::executor::{ArtifactError, AttemptOutcome, FailureKind};
+use crate::storage::artifacts::ArtifactRecord;
+
+/// What a step's passing attempt asked and published.
+#[derive(Debug, Default)]
+pub struct Asked {
+    pub lookups: Vec<(String, ArtifactRecord)>,
+    pub list: Vec<ArtifactRecord>,
+    pub published: Vec<ArtifactRecord>,
+}
+
+/// Checks the heartbeats every second while the run lives.
+pub(super) async fn watch_workers(inner: Weak<Inner>) {
+    let mut moves = 0u32;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let Ok(live) = inner.cluster.workers.live().await else { continue };
+        let live: HashSet<String> = live.into_iter().map(|w| w.name).collect();
+        let lost: Vec<(usize, Placed)> = {
+            let mut placed = lock(&inner.placed);
+            let gone: Vec<usize> = placed.iter().filter(|(_, p)| !live.contains(&p.worker)).map(|(b, _)| *b).collect();
+            gone.into_iter().filter_map(|b| placed.remove(&b).map(|p| (b, p))).collect()
+        };
+        for (board, was) in lost {
+            moves += 1;
+            lock(&inner.moving).insert(board);
+            tokio::spawn(move_board(inner.clone(), board, was, moves));
+        }
+    }
+}
+
+/// Moves `board` off its lost worker.
+async fn move_board(inner: Arc<Inner>, board: usize, was: Placed, n: u32) {
+    let lost = was.worker.clone();
+    let interrupted: Vec<String> = lock(&inner.pending)
+        .iter()
+        .filter(|(_, p)| p.worker == lost && inner.step_board[p.msg.step] == board)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut again = Vec::new();
+    for key in interrupted {
+        match take_back(&inner, &key, &lost).await {
+            // Revoked: it runs again elsewhere.
+            Ok(None) => again.push(key),
+            // It ended (and committed) just before: its end counts.
+            Ok(Some(passed)) => {
+                if let Some(p) = lock(&inner.pending).remove(&key) {
+                    let outcome = if passed {
+                        AttemptOutcome::Succeeded
+                    } else {
+                        AttemptOutcome::failed(FailureKind::Host, format!("failed on worker {lost}, which was lost"))
+                    };
+                    p.reporter.ended(outcome, Vec::new());
+                }
+            }
+            Err(e) => eprintln!("baton: cannot take attempt {key} back from lost worker {lost}: {e}"),
+        }
+    }
+    let ids: Vec<&str> = was.passed.iter().map(|s| inner.step_ids[*s].as_str()).collect();
+    eprintln!(
+        "baton: worker {lost} lost; board {} moves to another worker ({} step(s) to run again, {} replayed first: {})",
+        inner.boards[board],
+        again.len(),
+        ids.len(),
+        if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+    );
+    // Replays, in the order the steps passed, each after the one before.
+    for (i, step) in was.passed.iter().enumerate() {
+        let key = format!("{}.{step}.replay{n}-{i}", inner.run);
+        let result = replay(&inner, board, *step, key).await;
+        if let Err(message) = result {
+            lock(&inner.moving).remove(&board);
+            for key in &again {
+                if let Some(p) = lock(&inner.pending).remove(key) {
+                    p.reporter.ended(AttemptOutcome::failed(FailureKind::Host, message.clone()), Vec::new());
+                }
+            }
+            return;
+        }
+        if let Some(p) = lock(&inner.placed).get_mut(&board) {
+            p.passed.push(*step);
+        }
+    }
+    lock(&inner.moving).remove(&board);
+    for key in again {
+        let Some(p) = lock(&inner.pending).remove(&key) else { continue };
+        let mut msg = p.msg;
+        msg.key = format!("{key}-moved{n}");
+        let reporter = p.reporter;
+        if let Err(e) = inner.send(board, msg, reporter.clone()).await {
+            reporter.ended(AttemptOutcome::failed(FailureKind::Host, e.to_string()), Vec::new());
+        }
+    }
+}
+
+/// Revokes `key` from `lost`: `None` once revoked, `Some(passed)` if it had
+/// ended there already.
+async fn take_back(inner: &Inner, key: &str, lost: &str) -> Result<Option<bool>, super::ClusterError> {
+    for _ in 0..5 {
+        match inner.cluster.attempts.state(key).await? {
+            None => {
+                if inner.cluster.attempts.revoke_unclaimed(key, lost, "worker lost").await? {
+                    return Ok(None);
+                }
+            }
+            Some((AttemptState::Running { .. }, revision)) => {
+                if inner.cluster.attempts.revoke(key, revision, "worker lost").await.is_ok() {
+                    return Ok(None);
+                }
+            }
+            Some((AttemptState::Ended { passed, .. }, _)) => return Ok(Some(passed)),
+            Some((AttemptState::Revoked { .. }, _)) => return Ok(None),
+        }
+    }
+    Err(super::ClusterError::Invalid(format!("attempt {key} keeps changing")))
+}
+
+/// Runs a passed step again on the board's new worker and waits for it.
+async fn replay(inner: &Arc<Inner>, board: usize, step: usize, key: String) -> Result<(), String> {
+    let id = inner.step_ids[step].clone();
+    let msg = inner.message(step, 1, key.clone())?;
+    let worker = inner.place(board).await.map_err(|e| e.to_string())?;
+    let (tx, rx) = oneshot::channel();
+    lock(&inner.replays).insert(key.clone(), (step, tx));
+    if let Err(e) = inner.cluster.queue.submit(&msg, &worker).await {
+        lock(&inner.replays).remove(&key);
+        return Err(format!("cannot replay {id}: {e}"));
+    }
+    match rx.await {
+        Ok(true) => Ok(()),
+        _ => Err(format!(
+            "its board moved to worker {worker} after a worker was lost, and the replay of {id} failed there"
+        )),
+    }
+}
+
+/// The answer a replay of `step` gets.
+pub(super) fn answer_replay(inner: &Inner, step: usize, ask: AskKind) -> Answer {
+    let asked = lock(&inner.asked);
+    let asked = asked.get(&step);
+    match ask {
+        AskKind::Emit { .. } | AskKind::Wait { .. } => Answer::Signal(Ok(())),
+        AskKind::Raised { .. } => Answer::Raised(Ok(true)),
+        AskKind::Publish { record } => {
+            let before = asked.and_then(|a| a.published.iter().find(|r| r.reference == record.reference));
+            if let Some(before) = before.filter(|b| b.digest != record.digest) {
+                eprintln!(
+                    "baton: the replay of {} published different bytes for {}: {} the first time, {} now; the run keeps the first",
+                    inner.step_ids[step], record.reference, before.digest, record.digest
+                );
+            }
+            Answer::Published(Ok(()))
+        }
+        AskKind::Lookup { reference } => {
+            let found = asked.and_then(|a| a.lookups.iter().find(|(r, _)| *r == reference)).map(|(_, rec)| rec.clone());
+            Answer::Record(found.ok_or(ArtifactError::NotFound(reference)))
+        }
+        AskKind::List => Answer::Records(asked.map(|a| a.list.clone()).unwrap_or_default()),
+    }
+}
