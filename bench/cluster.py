@@ -127,14 +127,25 @@ class ClusterBench:
                 raise Unmeasured(f"`baton run {' '.join(map(str, argv_tail))}` did not end in {timeout} s")
             wall = time.perf_counter() - t0
             if p.returncode != 0:
-                tail = " / ".join((p.stderr or p.stdout).strip().splitlines()[-3:])
-                raise Unmeasured(f"`baton run {' '.join(map(str, argv_tail))}` exited {p.returncode}: {tail}")
+                raise Unmeasured(f"`baton run {' '.join(map(str, argv_tail))}` exited {p.returncode}: "
+                                 f"{self.why_failed(d, p)}")
             if i >= warmup:
                 walls.append(wall)
                 report = json.loads(next((d / ".baton/runs").glob("*/report.json")).read_text())
                 report["_lines"] = self.procs.lines_since(mark)
                 reports.append(report)
         return {"median": statistics.median(walls), "min": min(walls), "runs": len(walls), "reports": reports}
+
+    @staticmethod
+    def why_failed(d, p):
+        """The run's summary line and its first failures' errors."""
+        summary = next((l for l in (p.stderr or p.stdout).splitlines() if l.startswith("run ")), "")
+        found = list((d / ".baton/runs").glob("*/report.json"))
+        if not found:
+            return summary or " / ".join((p.stderr or p.stdout).strip().splitlines()[-3:])
+        failed = [s for s in json.loads(found[0].read_text())["steps"] if s["status"] == "failed"]
+        errors = "; ".join(f"{s['id']}: {s['error']}" for s in failed[:2])
+        return f"{summary}; first failures: {errors}" if errors else summary
 
     def local(self, d, slots, **kw):
         return self.timed(d, ["-j", slots], **kw)
@@ -160,12 +171,14 @@ class ClusterBench:
             for a in s["attempts"]:
                 yield s, a
 
-    def hops(self, reports):
+    def hops(self, reports, remote):
         """In a chain, from the end of a step to the start of the next (which
         became ready then): on workers, from the worker's `end` line to the
         next `start` line, as the benchmark read them (relay of the end to the
         coordinator, scheduling, the queue, the claim); locally, from the
-        run report (`attempts[].end` of one, `start` of the next)."""
+        run report (`attempts[].end` of one, `start` of the next). A remote
+        run whose workers printed no start line gives nothing (not the
+        report's figures, which would be the coordinator's alone)."""
         out = []
         for r in reports:
             by_id = {s["id"]: s for s in r["steps"]}
@@ -175,7 +188,7 @@ class ClusterBench:
                 if len(s["deps"]) != 1 or not s["attempts"]:
                     continue
                 dep = s["deps"][0]
-                if started:
+                if remote:
                     if s["id"] in started and dep in ended:
                         out.append(started[s["id"]] - ended[dep])
                 elif by_id[dep]["attempts"]:

@@ -45,28 +45,40 @@ def lower_bound(d, slots):
 
 
 def graph_row(cb, label, slots, run, wide, chain, mk, join=None):
-    """One row of the graphs table: `run(d, slots)` times a graph."""
-    cells, data = [label, slots], {"slots": slots, "join_s": join}
-    try:
+    """One row of the graphs table: `run(d, slots)` times each graph; one
+    that cannot be measured says so in its cells and in the notes."""
+    data = {"slots": slots, "join_s": join}
+    remote = run == cb.remote
+
+    def each(name, width, measure):
+        try:
+            return measure()
+        except Unmeasured as e:
+            cb.notes.append(f"{label}, {name}: {e}")
+            data[f"{name} error"] = str(e)
+            return ["failed (see notes)"] + [""] * (width - 1)
+
+    def noop():
         t = run(wide, slots)
         data["noop"] = {k: t[k] for k in ("median", "min")}
-        cells += [f"{cb.noop_n / t['median']:,.0f}", f"{t['median']:.2f}"]
+        return [f"{cb.noop_n / t['median']:,.0f}", f"{t['median']:.2f}"]
+
+    def hop():
         t = run(chain, slots)
-        hops = cb.hops(t["reports"])
+        hops = cb.hops(t["reports"], remote)
         data["chain"] = {"median": t["median"], "ready_to_start": hops}
-        cells += [f"{t['median'] / cb.chain_n * 1000:.2f}",
-                  f"{ms(pct(hops, 50))} / {ms(pct(hops, 99))} ({len(hops)})" if hops else "not measured"]
+        return [f"{t['median'] / cb.chain_n * 1000:.2f}",
+                f"{ms(pct(hops, 50))} / {ms(pct(hops, 99))} ({len(hops)})" if hops else "not measured"]
+
+    def makespan():
         lb = lower_bound(mk, slots)[0]
         t = run(mk, slots)
         alone = sorted(r["duration"] for r in t["reports"])[len(t["reports"]) // 2]
         data["makespan"] = {"median": t["median"], "min": t["min"], "lower_bound": lb, "report": alone}
-        cells += [f"{t['median']:.2f}", f"{t['median'] / lb:.3f}", f"{alone / lb:.3f}"]
-        used = cb.workers_used(t["reports"])
-        cells.append("" if label.startswith("local") else str(used))
-    except Unmeasured as e:
-        cb.notes.append(f"{label}: {e}")
-        data["error"] = str(e)
-        return unmeasured_row(label, slots, join), data
+        used = cb.workers_used(t["reports"]) if remote else ""
+        return [f"{t['median']:.2f}", f"{t['median'] / lb:.3f}", f"{alone / lb:.3f}", str(used)]
+
+    cells = [label, slots] + each("noop", 2, noop) + each("chain", 2, hop) + each("makespan", 4, makespan)
     cells.append("" if join is None else f"{join:.2f}")
     return cells, data
 
