@@ -25,8 +25,14 @@ pub struct Attempts {
 pub enum AttemptState {
     /// Claimed by `worker`, not finished.
     Running { worker: String },
-    /// `worker` committed its end (`passed`: whether it succeeded).
-    Ended { worker: String, passed: bool },
+    /// `worker` committed its end (`passed`: whether it succeeded; the
+    /// outcome, so that the coordinator can learn it without the event).
+    Ended {
+        worker: String,
+        passed: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<super::wire::WireOutcome>,
+    },
     /// The coordinator gave up on `worker` (`reason`, e.g. `worker lost`).
     Revoked { worker: String, reason: String },
 }
@@ -81,6 +87,44 @@ impl Attempts {
         Ok(Some((state, entry.revision)))
     }
 
+    /// The steps that passed in `run`, with the worker each passed on
+    /// (what workers finished, whether or not the coordinator heard of it).
+    pub async fn passed_in(&self, run: &str) -> Result<Vec<(usize, String)>, ClusterError> {
+        use futures_util::StreamExt;
+        let mut keys = self.kv.keys().await.map_err(|e| ClusterError::io("listing attempts", e))?;
+        let prefix = format!("{run}.");
+        let mut out = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| ClusterError::io("listing attempts", e))?;
+            let Some(rest) = key.strip_prefix(&prefix) else { continue };
+            let Some(step) = rest.split('.').next().and_then(|s| s.parse::<usize>().ok()) else { continue };
+            // Replays re-run steps that had passed already.
+            if rest.contains("replay") {
+                continue;
+            }
+            if let Some((AttemptState::Ended { worker, passed: true, .. }, _)) = self.state(&key).await? {
+                out.push((step, worker));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Writes a note about `run` (`<run>.<name>`, e.g. its plan's digest).
+    pub async fn note(&self, run: &str, name: &str, value: &str) -> Result<(), ClusterError> {
+        self.kv
+            .put(format!("{run}.{name}"), value.to_string().into())
+            .await
+            .map_err(|e| ClusterError::io("note", e))?;
+        Ok(())
+    }
+
+    /// A note written by [`Attempts::note`].
+    pub async fn read_note(&self, run: &str, name: &str) -> Result<Option<String>, ClusterError> {
+        let v = self.kv.get(format!("{run}.{name}")).await.map_err(|e| ClusterError::io("note", e))?;
+        Ok(v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
     /// Claims `key` for `worker`; fails if anyone claimed it before.
     pub async fn claim(&self, key: &str, worker: &str) -> Result<Lease, OwnershipError> {
         let state = AttemptState::Running { worker: worker.into() };
@@ -98,7 +142,21 @@ impl Attempts {
     /// Commits the end of a leased attempt; refused if the attempt was
     /// revoked (or otherwise changed) since the lease was taken.
     pub async fn commit(&self, lease: &Lease, passed: bool) -> Result<u64, OwnershipError> {
-        let state = AttemptState::Ended { worker: lease.worker.clone(), passed };
+        self.commit_state(lease, AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: None }).await
+    }
+
+    /// As [`Attempts::commit`], keeping the whole outcome.
+    pub async fn commit_outcome(
+        &self,
+        lease: &Lease,
+        outcome: super::wire::WireOutcome,
+    ) -> Result<u64, OwnershipError> {
+        let passed = outcome == super::wire::WireOutcome::Succeeded;
+        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome) };
+        self.commit_state(lease, state).await
+    }
+
+    async fn commit_state(&self, lease: &Lease, state: AttemptState) -> Result<u64, OwnershipError> {
         match self.kv.update(&lease.key, encode(&state), lease.revision).await {
             Ok(revision) => Ok(revision),
             Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Err(OwnershipError::Refused {

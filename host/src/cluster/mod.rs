@@ -19,16 +19,28 @@
 //!   late commit is refused. The work queue's ack decides nothing (the
 //!   server accepts late acks).
 //! - [`signals`]: a key-value bucket of raised signals, one key per run and
-//!   name, visible to waits on every machine.
+//!   name, visible to waits on every machine. Runs do not use it yet: their
+//!   signals and waits go through the coordinator's scheduler, which also
+//!   detects deadlocks for the whole cluster.
 //! - [`workers`]: a key-value bucket of worker heartbeats (name, labels,
 //!   jobs, running steps); a worker whose last beat is older than
 //!   [`workers::LIVE_WINDOW`] counts as lost.
+//!
+//! On top of these:
+//! - [`remote`]: the coordinator's `RemoteExecutor` (the scheduler's
+//!   executor for `baton run --nats`): places each board on one live worker
+//!   (labels: `runs_on`), queues attempts, and turns what workers say
+//!   (`listen`, over the subjects of [`wire`]) into the attempts' reports;
+//!   `recover` moves the boards of a lost worker and replays them;
+//! - [`serve`]: `baton worker`: pulls its attempts, claims them, runs them
+//!   with the local executor and relays their events and requests.
 //!
 //! The server must be 2.10 or later (the client's key-value API fails on
 //! older ones); `./setup.sh --deps` installs one for the tests.
 
 pub mod attempts;
 pub mod blobs;
+mod listen;
 pub mod queue;
 mod recover;
 pub mod remote;

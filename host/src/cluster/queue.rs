@@ -38,6 +38,9 @@ pub struct AttemptMsg {
     /// The pipeline file's text in [`super::blobs`] (the worker loads the
     /// same plan, so that step indexes agree).
     pub plan: String,
+    /// The run whose board workspaces the attempt uses: this one, or the
+    /// run it resumes.
+    pub workspace: String,
 }
 
 /// The queue, from either side.

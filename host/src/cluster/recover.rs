@@ -37,6 +37,7 @@ pub(super) async fn watch_workers(inner: Weak<Inner>) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(inner) = inner.upgrade() else { return };
+        reconcile(&inner).await;
         let Ok(live) = inner.cluster.workers.live().await else { continue };
         let live: HashSet<String> = live.into_iter().map(|w| w.name).collect();
         let lost: Vec<(usize, Placed)> = {
@@ -48,6 +49,27 @@ pub(super) async fn watch_workers(inner: Weak<Inner>) {
             moves += 1;
             lock(&inner.moving).insert(board);
             tokio::spawn(move_board(inner.clone(), board, was, moves));
+        }
+    }
+}
+
+/// Ends the attempts whose end is committed but whose event was lost (the
+/// server restarted, or the coordinator missed it): the key-value bucket
+/// is the truth, the events only the fast path.
+async fn reconcile(inner: &Arc<Inner>) {
+    let keys: Vec<String> = lock(&inner.pending).keys().chain(lock(&inner.replays).keys()).cloned().collect();
+    for key in keys {
+        if let Ok(Some((AttemptState::Ended { worker, passed, outcome }, _))) = inner.cluster.attempts.state(&key).await
+        {
+            let outcome = outcome.unwrap_or(if passed {
+                super::wire::WireOutcome::Succeeded
+            } else {
+                super::wire::WireOutcome::Failed {
+                    kind: FailureKind::Host,
+                    message: format!("failed on worker {worker}"),
+                }
+            });
+            inner.finish(&key, &worker, outcome, Vec::new());
         }
     }
 }

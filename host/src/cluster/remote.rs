@@ -11,15 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
 use super::queue::AttemptMsg;
-use super::wire::{Answer, Ask, AskKind, WorkerEvent, ask_subject, cancel_subject, events_subject};
-use super::{Cluster, ClusterError, attempts::AttemptState, attempts::attempt_key};
-use crate::executor::{
-    ArtifactError, Attempt, AttemptOutcome, Event, Executor, FailureKind, Reporter, Request, SignalError,
-};
+use super::wire::{ask_subject, cancel_subject, events_subject};
+use super::{Cluster, ClusterError, attempts::attempt_key};
+use crate::executor::{Attempt, AttemptOutcome, Executor, FailureKind, Reporter};
 use crate::plan::Plan;
 use crate::storage::artifacts::ArtifactStore;
 
@@ -32,6 +29,10 @@ pub(super) struct Inner {
     pub(super) cluster: Cluster,
     pub(super) run: String,
     plan_blob: String,
+    /// The run whose workspaces the boards use (see [`AttemptMsg::workspace`]).
+    workspace_run: String,
+    /// Steps the run it resumes passed on workers.
+    adopted: Vec<usize>,
     pub(super) step_board: Vec<usize>,
     step_plugin: Vec<Option<usize>>,
     pub(super) step_ids: Vec<String>,
@@ -52,7 +53,7 @@ pub(super) struct Inner {
     /// Replays running, by key: their step and who waits for their end.
     pub(super) replays: Mutex<HashMap<String, (usize, oneshot::Sender<bool>)>>,
     /// The coordinator's artifact store (published blobs are fetched into it).
-    store: ArtifactStore,
+    pub(super) store: ArtifactStore,
 }
 
 /// An attempt on a worker.
@@ -83,9 +84,31 @@ impl RemoteExecutor {
         plan: &Plan,
         plan_text: &str,
         store: ArtifactStore,
+        resumes: Option<&str>,
     ) -> Result<Self, ClusterError> {
         attempt_key(run, 0, 1)?;
         let plan_blob = cluster.blobs.put(plan_text.as_bytes()).await?;
+        cluster.attempts.note(run, "plan", &plan_blob).await?;
+        // A resumed run takes over the boards where the workers left them:
+        // same workspaces, same workers, the steps they passed done.
+        let mut workspace_run = run.to_string();
+        let mut placed = HashMap::new();
+        let mut adopted = Vec::new();
+        if let Some(prev) = resumes {
+            workspace_run = cluster.attempts.read_note(prev, "ws").await?.unwrap_or_else(|| prev.to_string());
+            if cluster.attempts.read_note(prev, "plan").await?.as_deref() == Some(plan_blob.as_str()) {
+                for (step, worker) in cluster.attempts.passed_in(prev).await? {
+                    let Some(def) = plan.steps.get(step) else { continue };
+                    let p = placed.entry(def.board).or_insert(Placed { worker: worker.clone(), passed: Vec::new() });
+                    if p.worker != worker {
+                        *p = Placed { worker, passed: Vec::new() };
+                    }
+                    p.passed.push(step);
+                    adopted.push(step);
+                }
+            }
+        }
+        cluster.attempts.note(run, "ws", &workspace_run).await?;
         let mut plugin_blobs = Vec::new();
         for def in &plan.plugins {
             plugin_blobs.push(match crate::runtime::plugin::read(def) {
@@ -100,6 +123,8 @@ impl RemoteExecutor {
             cluster,
             run: run.into(),
             plan_blob,
+            workspace_run,
+            adopted,
             step_board: plan.steps.iter().map(|s| s.board).collect(),
             step_plugin: plan.steps.iter().map(|s| s.plugin).collect(),
             step_ids: plan.steps.iter().map(|s| s.id.clone()).collect(),
@@ -108,15 +133,23 @@ impl RemoteExecutor {
             moving: Mutex::new(Default::default()),
             plugin_blobs,
             pending: Mutex::new(HashMap::new()),
-            placed: Mutex::new(HashMap::new()),
+            placed: Mutex::new(placed),
             asked: Mutex::new(HashMap::new()),
             replays: Mutex::new(HashMap::new()),
             store,
         });
-        tokio::spawn(listen_events(inner.clone(), events));
-        tokio::spawn(listen_asks(inner.clone(), asks));
+        tokio::spawn(super::listen::events(inner.clone(), events));
+        tokio::spawn(super::listen::asks(inner.clone(), asks));
         tokio::spawn(super::recover::watch_workers(Arc::downgrade(&inner)));
         Ok(Self { inner })
+    }
+}
+
+impl RemoteExecutor {
+    /// Steps of the resumed run that workers passed (after the journal of
+    /// that run's coordinator last heard of them, too): not to run again.
+    pub fn adopted(&self) -> &[usize] {
+        &self.inner.adopted
     }
 }
 
@@ -174,6 +207,7 @@ impl Inner {
             board: self.boards[self.step_board[step]].clone(),
             plugin,
             plan: self.plan_blob.clone(),
+            workspace: self.workspace_run.clone(),
         })
     }
 
@@ -185,11 +219,22 @@ impl Inner {
         let worker = self.place(board).await?;
         let key = msg.key.clone();
         lock(&self.pending).insert(key.clone(), Pending { reporter, worker: worker.clone(), msg: msg.clone() });
-        if let Err(e) = self.cluster.queue.submit(&msg, &worker).await {
-            lock(&self.pending).remove(&key);
-            return Err(e);
+        // Through a short server outage (a restart): the same message id is
+        // queued once however often it is sent.
+        let mut tries = 0;
+        loop {
+            match self.cluster.queue.submit(&msg, &worker).await {
+                Ok(_) => return Ok(()),
+                Err(_) if tries < 30 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    lock(&self.pending).remove(&key);
+                    return Err(e);
+                }
+            }
         }
-        Ok(())
     }
 
     /// The worker of `board`: the one it is placed on, else the live worker
@@ -230,111 +275,26 @@ impl Inner {
         }
     }
 
-    fn reporter(&self, key: &str) -> Option<(Reporter, usize)> {
+    /// Ends attempt (or replay) `key`, committed by `worker`, once: the
+    /// event and the reconciliation may both find it.
+    pub(super) fn finish(&self, key: &str, worker: &str, outcome: super::wire::WireOutcome, tail: Vec<String>) {
+        let passed = outcome == super::wire::WireOutcome::Succeeded;
+        if let Some((_, waiter)) = lock(&self.replays).remove(key) {
+            let _ = waiter.send(passed);
+            return;
+        }
+        let Some(p) = lock(&self.pending).remove(key) else { return };
+        if passed {
+            let board = self.step_board[p.msg.step];
+            if let Some(placed) = lock(&self.placed).get_mut(&board).filter(|pl| pl.worker == worker) {
+                placed.passed.push(p.msg.step);
+            }
+        }
+        p.reporter.ended(outcome.into(), tail);
+    }
+
+    pub(super) fn reporter(&self, key: &str) -> Option<(Reporter, usize)> {
         lock(&self.pending).get(key).map(|p| (p.reporter.clone(), p.msg.step))
-    }
-}
-
-async fn listen_events(inner: Arc<Inner>, mut events: async_nats::Subscriber) {
-    while let Some(m) = events.next().await {
-        let Ok(event) = serde_json::from_slice::<WorkerEvent>(&m.payload) else { continue };
-        match event {
-            WorkerEvent::Started { key, .. } => {
-                if let Some((r, _)) = inner.reporter(&key) {
-                    r.send(Event::Started);
-                }
-            }
-            WorkerEvent::Progress { key, done, total, message } => {
-                if let Some((r, _)) = inner.reporter(&key) {
-                    r.send(Event::Progress { done, total, message: crate::text::escape_text(&message).into_owned() });
-                }
-            }
-            WorkerEvent::Ended { key, worker, outcome, tail } => {
-                // Only the end the owner committed counts.
-                let committed = matches!(
-                    inner.cluster.attempts.state(&key).await,
-                    Ok(Some((AttemptState::Ended { worker: w, .. }, _))) if w == worker
-                );
-                if !committed {
-                    continue;
-                }
-                let passed = outcome == super::wire::WireOutcome::Succeeded;
-                if let Some((_, waiter)) = lock(&inner.replays).remove(&key) {
-                    let _ = waiter.send(passed);
-                    continue;
-                }
-                let Some(p) = lock(&inner.pending).remove(&key) else { continue };
-                if passed {
-                    let board = inner.step_board[p.msg.step];
-                    if let Some(placed) = lock(&inner.placed).get_mut(&board).filter(|pl| pl.worker == worker) {
-                        placed.passed.push(p.msg.step);
-                    }
-                }
-                p.reporter.ended(outcome.into(), tail);
-            }
-        }
-    }
-}
-
-async fn listen_asks(inner: Arc<Inner>, mut asks: async_nats::Subscriber) {
-    while let Some(m) = asks.next().await {
-        let Some(reply) = m.reply.clone() else { continue };
-        let inner = inner.clone();
-        tokio::spawn(async move {
-            let answer = match serde_json::from_slice::<Ask>(&m.payload) {
-                Ok(ask) => match inner.reporter(&ask.key) {
-                    Some((r, step)) => answer(&inner, &r, step, ask.ask).await,
-                    None => match lock(&inner.replays).get(&ask.key).map(|(step, _)| *step) {
-                        Some(step) => super::recover::answer_replay(&inner, step, ask.ask),
-                        None => Answer::Gone,
-                    },
-                },
-                Err(_) => Answer::Gone,
-            };
-            let payload = serde_json::to_vec(&answer).expect("answers serialize");
-            let _ = inner.cluster.client.publish(reply, payload.into()).await;
-        });
-    }
-}
-
-async fn answer(inner: &Inner, r: &Reporter, step: usize, ask: AskKind) -> Answer {
-    let ending = || SignalError::Failed("the run is ending".into());
-    match ask {
-        AskKind::Emit { name } => {
-            Answer::Signal(r.ask(|reply| Request::Emit { name, reply }).await.unwrap_or_else(|| Err(ending())))
-        }
-        AskKind::Raised { name } => {
-            Answer::Raised(r.ask(|reply| Request::Raised { name, reply }).await.unwrap_or_else(|| Err(ending())))
-        }
-        AskKind::Wait { names } => {
-            Answer::Signal(r.ask(|reply| Request::Wait { names, reply }).await.unwrap_or_else(|| Err(ending())))
-        }
-        AskKind::Publish { record } => {
-            if let Err(e) = fetch_blob(&inner.cluster, &inner.store, &record.digest).await {
-                return Answer::Published(Err(ArtifactError::NotFound(format!("{}: {e}", record.reference))));
-            }
-            let gone = || Err(ArtifactError::NeverPublished("the run is ending".into()));
-            let kept = record.clone();
-            let answer = r.ask(|reply| Request::Publish { record, reply }).await.unwrap_or_else(gone);
-            if answer.is_ok() {
-                lock(&inner.asked).entry(step).or_default().published.push(kept);
-            }
-            Answer::Published(answer)
-        }
-        AskKind::Lookup { reference } => {
-            let gone = || Err(ArtifactError::NeverPublished("the run is ending".into()));
-            let asked = reference.clone();
-            let answer = r.ask(|reply| Request::Lookup { reference, reply }).await.unwrap_or_else(gone);
-            if let Ok(record) = &answer {
-                lock(&inner.asked).entry(step).or_default().lookups.push((asked, record.clone()));
-            }
-            Answer::Record(answer)
-        }
-        AskKind::List => {
-            let records = r.ask(|reply| Request::List { reply }).await.unwrap_or_default();
-            lock(&inner.asked).entry(step).or_default().list = records.clone();
-            Answer::Records(records)
-        }
     }
 }
 

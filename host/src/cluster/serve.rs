@@ -92,7 +92,13 @@ pub async fn serve(
             let mut failing = false;
             loop {
                 let running = lock(&w.running).values().map(|(id, _)| id.clone()).collect();
-                match w.cluster.workers.beat(&Heartbeat { running, ..beat.clone() }).await {
+                // A beat that hangs (the server is restarting) is given up, not waited for.
+                let now = Heartbeat { running, ..beat.clone() };
+                let beating = w.cluster.workers.beat(&now);
+                let beat_result = tokio::time::timeout(BEAT_EVERY * 2, beating)
+                    .await
+                    .unwrap_or_else(|_| Err(ClusterError::io("heartbeat", "no answer from the server")));
+                match beat_result {
                     Ok(()) if failing => {
                         failing = false;
                         eprintln!("worker {}: heartbeats reach the server again", w.name);
@@ -157,8 +163,16 @@ impl Worker {
             Err(message) => (AttemptOutcome::failed(FailureKind::Host, message), Vec::new(), msg.key.clone()),
         };
         lock(&self.running).remove(&msg.key);
-        let passed = outcome == AttemptOutcome::Succeeded;
-        match self.cluster.attempts.commit(&lease, passed).await {
+        // Through a short server outage (a restart), the commit is tried again.
+        let mut committed = self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome)).await;
+        for _ in 0..30 {
+            if !matches!(committed, Err(OwnershipError::Cluster(_))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            committed = self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome)).await;
+        }
+        match committed {
             Ok(_) => {
                 let ended = WorkerEvent::Ended {
                     key: msg.key.clone(),
@@ -237,7 +251,7 @@ impl Worker {
         executor: LocalExecutor,
         id: &str,
     ) -> (AttemptOutcome, Vec<String>) {
-        let workspace = self.dir.join("ws").join(&msg.run).join(&msg.board);
+        let workspace = self.dir.join("ws").join(&msg.workspace).join(&msg.board);
         if let Err(e) = std::fs::create_dir_all(&workspace) {
             return (AttemptOutcome::failed(FailureKind::Host, format!("cannot create the workspace: {e}")), vec![]);
         }
@@ -252,15 +266,15 @@ impl Worker {
             workspace,
             plugin: PluginRef { index, digest: Some(msg.plugin.trim_start_matches("sha256:").to_string()) },
         };
+        let started = WorkerEvent::Started { key: msg.key.clone(), worker: self.name.clone() };
+        self.publish_event(&msg.run, &started).await;
         executor.start(attempt, Reporter::new(msg.step, msg.attempt, tx), cancel_rx);
         let mut renew = tokio::time::interval(LEASE / 3);
         loop {
             tokio::select! {
                 report = rx.recv() => match report.map(|r| r.event) {
-                    Some(Event::Started) => {
-                        let e = WorkerEvent::Started { key: msg.key.clone(), worker: self.name.clone() };
-                        self.publish_event(&msg.run, &e).await;
-                    }
+                    // Said before the attempt started (the local executor starts at once).
+                    Some(Event::Started) => {}
                     Some(Event::Progress { done, total, message }) => {
                         let e = WorkerEvent::Progress { key: msg.key.clone(), done, total, message };
                         self.publish_event(&msg.run, &e).await;
@@ -271,6 +285,8 @@ impl Worker {
                         tokio::spawn(async move { w.ask(&run, &key, req).await });
                     }
                     Some(Event::Ended { outcome, tail }) => return (outcome, tail),
+                    // The local executor runs here; it never says where.
+                    Some(Event::RanOn { .. }) => {}
                     None => return (AttemptOutcome::failed(FailureKind::Host, "the attempt ended without a report"), vec![]),
                 },
                 _ = renew.tick() => { let _ = d.progress().await; }

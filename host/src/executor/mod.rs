@@ -78,6 +78,9 @@ pub enum Event {
     /// The attempt began to run (for an executor with a queue of its own:
     /// it left that queue).
     Started,
+    /// The attempt runs on this worker of a cluster (a remote executor
+    /// says so before `Started`; the report keeps the last one).
+    RanOn { worker: String },
     /// A progress report from the stage, one line, already made inert.
     Progress { done: u64, total: u64, message: String },
     /// The stage asks something of the run; the answer goes to the reply

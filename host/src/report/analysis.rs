@@ -140,6 +140,7 @@ pub(crate) mod tests {
                     error: (status != "ok").then(|| format!("attempt {} of {id} failed", n + 1)),
                     kind: (status != "ok").then_some(crate::status::FailureKind::Stage),
                     log_tail: if status == "ok" { Vec::new() } else { vec!["stderr: it broke".into()] },
+                    worker: None,
                 })
                 .collect(),
             previously_done: outcome == "previously_done",

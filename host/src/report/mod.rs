@@ -119,6 +119,9 @@ pub struct AttemptReport {
     /// For failures.
     pub kind: Option<FailureKind>,
     pub log_tail: Vec<String>,
+    /// The cluster worker that ran it (`baton run --nats`); null for a local run.
+    #[serde(default)]
+    pub worker: Option<String>,
 }
 
 /// A wait inside a step; its job slot was given back meanwhile.

@@ -80,6 +80,7 @@ impl Scheduler {
             error: None,
             cancelled: false,
             tail: Vec::new(),
+            worker: None,
         });
         self.journal.append(Record::Attempt { step: def.id.clone(), attempt, at: now });
         (self.observer)(&UiEvent::StepStarted { id: &def.id, attempt });
@@ -104,6 +105,11 @@ impl Scheduler {
             Event::Ended { outcome, tail } => self.on_attempt_done(step, attempt, outcome, tail),
             // The live view shows a step from its dispatch on.
             Event::Started => {}
+            Event::RanOn { worker } => {
+                if let Some(a) = self.steps[step].attempts.get_mut(attempt as usize - 1) {
+                    a.worker = Some(worker);
+                }
+            }
             Event::Progress { done, total, message } => {
                 let id = &self.plan.steps[step].id;
                 (self.observer)(&UiEvent::Progress { id, done, total, message: &message });

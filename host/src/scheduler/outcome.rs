@@ -59,6 +59,7 @@ impl Scheduler {
                     error: a.error.as_ref().map(|(_, m)| m.clone()),
                     kind: a.error.as_ref().map(|(k, _)| *k),
                     log_tail: a.tail.clone(),
+                    worker: a.worker.clone(),
                 })
                 .collect();
             if st.status == Status::Done(StepStatus::Failed)

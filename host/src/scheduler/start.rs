@@ -80,7 +80,7 @@ pub async fn run(
     let digests: Vec<Option<String>> = checked.plugins.iter().map(|p| p.as_ref().map(|l| l.digest.clone())).collect();
     let step_digests: Vec<Option<String>> =
         plan.steps.iter().map(|s| s.plugin.and_then(|p| digests[p].clone())).collect();
-    let carried = match &previous {
+    let mut carried = match &previous {
         Some(prev) => resume::previously_done(&plan, prev, &step_digests)
             .map_err(io(format!("read the journal of run {}", prev.id)))?,
         None => resume::Carried::default(),
@@ -101,7 +101,12 @@ pub async fn run(
     });
     let logs = run.clone();
     let executor: Arc<dyn crate::executor::Executor> = match &opts.nats {
-        Some(url) => Arc::new(remote_executor(url, &plan, &run.id, services.store.clone()).await?),
+        Some(url) => {
+            let resumes = previous.as_ref().map(|p| p.id.as_str());
+            let remote = remote_executor(url, &plan, &run.id, services.store.clone(), resumes).await?;
+            carried.done.extend(remote.adopted().iter().copied());
+            Arc::new(remote)
+        }
         None => Arc::new(LocalExecutor {
             engine: runtime.engine.clone(),
             max_stages: runtime.max_stages,
@@ -146,10 +151,11 @@ async fn remote_executor(
     plan: &Plan,
     run_id: &str,
     store: ArtifactStore,
+    resumes: Option<&str>,
 ) -> Result<crate::cluster::remote::RemoteExecutor, RunError> {
     let usage = |e: crate::cluster::ClusterError| RunError::Usage(e.to_string());
     let text = std::fs::read_to_string(&plan.file)
         .map_err(|e| RunError::Usage(format!("cannot read {}: {e}", plan.file.display())))?;
     let cluster = crate::cluster::Cluster::connect(url).await.map_err(usage)?;
-    crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, store).await.map_err(usage)
+    crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, store, resumes).await.map_err(usage)
 }

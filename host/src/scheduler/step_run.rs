@@ -39,6 +39,8 @@ pub struct Attempt {
     pub cancelled: bool,
     /// Last log lines of the attempt (kept for failures).
     pub tail: Vec<String>,
+    /// The cluster worker it runs on (`None`: this process).
+    pub worker: Option<String>,
 }
 
 /// A wait of the step on signals or artifacts, kept for the report.

@@ -80,7 +80,7 @@ fn a_revoked_attempt_refuses_the_stale_workers_late_result() {
         let lease_b = b.attempts.claim(&next, "wb").await.expect("wb claims");
         b.attempts.commit(&lease_b, true).await.expect("wb commits");
         let (state, _) = a.attempts.state(&next).await.expect("state").expect("ended");
-        assert_eq!(state, AttemptState::Ended { worker: "wb".into(), passed: true });
+        assert_eq!(state, AttemptState::Ended { worker: "wb".into(), passed: true, outcome: None });
 
         // A commit that lands first wins over a revocation based on the older revision.
         let third = attempt_key("run-1", 5, 1).expect("key");
@@ -162,13 +162,18 @@ fn names(workers: &[Value]) -> Vec<String> {
 
 /// Polls `baton workers` until `want` holds (30 s at most).
 fn wait_for(url: &str, what: &str, want: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    wait_for_or(url, what, want, String::new)
+}
+
+/// As `wait_for`; `context` tells more when it fails.
+fn wait_for_or(url: &str, what: &str, want: impl Fn(&[Value]) -> bool, context: impl Fn() -> String) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let live = live_workers(url);
         if want(&live) {
             return live;
         }
-        assert!(Instant::now() < deadline, "{what}: never happened; live workers: {live:?}");
+        assert!(Instant::now() < deadline, "{what}: never happened; live workers: {live:?}\n{}", context());
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -218,8 +223,11 @@ fn a_worker_keeps_beating_through_a_server_restart() {
     server.restart();
     // The heartbeat written after the restart is younger than the restart.
     let restarted = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
-    wait_for(&url, "a heartbeat after the restart", |l| {
+    let fresh = |l: &[Value]| {
         l.iter().any(|w| w["name"] == "steady" && w["at_ms"].as_u64().is_some_and(|t| u128::from(t) > restarted))
+    };
+    wait_for_or(&url, "a heartbeat after the restart", fresh, || {
+        format!("worker:\n{}\nserver:\n{}", w.log(), server.log())
     });
     assert!(w.log().contains("worker steady joined"), "{}\nserver: {}", w.log(), server.log());
 }
@@ -261,6 +269,7 @@ fn an_attempt_goes_to_one_worker_at_a_time_and_a_lapsed_lease_moves_it_without_a
             board: "L".into(),
             plugin: digest_of(b"plugin"),
             plan: digest_of(b"plan"),
+            workspace: "run-q".into(),
         };
         assert!(coordinator.queue.submit(&msg, "pool").await.expect("submit"));
         assert!(!coordinator.queue.submit(&msg, "pool").await.expect("submit again"), "a duplicate was queued twice");

@@ -145,6 +145,12 @@ with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > 
     want.sort();
     want.dedup();
     assert_eq!(passed, want);
+    // The report says where each attempt ran.
+    for s in &want {
+        let worker = r.step(s)["attempts"][0]["worker"].as_str().unwrap_or("").to_string();
+        let ran = workers.iter().find(|w| w.passed().contains(s)).map(|w| w.name.clone());
+        assert_eq!(Some(worker), ran, "worker of {s}");
+    }
     // The artifacts crossed machines, by digest: W3 got L3's generated code, W5 L4's jar.
     let run = run_id(&p);
     assert!(exists_on_any(&refs, &run, "windows", "generated/gen.c"), "{}", all_logs(&refs));
@@ -236,6 +242,7 @@ with = { run = "sleep 1" }
     // The scheduler saw one attempt of compile, and it succeeded.
     assert_eq!(step("build.compile")["attempts"].as_array().map(Vec::len), Some(1));
     assert_eq!(step("build.compile")["status"], "ok");
+    assert_ne!(step("build.compile")["attempts"][0]["worker"], victim.name.as_str());
     // compile passed exactly once, not on the killed worker; checkout was replayed there first.
     let others: Vec<&WorkerProc> = workers.iter().filter(|w| w.name != victim.name).collect();
     let compiled: Vec<&str> =
@@ -266,7 +273,7 @@ pub fn start_run(p: &Pipeline, url: &str) -> Child {
 }
 
 /// Waits for a background run: exit code, the JSON report, stderr.
-fn finish_run(mut run: Child) -> (Option<i32>, serde_json::Value, String) {
+pub fn finish_run(mut run: Child) -> (Option<i32>, serde_json::Value, String) {
     use std::io::Read;
     let (mut stdout, mut stderr) = (String::new(), String::new());
     let mut out = run.stdout.take().expect("stdout");
@@ -369,4 +376,15 @@ with = { run = "test -f checked-out && sleep 2 && echo built > binary" }
     assert_eq!(other[0].passed(), ["build.checkout", "build.compile"], "{}", other[0].log());
     let compile = report_step(&report, "build.compile");
     assert_eq!((compile["status"].as_str(), compile["attempts"].as_array().map(Vec::len)), (Some("ok"), Some(1)));
+}
+
+#[test]
+fn a_local_run_records_no_worker() {
+    let p = Pipeline::new(
+        "[policy]\nspawn = [\"sh\"]\n[[boards.b.steps]]\nname = \"s\"\nplugin = \"shell\"\nwith = { run = \"true\" }\n",
+    );
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let attempt = &r.step("b.s")["attempts"][0];
+    assert!(attempt.get("worker").is_some_and(serde_json::Value::is_null), "{attempt}");
 }

@@ -343,3 +343,16 @@ name = "s"
         ]
     );
 }
+
+#[test]
+fn boards_may_require_worker_labels() {
+    let plan = parse(
+        "[boards.l]\nruns_on = { os = \"linux\", arch = \"x86_64\" }\n[[boards.l.steps]]\nname = \"a\"\n[[boards.w.steps]]\nname = \"b\"\n",
+    )
+    .expect("valid");
+    assert_eq!(plan.runs_on[0].get("os").map(String::as_str), Some("linux"));
+    assert_eq!(plan.runs_on[0].len(), 2);
+    assert!(plan.runs_on[1].is_empty());
+    let errs = errors("[boards.l]\nruns_on = { \"o s\" = \"linux\" }\n[[boards.l.steps]]\nname = \"a\"\n");
+    assert_eq!(errs, ["boards.l.runs_on: invalid label `o s` (use letters, digits, `_` and `-`)"]);
+}

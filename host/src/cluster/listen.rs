@@ -1,0 +1,105 @@
+//! The coordinator's listeners for a run's subjects (see [`super::wire`]):
+//! workers' events become the attempts' reports, and stages' asks go to
+//! the scheduler through the attempt's reporter, with the answer sent back.
+//! What a passing attempt asked is kept for replays ([`super::recover`]).
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+
+use super::attempts::AttemptState;
+use super::remote::{Inner, fetch_blob, lock};
+use super::wire::{Answer, Ask, AskKind, WorkerEvent};
+use crate::executor::{ArtifactError, Event, Reporter, Request, SignalError};
+
+pub(super) async fn events(inner: Arc<Inner>, mut events: async_nats::Subscriber) {
+    while let Some(m) = events.next().await {
+        let Ok(event) = serde_json::from_slice::<WorkerEvent>(&m.payload) else { continue };
+        match event {
+            WorkerEvent::Started { key, worker } => {
+                if let Some((r, _)) = inner.reporter(&key) {
+                    r.send(Event::RanOn { worker });
+                    r.send(Event::Started);
+                }
+            }
+            WorkerEvent::Progress { key, done, total, message } => {
+                if let Some((r, _)) = inner.reporter(&key) {
+                    r.send(Event::Progress { done, total, message: crate::text::escape_text(&message).into_owned() });
+                }
+            }
+            WorkerEvent::Ended { key, worker, outcome, tail } => {
+                // Only the end the owner committed counts.
+                let committed = matches!(
+                    inner.cluster.attempts.state(&key).await,
+                    Ok(Some((AttemptState::Ended { worker: w, .. }, _))) if w == worker
+                );
+                if !committed {
+                    continue;
+                }
+                inner.finish(&key, &worker, outcome, tail);
+            }
+        }
+    }
+}
+
+pub(super) async fn asks(inner: Arc<Inner>, mut asks: async_nats::Subscriber) {
+    while let Some(m) = asks.next().await {
+        let Some(reply) = m.reply.clone() else { continue };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let answer = match serde_json::from_slice::<Ask>(&m.payload) {
+                Ok(ask) => match inner.reporter(&ask.key) {
+                    Some((r, step)) => answer(&inner, &r, step, ask.ask).await,
+                    None => match lock(&inner.replays).get(&ask.key).map(|(step, _)| *step) {
+                        Some(step) => super::recover::answer_replay(&inner, step, ask.ask),
+                        None => Answer::Gone,
+                    },
+                },
+                Err(_) => Answer::Gone,
+            };
+            let payload = serde_json::to_vec(&answer).expect("answers serialize");
+            let _ = inner.cluster.client.publish(reply, payload.into()).await;
+        });
+    }
+}
+
+async fn answer(inner: &Inner, r: &Reporter, step: usize, ask: AskKind) -> Answer {
+    let ending = || SignalError::Failed("the run is ending".into());
+    match ask {
+        AskKind::Emit { name } => {
+            Answer::Signal(r.ask(|reply| Request::Emit { name, reply }).await.unwrap_or_else(|| Err(ending())))
+        }
+        AskKind::Raised { name } => {
+            Answer::Raised(r.ask(|reply| Request::Raised { name, reply }).await.unwrap_or_else(|| Err(ending())))
+        }
+        AskKind::Wait { names } => {
+            Answer::Signal(r.ask(|reply| Request::Wait { names, reply }).await.unwrap_or_else(|| Err(ending())))
+        }
+        AskKind::Publish { record } => {
+            if let Err(e) = fetch_blob(&inner.cluster, &inner.store, &record.digest).await {
+                return Answer::Published(Err(ArtifactError::NotFound(format!("{}: {e}", record.reference))));
+            }
+            let gone = || Err(ArtifactError::NeverPublished("the run is ending".into()));
+            let kept = record.clone();
+            let answer = r.ask(|reply| Request::Publish { record, reply }).await.unwrap_or_else(gone);
+            if answer.is_ok() {
+                lock(&inner.asked).entry(step).or_default().published.push(kept);
+            }
+            Answer::Published(answer)
+        }
+        AskKind::Lookup { reference } => {
+            let gone = || Err(ArtifactError::NeverPublished("the run is ending".into()));
+            let asked = reference.clone();
+            let answer = r.ask(|reply| Request::Lookup { reference, reply }).await.unwrap_or_else(gone);
+            if let Ok(record) = &answer {
+                lock(&inner.asked).entry(step).or_default().lookups.push((asked, record.clone()));
+            }
+            Answer::Record(answer)
+        }
+        AskKind::List => {
+            let records = r.ask(|reply| Request::List { reply }).await.unwrap_or_default();
+            lock(&inner.asked).entry(step).or_default().list = records.clone();
+            Answer::Records(records)
+        }
+    }
+}
