@@ -144,6 +144,9 @@ pub enum FailureKind {
     /// not allow (a program not on its spawn list, an artifact an untrusted
     /// step may not read).
     Denied,
+    /// The cluster worker running it was lost (`baton run --nats`): the
+    /// step runs again elsewhere, whatever its `retries`.
+    Lost,
 }
 
 impl FailureKind {
@@ -157,6 +160,7 @@ impl FailureKind {
             Self::Timeout => "timeout",
             Self::Host => "host",
             Self::Denied => "denied",
+            Self::Lost => "lost",
         }
     }
 

@@ -27,7 +27,7 @@ pub(super) async fn events(inner: Arc<Inner>, mut events: async_nats::Subscriber
                     r.send(Event::Progress { done, total, message: crate::text::escape_text(&message).into_owned() });
                 }
             }
-            WorkerEvent::Ended { key, worker, outcome, tail } => {
+            WorkerEvent::Ended { key, worker, outcome, tail, log } => {
                 // Only the end the owner committed counts.
                 let committed = matches!(
                     inner.cluster.attempts.state(&key).await,
@@ -35,6 +35,9 @@ pub(super) async fn events(inner: Arc<Inner>, mut events: async_nats::Subscriber
                 );
                 if !committed {
                     continue;
+                }
+                if let (Some(digest), Some(step)) = (log, inner.reporter(&key).map(|(_, s)| s)) {
+                    inner.keep_log(step, &digest).await;
                 }
                 inner.finish(&key, &worker, outcome, tail);
             }

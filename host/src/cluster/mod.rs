@@ -33,7 +33,8 @@
 //!   (`listen`, over the subjects of [`wire`]) into the attempts' reports;
 //!   `recover` moves the boards of a lost worker and replays them;
 //! - [`serve`]: `baton worker`: pulls its attempts, claims them, runs them
-//!   with the local executor and relays their events and requests.
+//!   with the local executor (plugins fetched, verified and compiled once
+//!   per digest) and sends their events; `relay` carries their requests.
 //!
 //! The server must be 2.10 or later (the client's key-value API fails on
 //! older ones); `./setup.sh --deps` installs one for the tests.
@@ -43,6 +44,7 @@ pub mod blobs;
 mod listen;
 pub mod queue;
 mod recover;
+mod relay;
 pub mod remote;
 pub mod serve;
 pub mod signals;

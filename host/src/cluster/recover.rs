@@ -4,7 +4,9 @@
 //! (compare-and-set: a late result of the stale worker is refused), places
 //! the board on another live worker, replays there the board's steps that
 //! had passed (their workspace is gone), and sends the interrupted attempts
-//! again. The scheduler sees one attempt that took longer.
+//! again: the interrupted attempts end as lost (kind `lost`, naming the
+//! worker), the scheduler starts their next attempts at once, and those
+//! wait until the board has moved.
 //!
 //! A replay gets the answers its step's passing attempt got: its signals
 //! are raised already, its lookups return the same records, and what it
@@ -82,11 +84,18 @@ async fn move_board(inner: Arc<Inner>, board: usize, was: Placed, n: u32) {
         .filter(|(_, p)| p.worker == lost && inner.step_board[p.msg.step] == board)
         .map(|(k, _)| k.clone())
         .collect();
-    let mut again = Vec::new();
+    let mut again = 0;
     for key in interrupted {
         match take_back(&inner, &key, &lost).await {
-            // Revoked: it runs again elsewhere.
-            Ok(None) => again.push(key),
+            // Revoked: it ends as lost; the scheduler's next attempt waits
+            // for the move (`moving`) and runs on the new worker.
+            Ok(None) => {
+                if let Some(p) = lock(&inner.pending).remove(&key) {
+                    let message = format!("worker lost: {lost} stopped beating while it ran this attempt");
+                    p.reporter.ended(AttemptOutcome::failed(FailureKind::Lost, message), Vec::new());
+                }
+                again += 1;
+            }
             // It ended (and committed) just before: its end counts.
             Ok(Some(passed)) => {
                 if let Some(p) = lock(&inner.pending).remove(&key) {
@@ -105,7 +114,7 @@ async fn move_board(inner: Arc<Inner>, board: usize, was: Placed, n: u32) {
     eprintln!(
         "baton: worker {lost} lost; board {} moves to another worker ({} step(s) to run again, {} replayed first: {})",
         inner.boards[board],
-        again.len(),
+        again,
         ids.len(),
         if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
     );
@@ -114,28 +123,16 @@ async fn move_board(inner: Arc<Inner>, board: usize, was: Placed, n: u32) {
         let key = format!("{}.{step}.replay{n}-{i}", inner.run);
         let result = replay(&inner, board, *step, key).await;
         if let Err(message) = result {
-            lock(&inner.moving).remove(&board);
-            for key in &again {
-                if let Some(p) = lock(&inner.pending).remove(key) {
-                    p.reporter.ended(AttemptOutcome::failed(FailureKind::Host, message.clone()), Vec::new());
-                }
-            }
-            return;
+            // The board's next attempts run in a workspace without what
+            // this step made; they will say what is missing.
+            eprintln!("baton: {message}");
+            break;
         }
         if let Some(p) = lock(&inner.placed).get_mut(&board) {
             p.passed.push(*step);
         }
     }
     lock(&inner.moving).remove(&board);
-    for key in again {
-        let Some(p) = lock(&inner.pending).remove(&key) else { continue };
-        let mut msg = p.msg;
-        msg.key = format!("{key}-moved{n}");
-        let reporter = p.reporter;
-        if let Err(e) = inner.send(board, msg, reporter.clone()).await {
-            reporter.ended(AttemptOutcome::failed(FailureKind::Host, e.to_string()), Vec::new());
-        }
-    }
 }
 
 /// Revokes `key` from `lost`: `None` once revoked, `Some(passed)` if it had

@@ -35,6 +35,8 @@ pub(super) struct Inner {
     adopted: Vec<usize>,
     pub(super) step_board: Vec<usize>,
     step_plugin: Vec<Option<usize>>,
+    /// Steps that read secrets (not sent to workers: such a step fails).
+    step_secrets: Vec<bool>,
     pub(super) step_ids: Vec<String>,
     pub(super) boards: Vec<String>,
     /// Per board: the labels its worker must have.
@@ -54,6 +56,8 @@ pub(super) struct Inner {
     pub(super) replays: Mutex<HashMap<String, (usize, oneshot::Sender<bool>)>>,
     /// The coordinator's artifact store (published blobs are fetched into it).
     pub(super) store: ArtifactStore,
+    /// Where the run keeps a step's log (the worker's copy is fetched there).
+    log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
 }
 
 /// An attempt on a worker.
@@ -85,6 +89,7 @@ impl RemoteExecutor {
         plan_text: &str,
         store: ArtifactStore,
         resumes: Option<&str>,
+        log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
     ) -> Result<Self, ClusterError> {
         attempt_key(run, 0, 1)?;
         let plan_blob = cluster.blobs.put(plan_text.as_bytes()).await?;
@@ -127,6 +132,7 @@ impl RemoteExecutor {
             adopted,
             step_board: plan.steps.iter().map(|s| s.board).collect(),
             step_plugin: plan.steps.iter().map(|s| s.plugin).collect(),
+            step_secrets: plan.steps.iter().map(|s| !s.policy.secrets.is_empty()).collect(),
             step_ids: plan.steps.iter().map(|s| s.id.clone()).collect(),
             boards: plan.boards.clone(),
             runs_on: plan.runs_on.clone(),
@@ -137,6 +143,7 @@ impl RemoteExecutor {
             asked: Mutex::new(HashMap::new()),
             replays: Mutex::new(HashMap::new()),
             store,
+            log_of,
         });
         tokio::spawn(super::listen::events(inner.clone(), events));
         tokio::spawn(super::listen::asks(inner.clone(), asks));
@@ -194,6 +201,12 @@ impl Inner {
 
     /// The message of attempt `number` of `step` under `key`.
     pub(super) fn message(&self, step: usize, number: u32, key: String) -> Result<AttemptMsg, String> {
+        if self.step_secrets[step] {
+            return Err(format!(
+                "step {} reads secrets, which baton does not send to cluster workers: run it without --nats (e.g. `baton run --only {}`)",
+                self.step_ids[step], self.step_ids[step]
+            ));
+        }
         let plugin = match self.step_plugin[step].and_then(|i| self.plugin_blobs.get(i)) {
             Some(Ok(p)) => p.clone(),
             Some(Err(e)) => return Err(e.clone()),
@@ -291,6 +304,16 @@ impl Inner {
             }
         }
         p.reporter.ended(outcome.into(), tail);
+    }
+
+    /// Copies a step's log from the object store into the run (verified).
+    pub(super) async fn keep_log(&self, step: usize, digest: &str) {
+        let Ok(bytes) = self.cluster.blobs.get(digest).await else { return };
+        let path = (self.log_of)(&self.step_ids[step]);
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::write(&path, bytes);
     }
 
     pub(super) fn reporter(&self, key: &str) -> Option<(Reporter, usize)> {

@@ -16,19 +16,18 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::attempts::{Lease, OwnershipError};
 use super::queue::{AttemptMsg, Delivery};
-use super::remote::fetch_blob;
-use super::wire::{Answer, Ask, AskKind, WireOutcome, WorkerEvent, ask_subject, cancel_subject, events_subject};
+use super::wire::{WireOutcome, WorkerEvent, cancel_subject, events_subject};
 use super::workers::{BEAT_EVERY, Heartbeat};
 use super::{Cluster, ClusterError};
-use crate::executor::{
-    ArtifactError, Attempt, AttemptOutcome, Event, Executor, FailureKind, PluginRef, Reporter, Request, SignalError,
-};
+use crate::executor::{Attempt, AttemptOutcome, Event, Executor, FailureKind, PluginRef, Reporter};
 use crate::plan::Plan;
 use crate::runtime::Runtime;
 use crate::runtime::context::RunServices;
 use crate::runtime::executor::LocalExecutor;
+use crate::runtime::plugin::LoadedPlugin;
 use crate::sandbox::confine::Confinement;
 use crate::storage::artifacts::ArtifactStore;
+use crate::text::escape_text;
 
 /// How long a delivery is leased; renewed every third of it while the attempt runs.
 const LEASE: Duration = Duration::from_secs(15);
@@ -36,15 +35,17 @@ const LEASE: Duration = Duration::from_secs(15);
 /// A running attempt: its step id and what cancels it.
 type Running = (String, Option<oneshot::Sender<()>>);
 
-struct Worker {
-    cluster: Cluster,
-    name: String,
-    dir: PathBuf,
-    runtime: Runtime,
-    store: ArtifactStore,
+pub(super) struct Worker {
+    pub(super) cluster: Cluster,
+    pub(super) name: String,
+    pub(super) dir: PathBuf,
+    pub(super) runtime: Runtime,
+    pub(super) store: ArtifactStore,
     /// Running attempts: key → (step id, cancel).
     running: Mutex<HashMap<String, Running>>,
     plans: Mutex<HashMap<String, Arc<Plan>>>,
+    /// Loaded plugins by (digest, name): fetched, verified and compiled once.
+    plugins: Mutex<HashMap<(String, String), Arc<LoadedPlugin>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -72,6 +73,7 @@ pub async fn serve(
         runtime,
         running: Mutex::new(HashMap::new()),
         plans: Mutex::new(HashMap::new()),
+        plugins: Mutex::new(HashMap::new()),
     });
     let canceller = {
         let w = w.clone();
@@ -146,11 +148,17 @@ pub async fn serve(
 impl Worker {
     async fn run_one(self: Arc<Self>, d: Delivery) {
         let msg = d.msg.clone();
+        // The names become paths under --dir: nothing but plain tokens.
+        if !super::is_key_token(&msg.run) || !super::is_key_token(&msg.workspace) {
+            eprintln!("worker {}: refusing attempt {}: invalid run id", self.name, escape_text(&msg.key));
+            let _ = d.done().await;
+            return;
+        }
         let lease = match self.cluster.attempts.claim(&msg.key, &self.name).await {
             Ok(l) => l,
             Err(e) => {
                 // Someone else's (or revoked): not to run here.
-                eprintln!("worker {}: skipping {}: {e}", self.name, msg.key);
+                eprintln!("worker {}: {}", self.name, escape_text(&format!("skipping {}: {e}", msg.key)));
                 let _ = d.done().await;
                 return;
             }
@@ -174,11 +182,19 @@ impl Worker {
         }
         match committed {
             Ok(_) => {
+                // The step log goes with the end, so that the coordinator's
+                // run has it (`baton logs`, the report).
+                let log_file = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
+                let log = match std::fs::read(&log_file) {
+                    Ok(bytes) => self.cluster.blobs.put(&bytes).await.ok(),
+                    Err(_) => None,
+                };
                 let ended = WorkerEvent::Ended {
                     key: msg.key.clone(),
                     worker: self.name.clone(),
                     outcome: WireOutcome::from(&outcome),
                     tail,
+                    log,
                 };
                 self.publish_event(&msg.run, &ended).await;
                 let how = match &outcome {
@@ -186,7 +202,9 @@ impl Worker {
                     AttemptOutcome::Failed { message, .. } => format!("failed: {message}"),
                     AttemptOutcome::Cancelled => "cancelled".to_string(),
                 };
-                eprintln!("worker {}: end {id} (attempt {}, run {}): {how}", self.name, msg.attempt, msg.run);
+                // The stage's error is its own text: shown inert.
+                let line = format!("end {id} (attempt {}, run {}): {how}", msg.attempt, msg.run);
+                eprintln!("worker {}: {}", self.name, escape_text(&line));
             }
             Err(OwnershipError::Refused { .. }) => {
                 eprintln!(
@@ -205,8 +223,18 @@ impl Worker {
         let plan = self.plan(msg).await?;
         let def = plan.steps.get(msg.step).ok_or_else(|| format!("step {} is not in the run's plan", msg.step))?;
         let index = def.plugin.ok_or_else(|| format!("step {} has no plugin", def.id))?;
-        let bytes = self.cluster.blobs.get(&msg.plugin).await.map_err(|e| format!("plugin refused: {e}"))?;
-        let loaded = self.runtime.load_bytes_noting(&plan.plugins[index], &bytes, |_| {}).map_err(|e| e.to_string())?;
+        let plugin_def = &plan.plugins[index];
+        let cached = (msg.plugin.clone(), plugin_def.name.clone());
+        let known = lock(&self.plugins).get(&cached).cloned();
+        let loaded = match known {
+            Some(p) => p,
+            None => {
+                let bytes = self.cluster.blobs.get(&msg.plugin).await.map_err(|e| format!("plugin refused: {e}"))?;
+                let p = self.runtime.load_bytes_noting(plugin_def, &bytes, |_| {}).map_err(|e| e.to_string())?;
+                lock(&self.plugins).insert(cached, p.clone());
+                p
+            }
+        };
         let mut plugins: crate::runtime::executor::Plugins = vec![None; plan.plugins.len()];
         plugins[index] = Some(Ok(loaded));
         let logs = self.dir.join("runs").join(&msg.run).join("logs");
@@ -251,7 +279,9 @@ impl Worker {
         executor: LocalExecutor,
         id: &str,
     ) -> (AttemptOutcome, Vec<String>) {
-        let workspace = self.dir.join("ws").join(&msg.workspace).join(&msg.board);
+        // The board as the plan names it (checked names), not as the message does.
+        let board = &executor.plan.boards[executor.plan.steps[msg.step].board];
+        let workspace = self.dir.join("ws").join(&msg.workspace).join(board);
         if let Err(e) = std::fs::create_dir_all(&workspace) {
             return (AttemptOutcome::failed(FailureKind::Host, format!("cannot create the workspace: {e}")), vec![]);
         }
@@ -298,85 +328,5 @@ impl Worker {
         let payload = serde_json::to_vec(event).expect("events serialize");
         let _ = self.cluster.client.publish(events_subject(run), payload.into()).await;
         let _ = self.cluster.client.flush().await;
-    }
-
-    /// Sends a stage's request to the coordinator and passes the answer on.
-    async fn ask(&self, run: &str, key: &str, req: Request) {
-        let gone = "the coordinator does not answer for this attempt any more";
-        match req {
-            Request::Emit { name, reply } => {
-                let r = match self.send(run, key, AskKind::Emit { name }).await {
-                    Some(Answer::Signal(r)) => r,
-                    _ => Err(SignalError::Failed(gone.into())),
-                };
-                let _ = reply.send(r);
-            }
-            Request::Raised { name, reply } => {
-                let r = match self.send(run, key, AskKind::Raised { name }).await {
-                    Some(Answer::Raised(r)) => r,
-                    _ => Err(SignalError::Failed(gone.into())),
-                };
-                let _ = reply.send(r);
-            }
-            Request::Wait { names, reply } => {
-                let r = match self.send(run, key, AskKind::Wait { names }).await {
-                    Some(Answer::Signal(r)) => r,
-                    _ => Err(SignalError::Failed(gone.into())),
-                };
-                let _ = reply.send(r);
-            }
-            Request::Publish { record, reply } => {
-                let r = match self.upload(&record.digest).await {
-                    Err(e) => Err(ArtifactError::NotFound(format!("{}: {e}", record.reference))),
-                    Ok(()) => match self.send(run, key, AskKind::Publish { record }).await {
-                        Some(Answer::Published(r)) => r,
-                        _ => Err(ArtifactError::NeverPublished(gone.into())),
-                    },
-                };
-                let _ = reply.send(r);
-            }
-            Request::Lookup { reference, reply } => {
-                let r = match self.send(run, key, AskKind::Lookup { reference }).await {
-                    Some(Answer::Record(Ok(record))) => {
-                        match fetch_blob(&self.cluster, &self.store, &record.digest).await {
-                            Ok(()) => Ok(record),
-                            Err(e) => Err(ArtifactError::NotFound(format!("{}: {e}", record.reference))),
-                        }
-                    }
-                    Some(Answer::Record(Err(e))) => Err(e),
-                    _ => Err(ArtifactError::NeverPublished(gone.into())),
-                };
-                let _ = reply.send(r);
-            }
-            Request::List { reply } => {
-                let records = match self.send(run, key, AskKind::List).await {
-                    Some(Answer::Records(r)) => r,
-                    _ => Vec::new(),
-                };
-                for r in &records {
-                    let _ = fetch_blob(&self.cluster, &self.store, &r.digest).await;
-                }
-                let _ = reply.send(records);
-            }
-        }
-    }
-
-    /// Puts a published blob of the local store into the object store.
-    async fn upload(&self, digest: &str) -> Result<(), ClusterError> {
-        let path = self.store.blob_path(digest);
-        let bytes = std::fs::read(&path).map_err(|e| ClusterError::io(format!("reading {}", path.display()), e))?;
-        let stored = self.cluster.blobs.put(&bytes).await?;
-        if stored != digest {
-            return Err(ClusterError::Invalid(format!("blob {} in the local store is corrupt", path.display())));
-        }
-        Ok(())
-    }
-
-    async fn send(&self, run: &str, key: &str, ask: AskKind) -> Option<Answer> {
-        let payload = serde_json::to_vec(&Ask { key: key.into(), ask }).expect("asks serialize");
-        // No timeout: a wait lasts as long as the signal takes.
-        let request = async_nats::Request::new().payload(payload.into()).timeout(None);
-        let answer = self.cluster.client.send_request(ask_subject(run), request).await.ok()?;
-        serde_json::from_slice(&answer.payload).ok()
     }
 }

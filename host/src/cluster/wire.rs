@@ -67,11 +67,14 @@ pub enum WorkerEvent {
         message: String,
     },
     /// Sent only after the worker committed the end (compare-and-set).
+    /// `log`: the step log's bytes in the object store.
     Ended {
         key: String,
         worker: String,
         outcome: WireOutcome,
         tail: Vec<String>,
+        #[serde(default)]
+        log: Option<String>,
     },
 }
 

@@ -14,6 +14,10 @@ use crate::status::StepStatus;
 use crate::storage::journal::Record;
 use crate::text::{MAX_ERROR, clean_message};
 
+/// How many times a step's attempt may be lost with its cluster worker
+/// before the loss counts as the step's failure.
+const MAX_LOST: u32 = 3;
+
 impl Scheduler {
     /// Gives job slots to woken waiters first, then to ready steps. Returns
     /// whether anything changed.
@@ -165,12 +169,17 @@ impl Scheduler {
             AttemptOutcome::Cancelled => self.finish(i, StepStatus::Cancelled, Some("cancelled".into())),
             AttemptOutcome::Failed { kind, message } => {
                 let def = &self.plan.steps[i];
-                let retry = attempt <= def.retries
-                    && kind.retryable()
+                // A lost worker's attempt is not the step's failure: it runs
+                // again at once (a few times at most), and uses up none of
+                // the step's retries.
+                let losses = self.steps[i].attempts.iter().filter(|a| matches!(a.error, Some((FailureKind::Lost, _))));
+                let losses = losses.count() as u32;
+                let lost = kind == FailureKind::Lost && losses <= MAX_LOST;
+                let retry = (lost || attempt - losses <= def.retries && kind.retryable())
                     && !self.cancelled
                     && (self.halted.is_none() || def.always);
                 if retry {
-                    let delay = backoff(def.backoff, attempt + 1);
+                    let delay = if lost { Duration::ZERO } else { backoff(def.backoff, attempt + 1) };
                     (self.observer)(&UiEvent::StepRetrying {
                         id: &def.id,
                         next_attempt: attempt + 1,

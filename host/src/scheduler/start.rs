@@ -103,7 +103,8 @@ pub async fn run(
     let executor: Arc<dyn crate::executor::Executor> = match &opts.nats {
         Some(url) => {
             let resumes = previous.as_ref().map(|p| p.id.as_str());
-            let remote = remote_executor(url, &plan, &run.id, services.store.clone(), resumes).await?;
+            let log_of = Box::new(move |id: &str| logs.log_of(id));
+            let remote = remote_executor(url, &plan, &run.id, services.store.clone(), resumes, log_of).await?;
             carried.done.extend(remote.adopted().iter().copied());
             Arc::new(remote)
         }
@@ -152,10 +153,13 @@ async fn remote_executor(
     run_id: &str,
     store: ArtifactStore,
     resumes: Option<&str>,
+    log_of: Box<dyn Fn(&str) -> PathBuf + Send + Sync>,
 ) -> Result<crate::cluster::remote::RemoteExecutor, RunError> {
     let usage = |e: crate::cluster::ClusterError| RunError::Usage(e.to_string());
     let text = std::fs::read_to_string(&plan.file)
         .map_err(|e| RunError::Usage(format!("cannot read {}: {e}", plan.file.display())))?;
     let cluster = crate::cluster::Cluster::connect(url).await.map_err(usage)?;
-    crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, store, resumes).await.map_err(usage)
+    crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, store, resumes, log_of)
+        .await
+        .map_err(usage)
 }

@@ -1,11 +1,12 @@
-//! Where boards go on a cluster (`runs_on` labels), and a run through a
-//! server restart.
+//! Where boards go on a cluster (`runs_on` labels), and what a cluster run
+//! survives or refuses: a server restart, cancellation, a killed
+//! coordinator, a worker told to stop, forged messages, tampered plugins.
 
 use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cluster_runs::{WorkerProc, all_logs, start_run};
+use crate::cluster_runs::{WorkerProc, all_logs, finish_run, report_step, start_run};
 use crate::harness::Pipeline;
 use crate::nats_server::NatsServer;
 
@@ -192,11 +193,25 @@ spawn = ["sh"]
 [[boards.b.steps]]
 name = "slow"
 plugin = "shell"
-with = { run = "sleep 1 && echo done > out" }
+with = { run = "sleep 2 && echo done-on-the-worker" }
 "#,
     );
     let run = start_run(&p, &url);
     crate::cluster_runs::wait_for_line(&[&w], ": start b.slow ");
+    // `baton workers` lists what it runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = std::process::Command::new(crate::harness::baton_bin())
+            .args(["workers", "--json", "--nats", &url])
+            .output()
+            .expect("baton workers");
+        let live: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        if live[0]["running"] == serde_json::json!(["b.slow"]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never listed as running b.slow: {live}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     w.signal(libc::SIGTERM);
     let (code, report, stderr) = crate::cluster_runs::finish_run(run);
     assert_eq!(code, Some(0), "{stderr}\n{}", w.log());
@@ -205,4 +220,118 @@ with = { run = "sleep 1 && echo done > out" }
     let log = w.log();
     let (ended, left) = (log.find(": end b.slow ").expect("ended"), log.find("worker w1 left").expect("left"));
     assert!(ended < left, "{log}");
+    // The step's log came back with its end: the coordinator's run has it.
+    assert!(p.log("b.slow").contains("done-on-the-worker"), "{}", p.log("b.slow"));
+}
+
+#[test]
+fn a_worker_refuses_a_forged_attempt_whose_run_id_would_leave_its_directory() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    crate::cluster_runs::wait_for_line(&[&w], "worker w1 joined");
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let cluster = baton_host::cluster::Cluster::connect(&url).await.expect("connect");
+        let digest = baton_host::cluster::blobs::digest_of(b"x");
+        let msg = baton_host::cluster::queue::AttemptMsg {
+            key: "forged.0.1".into(),
+            run: "../../etc".into(),
+            step: 0,
+            attempt: 1,
+            board: "../b".into(),
+            plugin: digest.clone(),
+            plan: digest,
+            workspace: "../../etc".into(),
+        };
+        cluster.queue.submit(&msg, "w1").await.expect("submit");
+    });
+    crate::cluster_runs::wait_for_line(&[&w], "worker w1: refusing attempt forged.0.1: invalid run id");
+    assert!(!w.log().contains(": start "), "{}", w.log());
+}
+
+#[test]
+fn a_worker_refuses_a_tampered_plugin_by_digest() {
+    let server = NatsServer::start();
+    let url = server.url();
+    // The attack: before the run, someone with write access to the bucket
+    // stores other bytes of the same size under the shell plugin's digest
+    // (so the coordinator takes it for the plugin it was about to upload).
+    let real = baton_host::plan::bundled::bytes("shell").expect("bundled shell");
+    let digest = baton_host::cluster::blobs::digest_of(real);
+    let mut evil = real.to_vec();
+    let mid = evil.len() / 2;
+    evil[mid] ^= 0xff;
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let cluster = baton_host::cluster::Cluster::connect(&url).await.expect("connect");
+        let js = async_nats::jetstream::new(cluster.client.clone());
+        let store = js.get_object_store(baton_host::cluster::BLOBS_BUCKET).await.expect("bucket");
+        store.put(digest.as_str(), &mut &evil[..]).await.expect("plant");
+    });
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let p = Pipeline::new(
+        r#"
+[pipeline]
+name = "tampered"
+
+[[boards.b.steps]]
+name = "s"
+plugin = "shell"
+with = { run = "true" }
+"#,
+    );
+    let (code, report, stderr) = finish_run(start_run(&p, &url));
+    assert_eq!(code, Some(1), "{stderr}\n{}", w.log());
+    let error = report_step(&report, "b.s")["error"].as_str().unwrap_or("").to_string();
+    let actual = baton_host::cluster::blobs::digest_of(&evil);
+    assert_eq!(
+        error,
+        format!(
+            "plugin refused: blob {digest} was tampered with in the object store: its content hashes to {actual}; refused (remove it from bucket `baton_blobs` and publish it again)"
+        ),
+        "{stderr}\n{}",
+        w.log()
+    );
+    assert!(w.passed().is_empty(), "{}", w.log());
+}
+
+#[test]
+fn a_step_on_a_worker_is_held_to_its_policy_as_locally() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    // No [policy] spawn: the shell may not start `sh`, on a worker as here.
+    let p = Pipeline::new("[[boards.b.steps]]\nname = \"s\"\nplugin = \"shell\"\nwith = { run = \"true\" }\n");
+    let (code, report, stderr) = finish_run(start_run(&p, &url));
+    assert_eq!(code, Some(1), "{stderr}\n{}", w.log());
+    let step = report_step(&report, "b.s");
+    assert_eq!(step["attempts"][0]["worker"], "w1");
+    assert_eq!(
+        step["error"],
+        "denied: program `sh` is not in the spawn allow-list of step b.s (allowed: none); to allow it, add it to [policy] spawn and to the step's `spawn` if it sets one"
+    );
+}
+
+#[test]
+fn a_step_that_reads_secrets_is_not_sent_to_a_worker() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let p = Pipeline::new(
+        "[policy]\nspawn = [\"sh\"]\n[[boards.b.steps]]\nname = \"s\"\nplugin = \"shell\"\nsecrets = [\"BATON_IT_TOKEN\"]\nwith = { run = \"true\" }\n",
+    );
+    let run = p
+        .baton()
+        .args(["run", "--json", "--nats", &url])
+        .env("BATON_IT_TOKEN", "hunter2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start baton run");
+    let (code, report, stderr) = finish_run(run);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        report_step(&report, "b.s")["error"],
+        "step b.s reads secrets, which baton does not send to cluster workers: run it without --nats (e.g. `baton run --only b.s`)"
+    );
+    assert!(!w.log().contains(": start "), "{}", w.log());
 }

@@ -132,6 +132,10 @@ fn row(
     if s.attempts.len() > 1 {
         let _ = write!(out, " <span class=\"pill\">{} attempts</span>", s.attempts.len());
     }
+    // On a cluster: where it ran (`baton run --nats`).
+    if let Some(worker) = s.attempts.last().and_then(|a| a.worker.as_deref()) {
+        let _ = write!(out, " <span class=\"pill worker\" title=\"cluster worker\">{}</span>", escape(worker));
+    }
     out.push_str("</span><span class=\"track\">");
     bar(out, r, s, scale, crit);
     let dur = s.seconds().map(human).unwrap_or_else(|| "-".into());
@@ -204,6 +208,10 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
         let what = match &a.error {
             Some(e) => format!("attempt {}: {e}", a.attempt),
             None => format!("attempt {}: {}", a.attempt, a.status.as_str()),
+        };
+        let what = match &a.worker {
+            Some(w) => format!("{what} (on worker {w})"),
+            None => what,
         };
         segment(out, &class, inner(a.start), inner(a_end), &what);
     }

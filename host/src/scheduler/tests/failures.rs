@@ -179,3 +179,49 @@ plugin = "s"
     assert!(ran.step("l.a").attempts.is_empty());
     assert_eq!(ran.report.artifacts.len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_lost_with_its_worker_runs_again_at_once_without_using_up_retries() {
+    let ran = Pipeline::new(
+        r#"
+[[boards.l.steps]]
+name = "a"
+plugin = "s"
+backoff = "1s"
+"#,
+    )
+    .script("l.a", 1, &[Act::Sleep(10), Act::Fail(FailureKind::Lost, "worker lost: w1")])
+    .script("l.a", 2, &[])
+    .run()
+    .await;
+    assert_eq!(ran.trace, ["0 l.a#1 start", "10 l.a#1 failed: worker lost: w1", "10 l.a#2 start", "10 l.a#2 ok"]);
+    assert_eq!(ran.outcome("l.a"), (StepStatus::Ok, None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_lost_four_times_fails() {
+    let lost = [Act::Fail(FailureKind::Lost, "worker lost: w")];
+    let ran = Pipeline::new("[[boards.l.steps]]\nname = \"a\"\nplugin = \"s\"\n")
+        .script("l.a", 1, &lost)
+        .script("l.a", 2, &lost)
+        .script("l.a", 3, &lost)
+        .script("l.a", 4, &lost)
+        .script("l.a", 5, &[])
+        .run()
+        .await;
+    assert_eq!(ran.outcome("l.a"), (StepStatus::Failed, Some("worker lost: w")));
+    assert_eq!(ran.step("l.a").attempts.len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_loss_uses_up_none_of_the_steps_retries() {
+    let ran = Pipeline::new("[[boards.l.steps]]\nname = \"a\"\nplugin = \"s\"\nretries = 1\nbackoff = \"1s\"\n")
+        .script("l.a", 1, &[Act::Fail(FailureKind::Lost, "worker lost: w")])
+        .script("l.a", 2, &[Act::Fail(FailureKind::Stage, "flaky")])
+        .script("l.a", 3, &[])
+        .run()
+        .await;
+    assert_eq!(ran.outcome("l.a"), (StepStatus::Ok, None));
+    let kinds: Vec<_> = ran.step("l.a").attempts.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [Some(FailureKind::Lost), Some(FailureKind::Stage), None]);
+}
