@@ -14,6 +14,7 @@ one-board graph could not use more than one worker.
 """
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -210,10 +211,13 @@ class ClusterBench:
                               f"{', '.join(left)}")
 
     def run(self):
+        # SIGTERM (or Ctrl-C) of the benchmark still stops what it started.
+        before = signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: stopped by SIGTERM"))
         try:
             self.measure()
         finally:
             self.stop_everything()
+            signal.signal(signal.SIGTERM, before)
         self.b.data["cluster"] = self.data
         return self.notes
 
