@@ -92,6 +92,8 @@ def kill(cb):
     cb.b.log("cluster: SIGKILL of a worker")
     text = ["### SIGKILL of a worker", ""]
     try:
+        if not cb.nats_bin.exists():
+            raise Unmeasured(cb.why_not)
         if cb.why_not:
             r = detection_only(cb)
             text.append(f"Two workers; one is killed with SIGKILL. It stopped being listed as live by `baton "
