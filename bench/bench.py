@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ["per-step", "throughput", "scale", "makespan", "start", "memory"]
+SECTIONS = ["per-step", "throughput", "scale", "makespan", "start", "memory", "cluster"]
 
 
 class Bench:
@@ -375,6 +375,27 @@ class Bench:
         emitted = next(s["end"] for s in r["steps"] if s["id"] == "e.emit")
         alive = sum(1 for s in r["steps"] if s["board"] == "w" and s["start"] < emitted - 0.05)
         return {"waiting_kb": waiting, "peak_kb": usage.ru_maxrss, "alive": alive, "status": r["status"]}
+
+    # --- 7. on workers (issue 14): cluster.py -------------------------------------
+
+    def cluster(self):
+        from cluster import ClusterBench
+        c = ClusterBench(self)
+        notes = c.run()
+        if c.why_not:
+            notes.insert(0, f"On workers: not measured: {c.why_not}.")
+        if notes:
+            self.md += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+        runs = c.data.get("graphs", {}).get("runs", {})
+        for key, what in (("workers-4", "4 workers"), ("local-8", "local -j 8")):
+            t = runs.get(key, {}).get("noop")
+            if t:
+                self.target(f"issue 14. noop steps/s, {what} (no target)", None,
+                            f"{c.noop_n / t['median']:,.0f} steps/s")
+        moved = c.data.get("kill", {}).get("again_s")
+        if moved:
+            self.target("issue 14. SIGKILL of a worker to its step running elsewhere (no target)", None,
+                        f"{max(moved.values()):.2f} s")
 
     # --- report ------------------------------------------------------------------
 

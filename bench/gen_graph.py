@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generates the same step graph for baton, ninja and make.
 
-    gen_graph.py SHAPE N OUT_DIR [--plugin PATH] [--sleep-ms MS] [--seed S] [--deps D]
+    gen_graph.py SHAPE N OUT_DIR [--plugin PATH] [--sleep-ms MS] [--seed S] [--deps D] [--boards K]
 
 SHAPE is `wide` (N independent steps), `chain` (each step after the previous)
 or `random` (a random DAG: each step depends on up to D earlier ones, D=3 by
@@ -12,7 +12,10 @@ make run exactly one process per node and write no files: ninja reruns
 edges whose outputs are missing and every make target is .PHONY, so every
 invocation runs every node, like every `baton run`. Writes OUT_DIR/baton.toml,
 build.ninja and Makefile, and OUT_DIR/durations.json (per node: ms and deps)
-for lower bounds.
+for lower bounds. With --boards K (default 1: one board `g`), node i goes to
+board `g<i mod K>` and edges between boards become cross-board edges: the
+same graph, in K units that workers can place apart (a board runs on one
+worker at a time).
 """
 import argparse
 import json
@@ -42,6 +45,7 @@ def main():
     ap.add_argument("--deps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--boards", type=int, default=1, help="spread the nodes over K boards (round robin)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -59,10 +63,16 @@ def main():
     toml = ["[pipeline]", f'name = "{args.shape}-{args.n}"', f"jobs = {args.jobs}", ""]
     if args.plugin:
         toml += ["[plugins]", f'p = "{os.path.abspath(args.plugin)}"', ""]
+    def board(i):
+        return "g" if args.boards <= 1 else f"g{i % args.boards}"
+
+    def ref(i, d):
+        return f"s{d}" if board(i) == board(d) else f"{board(d)}.s{d}"
+
     for i, deps in graph:
-        toml.append("[[boards.g.steps]]")
+        toml.append(f"[[boards.{board(i)}.steps]]")
         toml.append(f'name = "s{i}"')
-        toml.append("after = [" + ", ".join(f'"s{d}"' for d in deps) + "]")
+        toml.append("after = [" + ", ".join(f'"{ref(i, d)}"' for d in deps) + "]")
         if args.plugin:
             toml.append('plugin = "p"')
             if args.sleep_ms is not None:

@@ -7,7 +7,7 @@
 #   ./bench/run.sh                      everything (15-20 minutes on 2 cores)
 #   ./bench/run.sh --quick              small graphs, few repeats: a smoke test
 #   ./bench/run.sh --only start,memory  some sections: per-step, throughput,
-#                                       scale, makespan, start, memory
+#                                       scale, makespan, start, memory, cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
