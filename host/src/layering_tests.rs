@@ -23,7 +23,8 @@ const LAYERS: [&str; 14] = [
     "cli",
 ];
 
-/// `crate::name` references in the code of `path` (comments skipped).
+/// `crate::name` references in `path`, doc links included (a link is a
+/// dependency a reader follows too).
 fn references(path: &Path, out: &mut BTreeSet<String>) {
     if path.is_dir() {
         for e in std::fs::read_dir(path).expect("read src").flatten() {
@@ -35,7 +36,7 @@ fn references(path: &Path, out: &mut BTreeSet<String>) {
         return;
     }
     let text = std::fs::read_to_string(path).expect("read a source file");
-    for line in text.lines().map(str::trim_start).filter(|l| !l.starts_with("//")) {
+    for line in text.lines() {
         let mut rest = line;
         while let Some(i) = rest.find("crate::") {
             rest = &rest[i + "crate::".len()..];

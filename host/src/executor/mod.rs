@@ -1,5 +1,5 @@
 //! `executor`: the boundary between deciding what runs when (the
-//! [`scheduler`](crate::scheduler)) and running one attempt of one step.
+//! scheduler) and running one attempt of one step.
 //!
 //! # Design
 //!
