@@ -16,7 +16,6 @@ use crate::registry::cache::BlobCache;
 use crate::registry::client::RegistryError;
 use crate::registry::lock::{self, Lock, Locked};
 use crate::registry::{self, PullError, signature};
-use crate::runtime::Runtime;
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
@@ -194,21 +193,6 @@ pub fn resolve(plan: &mut Plan, opts: &Resolve) -> Result<Vec<String>, Vec<Strin
         notes.push(format!("wrote {}", lock_path.display()));
     }
     Ok(notes)
-}
-
-/// Loads every resolved registry plugin that a step uses, so that a
-/// component this host cannot run is a config error before any step runs.
-pub fn preload(runtime: &Runtime, plan: &Plan) -> Vec<String> {
-    let mut errors = Vec::new();
-    for (p, def) in plan.plugins.iter().enumerate() {
-        if matches!(def.source, PluginSource::Oci { .. })
-            && plan.steps.iter().any(|s| s.plugin == Some(p))
-            && let Err(e) = runtime.load(def)
-        {
-            errors.push(e.to_string());
-        }
-    }
-    errors
 }
 
 /// The operator's `allowed_signers` file, if signatures are required.

@@ -101,13 +101,6 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
                 .map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?,
         );
         timing.phase("engine");
-        let errors = lock::preload(&runtime, &plan);
-        if !errors.is_empty() {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            return Ok(None);
-        }
         let (cancel_tx, cancel_rx) = watch::channel(false);
         tokio::spawn(watch_signals(cancel_tx));
         let observer = progress::observer(out);
@@ -115,14 +108,11 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         // it spawns then start on the same worker's queue, and their ends
         // wake it without a cross-thread handoff.
         let run = tokio::spawn(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx));
-        Ok::<_, anyhow::Error>(Some(run.await?))
+        Ok::<_, anyhow::Error>(run.await?)
     });
     crate::sandbox::cgroup::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
-    let Some(result) = result? else {
-        return Ok(2);
-    };
-    let report = match result {
+    let report = match result? {
         Ok(r) => r,
         Err(scheduler::RunError::Usage(m)) => {
             eprintln!("error: {}", crate::text::escape_text(&m));
