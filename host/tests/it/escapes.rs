@@ -18,6 +18,22 @@ fn pipeline(steps: &str) -> Pipeline {
     Pipeline::new(&format!("{HEAD}\n{steps}"))
 }
 
+/// Attempts on the host from inside the sandbox. Each prints a word only if
+/// it worked, so the expected output is what an unprivileged,
+/// capability-free process sees: its empty capability set.
+const ATTACKS: [&str; 9] = [
+    "mount -o remount,rw /usr 2>/dev/null && echo REMOUNTED-USR",
+    "mount -t tmpfs none /usr/local 2>/dev/null && echo MOUNTED",
+    // The same value is written back, so a success is seen without harm.
+    "v=$(cat /proc/sys/kernel/panic); echo $v > /proc/sys/kernel/panic 2>/dev/null && echo SYSCTL",
+    "echo h > /proc/sysrq-trigger 2>/dev/null && echo SYSRQ",
+    "echo pwned >> /etc/passwd 2>/dev/null && echo PASSWD",
+    "touch /sys/pwned 2>/dev/null && echo SYS",
+    "echo x > /dev/pwned 2>/dev/null && echo DEV",
+    "grep CapEff /proc/self/status",
+    "exit 0",
+];
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -45,21 +61,7 @@ pub fn processes_with(marker: &str) -> Vec<String> {
 fn untrusted_processes_hold_no_host_privilege_even_when_baton_is_root() {
     let before = std::fs::read_to_string("/proc/sys/kernel/panic").expect("kernel.panic");
     let passwd = std::fs::read("/etc/passwd").expect("passwd");
-    // Every attempt prints a word only if it worked; the expected output is
-    // what an unprivileged, capability-free process sees.
-    let attacks = [
-        "mount -o remount,rw /usr 2>/dev/null && echo REMOUNTED-USR",
-        "mount -t tmpfs none /usr/local 2>/dev/null && echo MOUNTED",
-        // The same value is written back, so a success is seen without harm.
-        "v=$(cat /proc/sys/kernel/panic); echo $v > /proc/sys/kernel/panic 2>/dev/null && echo SYSCTL",
-        "echo h > /proc/sysrq-trigger 2>/dev/null && echo SYSRQ",
-        "echo pwned >> /etc/passwd 2>/dev/null && echo PASSWD",
-        "touch /sys/pwned 2>/dev/null && echo SYS",
-        "echo x > /dev/pwned 2>/dev/null && echo DEV",
-        "grep CapEff /proc/self/status",
-        "exit 0",
-    ]
-    .join("; ");
+    let attacks = ATTACKS.join("; ");
     let p = pipeline(&format!(
         r#"
 [[boards.try.steps]]
@@ -274,15 +276,7 @@ fn confinement_holds_when_baton_runs_as_an_ordinary_user() {
         return;
     }
     let marker = format!("{}.{}", 400 + std::process::id() % 100, std::process::id());
-    let attacks = [
-        "mount -o remount,rw /usr 2>/dev/null && echo REMOUNTED-USR",
-        "v=$(cat /proc/sys/kernel/panic); echo $v > /proc/sys/kernel/panic 2>/dev/null && echo SYSCTL",
-        "echo pwned >> /etc/passwd 2>/dev/null && echo PASSWD",
-        "echo x > /dev/pwned 2>/dev/null && echo DEV",
-        "grep CapEff /proc/self/status",
-        "exit 0",
-    ]
-    .join("; ");
+    let attacks = ATTACKS.join("; ");
     let p = Pipeline::new(&format!(
         r#"
 [plugins]
