@@ -103,30 +103,7 @@ with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > 
     let r = p.run(&["--nats", &url]);
     let refs: Vec<&WorkerProc> = workers.iter().collect();
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, all_logs(&refs));
-    let edges = [
-        ("L1", "L2"),
-        ("L2", "L3"),
-        ("L2", "L4"),
-        ("L2", "L5"),
-        ("L4", "L6"),
-        ("L5", "L6"),
-        ("L4", "L7"),
-        ("L5", "L7"),
-        ("W4", "L7"),
-        ("W5", "L7"),
-        ("L7", "L8"),
-        ("W1", "W3"),
-        ("L3", "W3"),
-        ("W2", "W4"),
-        ("W3", "W4"),
-        ("W2", "W5"),
-        ("W3", "W5"),
-        ("L4", "W5"),
-    ];
-    let id = |s: &str| if s.starts_with('L') { format!("linux.{s}") } else { format!("windows.{s}") };
-    for (dep, step) in edges {
-        r.assert_before(&id(dep), &id(step));
-    }
+    crate::scheduler::assert_lw_edges(&r);
     // Each board ran on one worker, the two boards on two different ones.
     let on = |board: &str| -> Vec<&str> {
         workers
@@ -141,7 +118,8 @@ with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > 
     // Every step passed exactly once, somewhere.
     let mut passed: Vec<String> = workers.iter().flat_map(|w| w.passed()).collect();
     passed.sort();
-    let mut want: Vec<String> = edges.iter().flat_map(|(a, b)| [id(a), id(b)]).collect();
+    let id = crate::scheduler::lw_id;
+    let mut want: Vec<String> = crate::scheduler::LW_EDGES.iter().flat_map(|(a, b)| [id(a), id(b)]).collect();
     want.sort();
     want.dedup();
     assert_eq!(passed, want);

@@ -8,35 +8,47 @@ fn example(name: &str) -> Pipeline {
     Pipeline::new(&std::fs::read_to_string(path).expect("example"))
 }
 
+/// The edges of the Buildbot L/W graph (DESIGN.md), `(dependency, step)`.
+pub const LW_EDGES: [(&str, &str); 18] = [
+    ("L1", "L2"),
+    ("L2", "L3"),
+    ("L2", "L4"),
+    ("L2", "L5"),
+    ("L4", "L6"),
+    ("L5", "L6"),
+    ("L4", "L7"),
+    ("L5", "L7"),
+    ("W4", "L7"),
+    ("W5", "L7"),
+    ("L7", "L8"),
+    ("W1", "W3"),
+    ("L3", "W3"),
+    ("W2", "W4"),
+    ("W3", "W4"),
+    ("W2", "W5"),
+    ("W3", "W5"),
+    ("L4", "W5"),
+];
+
+/// The step id of `L3` or `W3` in the example.
+pub fn lw_id(s: &str) -> String {
+    if s.starts_with('L') { format!("linux.{s}") } else { format!("windows.{s}") }
+}
+
+/// Every step of the L/W graph started after its dependencies ended.
+pub fn assert_lw_edges(r: &Run) {
+    for (dep, step) in LW_EDGES {
+        r.assert_before(&lw_id(dep), &lw_id(step));
+    }
+}
+
 #[test]
 fn buildbot_lw_respects_every_edge_and_runs_in_parallel() {
     let p = example("buildbot-lw");
     let r = p.run(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let edges = [
-        ("L1", "L2"),
-        ("L2", "L3"),
-        ("L2", "L4"),
-        ("L2", "L5"),
-        ("L4", "L6"),
-        ("L5", "L6"),
-        ("L4", "L7"),
-        ("L5", "L7"),
-        ("W4", "L7"),
-        ("W5", "L7"),
-        ("L7", "L8"),
-        ("W1", "W3"),
-        ("L3", "W3"),
-        ("W2", "W4"),
-        ("W3", "W4"),
-        ("W2", "W5"),
-        ("W3", "W5"),
-        ("L4", "W5"),
-    ];
+    assert_lw_edges(&r);
     let id = |s: &str| if s.starts_with('L') { format!("linux.{s}") } else { format!("windows.{s}") };
-    for (dep, step) in edges {
-        r.assert_before(&id(dep), &id(step));
-    }
     assert!(r.overlap("linux.L4", "linux.L5"), "L4 and L5 run in parallel");
     let l_span = (r.start("linux.L1"), r.end("linux.L8"));
     let w_overlaps =
