@@ -10,6 +10,27 @@ use crate::cluster_runs::{WorkerProc, all_logs, finish_run, report_step, start_r
 use crate::harness::Pipeline;
 use crate::nats_server::NatsServer;
 
+/// One board of three steps, the middle one long enough to be caught
+/// running; each step checks that the one before it left its file.
+const THREE_STEPS: &str = r#"[policy]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "one"
+plugin = "shell"
+with = { run = "echo 1 > one" }
+
+[[boards.b.steps]]
+name = "two"
+plugin = "shell"
+with = { run = "sleep 2 && test -f one && echo 2 > two" }
+
+[[boards.b.steps]]
+name = "three"
+plugin = "shell"
+with = { run = "test -f two" }
+"#;
+
 #[test]
 fn a_board_whose_labels_no_worker_has_waits_says_so_and_runs_when_one_joins() {
     let server = NatsServer::start();
@@ -75,30 +96,7 @@ fn a_run_completes_through_a_server_restart_on_the_same_store() {
     let mut server = NatsServer::start();
     let url = server.url();
     let w = WorkerProc::start(&url, "w1", 2, &[]);
-    let p = Pipeline::new(
-        r#"
-[pipeline]
-name = "restart"
-
-[policy]
-spawn = ["sh"]
-
-[[boards.b.steps]]
-name = "one"
-plugin = "shell"
-with = { run = "echo 1 > one" }
-
-[[boards.b.steps]]
-name = "two"
-plugin = "shell"
-with = { run = "sleep 2 && test -f one && echo 2 > two" }
-
-[[boards.b.steps]]
-name = "three"
-plugin = "shell"
-with = { run = "test -f two" }
-"#,
-    );
+    let p = Pipeline::new(&format!("[pipeline]\nname = \"restart\"\n\n{THREE_STEPS}"));
     let run = start_run(&p, &url);
     crate::cluster_runs::wait_for_line(&[&w], ": start b.two ");
     server.restart();
@@ -142,27 +140,7 @@ fn after_the_coordinator_is_killed_resume_keeps_what_the_workers_finished() {
     let server = NatsServer::start();
     let url = server.url();
     let w = WorkerProc::start(&url, "w1", 2, &[]);
-    let p = Pipeline::new(
-        r#"
-[policy]
-spawn = ["sh"]
-
-[[boards.b.steps]]
-name = "one"
-plugin = "shell"
-with = { run = "echo 1 > one" }
-
-[[boards.b.steps]]
-name = "two"
-plugin = "shell"
-with = { run = "sleep 2 && test -f one && echo 2 > two" }
-
-[[boards.b.steps]]
-name = "three"
-plugin = "shell"
-with = { run = "test -f two" }
-"#,
-    );
+    let p = Pipeline::new(THREE_STEPS);
     let mut first = start_run(&p, &url);
     crate::cluster_runs::wait_for_line(&[&w], ": start b.two ");
     first.kill().expect("kill -9 the coordinator");
