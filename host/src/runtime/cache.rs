@@ -6,7 +6,9 @@
 //! that pre-flight need not instantiate an unchanged plugin to learn it.
 
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::storage::atomic;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -74,7 +76,9 @@ impl CompileCache {
         }
         compiling(true);
         let compiled = engine.precompile_component(bytes)?;
-        if store(dir, &path, &compiled).is_ok() {
+        // Durable: a torn compiled artifact must never be loaded after a
+        // crash of the machine.
+        if atomic::write(&path, &compiled, atomic::Sync::Durable).is_ok() {
             // Load it from the file, as later runs will: memory images are
             // then mapped from it instead of copied into an anonymous memfd.
             // SAFETY: written just now from this engine's output.
@@ -107,16 +111,9 @@ impl CompileCache {
 
     /// Remembers the config schema of the component `digest` (best effort).
     pub fn remember_schema(&self, digest: &str, schema: Option<&str>) {
-        if let (Some(dir), Some(path)) = (&self.dir, self.schema_path(digest)) {
+        if let Some(path) = self.schema_path(digest) {
             let text = serde_json::json!({ "schema": schema }).to_string();
-            let _ = store(dir, &path, text.as_bytes());
+            let _ = atomic::write(&path, text.as_bytes(), atomic::Sync::Derived);
         }
     }
-}
-
-/// Writes `bytes` to `path` atomically and durably: a torn compiled
-/// artifact must never be loaded after a crash of the machine.
-fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    debug_assert!(path.starts_with(dir));
-    crate::storage::atomic::write(path, bytes, crate::storage::atomic::Sync::Durable)
 }
