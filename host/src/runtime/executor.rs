@@ -9,11 +9,14 @@
 //! [`Reporter`] carries the stage's requests to the scheduler, and reports
 //! the end with the log's last lines.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
+use wasmtime_wasi::FsPerms;
+use wasmtime_wasi::filesystem::Dir;
 
 use crate::executor::{Attempt, AttemptOutcome, Executor, FailureKind, Reporter};
 use crate::plan::Plan;
@@ -23,6 +26,7 @@ use crate::runtime::host::src_view::SourceDir;
 use crate::runtime::invoke;
 use crate::runtime::plugin::LoadedPlugin;
 use crate::sandbox::policy::check_capabilities;
+use crate::sandbox::wasi::open_dir;
 use crate::storage::step_log::StepLog;
 
 /// Per plan plugin: loaded, or why not (`None`: no selected step uses it).
@@ -42,6 +46,25 @@ pub struct LocalExecutor {
     pub log_of: Box<dyn Fn(&str) -> PathBuf + Send + Sync>,
     /// The start of the run (log lines are timed from it).
     pub epoch: Instant,
+    /// The boards' workspaces, each opened once (by path) and shared by
+    /// every attempt in it.
+    pub workspaces: Workspaces,
+}
+
+/// Workspace handles by path; see [`LocalExecutor::workspaces`].
+pub type Workspaces = Mutex<HashMap<PathBuf, Dir>>;
+
+impl LocalExecutor {
+    /// The handle of `workspace`, opened on first use.
+    fn workspace(&self, workspace: &Path) -> std::io::Result<Dir> {
+        let mut open = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(dir) = open.get(workspace) {
+            return Ok(dir.clone());
+        }
+        let dir = open_dir(workspace, FsPerms::ReadWrite)?;
+        open.insert(workspace.to_path_buf(), dir.clone());
+        Ok(dir)
+    }
 }
 
 impl Executor for LocalExecutor {
@@ -66,6 +89,13 @@ impl Executor for LocalExecutor {
             // Refused before it runs, for good: retrying cannot change it.
             return reporter.ended(AttemptOutcome::failed(FailureKind::Host, message), Vec::new());
         }
+        let workspace = match self.workspace(&attempt.workspace) {
+            Ok(dir) => dir,
+            Err(e) => {
+                let message = format!("cannot open the workspace {}: {e}", attempt.workspace.display());
+                return reporter.ended(AttemptOutcome::failed(FailureKind::Host, message), Vec::new());
+            }
+        };
         let log = StepLog::new((self.log_of)(&def.id), def.policy.log_limit, self.epoch)
             .masking(self.services.secrets.clone());
         if attempt.number > 1 {
@@ -93,7 +123,7 @@ impl Executor for LocalExecutor {
                 let _ = cancel.await;
             };
             let log = ctx.log.clone();
-            let outcome = invoke::run_attempt(&engine, &plugin, ctx, cancelled).await;
+            let outcome = invoke::run_attempt(&engine, &plugin, ctx, workspace, cancelled).await;
             let tail = if outcome == AttemptOutcome::Succeeded { Vec::new() } else { log.tail() };
             reporter.ended(outcome, tail);
         });

@@ -17,6 +17,7 @@ use crate::plan::policy::StepPolicy;
 use crate::plan::{PluginDef, PluginSource, Trust};
 use crate::sandbox::confine::Confinement;
 use crate::sandbox::scratch::Scratch;
+use crate::sandbox::wasi::Preopens;
 use crate::storage::artifacts::ArtifactStore;
 use crate::storage::step_log::StepLog;
 
@@ -113,19 +114,19 @@ impl Runtime {
     }
 }
 
-/// Calls `describe()` in a sandbox with nothing: untrusted limits, an empty
-/// workspace, no services.
-pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Result<Described, String> {
-    let workspace = Scratch::new().map_err(|e| format!("cannot create a workspace: {e}"))?;
-    let scratch = Scratch::new().map_err(|e| format!("cannot create a scratch dir: {e}"))?;
+/// The context of a stage run with nothing: untrusted limits, no pipeline,
+/// no services; its log and artifact store under `scratch` (for
+/// `describe()`, and for the benchmark's floor: `examples/step_floor.rs`).
+pub fn bare_context(workspace: &Scratch, scratch: &Scratch, id: &str) -> Arc<StepContext> {
     let (tx, _) = tokio::sync::mpsc::unbounded_channel();
     let policy = StepPolicy::builtin(Trust::Untrusted);
     let log = StepLog::new(scratch.path().join("describe.log"), 1 << 16, std::time::Instant::now());
-    let ctx = Arc::new(StepContext {
+    let (board, name) = id.split_once('.').unwrap_or((id, id));
+    Arc::new(StepContext {
         index: 0,
-        id: "inspect.describe".into(),
-        board: "inspect".into(),
-        name: "describe".into(),
+        id: id.into(),
+        board: board.into(),
+        name: name.into(),
         attempt: 1,
         config: "{}".into(),
         workspace: workspace.path().to_path_buf(),
@@ -141,8 +142,17 @@ pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Resul
         reporter: crate::executor::Reporter::new(0, 1, tx),
         processes: ProcessGroups::default(),
         denied: Default::default(),
-    });
-    let mut store = new_store(engine, ctx, scratch.path(), None).map_err(|e| e.to_string())?;
+    })
+}
+
+/// Calls `describe()` in a sandbox with nothing: untrusted limits, an empty
+/// workspace, no services.
+pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Result<Described, String> {
+    let workspace = Scratch::new().map_err(|e| format!("cannot create a workspace: {e}"))?;
+    let scratch = Scratch::new().map_err(|e| format!("cannot create a scratch dir: {e}"))?;
+    let ctx = bare_context(&workspace, &scratch, "inspect.describe");
+    let preopens = Preopens { workspace: workspace.dir().clone(), tmp: scratch.dir().clone(), src: None };
+    let mut store = new_store(engine, ctx, preopens, None).map_err(|e| e.to_string())?;
     let call = async {
         let stage = plugin.pre.instantiate_async(&mut store).await?;
         stage.baton_stage_plugin().call_describe(&mut store).await

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use wasmtime::Trap;
+use wasmtime_wasi::filesystem::Dir;
 
 use crate::executor::{AttemptOutcome, FailureKind};
 use crate::runtime::bindings::{StageError, StepInfo};
@@ -13,23 +14,34 @@ use crate::runtime::context::StepContext;
 use crate::runtime::guest_error;
 use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::state::new_store;
-use crate::sandbox::wasi::WORKSPACE;
+use crate::sandbox::scratch::Scratch;
+use crate::sandbox::wasi::{Preopens, WORKSPACE};
 use crate::units::Human;
 
 fn failed(kind: FailureKind, message: impl Into<String>) -> AttemptOutcome {
     AttemptOutcome::failed(kind, message)
 }
 
-/// Runs one attempt; `cancel` resolving interrupts it.
+/// Runs one attempt in `workspace` (the handle of `ctx.workspace`);
+/// `cancel` resolving interrupts it.
 pub async fn run_attempt(
     engine: &wasmtime::Engine,
     plugin: &LoadedPlugin,
     ctx: Arc<StepContext>,
+    workspace: Dir,
     cancel: impl std::future::Future<Output = ()>,
 ) -> AttemptOutcome {
-    let outcome = attempt(engine, plugin, &ctx, cancel).await;
+    let scratch = match Scratch::new() {
+        Ok(d) => d,
+        Err(e) => return failed(FailureKind::Host, format!("cannot create the scratch /tmp: {e}")),
+    };
+    let preopens = Preopens { workspace, tmp: scratch.dir().clone(), src: ctx.src.as_ref().map(|s| s.dir.clone()) };
+    let outcome = attempt(engine, plugin, &ctx, preopens, cancel).await;
     ctx.processes.kill_all();
     ctx.log.flush();
+    // The scratch directory goes back to the pool (or away) only now, with
+    // the store and every handle into it gone.
+    drop(scratch);
     outcome
 }
 
@@ -37,15 +49,10 @@ async fn attempt(
     engine: &wasmtime::Engine,
     plugin: &LoadedPlugin,
     ctx: &Arc<StepContext>,
+    preopens: Preopens,
     cancel: impl std::future::Future<Output = ()>,
 ) -> AttemptOutcome {
-    let scratch = match crate::sandbox::scratch::Scratch::new() {
-        Ok(d) => d,
-        Err(e) => {
-            return failed(FailureKind::Host, format!("cannot create the scratch /tmp: {e}"));
-        }
-    };
-    let mut store = match new_store(engine, ctx.clone(), scratch.path(), ctx.policy.cpu) {
+    let mut store = match new_store(engine, ctx.clone(), preopens, ctx.policy.cpu) {
         Ok(s) => s,
         Err(e) => {
             return failed(FailureKind::Host, format!("cannot set up the sandbox: {e:#}"));

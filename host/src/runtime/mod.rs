@@ -55,6 +55,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Stage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         crate::runtime::host::src_view::add_to_linker(&mut linker)?;
+        crate::runtime::host::preopens::add_to_linker(&mut linker)?;
         Ok(Self {
             engine: setup.engine,
             max_stages: setup.max_stages,

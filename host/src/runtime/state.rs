@@ -3,7 +3,6 @@
 //! ([`new_store`], for attempts and for `describe()` alike).
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::runtime::context::StepContext;
 use crate::runtime::engine::EPOCH_TICK;
 use crate::sandbox::limits::StepLimiter;
+use crate::sandbox::wasi::Preopens;
 use crate::units::Human;
 
 /// Max entries in a stage's resource table (children, streams, pollables…).
@@ -26,6 +26,24 @@ pub struct StepState {
     pub ctx: Arc<StepContext>,
     /// Directory listings of `/src` (by handle), which leave `.baton` out.
     pub hidden_listings: HashSet<u32>,
+    /// The directories the guest gets from `get-directories`.
+    pub preopens: Preopens,
+    /// Descriptors (by handle) reached through `/src`: the only ones
+    /// `src_view` must judge by their real path. A handle number reused for
+    /// another descriptor is marked again when that one is made, so an
+    /// entry left behind costs a check, never a miss.
+    pub guarded: HashSet<u32>,
+}
+
+impl StepState {
+    /// Records whether descriptor `rep`, just made, was reached through `/src`.
+    pub fn mark(&mut self, rep: u32, through_src: bool) {
+        if through_src {
+            self.guarded.insert(rep);
+        } else {
+            self.guarded.remove(&rep);
+        }
+    }
 }
 
 impl WasiView for StepState {
@@ -34,18 +52,18 @@ impl WasiView for StepState {
     }
 }
 
-/// A fresh store for `ctx`: its workspace at `/workspace`, `scratch` at
-/// `/tmp` (and the project at `/src` if it has one), a bounded resource
+/// A fresh store for `ctx` that sees `preopens` (its workspace at
+/// `/workspace`, a scratch directory at `/tmp`, the project at `/src` if it
+/// has one), a bounded resource
 /// table, its memory limit, and epoch interruption that yields to other
 /// tasks every tick and fails the call once `cpu` (if any) is used up.
 pub fn new_store(
     engine: &wasmtime::Engine,
     ctx: Arc<StepContext>,
-    scratch: &Path,
+    preopens: Preopens,
     cpu: Option<Duration>,
 ) -> wasmtime::Result<Store<StepState>> {
-    let src = ctx.src.as_ref().map(|s| s.root.as_path());
-    let wasi = crate::sandbox::wasi::context(&ctx.workspace, scratch, src, &ctx.log)?;
+    let wasi = crate::sandbox::wasi::context(&ctx.log);
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_RESOURCES);
     let state = StepState {
@@ -54,6 +72,8 @@ pub fn new_store(
         limiter: StepLimiter::new(ctx.policy.memory),
         ctx,
         hidden_listings: Default::default(),
+        preopens,
+        guarded: Default::default(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);

@@ -7,14 +7,23 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use wasmtime_wasi::FsPerms;
+use wasmtime_wasi::filesystem::Dir;
+
+use crate::sandbox::wasi::open_dir;
 
 /// Most empty directories kept for reuse.
 const POOL_MAX: usize = 256;
 
-/// A scratch directory, returned to the pool (empty) or removed on drop.
+/// A scratch directory, returned to the pool (empty) or removed on drop. Its
+/// handle is opened once, when the directory is made, and goes with it
+/// through the pool: an attempt gets it without an `openat`, and the
+/// emptiness check reads it through the handle (`lseek` and `getdents64`).
 pub struct Scratch {
     path: PathBuf,
+    dir: Dir,
 }
 
 /// This process's scratch root, made on first use (mode 0700).
@@ -33,39 +42,95 @@ fn root() -> std::io::Result<&'static PathBuf> {
     Ok(ROOT.get_or_init(|| dir))
 }
 
-fn pool() -> &'static Mutex<Vec<PathBuf>> {
-    static POOL: OnceLock<Mutex<Vec<PathBuf>>> = OnceLock::new();
+fn pool() -> &'static Mutex<Vec<Scratch>> {
+    static POOL: OnceLock<Mutex<Vec<Scratch>>> = OnceLock::new();
     POOL.get_or_init(Default::default)
 }
 
 impl Scratch {
     pub fn new() -> std::io::Result<Self> {
-        if let Some(path) = pool().lock().unwrap_or_else(|p| p.into_inner()).pop() {
-            return Ok(Self { path });
+        if let Some(s) = pool().lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(s);
         }
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let path = root()?.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
         std::fs::create_dir(&path)?;
-        Ok(Self { path })
+        let dir = match open_dir(&path, FsPerms::ReadWrite) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&path);
+                return Err(e);
+            }
+        };
+        Ok(Self { path, dir })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The directory's handle, for the attempt's `/tmp`.
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let empty = std::fs::read_dir(&self.path).is_ok_and(|mut d| d.next().is_none());
-        if empty {
+        if self.path.as_os_str().is_empty() {
+            return; // moved into the pool
+        }
+        // Only the pool's own handle may be left: a clone still held (an
+        // attempt's store alive) means the directory is still in use.
+        if Arc::strong_count(&self.dir.dir) == 1 && is_empty(&self.dir.dir) {
             let mut pool = pool().lock().unwrap_or_else(|p| p.into_inner());
             if pool.len() < POOL_MAX {
-                pool.push(std::mem::take(&mut self.path));
+                let path = std::mem::take(&mut self.path);
+                pool.push(Scratch { path, dir: self.dir.clone() });
                 return;
             }
         }
         if std::fs::remove_dir(&self.path).is_err() {
             let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Whether the directory open at `dir` has no entry but `.` and `..`; read
+/// from its start through the handle, to the end of the listing.
+fn is_empty(dir: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = dir.as_raw_fd();
+    // SAFETY: `fd` is an open directory this function only reads.
+    if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
+        return false;
+    }
+    let mut buf = [0u8; 1024];
+    loop {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        if n == 0 {
+            return true;
+        }
+        if n < 0 {
+            return false;
+        }
+        let (n, mut at) = (n as usize, 0usize);
+        while at < n {
+            // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
+            if at + 19 > n {
+                return false;
+            }
+            let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+            if reclen < 20 || at + reclen > n {
+                return false;
+            }
+            let name = &buf[at + 19..at + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." {
+                return false;
+            }
+            at += reclen;
         }
     }
 }
@@ -77,7 +142,11 @@ fn set_private(dir: &Path) {
 
 /// Removes this process's scratch root (at exit).
 pub fn cleanup() {
-    pool().lock().unwrap_or_else(|p| p.into_inner()).clear();
+    let kept = std::mem::take(&mut *pool().lock().unwrap_or_else(|p| p.into_inner()));
+    for mut s in kept {
+        s.path = PathBuf::new(); // the root goes below, all at once
+        drop(s);
+    }
     if let Ok(r) = root() {
         let _ = std::fs::remove_dir_all(r);
     }

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::filesystem::{Dir, OpenMode};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
@@ -23,21 +24,64 @@ pub const WORKSPACE: &str = "/workspace";
 /// Where the project's source is mounted inside the sandbox (read-only).
 pub const SRC: &str = "/src";
 
-/// Builds the WASI context of one attempt.
-pub fn context(workspace: &Path, scratch: &Path, src: Option<&Path>, log: &StepLog) -> wasmtime::Result<WasiCtx> {
-    let mut b = WasiCtxBuilder::new();
-    b.preopened_dir(workspace, WORKSPACE, FsPerms::ReadWrite)?;
-    b.preopened_dir(scratch, "/tmp", FsPerms::ReadWrite)?;
-    if let Some(src) = src {
-        b.preopened_dir(src, SRC, FsPerms::ReadOnly)?;
-    }
-    b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+/// Where the attempt's private scratch directory is mounted.
+pub const TMP: &str = "/tmp";
+
+/// A directory a stage sees, opened once and shared, by handle, with every
+/// attempt that sees it: a board's workspace for the whole run, the project
+/// for the whole run, a scratch directory for as long as it is reused.
+/// wasmtime-wasi's `preopened_dir` takes a path and opens it for each
+/// context (an `openat` and a `close` per directory and attempt); handing
+/// out clones of one open [`Dir`] costs nothing.
+pub fn open_dir(path: &Path, perms: FsPerms) -> std::io::Result<Dir> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // A scratch directory is listed through its handle to see whether an
+    // attempt left it empty, so it is opened for reading; the others only
+    // need a handle to resolve paths under (`O_PATH`, as wasmtime-wasi does).
+    let path_only = if perms == FsPerms::ReadOnly { libc::O_PATH } else { 0 };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | path_only)
+        .open(path)?;
+    let mode = match perms {
+        FsPerms::ReadOnly => OpenMode::READ,
+        FsPerms::ReadWrite => OpenMode::READ | OpenMode::WRITE,
+    };
     // File operations run inline instead of hopping to a blocking thread and
-    // back for every call (reads and writes are capped at 64 KiB per call).
+    // back for every call (reads and writes are capped at 64 KiB per call):
+    // two hops per step (the SDK's `chdir`) were most of a noop step's cost.
+    Ok(Dir::new(file, perms, mode, true))
+}
+
+/// The directories an attempt sees, in the order the guest lists them.
+#[derive(Clone)]
+pub struct Preopens {
+    pub workspace: Dir,
+    pub tmp: Dir,
+    pub src: Option<Dir>,
+}
+
+impl Preopens {
+    /// Each directory with the path the guest sees it at.
+    pub fn list(&self) -> Vec<(Dir, &'static str)> {
+        let mut dirs = vec![(self.workspace.clone(), WORKSPACE), (self.tmp.clone(), TMP)];
+        if let Some(src) = &self.src {
+            dirs.push((src.clone(), SRC));
+        }
+        dirs
+    }
+}
+
+/// Builds the WASI context of one attempt. It has no preopens: the guest
+/// gets [`Preopens`] through `runtime::host::preopens`, which hands out
+/// handles opened once instead of opening each directory again.
+pub fn context(log: &StepLog) -> WasiCtx {
+    let mut b = WasiCtxBuilder::new();
     b.allow_blocking_current_thread(true);
+    b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     b.stdout(LogSink { log: log.clone(), source: "stdout" });
     b.stderr(LogSink { log: log.clone(), source: "stderr" });
-    Ok(b.build())
+    b.build()
 }
 
 /// Guest stdout/stderr: every write goes to the step log. It never reports a

@@ -23,6 +23,8 @@ impl Scheduler {
         };
         let plan = self.plan.clone();
         let mut steps = Vec::with_capacity(plan.steps.len());
+        // One listing of the logs instead of a `stat` per step.
+        let logs: std::collections::HashSet<_> = self.facts.dir.log_files().into_iter().map(|(_, p)| p).collect();
         let mut failures = Vec::new();
         for (i, def) in plan.steps.iter().enumerate() {
             let st = &self.steps[i];
@@ -107,7 +109,7 @@ impl Scheduler {
                     })
                     .collect(),
                 artifacts: st.artifacts.clone(),
-                log: log.exists().then(|| log.display().to_string()),
+                log: logs.contains(&log).then(|| log.display().to_string()),
             });
         }
         let ends: Vec<Option<f64>> = self.steps.iter().map(|s| if s.start.is_some() { s.end } else { None }).collect();

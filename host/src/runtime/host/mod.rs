@@ -2,6 +2,7 @@
 
 pub mod artifacts;
 pub mod log;
+pub mod preopens;
 pub mod process;
 pub mod signals;
 pub mod src_view;

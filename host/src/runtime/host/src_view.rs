@@ -19,7 +19,11 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     OpenFlags, PathFlags,
 };
 
+use wasmtime_wasi::FsPerms;
+use wasmtime_wasi::filesystem::Dir;
+
 use crate::runtime::state::StepState;
+use crate::sandbox::wasi::open_dir;
 
 /// The WASI filesystem interface the host links (its functions are shadowed).
 const TYPES: &str = "wasi:filesystem/types@0.2.12";
@@ -30,20 +34,29 @@ pub use crate::sandbox::wasi::SRC;
 pub const STATE: &str = ".baton";
 
 /// The source directory of a step, as the guard needs it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SourceDir {
     /// Canonical path of the pipeline's directory.
     pub root: PathBuf,
     /// Canonical path of its `.baton/`.
     pub state: PathBuf,
+    /// Its handle, opened once for the whole run and given to every attempt.
+    pub dir: Dir,
+}
+
+impl std::fmt::Debug for SourceDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceDir").field("root", &self.root).finish_non_exhaustive()
+    }
 }
 
 impl SourceDir {
-    /// The directory `dir` (canonicalized; `None` if it cannot be).
+    /// The directory `dir` (canonicalized and opened; `None` if it cannot be).
     pub fn new(dir: &Path) -> Option<Self> {
         let root = dir.canonicalize().ok()?;
         let state = root.join(STATE);
-        Some(Self { root, state })
+        let dir = open_dir(&root, FsPerms::ReadOnly).ok()?;
+        Some(Self { root, state, dir })
     }
 
     /// Whether the real path `p` is the state directory or inside it.
@@ -83,11 +96,15 @@ fn lexical_join(dir: &Path, path: &str) -> PathBuf {
     out
 }
 
-/// The source directory, if descriptor `fd` is a directory reached through `/src`.
+/// The source directory, if descriptor `fd` is a directory reached through
+/// `/src` (only those marked so are looked at: see [`StepState::guarded`]).
 fn guarded(state: &mut StepState, fd: &Resource<Descriptor>) -> wasmtime::Result<Option<SourceDir>> {
     let Some(src) = state.ctx.src.clone() else {
         return Ok(None);
     };
+    if !state.guarded.contains(&fd.rep()) {
+        return Ok(None);
+    }
     let view = state.filesystem();
     let real = real_path(view.table.get(fd)?);
     Ok(real.is_some_and(|dir| src.guards(&dir)).then_some(src))
@@ -132,14 +149,16 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
                 let mut view = state.filesystem();
                 match HostDescriptor::open_at(&mut view, fd, pflags, path, oflags, flags).await {
                     Ok(new) => {
+                        let Some(src) = src else {
+                            store.data_mut().mark(new.rep(), false);
+                            return Ok((Ok(new),));
+                        };
                         // Through a symlink: judged by where it really is.
-                        let real = real_path(view.table.get(&new)?);
-                        if let (Some(src), Some(real)) = (src, real)
-                            && src.hides(&real)
-                        {
+                        if real_path(view.table.get(&new)?).is_some_and(|real| src.hides(&real)) {
                             drop(view.table.delete(new)?);
                             return Ok((Err(ErrorCode::NoEntry),));
                         }
+                        store.data_mut().mark(new.rep(), true);
                         Ok((Ok(new),))
                     }
                     Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
@@ -152,6 +171,16 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
         |mut store, (fd, pflags, path): (Resource<Descriptor>, PathFlags, String)| {
             Box::new(async move {
                 let state = store.data_mut();
+                if path == "." && matches!(state.table.get(&fd)?, Descriptor::Dir(_)) {
+                    // A directory's `.` is itself, never a symlink: one
+                    // `fstat` of the handle instead of an open, a stat and
+                    // a close (every Rust stage's start: its `chdir`).
+                    let mut view = state.filesystem();
+                    return match HostDescriptor::stat(&mut view, fd).await {
+                        Ok(s) => Ok((Ok(s),)),
+                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                    };
+                }
                 if names_state(state, &fd, &path, pflags.contains(PathFlags::SYMLINK_FOLLOW))? {
                     return Ok((Err(ErrorCode::NoEntry),));
                 }
@@ -168,6 +197,14 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
         |mut store, (fd, pflags, path): (Resource<Descriptor>, PathFlags, String)| {
             Box::new(async move {
                 let state = store.data_mut();
+                if path == "." && matches!(state.table.get(&fd)?, Descriptor::Dir(_)) {
+                    // As in `stat-at`: libc asks both for every `stat`.
+                    let mut view = state.filesystem();
+                    return match HostDescriptor::metadata_hash(&mut view, fd).await {
+                        Ok(h) => Ok((Ok(h),)),
+                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                    };
+                }
                 if names_state(state, &fd, &path, pflags.contains(PathFlags::SYMLINK_FOLLOW))? {
                     return Ok((Err(ErrorCode::NoEntry),));
                 }
@@ -214,7 +251,7 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
     i.func_wrap_async("[method]descriptor.read-directory", |mut store, (fd,): (Resource<Descriptor>,)| {
         Box::new(async move {
             let state = store.data_mut();
-            let src = state.ctx.src.clone();
+            let src = guarded(state, &fd)?;
             let mut view = state.filesystem();
             let is_root = match (&src, view.table.get(&fd)) {
                 (Some(src), Ok(d)) => real_path(d).is_some_and(|p| p == src.root),
