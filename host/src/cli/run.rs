@@ -85,7 +85,13 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         priority: args.priority,
         nats: args.nats.or_else(|| std::env::var(crate::env_vars::NATS).ok().filter(|v| !v.is_empty())),
     };
+    // As many threads as steps may run at once, up to the cores: with one
+    // job, the scheduler and its attempts share a thread and hand each other
+    // work without waking another one (a futex and an eventfd write per step).
+    let jobs = opts.jobs.unwrap_or(plan.jobs).max(1);
+    let threads = jobs.min(std::thread::available_parallelism().map_or(1, |n| n.get()));
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .event_interval(4)
         .thread_name("baton-worker")

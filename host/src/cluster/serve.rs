@@ -254,7 +254,7 @@ impl Worker {
             src: None,
             log_of: Box::new(move |id| logs.join(format!("{id}.log"))),
             epoch: Instant::now(),
-            workspaces: Default::default(),
+            handles: Default::default(),
         };
         Ok((executor, id))
     }

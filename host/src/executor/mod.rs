@@ -70,6 +70,12 @@ pub trait Executor: Send + Sync {
     /// [`AttemptOutcome::Cancelled`]) when `cancel` resolves or its sender is
     /// dropped.
     fn start(&self, attempt: Attempt, reporter: Reporter, cancel: oneshot::Receiver<()>);
+
+    /// Every attempt of the run has ended: release what was kept for the
+    /// run's attempts (the local executor's open directory handles), before
+    /// the report samples the host's open files. Executors that keep
+    /// nothing do nothing.
+    fn finish(&self) {}
 }
 
 /// What an executor tells the scheduler about one attempt.

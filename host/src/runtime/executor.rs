@@ -46,30 +46,54 @@ pub struct LocalExecutor {
     pub log_of: Box<dyn Fn(&str) -> PathBuf + Send + Sync>,
     /// The start of the run (log lines are timed from it).
     pub epoch: Instant,
-    /// The boards' workspaces, each opened once (by path) and shared by
-    /// every attempt in it.
-    pub workspaces: Workspaces,
+    /// The boards' workspaces and the project, each opened once and shared
+    /// by every attempt that sees it; closed when the run ends.
+    pub handles: Handles,
 }
 
-/// Workspace handles by path; see [`LocalExecutor::workspaces`].
-pub type Workspaces = Mutex<HashMap<PathBuf, Dir>>;
+/// Directory handles by path and writability; see [`LocalExecutor::handles`].
+pub type Handles = Mutex<HashMap<(PathBuf, bool), Dir>>;
 
 impl LocalExecutor {
-    /// The handle of `workspace`, opened on first use.
-    fn workspace(&self, workspace: &Path) -> std::io::Result<Dir> {
-        let mut open = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(dir) = open.get(workspace) {
+    /// The handle of directory `path`, opened on first use. A workspace's
+    /// is opened again if the directory it was opened on has been removed
+    /// since (a process of a step deleted and remade it: the next attempt
+    /// sees what a process would see there): one `fstat` of the handle per
+    /// attempt instead of an open and a close. The project's is kept for
+    /// the run, as its `/src` view is the run's input.
+    fn handle(&self, path: &Path, perms: FsPerms) -> Result<Dir, String> {
+        use std::os::unix::fs::MetadataExt;
+        let writable = perms == FsPerms::ReadWrite;
+        let key = (path.to_path_buf(), writable);
+        let mut open = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(dir) = open.get(&key)
+            && (!writable || dir.dir.metadata().is_ok_and(|m| m.nlink() > 0))
+        {
             return Ok(dir.clone());
         }
-        let dir = open_dir(workspace, FsPerms::ReadWrite)?;
-        open.insert(workspace.to_path_buf(), dir.clone());
+        let dir = open_dir(path, perms).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        open.insert(key, dir.clone());
         Ok(dir)
+    }
+
+    /// The handles an attempt in `workspace` sees.
+    fn handles_for(&self, workspace: &Path) -> Result<(Dir, Option<Dir>), String> {
+        let src = match &self.src {
+            Some(src) => Some(self.handle(&src.root, FsPerms::ReadOnly)?),
+            None => None,
+        };
+        Ok((self.handle(workspace, FsPerms::ReadWrite)?, src))
     }
 }
 
 impl Executor for LocalExecutor {
     fn capacity(&self) -> usize {
         self.max_stages
+    }
+
+    fn finish(&self) {
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        crate::sandbox::scratch::release_pool();
     }
 
     fn start(&self, attempt: Attempt, reporter: Reporter, cancel: oneshot::Receiver<()>) {
@@ -89,12 +113,9 @@ impl Executor for LocalExecutor {
             // Refused before it runs, for good: retrying cannot change it.
             return reporter.ended(AttemptOutcome::failed(FailureKind::Host, message), Vec::new());
         }
-        let workspace = match self.workspace(&attempt.workspace) {
-            Ok(dir) => dir,
-            Err(e) => {
-                let message = format!("cannot open the workspace {}: {e}", attempt.workspace.display());
-                return reporter.ended(AttemptOutcome::failed(FailureKind::Host, message), Vec::new());
-            }
+        let handles = match self.handles_for(&attempt.workspace) {
+            Ok(handles) => handles,
+            Err(message) => return reporter.ended(AttemptOutcome::failed(FailureKind::Host, message), Vec::new()),
         };
         let log = StepLog::new((self.log_of)(&def.id), def.policy.log_limit, self.epoch)
             .masking(self.services.secrets.clone());
@@ -123,7 +144,7 @@ impl Executor for LocalExecutor {
                 let _ = cancel.await;
             };
             let log = ctx.log.clone();
-            let outcome = invoke::run_attempt(&engine, &plugin, ctx, workspace, cancelled).await;
+            let outcome = invoke::run_attempt(&engine, &plugin, ctx, handles, cancelled).await;
             let tail = if outcome == AttemptOutcome::Succeeded { Vec::new() } else { log.tail() };
             reporter.ended(outcome, tail);
         });

@@ -22,20 +22,20 @@ fn failed(kind: FailureKind, message: impl Into<String>) -> AttemptOutcome {
     AttemptOutcome::failed(kind, message)
 }
 
-/// Runs one attempt in `workspace` (the handle of `ctx.workspace`);
-/// `cancel` resolving interrupts it.
+/// Runs one attempt that sees `workspace` and `src` (the handles of
+/// `ctx.workspace` and `ctx.src`); `cancel` resolving interrupts it.
 pub async fn run_attempt(
     engine: &wasmtime::Engine,
     plugin: &LoadedPlugin,
     ctx: Arc<StepContext>,
-    workspace: Dir,
+    (workspace, src): (Dir, Option<Dir>),
     cancel: impl std::future::Future<Output = ()>,
 ) -> AttemptOutcome {
     let scratch = match Scratch::new() {
         Ok(d) => d,
         Err(e) => return failed(FailureKind::Host, format!("cannot create the scratch /tmp: {e}")),
     };
-    let preopens = Preopens { workspace, tmp: scratch.dir().clone(), src: ctx.src.as_ref().map(|s| s.dir.clone()) };
+    let preopens = Preopens { workspace, tmp: scratch.dir().clone(), src };
     let outcome = attempt(engine, plugin, &ctx, preopens, cancel).await;
     ctx.processes.kill_all();
     ctx.log.flush();

@@ -73,6 +73,12 @@ impl Scratch {
     pub fn dir(&self) -> &Dir {
         &self.dir
     }
+
+    /// Closes the handle without returning the directory to the pool or
+    /// removing it.
+    fn forget(mut self) {
+        self.path = PathBuf::new();
+    }
 }
 
 impl Drop for Scratch {
@@ -140,12 +146,21 @@ fn set_private(dir: &Path) {
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
 }
 
+/// Closes and removes the directories kept for reuse (at the end of a run:
+/// each holds an open handle).
+pub fn release_pool() {
+    let kept = std::mem::take(&mut *pool().lock().unwrap_or_else(|p| p.into_inner()));
+    for s in kept {
+        let _ = std::fs::remove_dir(&s.path);
+        s.forget();
+    }
+}
+
 /// Removes this process's scratch root (at exit).
 pub fn cleanup() {
     let kept = std::mem::take(&mut *pool().lock().unwrap_or_else(|p| p.into_inner()));
-    for mut s in kept {
-        s.path = PathBuf::new(); // the root goes below, all at once
-        drop(s);
+    for s in kept {
+        s.forget(); // the root goes below, all at once
     }
     if let Ok(r) = root() {
         let _ = std::fs::remove_dir_all(r);

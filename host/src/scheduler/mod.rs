@@ -47,7 +47,7 @@ pub mod waits;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -111,7 +111,7 @@ pub enum UiEvent<'a> {
     StepRetrying {
         id: &'a str,
         next_attempt: u32,
-        delay: std::time::Duration,
+        delay: Duration,
         error: &'a str,
     },
     StepWaiting {
@@ -154,14 +154,6 @@ pub enum RunError {
 pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
     let what = what.into();
     move |error| RunError::Io { what, error }
-}
-
-/// Sleeps until `at` (forever if `None`; the branch is disabled then).
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// What a scheduler starts from, prepared by [`run`] (or a test).
@@ -345,6 +337,11 @@ impl Scheduler {
 
     async fn main_loop(&mut self, cancel: &mut watch::Receiver<bool>) {
         let n = self.steps.len();
+        // One timer for the journal's hand-over, moved only when its
+        // deadline changes (once per batch, not once per step).
+        let flush_timer = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(flush_timer);
+        let mut armed_for = None;
         loop {
             self.settle();
             if self.finished == n {
@@ -358,10 +355,25 @@ impl Scheduler {
             // Journal records go to the writer in batches, within 5 ms.
             self.journal.flush_due();
             let flush_at = self.journal.flush_deadline().map(tokio::time::Instant::from_std);
+            if let Some(at) = flush_at
+                && armed_for != Some(at)
+            {
+                flush_timer.as_mut().reset(at);
+                armed_for = Some(at);
+            }
             tokio::select! {
                 biased;
-                () = sleep_until(flush_at), if flush_at.is_some() => self.journal.flush(),
-                Some(report) = self.inbox.reports_rx.recv() => self.on_report(report),
+                () = &mut flush_timer, if flush_at.is_some() => {
+                    armed_for = None;
+                    self.journal.flush();
+                }
+                Some(report) = self.inbox.reports_rx.recv() => {
+                    self.on_report(report);
+                    // Whatever else arrived meanwhile, before settling once.
+                    while let Ok(report) = self.inbox.reports_rx.try_recv() {
+                        self.on_report(report);
+                    }
+                }
                 Some(step) = self.inbox.retries_rx.recv() => self.on_retry_due(step),
                 changed = cancel.changed(), if !self.cancelled => {
                     if changed.is_err() || *cancel.borrow() {

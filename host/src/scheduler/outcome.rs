@@ -12,6 +12,7 @@ use crate::storage::{atomic, durations};
 
 impl Scheduler {
     pub(super) fn finish_run(mut self) -> RunReport {
+        self.executor.finish();
         let duration = self.now();
         let failed = self.steps.iter().any(|s| s.status == Status::Done(StepStatus::Failed) && !s.forgiven);
         let status = if self.cancelled {

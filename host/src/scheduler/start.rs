@@ -117,7 +117,7 @@ pub async fn run(
             src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
             log_of: Box::new(move |id| logs.log_of(id)),
             epoch,
-            workspaces: Default::default(),
+            handles: Default::default(),
         }),
     };
     let setup = Setup {

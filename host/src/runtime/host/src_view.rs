@@ -19,11 +19,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     OpenFlags, PathFlags,
 };
 
-use wasmtime_wasi::FsPerms;
-use wasmtime_wasi::filesystem::Dir;
-
 use crate::runtime::state::StepState;
-use crate::sandbox::wasi::open_dir;
 
 /// The WASI filesystem interface the host links (its functions are shadowed).
 const TYPES: &str = "wasi:filesystem/types@0.2.12";
@@ -34,29 +30,20 @@ pub use crate::sandbox::wasi::SRC;
 pub const STATE: &str = ".baton";
 
 /// The source directory of a step, as the guard needs it.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SourceDir {
     /// Canonical path of the pipeline's directory.
     pub root: PathBuf,
     /// Canonical path of its `.baton/`.
     pub state: PathBuf,
-    /// Its handle, opened once for the whole run and given to every attempt.
-    pub dir: Dir,
-}
-
-impl std::fmt::Debug for SourceDir {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceDir").field("root", &self.root).finish_non_exhaustive()
-    }
 }
 
 impl SourceDir {
-    /// The directory `dir` (canonicalized and opened; `None` if it cannot be).
+    /// The directory `dir` (canonicalized; `None` if it cannot be).
     pub fn new(dir: &Path) -> Option<Self> {
         let root = dir.canonicalize().ok()?;
         let state = root.join(STATE);
-        let dir = open_dir(&root, FsPerms::ReadOnly).ok()?;
-        Some(Self { root, state, dir })
+        Some(Self { root, state })
     }
 
     /// Whether the real path `p` is the state directory or inside it.
