@@ -126,17 +126,80 @@ class Bench:
         if Path("/dev/shm").is_dir():
             rows.append(("baton noop step, jobs = 1, scratch on tmpfs (`TMPDIR=/dev/shm`; diagnostic)",
                          per(self.time_baton(wide, 1, "/dev/shm"), self.time_baton(one, 1, "/dev/shm"))))
+        floor = self.floor(noop)
+        if floor:
+            rows.append(("floor: wasmtime's own `Store::new` + `instantiate_async` + `call_run` of the noop stage, "
+                         "in-process loop (`examples/step_floor.rs`)", floor))
         self.md += [f"## 1. Per-step overhead ({n:,} steps)", "",
                     f"(wall of a {n:,}-step run − wall of a 1-step run) / {n - 1:,}; CPU likewise from user+sys. "
-                    "Ratio: fork/exec time ÷ this row's time (higher is better for baton).", ""]
+                    "Ratio: fork/exec time ÷ this row's time (higher is better for baton). The floor row is "
+                    "what wasmtime itself costs per stage run, timed in a loop in one process (no scheduler, "
+                    "journal, log or directories): how close a baton step is to it.", ""]
         self.table(["what", "µs/step (median)", "µs/step (min)", "CPU µs/step", "fork/exec ÷ this"],
-                   [(name, f"{p['median']:.0f}", f"{p['min']:.0f}", f"{p['cpu']:.0f}",
+                   [(name, f"{p['median']:.0f}", f"{p['min']:.0f}", f"{p['cpu']:.0f}" if "cpu" in p else "–",
                      f"{spawn['median'] / p['median']:.1f}x") for name, p in rows])
         self.data["per_step_us"] = {name: p for name, p in rows}
         headline = rows[1][1]
         ratio = spawn["median"] / headline["median"]
         self.target("1. a baton step costs ≥ 10x less than a process spawn (jobs = 1, median)", ratio >= 10,
                     f"{headline['median']:.0f} µs vs {spawn['median']:.0f} µs: {ratio:.1f}x")
+        two = rows[2][1]
+        self.target("1. … and with jobs = 2", spawn["median"] / two["median"] >= 10,
+                    f"{two['median']:.0f} µs: {spawn['median'] / two['median']:.1f}x")
+        if floor:
+            self.target("1. a baton step next to wasmtime's floor (jobs = 1)", None,
+                        f"{headline['median']:.0f} µs vs floor {floor['median']:.0f} µs "
+                        f"({headline['median'] / floor['median']:.1f}x the floor)")
+        self.kernel_counts(wide, one)
+
+    def floor(self, noop):
+        """µs per stage run of wasmtime alone (examples/step_floor.rs), if built."""
+        if not self.a.floor or not Path(self.a.floor).exists():
+            return None
+        out = subprocess.run([self.a.floor, noop, str(max(self.n // 5, 500))], env=self.env, capture_output=True,
+                             text=True, check=True).stdout
+        r = json.loads(out)
+        return {"median": r["median_us"], "min": r["min_us"]}
+
+    def kernel_counts(self, wide, one):
+        """System calls (strace -c -f) and context switches (getrusage, via
+        /usr/bin/time) per step: what a step costs the kernel, a figure
+        that noise does not move."""
+        have_strace = subprocess.run(["sh", "-c", "command -v strace"], capture_output=True).returncode == 0
+        rows = []
+        for jobs in (1, 2):
+            counts = {}
+            for d in (wide, one):
+                subprocess.run(["rm", "-rf", str(d / ".baton/runs")])
+                tf = self.work / "ctx.txt"
+                subprocess.run(["/usr/bin/time", "-f", "%w %c", "-o", str(tf)] + [str(x) for x in self.baton(d, jobs)],
+                               env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                vol, invol = (int(x) for x in tf.read_text().split()[-2:])
+                calls = {}
+                if have_strace:
+                    subprocess.run(["rm", "-rf", str(d / ".baton/runs")])
+                    sf = self.work / "strace.txt"
+                    subprocess.run(["strace", "-c", "-f", "-o", str(sf)] + [str(x) for x in self.baton(d, jobs)],
+                                   env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    for line in sf.read_text().splitlines():
+                        f = line.split()
+                        if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+                            calls[f[-1]] = int(f[3])
+                counts[d] = (vol, invol, calls)
+            (v1, i1, c1), (v0, i0, c0) = counts[wide], counts[one]
+            per = lambda a, b: (a - b) / (self.n - 1)
+            total = per(sum(c1.values()), sum(c0.values())) if c1 else None
+            futex = per(c1.get("futex", 0), c0.get("futex", 0)) if c1 else None
+            top = sorted(((per(c1[k], c0.get(k, 0)), k) for k in c1 if k not in ("futex",)), reverse=True)[:6]
+            rows.append((f"jobs = {jobs}", f"{per(v1, v0):.2f}", f"{per(i1, i0):.2f}",
+                         "–" if total is None else f"{total:.1f}", "–" if futex is None else f"{futex:.2f}",
+                         ", ".join(f"{k} {x:.1f}" for x, k in top if x >= 0.05) or "–"))
+        self.md += ["Per step, kernel side: (count of an N-step run − count of a 1-step run) / (N − 1). "
+                    "Context switches of all baton's threads (getrusage); system calls counted by `strace -c -f` "
+                    "(which slows the run, not the counts).", ""]
+        self.table(["baton noop step", "voluntary context switches", "involuntary", "system calls", "of which futex",
+                    "most frequent others"], rows)
+        self.data["kernel_per_step"] = rows
 
     # --- 2. throughput on big graphs -----------------------------------------
 
@@ -418,11 +481,14 @@ def main():
     ap = argparse.ArgumentParser()
     for a in ("--baton", "--guests", "--plugins", "--spawn", "--work", "--out"):
         ap.add_argument(a, required=True)
+    ap.add_argument("--floor", help="examples/step_floor.rs, built (the floor row)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
     args = ap.parse_args()
     for a in ("baton", "guests", "plugins", "spawn", "work", "out"):
         setattr(args, a, str(Path(getattr(args, a)).resolve()))
+    if args.floor:
+        args.floor = str(Path(args.floor).resolve())
     only = args.only.split(",")
     unknown = set(only) - set(SECTIONS)
     if unknown:

@@ -18,6 +18,7 @@ missing=()
 command -v ninja >/dev/null || missing+=(ninja-build)
 command -v make >/dev/null || missing+=(make)
 command -v hyperfine >/dev/null || missing+=(hyperfine)
+command -v strace >/dev/null || missing+=(strace)
 command -v cc >/dev/null || missing+=(gcc)
 [ -x /usr/bin/time ] || missing+=(time)
 if ((${#missing[@]})); then
@@ -32,6 +33,7 @@ fi
 # host/guest_build.rs puts them, with the same flags, so nothing rebuilds.
 say "building baton (release) and the noop/probe fixtures"
 cargo build --release -q -p baton-host
+cargo build --release -q -p baton-host --example step_floor
 guests="$CARGO_TARGET_DIR/wasm-guests"
 env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_BUILD_TARGET \
   CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_STRIP=true \
@@ -50,6 +52,7 @@ python3 bench/bench.py \
   --guests "$guests/wasm32-wasip2/release" \
   --plugins plugins/dist \
   --spawn "$work/spawn_true" \
+  --floor "$CARGO_TARGET_DIR/release/examples/step_floor" \
   --work "$work" \
   --out bench/results \
   "$@"

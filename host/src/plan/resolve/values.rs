@@ -16,29 +16,33 @@ pub(super) fn section<T: DeserializeOwned>(table: &toml::Table, key: &str, errs:
 /// table still counts (a step with a misspelt key is still a known step for
 /// `after`: one error, not a string of knock-on ones).
 pub(super) fn parse_value<T: DeserializeOwned>(value: &toml::Value, path: &str, errs: &mut Errors) -> Option<T> {
-    let mut value = value.clone();
+    // Deserializing consumes its input: one copy when the value is right,
+    // and an editable one only once a key has to be left out.
+    let mut result = T::deserialize(value.clone());
+    let mut edited: Option<toml::Value> = None;
     loop {
-        match T::deserialize(value.clone()) {
+        let e = match result {
             Ok(v) => return Some(v),
-            Err(e) => {
-                let message = e.message().trim_end().to_string();
-                if let Some((key, expected)) = unknown_field(&message)
-                    && let Some(table) = value.as_table_mut()
-                    && table.remove(&key).is_some()
-                {
-                    let help = match hint(&key, expected.iter().map(String::as_str)) {
-                        h if h.is_empty() && !expected.is_empty() => {
-                            format!(" (expected one of: {})", expected.join(", "))
-                        }
-                        h => h,
-                    };
-                    errs.push(format!("{path}.{key}"), format!("unknown key `{key}`{help}"));
-                    continue;
+            Err(e) => e,
+        };
+        let message = e.message().trim_end().to_string();
+        let value = edited.get_or_insert_with(|| value.clone());
+        if let Some((key, expected)) = unknown_field(&message)
+            && let Some(table) = value.as_table_mut()
+            && table.remove(&key).is_some()
+        {
+            let help = match hint(&key, expected.iter().map(String::as_str)) {
+                h if h.is_empty() && !expected.is_empty() => {
+                    format!(" (expected one of: {})", expected.join(", "))
                 }
-                errs.push(path, message);
-                return None;
-            }
+                h => h,
+            };
+            errs.push(format!("{path}.{key}"), format!("unknown key `{key}`{help}"));
+            result = T::deserialize(value.clone());
+            continue;
         }
+        errs.push(path, message);
+        return None;
     }
 }
 
