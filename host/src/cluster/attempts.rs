@@ -90,10 +90,35 @@ impl Attempts {
     /// The steps that passed in `run`, with the worker each passed on
     /// (what workers finished, whether or not the coordinator heard of it).
     pub async fn passed_in(&self, run: &str) -> Result<Vec<(usize, String)>, ClusterError> {
+        let mut out: Vec<(usize, String)> = (self.states_in(run).await?.into_iter())
+            .filter_map(|(step, _, state)| match state {
+                AttemptState::Ended { worker, passed: true, .. } => Some((step, worker)),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The attempts of `run` still running on a worker: `(step, key, worker)`
+    /// (a coordinator that resumes `run` reattaches them).
+    pub async fn running_in(&self, run: &str) -> Result<Vec<(usize, String, String)>, ClusterError> {
+        let mut out: Vec<(usize, String, String)> = (self.states_in(run).await?.into_iter())
+            .filter_map(|(step, key, state)| match state {
+                AttemptState::Running { worker } => Some((step, key, worker)),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every attempt of `run` (not its replays) with its step and state.
+    async fn states_in(&self, run: &str) -> Result<Vec<(usize, String, AttemptState)>, ClusterError> {
         use futures_util::StreamExt;
         let mut keys = self.kv.keys().await.map_err(|e| ClusterError::io("listing attempts", e))?;
         let prefix = format!("{run}.");
-        let mut out = Vec::new();
+        let mut found = Vec::new();
         while let Some(key) = keys.next().await {
             let key = key.map_err(|e| ClusterError::io("listing attempts", e))?;
             let Some(rest) = key.strip_prefix(&prefix) else { continue };
@@ -102,12 +127,20 @@ impl Attempts {
             if rest.contains("replay") {
                 continue;
             }
-            if let Some((AttemptState::Ended { worker, passed: true, .. }, _)) = self.state(&key).await? {
-                out.push((step, worker));
+            found.push((step, key));
+        }
+        let mut out = Vec::new();
+        for (step, key) in found {
+            if let Some((state, _)) = self.state(&key).await? {
+                out.push((step, key, state));
             }
         }
-        out.sort();
         Ok(out)
+    }
+
+    /// Whether `worker` still owns the running attempt `key`.
+    pub async fn owned_by(&self, key: &str, worker: &str) -> Result<bool, ClusterError> {
+        Ok(matches!(self.state(key).await?, Some((AttemptState::Running { worker: w }, _)) if w == worker))
     }
 
     /// Writes a note about `run` (`<run>.<name>`, e.g. its plan's digest).

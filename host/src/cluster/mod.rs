@@ -34,7 +34,13 @@
 //!   `recover` moves the boards of a lost worker and replays them;
 //! - [`serve`]: `baton worker`: pulls its attempts, claims them, runs them
 //!   with the local executor (plugins fetched, verified and compiled once
-//!   per digest) and sends their events; `relay` carries their requests.
+//!   per digest) and sends their events; `relay` carries their requests,
+//!   asking again while no coordinator answers;
+//! - `secrets`: a step's secrets go from the coordinator to the worker that
+//!   claimed its attempt over core NATS request-reply, never into JetStream;
+//! - `reattach`: a coordinator that resumes a killed one takes over the
+//!   attempts it left running (their asks and ends), instead of running
+//!   them again.
 //!
 //! The server must be 2.10 or later (the client's key-value API fails on
 //! older ones); `./setup.sh --deps` installs one for the tests.
@@ -43,9 +49,11 @@ pub mod attempts;
 pub mod blobs;
 mod listen;
 pub mod queue;
+mod reattach;
 mod recover;
 mod relay;
 pub mod remote;
+mod secrets;
 pub mod serve;
 pub mod signals;
 pub mod wire;

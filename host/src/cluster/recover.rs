@@ -198,5 +198,6 @@ pub(super) fn answer_replay(inner: &Inner, step: usize, ask: AskKind) -> Answer 
             Answer::Record(found.ok_or(ArtifactError::NotFound(reference)))
         }
         AskKind::List => Answer::Records(asked.map(|a| a.list.clone()).unwrap_or_default()),
+        AskKind::Ping => Answer::Coordinator(inner.run.clone()),
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::queue::AttemptMsg;
-use super::wire::{ask_subject, cancel_subject, events_subject};
+use super::wire::{ask_subject, cancel_subject, events_subject, secrets_subject};
 use super::{Cluster, ClusterError, attempts::attempt_key};
 use crate::executor::{Attempt, AttemptOutcome, Executor, FailureKind, Reporter};
 use crate::plan::Plan;
@@ -33,10 +33,15 @@ pub(super) struct Inner {
     workspace_run: String,
     /// Steps the run it resumes passed on workers.
     adopted: Vec<usize>,
+    /// Steps the run it resumes left running on workers: step → (key,
+    /// worker); the step's next start here takes that attempt over.
+    pub(super) reattach: Mutex<HashMap<usize, (String, String)>>,
     pub(super) step_board: Vec<usize>,
     step_plugin: Vec<Option<usize>>,
-    /// Steps that read secrets (not sent to workers: such a step fails).
-    step_secrets: Vec<bool>,
+    /// Per step: the secrets it reads (sent to the worker that claimed it, see [`super::secrets`]).
+    pub(super) step_secrets: Vec<Vec<String>>,
+    /// The run's secret values.
+    pub(super) secrets: crate::text::Secrets,
     pub(super) step_ids: Vec<String>,
     pub(super) boards: Vec<String>,
     /// Per board: the labels its worker must have.
@@ -58,6 +63,16 @@ pub(super) struct Inner {
     pub(super) store: ArtifactStore,
     /// Where the run keeps a step's log (the worker's copy is fetched there).
     log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
+}
+
+/// What the coordinator's run keeps on its own machine.
+pub struct RunLocal {
+    /// The run's artifact store (published blobs are fetched into it).
+    pub store: ArtifactStore,
+    /// The run's secret values (sent only to the worker of an attempt that reads them).
+    pub secrets: crate::text::Secrets,
+    /// Where the run keeps a step's log.
+    pub log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
 }
 
 /// An attempt on a worker.
@@ -87,10 +102,10 @@ impl RemoteExecutor {
         run: &str,
         plan: &Plan,
         plan_text: &str,
-        store: ArtifactStore,
+        local: RunLocal,
         resumes: Option<&str>,
-        log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
     ) -> Result<Self, ClusterError> {
+        let RunLocal { store, secrets, log_of } = local;
         attempt_key(run, 0, 1)?;
         let plan_blob = cluster.blobs.put(plan_text.as_bytes()).await?;
         cluster.attempts.note(run, "plan", &plan_blob).await?;
@@ -99,6 +114,7 @@ impl RemoteExecutor {
         let mut workspace_run = run.to_string();
         let mut placed = HashMap::new();
         let mut adopted = Vec::new();
+        let mut reattach = HashMap::new();
         if let Some(prev) = resumes {
             workspace_run = cluster.attempts.read_note(prev, "ws").await?.unwrap_or_else(|| prev.to_string());
             if cluster.attempts.read_note(prev, "plan").await?.as_deref() == Some(plan_blob.as_str()) {
@@ -111,6 +127,9 @@ impl RemoteExecutor {
                     p.passed.push(step);
                     adopted.push(step);
                 }
+                reattach = super::reattach::running(&cluster, prev, plan, &mut placed).await?;
+            } else {
+                super::reattach::abandon(&cluster, prev).await?;
             }
         }
         cluster.attempts.note(run, "ws", &workspace_run).await?;
@@ -124,15 +143,28 @@ impl RemoteExecutor {
         let events =
             cluster.client.subscribe(events_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
         let asks = cluster.client.subscribe(ask_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
+        let secret_asks =
+            cluster.client.subscribe(secrets_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
+        // The attempts taken over still talk on the subjects of their run.
+        let earlier = match resumes.filter(|_| !reattach.is_empty()) {
+            Some(prev) => Some((
+                cluster.client.subscribe(events_subject(prev)).await.map_err(|e| ClusterError::io("subscribe", e))?,
+                cluster.client.subscribe(ask_subject(prev)).await.map_err(|e| ClusterError::io("subscribe", e))?,
+                cluster.client.subscribe(secrets_subject(prev)).await.map_err(|e| ClusterError::io("subscribe", e))?,
+            )),
+            None => None,
+        };
         let inner = Arc::new(Inner {
             cluster,
             run: run.into(),
             plan_blob,
             workspace_run,
             adopted,
+            reattach: Mutex::new(reattach),
             step_board: plan.steps.iter().map(|s| s.board).collect(),
             step_plugin: plan.steps.iter().map(|s| s.plugin).collect(),
-            step_secrets: plan.steps.iter().map(|s| !s.policy.secrets.is_empty()).collect(),
+            step_secrets: plan.steps.iter().map(|s| s.policy.secrets.clone()).collect(),
+            secrets,
             step_ids: plan.steps.iter().map(|s| s.id.clone()).collect(),
             boards: plan.boards.clone(),
             runs_on: plan.runs_on.clone(),
@@ -147,6 +179,12 @@ impl RemoteExecutor {
         });
         tokio::spawn(super::listen::events(inner.clone(), events));
         tokio::spawn(super::listen::asks(inner.clone(), asks));
+        tokio::spawn(super::secrets::serve(inner.clone(), secret_asks));
+        if let Some((events, asks, secret_asks)) = earlier {
+            tokio::spawn(super::listen::events(inner.clone(), events));
+            tokio::spawn(super::listen::asks(inner.clone(), asks));
+            tokio::spawn(super::secrets::serve(inner.clone(), secret_asks));
+        }
         tokio::spawn(super::recover::watch_workers(Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
@@ -157,6 +195,12 @@ impl RemoteExecutor {
     /// that run's coordinator last heard of them, too): not to run again.
     pub fn adopted(&self) -> &[usize] {
         &self.inner.adopted
+    }
+
+    /// Steps the resumed run left running on workers, which this run takes
+    /// over when it starts them (see [`super::reattach`]).
+    pub fn taken_over(&self) -> Vec<usize> {
+        lock(&self.inner.reattach).keys().copied().collect()
     }
 }
 
@@ -183,9 +227,12 @@ impl Inner {
             Ok(m) => m,
             Err(e) => return reporter.ended(fail(e), Vec::new()),
         };
-        let board = self.step_board[attempt.step];
-        if let Err(e) = self.send(board, msg, reporter.clone()).await {
-            return reporter.ended(fail(e.to_string()), Vec::new());
+        // A step the coordinator before this one left running: take it over.
+        if !self.take_over(msg.clone(), &reporter) {
+            let board = self.step_board[attempt.step];
+            if let Err(e) = self.send(board, msg, reporter.clone()).await {
+                return reporter.ended(fail(e.to_string()), Vec::new());
+            }
         }
         // Cancellation (or the scheduler dropping the sender after the end):
         // the attempt's current key and worker (it may have moved).
@@ -201,12 +248,6 @@ impl Inner {
 
     /// The message of attempt `number` of `step` under `key`.
     pub(super) fn message(&self, step: usize, number: u32, key: String) -> Result<AttemptMsg, String> {
-        if self.step_secrets[step] {
-            return Err(format!(
-                "step {} reads secrets, which baton does not send to cluster workers: run it without --nats (e.g. `baton run --only {}`)",
-                self.step_ids[step], self.step_ids[step]
-            ));
-        }
         let plugin = match self.step_plugin[step].and_then(|i| self.plugin_blobs.get(i)) {
             Some(Ok(p)) => p.clone(),
             Some(Err(e)) => return Err(e.clone()),

@@ -38,6 +38,17 @@ impl WorkerProc {
         self.dir.path().join("w/ws").join(run).join(board)
     }
 
+    /// The worker's `--dir`.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().join("w")
+    }
+
+    /// The step log of `id` in this worker's copy of run `run`.
+    pub fn step_log(&self, run: &str, id: &str) -> String {
+        std::fs::read_to_string(self.dir().join("runs").join(run).join("logs").join(format!("{id}.log")))
+            .unwrap_or_default()
+    }
+
     /// The steps this worker ended with a commit (`end <id> ...: passed`).
     pub fn passed(&self) -> Vec<String> {
         self.log()

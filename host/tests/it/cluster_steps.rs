@@ -1,0 +1,56 @@
+//! What a step running on a worker sees, as it would locally: its secrets
+//! (masked everywhere, never stored on the server), the project at `/src`,
+//! its log as it runs.
+
+use crate::cluster_runs::{WorkerProc, finish_run, report_step};
+use crate::harness::Pipeline;
+use crate::nats_server::NatsServer;
+use crate::secrets::{LEAKY, VALUE, files_containing};
+
+#[test]
+fn a_secret_reaches_the_step_on_a_worker_and_no_file_output_or_server_store() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    // The pipeline travels to the workers through the server: it checks the
+    // value without spelling it.
+    let check = r#"test \"$BATON_IT_TOKEN\" = s3cr3t-Value-42"#;
+    assert!(LEAKY.contains(check));
+    let p = Pipeline::new(&LEAKY.replace(check, r#"case \"$BATON_IT_TOKEN\" in s3cr3t-*-42) ;; *) exit 1 ;; esac"#));
+    let run = p
+        .baton()
+        .args(["run", "--json", "--nats", &url])
+        .env("BATON_IT_TOKEN", VALUE)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start baton run");
+    let (code, report, stderr) = finish_run(run);
+    // The first op checks that the process had the value; the last fails
+    // on purpose, with the value in its error: masked, the rest kept.
+    assert_eq!(code, Some(1), "{stderr}\n{}", w.log());
+    let step = report_step(&report, "b.leaky");
+    assert_eq!(step["attempts"][0]["worker"], "w1");
+    assert_eq!(step["error"], "sh: expected stdout `something else`, got `***`", "{stderr}\n{}", w.log());
+    let log = p.log("b.leaky");
+    for line in ["token is ***", "stderr has *** too", "split: *** end", "info | sh said: ***"] {
+        assert!(log.lines().any(|l| l.ends_with(line)), "the line stays, the value is masked: {line:?} in\n{log}");
+    }
+    for (what, text) in [("the run's output", format!("{report}{stderr}")), ("the worker's output", w.log())] {
+        assert!(!text.contains(VALUE), "{what} shows the secret:\n{text}");
+    }
+    for dir in [p.dir().join(".baton"), w.dir(), server.store_dir()] {
+        let leaks = files_containing(&dir, VALUE.as_bytes());
+        let around: Vec<String> = leaks
+            .iter()
+            .map(|f| {
+                let b = std::fs::read(f).unwrap_or_default();
+                let at = b.windows(VALUE.len()).position(|w| w == VALUE.as_bytes()).unwrap_or(0);
+                String::from_utf8_lossy(&b[at.saturating_sub(300)..(at + 100).min(b.len())]).into_owned()
+            })
+            .collect();
+        assert!(leaks.is_empty(), "files holding the secret: {leaks:?}\n{around:?}");
+    }
+    // The scans read something: the worker's step log and the server's streams.
+    assert!(w.dir().join("runs").exists() && server.store_dir().join("jetstream").exists());
+}
