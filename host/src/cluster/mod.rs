@@ -38,6 +38,8 @@
 //!   asking again while no coordinator answers;
 //! - `secrets`: a step's secrets go from the coordinator to the worker that
 //!   claimed its attempt over core NATS request-reply, never into JetStream;
+//! - [`source`]: the project's tree, packed by the coordinator into the
+//!   object store and unpacked once per digest by workers, at `/src`;
 //! - `reattach`: a coordinator that resumes a killed one takes over the
 //!   attempts it left running (their asks and ends), instead of running
 //!   them again.
@@ -56,6 +58,7 @@ pub mod remote;
 mod secrets;
 pub mod serve;
 pub mod signals;
+pub mod source;
 pub mod wire;
 pub mod workers;
 

@@ -29,6 +29,8 @@ pub(super) struct Inner {
     pub(super) cluster: Cluster,
     pub(super) run: String,
     plan_blob: String,
+    /// The project's tree in the object store (`/src` on workers), if it packs.
+    src_blob: Option<String>,
     /// The run whose workspaces the boards use (see [`AttemptMsg::workspace`]).
     workspace_run: String,
     /// Steps the run it resumes passed on workers.
@@ -140,6 +142,7 @@ impl RemoteExecutor {
                 Err(e) => Err(e.to_string()),
             });
         }
+        let src_blob = super::source::put(&cluster, &plan.dir).await?;
         let events =
             cluster.client.subscribe(events_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
         let asks = cluster.client.subscribe(ask_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
@@ -158,6 +161,7 @@ impl RemoteExecutor {
             cluster,
             run: run.into(),
             plan_blob,
+            src_blob,
             workspace_run,
             adopted,
             reattach: Mutex::new(reattach),
@@ -262,6 +266,7 @@ impl Inner {
             plugin,
             plan: self.plan_blob.clone(),
             workspace: self.workspace_run.clone(),
+            src: self.src_blob.clone(),
         })
     }
 

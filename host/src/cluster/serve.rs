@@ -53,6 +53,8 @@ pub(super) struct Worker {
     plans: Mutex<HashMap<String, Arc<Plan>>>,
     /// Loaded plugins by (digest, name): fetched, verified and compiled once.
     plugins: Mutex<HashMap<(String, String), Arc<LoadedPlugin>>>,
+    /// Held while a copy of the project is unpacked (see [`super::source`]).
+    pub(super) unpacking: tokio::sync::Mutex<()>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -81,6 +83,7 @@ pub async fn serve(
         running: Mutex::new(HashMap::new()),
         plans: Mutex::new(HashMap::new()),
         plugins: Mutex::new(HashMap::new()),
+        unpacking: Default::default(),
     });
     let canceller = {
         let w = w.clone();
@@ -258,6 +261,10 @@ impl Worker {
         // Asked for only now that the attempt is this worker's; kept in memory.
         let secrets =
             if def.policy.secrets.is_empty() { Default::default() } else { self.secrets(&msg.run, &msg.key).await? };
+        let src = match &msg.src {
+            Some(digest) => crate::runtime::host::src_view::SourceDir::new(&self.source(digest).await?),
+            None => None,
+        };
         let services = Arc::new(RunServices {
             run_id: msg.run.clone(),
             store: self.store.clone(),
@@ -271,7 +278,7 @@ impl Worker {
             plan,
             plugins,
             services,
-            src: None,
+            src,
             log_of: Box::new(move |id| logs.join(format!("{id}.log"))),
             epoch: Instant::now(),
         };

@@ -270,6 +270,7 @@ fn an_attempt_goes_to_one_worker_at_a_time_and_a_lapsed_lease_moves_it_without_a
             plugin: digest_of(b"plugin"),
             plan: digest_of(b"plan"),
             workspace: "run-q".into(),
+            src: None,
         };
         assert!(coordinator.queue.submit(&msg, "pool").await.expect("submit"));
         assert!(!coordinator.queue.submit(&msg, "pool").await.expect("submit again"), "a duplicate was queued twice");

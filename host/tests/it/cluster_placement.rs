@@ -220,6 +220,7 @@ fn a_worker_refuses_a_forged_attempt_whose_run_id_would_leave_its_directory() {
             plugin: digest.clone(),
             plan: digest,
             workspace: "../../etc".into(),
+            src: None,
         };
         cluster.queue.submit(&msg, "w1").await.expect("submit");
     });

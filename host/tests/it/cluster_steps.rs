@@ -54,3 +54,49 @@ fn a_secret_reaches_the_step_on_a_worker_and_no_file_output_or_server_store() {
     // The scans read something: the worker's step log and the server's streams.
     assert!(w.dir().join("runs").exists() && server.store_dir().join("jetstream").exists());
 }
+
+#[test]
+fn a_step_on_a_worker_reads_the_project_at_src_and_its_processes_at_baton_src_without_baton() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let p = Pipeline::new(
+        r#"
+[plugins]
+probe = "{probe}"
+
+[policy]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "guest"
+plugin = "probe"
+with = { ops = [
+  { op = "read", path = "/src/data/hello.txt", expect = "from the project" },
+  { op = "ls", path = "/src", expect = ["baton.toml", "data", "link"] },
+  { op = "read", path = "/src/link", expect = "from the project" },
+  { op = "missing", path = "/src/.baton" },
+] }
+
+[[boards.b.steps]]
+name = "process"
+plugin = "probe"
+with = { ops = [
+  { op = "run", program = "sh", args = ["-c", "cat \"$BATON_SRC/data/hello.txt\"; test ! -e \"$BATON_SRC/.baton\" && echo ' and no state'"], expect_stdout = "from the project and no state\n" },
+] }
+"#,
+    );
+    std::fs::create_dir(p.dir().join("data")).expect("mkdir");
+    std::fs::write(p.dir().join("data/hello.txt"), "from the project").expect("write");
+    std::os::unix::fs::symlink("data/hello.txt", p.dir().join("link")).expect("symlink");
+    let (code, report, stderr) = finish_run(crate::cluster_runs::start_run(&p, &url));
+    assert_eq!(code, Some(0), "{stderr}\n{}\n{report}", w.log());
+    for id in ["b.guest", "b.process"] {
+        assert_eq!(report_step(&report, id)["attempts"][0]["worker"], "w1");
+    }
+    // One copy of the project on the worker, for both steps, read-only.
+    let copies: Vec<_> = std::fs::read_dir(w.dir().join("src")).expect("src copies").flatten().collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let file = copies[0].path().join("data/hello.txt");
+    assert!(std::fs::metadata(&file).expect("copy").permissions().readonly(), "{}", file.display());
+}
