@@ -37,7 +37,7 @@ pub(super) async fn events(inner: Arc<Inner>, mut events: async_nats::Subscriber
                     continue;
                 }
                 if let (Some(digest), Some(step)) = (log, inner.reporter(&key).map(|(_, s)| s)) {
-                    inner.keep_log(step, &digest).await;
+                    inner.keep_log(&key, step, &digest).await;
                 }
                 inner.finish(&key, &worker, outcome, tail);
             }

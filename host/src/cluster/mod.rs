@@ -36,6 +36,8 @@
 //!   with the local executor (plugins fetched, verified and compiled once
 //!   per digest) and sends their events; `relay` carries their requests,
 //!   asking again while no coordinator answers;
+//! - [`live_log`]: a worker step's log lines reach the run's step log as
+//!   they are written (`baton logs -f`), the whole log with the step's end;
 //! - `secrets`: a step's secrets go from the coordinator to the worker that
 //!   claimed its attempt over core NATS request-reply, never into JetStream;
 //! - [`source`]: the project's tree, packed by the coordinator into the
@@ -50,6 +52,7 @@
 pub mod attempts;
 pub mod blobs;
 mod listen;
+pub mod live_log;
 pub mod queue;
 mod reattach;
 mod recover;

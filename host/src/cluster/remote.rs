@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::queue::AttemptMsg;
-use super::wire::{ask_subject, cancel_subject, events_subject, secrets_subject};
+use super::wire::{ask_subject, cancel_subject, events_subject, log_subject, secrets_subject};
 use super::{Cluster, ClusterError, attempts::attempt_key};
 use crate::executor::{Attempt, AttemptOutcome, Executor, FailureKind, Reporter};
 use crate::plan::Plan;
@@ -65,6 +65,9 @@ pub(super) struct Inner {
     pub(super) store: ArtifactStore,
     /// Where the run keeps a step's log (the worker's copy is fetched there).
     log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
+    /// Per attempt streaming its log: the offset the next piece must start
+    /// at (`u64::MAX` once the whole log came; see [`super::live_log`]).
+    pub(super) live_logs: Mutex<HashMap<String, u64>>,
 }
 
 /// What the coordinator's run keeps on its own machine.
@@ -148,6 +151,8 @@ impl RemoteExecutor {
         let asks = cluster.client.subscribe(ask_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
         let secret_asks =
             cluster.client.subscribe(secrets_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
+        let log_pieces =
+            cluster.client.subscribe(log_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
         // The attempts taken over still talk on the subjects of their run.
         let earlier = match resumes.filter(|_| !reattach.is_empty()) {
             Some(prev) => Some((
@@ -180,10 +185,12 @@ impl RemoteExecutor {
             replays: Mutex::new(HashMap::new()),
             store,
             log_of,
+            live_logs: Mutex::new(HashMap::new()),
         });
         tokio::spawn(super::listen::events(inner.clone(), events));
         tokio::spawn(super::listen::asks(inner.clone(), asks));
         tokio::spawn(super::secrets::serve(inner.clone(), secret_asks));
+        tokio::spawn(super::live_log::listen(inner.clone(), log_pieces));
         if let Some((events, asks, secret_asks)) = earlier {
             tokio::spawn(super::listen::events(inner.clone(), events));
             tokio::spawn(super::listen::asks(inner.clone(), asks));
@@ -352,14 +359,21 @@ impl Inner {
         p.reporter.ended(outcome.into(), tail);
     }
 
-    /// Copies a step's log from the object store into the run (verified).
-    pub(super) async fn keep_log(&self, step: usize, digest: &str) {
+    /// Copies the log of attempt `key` of `step` from the object store into
+    /// the run (verified), in place of what was streamed.
+    pub(super) async fn keep_log(&self, key: &str, step: usize, digest: &str) {
+        lock(&self.live_logs).insert(key.to_string(), u64::MAX);
         let Ok(bytes) = self.cluster.blobs.get(digest).await else { return };
-        let path = (self.log_of)(&self.step_ids[step]);
+        let path = self.log_path(step);
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
         let _ = std::fs::write(&path, bytes);
+    }
+
+    /// The run's log of `step` (the file `baton logs` reads).
+    pub(super) fn log_path(&self, step: usize) -> std::path::PathBuf {
+        (self.log_of)(&self.step_ids[step])
     }
 
     pub(super) fn reporter(&self, key: &str) -> Option<(Reporter, usize)> {

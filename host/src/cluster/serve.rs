@@ -315,6 +315,8 @@ impl Worker {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let log = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
+        // From the log's end before the attempt writes to it.
+        let mut tail = super::live_log::Tail::new(log.clone());
         let running = Running { id: id.to_string(), cancel: Some(cancel_tx), log, epoch: executor.epoch };
         lock(&self.running).insert(msg.key.clone(), running);
         eprintln!("worker {}: start {id} (attempt {}, run {})", self.name, msg.attempt, msg.run);
@@ -329,6 +331,7 @@ impl Worker {
         self.publish_event(&msg.run, &started).await;
         executor.start(attempt, Reporter::new(msg.step, msg.attempt, tx), cancel_rx);
         let mut renew = tokio::time::interval(LEASE / 3);
+        let mut stream = tokio::time::interval(super::live_log::EVERY);
         loop {
             tokio::select! {
                 report = rx.recv() => match report.map(|r| r.event) {
@@ -350,6 +353,7 @@ impl Worker {
                     None => return (AttemptOutcome::failed(FailureKind::Host, "the attempt ended without a report"), vec![]),
                 },
                 _ = renew.tick() => { let _ = d.progress().await; }
+                _ = stream.tick() => tail.send(&self.cluster, &msg.run, &msg.key).await,
             }
         }
     }

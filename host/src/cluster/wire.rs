@@ -7,6 +7,8 @@
 //!   coordinator answers (it was killed; `--resume` takes the attempt over);
 //! - `baton.run.<run>.secrets`: a worker asks for the secrets of an attempt
 //!   it claimed (see [`super::secrets`]);
+//! - `baton.run.<run>.log`: what a running step's log gained (see
+//!   [`super::live_log`]);
 //! - `baton.cancel.<worker>`: the coordinator cancels an attempt (its key).
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,10 @@ pub fn ask_subject(run: &str) -> String {
 
 pub fn secrets_subject(run: &str) -> String {
     format!("baton.run.{run}.secrets")
+}
+
+pub fn log_subject(run: &str) -> String {
+    format!("baton.run.{run}.log")
 }
 
 pub fn cancel_subject(worker: &str) -> String {

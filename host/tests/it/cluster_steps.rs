@@ -100,3 +100,53 @@ with = { ops = [
     let file = copies[0].path().join("data/hello.txt");
     assert!(std::fs::metadata(&file).expect("copy").permissions().readonly(), "{}", file.display());
 }
+
+#[test]
+fn baton_logs_shows_a_worker_steps_line_while_the_step_still_runs() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    // The step prints, then waits until the test opens its gate.
+    let gate = tempfile::tempdir().expect("gate dir");
+    let gate_file = gate.path().join("open");
+    let p = Pipeline::new(&format!(
+        r#"
+[plugins]
+probe = "{{probe}}"
+
+[policy]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "s"
+plugin = "probe"
+with = {{ ops = [
+  {{ op = "print", text = "hello from the worker\n" }},
+  {{ op = "run", program = "sh", args = ["-c", "while [ ! -e '{}' ]; do sleep 0.05; done; echo gate opened"] }},
+] }}
+"#,
+        gate_file.display()
+    ));
+    let run = crate::cluster_runs::start_run(&p, &url);
+    let logs = || {
+        let out = p.baton().args(["logs", "b.s"]).output().expect("baton logs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !logs().contains("hello from the worker") {
+        assert!(std::time::Instant::now() < deadline, "the line never reached the run:\n{}", w.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Seen while the step still runs: it cannot end before the gate opens.
+    assert!(!gate_file.exists() && !w.log().contains(": end b.s "), "{}", w.log());
+    std::fs::write(&gate_file, "").expect("open the gate");
+    let (code, _report, stderr) = finish_run(run);
+    assert_eq!(code, Some(0), "{stderr}\n{}", w.log());
+    // The whole log, in order, each line once.
+    let log = p.log("b.s");
+    let lines: Vec<&str> = log.lines().filter_map(|l| l.split_once(" | ").map(|(_, t)| t)).collect();
+    let hello = lines.iter().filter(|l| **l == "hello from the worker").count();
+    let opened = lines.iter().position(|l| *l == "gate opened");
+    assert_eq!(hello, 1, "{log}");
+    assert!(opened > lines.iter().position(|l| *l == "hello from the worker"), "{log}");
+}
