@@ -150,3 +150,59 @@ with = {{ ops = [
     assert_eq!(hello, 1, "{log}");
     assert!(opened > lines.iter().position(|l| *l == "hello from the worker"), "{log}");
 }
+
+#[test]
+fn the_coordinator_gives_secrets_only_to_the_worker_that_claimed_the_attempt() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let gate = tempfile::tempdir().expect("gate dir");
+    let gate_file = gate.path().join("open");
+    let p = Pipeline::new(&format!(
+        r#"
+[policy]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "s"
+plugin = "shell"
+secrets = ["BATON_IT_TOKEN"]
+with = {{ run = "while [ ! -e '{}' ]; do sleep 0.05; done" }}
+"#,
+        gate_file.display()
+    ));
+    let run = p
+        .baton()
+        .args(["run", "--json", "--nats", &url])
+        .env("BATON_IT_TOKEN", VALUE)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start baton run");
+    crate::cluster_runs::wait_for_line(&[&w], ": start b.s ");
+    let run_id = p.latest_run().and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned())).expect("run");
+    // The attack: another client of the server asks for the running
+    // attempt's secrets in another worker's name, and for an attempt that
+    // does not exist.
+    let answers: Vec<String> =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+            let client = async_nats::connect(&url).await.expect("connect");
+            let mut out = Vec::new();
+            for (key, worker) in [(format!("{run_id}.0.1"), "mallory"), (format!("{run_id}.7.1"), "w1")] {
+                let ask = serde_json::json!({ "key": key, "worker": worker }).to_string();
+                let m = client.request(format!("baton.run.{run_id}.secrets"), ask.into()).await.expect("request");
+                out.push(String::from_utf8_lossy(&m.payload).into_owned());
+            }
+            out
+        });
+    assert_eq!(
+        answers,
+        [
+            format!(r#"{{"refused":"attempt {run_id}.0.1 is not claimed by worker mallory"}}"#),
+            format!(r#"{{"refused":"attempt {run_id}.7.1 is not one this run waits for"}}"#),
+        ]
+    );
+    std::fs::write(&gate_file, "").expect("open the gate");
+    let (code, _report, stderr) = finish_run(run);
+    assert_eq!(code, Some(0), "{stderr}\n{}", w.log());
+}
