@@ -29,7 +29,7 @@
 //! On top of these:
 //! - [`remote`]: the coordinator's `RemoteExecutor` (the scheduler's
 //!   executor for `baton run --nats`): places each board on one live worker
-//!   (labels: `runs_on`), queues attempts, and turns what workers say
+//!   (labels: `runs_on`, see `place`), queues attempts, and turns what workers say
 //!   (`listen`, over the subjects of [`wire`]) into the attempts' reports;
 //!   `recover` moves the boards of a lost worker and replays them;
 //! - [`serve`]: `baton worker`: pulls its attempts, claims them, runs them
@@ -53,6 +53,7 @@ pub mod attempts;
 pub mod blobs;
 mod listen;
 pub mod live_log;
+mod place;
 pub mod queue;
 mod reattach;
 mod recover;

@@ -3,9 +3,7 @@
 //! queue, and turns the workers' events and asks (see [`super::wire`]) back
 //! into the attempt's [`Reporter`] calls.
 //!
-//! Placement: a board's steps share one workspace, so the first attempt of
-//! a board picks the live worker with the fewest boards of this run, and
-//! the board's later attempts go to the same worker.
+//! Placement (which worker a board goes to) is in `place`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,7 +45,7 @@ pub(super) struct Inner {
     pub(super) step_ids: Vec<String>,
     pub(super) boards: Vec<String>,
     /// Per board: the labels its worker must have.
-    runs_on: Vec<std::collections::BTreeMap<String, String>>,
+    pub(super) runs_on: Vec<std::collections::BTreeMap<String, String>>,
     /// Boards being moved off a lost worker: new attempts wait until their
     /// earlier steps are replayed.
     pub(super) moving: Mutex<std::collections::HashSet<usize>>,
@@ -209,7 +207,7 @@ impl RemoteExecutor {
     }
 
     /// Steps the resumed run left running on workers, which this run takes
-    /// over when it starts them (see [`super::reattach`]).
+    /// over when it starts them (see `reattach`).
     pub fn taken_over(&self) -> Vec<usize> {
         lock(&self.inner.reattach).keys().copied().collect()
     }
@@ -303,44 +301,6 @@ impl Inner {
         }
     }
 
-    /// The worker of `board`: the one it is placed on, else the live worker
-    /// with the fewest boards (waiting, and saying so, while none is live).
-    pub(super) async fn place(&self, board: usize) -> Result<String, ClusterError> {
-        if let Some(p) = lock(&self.placed).get(&board) {
-            return Ok(p.worker.clone());
-        }
-        let wants = &self.runs_on[board];
-        let mut said = false;
-        loop {
-            let live = self.cluster.workers.live().await?;
-            let fits = |w: &&super::workers::Heartbeat| wants.iter().all(|(k, v)| w.labels.get(k) == Some(v));
-            let chosen = {
-                let mut placed = lock(&self.placed);
-                if let Some(p) = placed.get(&board) {
-                    return Ok(p.worker.clone());
-                }
-                let load = |name: &str| placed.values().filter(|p| p.worker == name).count();
-                let best =
-                    live.iter().filter(fits).min_by_key(|w| (load(&w.name), w.name.clone())).map(|w| w.name.clone());
-                if let Some(w) = &best {
-                    placed.insert(board, Placed { worker: w.clone(), passed: Vec::new() });
-                }
-                best
-            };
-            if let Some(w) = chosen {
-                if said {
-                    eprintln!("baton: board {} placed on worker {w}", self.boards[board]);
-                }
-                return Ok(w);
-            }
-            if !said {
-                said = true;
-                eprintln!("baton: {}", waiting_for(&self.boards[board], wants, &live));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
     /// Ends attempt (or replay) `key`, committed by `worker`, once: the
     /// event and the reconciliation may both find it.
     pub(super) fn finish(&self, key: &str, worker: &str, outcome: super::wire::WireOutcome, tail: Vec<String>) {
@@ -398,26 +358,4 @@ pub async fn fetch_blob(cluster: &Cluster, store: &ArtifactStore, digest: &str) 
     std::io::Write::write_all(&mut tmp, &bytes).map_err(io)?;
     tmp.persist(&path).map_err(|e| io(e.error))?;
     Ok(())
-}
-
-/// Why `board` waits: no live worker, or none with its labels.
-fn waiting_for(
-    board: &str,
-    wants: &std::collections::BTreeMap<String, String>,
-    live: &[super::workers::Heartbeat],
-) -> String {
-    let labels = |m: &std::collections::BTreeMap<String, String>| {
-        m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
-    };
-    let text = if wants.is_empty() {
-        format!("board {board} waits for a live worker (start one with `baton worker --nats URL`)")
-    } else {
-        let seen: Vec<String> = live.iter().map(|w| format!("{} [{}]", w.name, labels(&w.labels))).collect();
-        format!(
-            "board {board} waits for a worker with labels {} (start one with `baton worker --label ...`); live workers: {}",
-            labels(wants),
-            if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
-        )
-    };
-    crate::text::escape_text(&text).into_owned()
 }

@@ -6,7 +6,7 @@
 //!   by the coordinator's scheduler with an [`Answer`]; asked again while no
 //!   coordinator answers (it was killed; `--resume` takes the attempt over);
 //! - `baton.run.<run>.secrets`: a worker asks for the secrets of an attempt
-//!   it claimed (see [`super::secrets`]);
+//!   it claimed (see `secrets`);
 //! - `baton.run.<run>.log`: what a running step's log gained (see
 //!   [`super::live_log`]);
 //! - `baton.cancel.<worker>`: the coordinator cancels an attempt (its key).
