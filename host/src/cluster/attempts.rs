@@ -32,6 +32,9 @@ pub enum AttemptState {
         passed: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         outcome: Option<super::wire::WireOutcome>,
+        /// The step log's bytes in the object store.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log: Option<String>,
     },
     /// The coordinator gave up on `worker` (`reason`, e.g. `worker lost`).
     Revoked { worker: String, reason: String },
@@ -175,17 +178,20 @@ impl Attempts {
     /// Commits the end of a leased attempt; refused if the attempt was
     /// revoked (or otherwise changed) since the lease was taken.
     pub async fn commit(&self, lease: &Lease, passed: bool) -> Result<u64, OwnershipError> {
-        self.commit_state(lease, AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: None }).await
+        self.commit_state(lease, AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: None, log: None })
+            .await
     }
 
-    /// As [`Attempts::commit`], keeping the whole outcome.
+    /// As [`Attempts::commit`], keeping the whole outcome and the step
+    /// log's digest.
     pub async fn commit_outcome(
         &self,
         lease: &Lease,
         outcome: super::wire::WireOutcome,
+        log: Option<String>,
     ) -> Result<u64, OwnershipError> {
         let passed = outcome == super::wire::WireOutcome::Succeeded;
-        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome) };
+        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome), log };
         self.commit_state(lease, state).await
     }
 

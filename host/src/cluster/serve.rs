@@ -191,24 +191,25 @@ impl Worker {
         };
         let tail: Vec<String> = tail.iter().map(|l| secrets.mask(l).into_owned()).collect();
         lock(&self.running).remove(&msg.key);
+        // The step log goes with the end (in the event and the commit), so
+        // that the coordinator's run has it (`baton logs`, the report).
+        let log_file = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
+        let log = match std::fs::read(&log_file) {
+            Ok(bytes) => self.cluster.blobs.put(&bytes).await.ok(),
+            Err(_) => None,
+        };
         // Through a short server outage (a restart), the commit is tried again.
-        let mut committed = self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome)).await;
+        let commit = || self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome), log.clone());
+        let mut committed = commit().await;
         for _ in 0..30 {
             if !matches!(committed, Err(OwnershipError::Cluster(_))) {
                 break;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            committed = self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome)).await;
+            committed = commit().await;
         }
         match committed {
             Ok(_) => {
-                // The step log goes with the end, so that the coordinator's
-                // run has it (`baton logs`, the report).
-                let log_file = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
-                let log = match std::fs::read(&log_file) {
-                    Ok(bytes) => self.cluster.blobs.put(&bytes).await.ok(),
-                    Err(_) => None,
-                };
                 let ended = WorkerEvent::Ended {
                     key: msg.key.clone(),
                     worker: self.name.clone(),
