@@ -65,11 +65,30 @@ impl Inner {
 /// results are refused and their workspaces are free for this run.
 pub(super) async fn abandon(cluster: &Cluster, prev: &str) -> Result<(), ClusterError> {
     for (_, key, worker) in cluster.attempts.running_in(prev).await? {
-        if let Ok(Some((super::attempts::AttemptState::Running { .. }, revision))) = cluster.attempts.state(&key).await
-        {
-            let _ = cluster.attempts.revoke(&key, revision, "the run was resumed with another pipeline").await;
-        }
-        let _ = cluster.client.publish(super::wire::cancel_subject(&worker), key.into()).await;
+        let_go(cluster, &key, &worker, "the run was resumed with another pipeline").await;
     }
     Ok(())
+}
+
+/// Revokes the running attempt `key` on `worker` and cancels it there.
+async fn let_go(cluster: &Cluster, key: &str, worker: &str, reason: &str) {
+    if let Ok(Some((super::attempts::AttemptState::Running { .. }, revision))) = cluster.attempts.state(key).await {
+        let _ = cluster.attempts.revoke(key, revision, reason).await;
+    }
+    let _ = cluster.client.publish(super::wire::cancel_subject(worker), key.to_string().into()).await;
+    let _ = cluster.client.flush().await;
+}
+
+impl super::remote::RemoteExecutor {
+    /// At the run's end: the attempts left running by the run it resumed
+    /// that it never took over (their steps did not run again: `--only`,
+    /// a failed dependency, a cancelled run) are revoked and cancelled,
+    /// instead of waiting on their workers for a coordinator.
+    pub async fn let_go(&self) {
+        let inner = self.inner();
+        let left: Vec<(String, String)> = lock(&inner.reattach).drain().map(|(_, v)| v).collect();
+        for (key, worker) in left {
+            let_go(&inner.cluster, &key, &worker, "the run that resumed it did not run the step again").await;
+        }
+    }
 }

@@ -206,6 +206,10 @@ impl RemoteExecutor {
         &self.inner.adopted
     }
 
+    pub(super) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// Steps the resumed run left running on workers, which this run takes
     /// over when it starts them (see `reattach`).
     pub fn taken_over(&self) -> Vec<usize> {

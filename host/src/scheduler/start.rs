@@ -97,6 +97,7 @@ pub async fn run(
     let logs = run.clone();
     // Steps a killed coordinator's workers passed or still run (cluster runs).
     let mut elsewhere: (Vec<usize>, Vec<usize>) = Default::default();
+    let mut cluster_run = None;
     let executor: Arc<dyn crate::executor::Executor> = match &opts.nats {
         Some(url) => {
             let resumes = previous.as_ref().map(|p| p.id.as_str());
@@ -105,7 +106,9 @@ pub async fn run(
                 crate::cluster::remote::RunLocal { store: services.store.clone(), secrets: secrets.clone(), log_of };
             let remote = remote_executor(url, &plan, &run.id, local, resumes).await?;
             elsewhere = (remote.adopted().to_vec(), remote.taken_over());
-            Arc::new(remote)
+            let remote = Arc::new(remote);
+            cluster_run = Some(remote.clone());
+            remote
         }
         None => Arc::new(LocalExecutor {
             engine: runtime.engine.clone(),
@@ -139,6 +142,9 @@ pub async fn run(
     let mut sched = Scheduler::new(plan, executor, observer, setup)?;
     let t1 = Instant::now();
     sched.main_loop(&mut cancel).await;
+    if let Some(remote) = cluster_run {
+        remote.let_go().await;
+    }
     let t2 = Instant::now();
     if std::env::var_os(crate::env_vars::TIMING).is_some() {
         eprintln!("baton timing: set-up (plugins, workspaces, journal): {:.1}ms", (t1 - t0).as_secs_f64() * 1e3);

@@ -101,3 +101,37 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn a_resumed_run_that_does_not_run_a_step_again_stops_it_on_its_worker() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 2, &[]);
+    let p = Pipeline::new(
+        r#"
+[policy]
+spawn = ["sh"]
+
+[[boards.a.steps]]
+name = "slow"
+plugin = "shell"
+with = { run = "sleep 40" }
+
+[[boards.b.steps]]
+name = "quick"
+plugin = "shell"
+with = { run = "true" }
+"#,
+    );
+    let mut first = start_run(&p, &url);
+    wait_for_line(&[&w], ": start a.slow ");
+    wait_for_line(&[&w], ": end b.quick ");
+    first.kill().expect("kill -9 the coordinator");
+    let _ = first.wait();
+    // The resumed run leaves a.slow out: the attempt left running is
+    // revoked and cancelled, not left to wait for a coordinator.
+    let r = p.run(&["--nats", &url, "--resume", "--only", "b.quick"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, w.log());
+    wait_for_line(&[&w], "worker w1: result of a.slow (attempt 1) refused: the attempt was taken from this worker");
+    assert_eq!(w.passed(), ["b.quick"], "{}", w.log());
+}
