@@ -36,17 +36,68 @@ with = { ops = [
 ] }
 "#;
 
+/// As [`TALKERS`], but `a.slow` publishes before the coordinator is
+/// killed (it then sleeps) and `b.raiser` fetches it from that coordinator:
+/// the resumed run must carry what the running step published.
+const PUBLISHED_BEFORE: &str = r#"
+[plugins]
+probe = "{probe}"
+
+[[boards.a.steps]]
+name = "slow"
+plugin = "probe"
+with = { ops = [
+  { op = "write", path = "out.txt", text = "made on a worker" },
+  { op = "put", name = "out.txt", path = "out.txt" },
+  { op = "sleep", ms = 3000 },
+  { op = "wait", names = ["b.raiser/go"] },
+  { op = "print", text = "slow saw go" },
+] }
+
+[[boards.b.steps]]
+name = "raiser"
+plugin = "probe"
+emits = ["go"]
+with = { ops = [
+  { op = "get", reference = "a.slow/out.txt", dest = "got.txt" },
+  { op = "read", path = "got.txt", expect = "made on a worker" },
+  { op = "sleep", ms = 2000 },
+  { op = "emit", name = "go" },
+] }
+"#;
+
 #[test]
 fn steps_that_talk_while_the_coordinator_is_dead_wait_for_it_and_resume_takes_them_over() {
+    kill_the_coordinator_then_resume(TALKERS, None);
+}
+
+#[test]
+fn what_a_running_step_published_before_the_coordinator_died_is_kept_by_the_resumed_run() {
+    kill_the_coordinator_then_resume(PUBLISHED_BEFORE, Some("\"a.slow/out.txt\""));
+}
+
+/// Runs `toml` on two workers, kills the coordinator once `a.slow` and
+/// `b.raiser` started (and its journal has `journaled`), resumes, and checks
+/// that each step ran once and `a.slow`'s artifact is in the report.
+fn kill_the_coordinator_then_resume(toml: &str, journaled: Option<&str>) {
     let server = NatsServer::start();
     let url = server.url();
     let w1 = WorkerProc::start(&url, "w1", 2, &[]);
     let w2 = WorkerProc::start(&url, "w2", 2, &[]);
     let workers = [&w1, &w2];
-    let p = Pipeline::new(TALKERS);
+    let p = Pipeline::new(toml);
     let mut first = start_run(&p, &url);
     wait_for_line(&workers, ": start a.slow ");
     wait_for_line(&workers, ": start b.raiser ");
+    let journal = || {
+        let path = p.latest_run().map(|r| r.join("journal.jsonl")).unwrap_or_default();
+        std::fs::read_to_string(path).unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Some(record) = journaled.filter(|r| !journal().contains(r)) {
+        assert!(Instant::now() < deadline, "the coordinator never journaled {record}:\n{}", journal());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     first.kill().expect("kill -9 the coordinator");
     let _ = first.wait();
     let run = p.latest_run().and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned())).expect("a run");
