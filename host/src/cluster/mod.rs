@@ -28,9 +28,10 @@
 //!
 //! On top of these:
 //! - [`remote`]: the coordinator's `RemoteExecutor` (the scheduler's
-//!   executor for `baton run --nats`): places each board on one live worker
-//!   (labels: `runs_on`, see `place`), queues attempts, and turns what workers say
-//!   (`listen`, over the subjects of [`wire`]) into the attempts' reports;
+//!   executor for `baton run --nats`): places each board on one live
+//!   worker (labels: `runs_on`, see `place`), queues attempts, and turns
+//!   what workers say (`listen`, over the subjects of [`wire`]) into the
+//!   attempts' reports;
 //!   `recover` moves the boards of a lost worker and replays them;
 //! - [`serve`]: `baton worker`: pulls its attempts, claims them, runs them
 //!   with the local executor (plugins fetched, verified and compiled once
