@@ -173,4 +173,27 @@ mod tests {
         let err = pack(dir.path()).unwrap_err();
         assert!(err.starts_with("invalid path symlink `out` leads outside the artifact"), "{err}");
     }
+
+    #[test]
+    fn pruning_keeps_the_most_recently_used_copies_even_read_only_ones() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let t0 = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for i in 0..6u64 {
+            let copy = root.path().join(format!("copy{i}"));
+            std::fs::create_dir_all(copy.join("sub")).expect("mkdir");
+            std::fs::write(copy.join("sub/f"), "x").expect("write");
+            read_only(&copy, true);
+            let when = t0 + std::time::Duration::from_secs(i * 60);
+            std::fs::File::open(&copy).and_then(|f| f.set_modified(when)).expect("mtime");
+        }
+        prune(root.path(), 4);
+        let mut left: Vec<String> = std::fs::read_dir(root.path())
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["copy2", "copy3", "copy4", "copy5"]);
+        read_only(root.path(), false);
+    }
 }
