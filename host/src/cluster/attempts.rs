@@ -32,6 +32,9 @@ pub enum AttemptState {
         passed: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         outcome: Option<super::wire::WireOutcome>,
+        /// The step log's bytes in the object store.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log: Option<String>,
     },
     /// The coordinator gave up on `worker` (`reason`, e.g. `worker lost`).
     Revoked { worker: String, reason: String },
@@ -90,10 +93,35 @@ impl Attempts {
     /// The steps that passed in `run`, with the worker each passed on
     /// (what workers finished, whether or not the coordinator heard of it).
     pub async fn passed_in(&self, run: &str) -> Result<Vec<(usize, String)>, ClusterError> {
+        let mut out: Vec<(usize, String)> = (self.states_in(run).await?.into_iter())
+            .filter_map(|(step, _, state)| match state {
+                AttemptState::Ended { worker, passed: true, .. } => Some((step, worker)),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The attempts of `run` still running on a worker: `(step, key, worker)`
+    /// (a coordinator that resumes `run` reattaches them).
+    pub async fn running_in(&self, run: &str) -> Result<Vec<(usize, String, String)>, ClusterError> {
+        let mut out: Vec<(usize, String, String)> = (self.states_in(run).await?.into_iter())
+            .filter_map(|(step, key, state)| match state {
+                AttemptState::Running { worker } => Some((step, key, worker)),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every attempt of `run` (not its replays) with its step and state.
+    async fn states_in(&self, run: &str) -> Result<Vec<(usize, String, AttemptState)>, ClusterError> {
         use futures_util::StreamExt;
         let mut keys = self.kv.keys().await.map_err(|e| ClusterError::io("listing attempts", e))?;
         let prefix = format!("{run}.");
-        let mut out = Vec::new();
+        let mut found = Vec::new();
         while let Some(key) = keys.next().await {
             let key = key.map_err(|e| ClusterError::io("listing attempts", e))?;
             let Some(rest) = key.strip_prefix(&prefix) else { continue };
@@ -102,12 +130,20 @@ impl Attempts {
             if rest.contains("replay") {
                 continue;
             }
-            if let Some((AttemptState::Ended { worker, passed: true, .. }, _)) = self.state(&key).await? {
-                out.push((step, worker));
+            found.push((step, key));
+        }
+        let mut out = Vec::new();
+        for (step, key) in found {
+            if let Some((state, _)) = self.state(&key).await? {
+                out.push((step, key, state));
             }
         }
-        out.sort();
         Ok(out)
+    }
+
+    /// Whether `worker` still owns the running attempt `key`.
+    pub async fn owned_by(&self, key: &str, worker: &str) -> Result<bool, ClusterError> {
+        Ok(matches!(self.state(key).await?, Some((AttemptState::Running { worker: w }, _)) if w == worker))
     }
 
     /// Writes a note about `run` (`<run>.<name>`, e.g. its plan's digest).
@@ -142,17 +178,20 @@ impl Attempts {
     /// Commits the end of a leased attempt; refused if the attempt was
     /// revoked (or otherwise changed) since the lease was taken.
     pub async fn commit(&self, lease: &Lease, passed: bool) -> Result<u64, OwnershipError> {
-        self.commit_state(lease, AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: None }).await
+        self.commit_state(lease, AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: None, log: None })
+            .await
     }
 
-    /// As [`Attempts::commit`], keeping the whole outcome.
+    /// As [`Attempts::commit`], keeping the whole outcome and the step
+    /// log's digest.
     pub async fn commit_outcome(
         &self,
         lease: &Lease,
         outcome: super::wire::WireOutcome,
+        log: Option<String>,
     ) -> Result<u64, OwnershipError> {
         let passed = outcome == super::wire::WireOutcome::Succeeded;
-        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome) };
+        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome), log };
         self.commit_state(lease, state).await
     }
 

@@ -37,7 +37,7 @@ pub(super) async fn events(inner: Arc<Inner>, mut events: async_nats::Subscriber
                     continue;
                 }
                 if let (Some(digest), Some(step)) = (log, inner.reporter(&key).map(|(_, s)| s)) {
-                    inner.keep_log(step, &digest).await;
+                    inner.keep_log(&key, step, &digest).await;
                 }
                 inner.finish(&key, &worker, outcome, tail);
             }
@@ -51,10 +51,12 @@ pub(super) async fn asks(inner: Arc<Inner>, mut asks: async_nats::Subscriber) {
         let inner = inner.clone();
         tokio::spawn(async move {
             let answer = match serde_json::from_slice::<Ask>(&m.payload) {
+                Ok(Ask { ask: AskKind::Ping, .. }) => Answer::Coordinator(inner.run.clone()),
                 Ok(ask) => match inner.reporter(&ask.key) {
                     Some((r, step)) => answer(&inner, &r, step, ask.ask).await,
                     None => match lock(&inner.replays).get(&ask.key).map(|(step, _)| *step) {
                         Some(step) => super::recover::answer_replay(&inner, step, ask.ask),
+                        None if inner.awaits_take_over(&ask.key) => Answer::Later,
                         None => Answer::Gone,
                     },
                 },
@@ -99,6 +101,7 @@ async fn answer(inner: &Inner, r: &Reporter, step: usize, ask: AskKind) -> Answe
             }
             Answer::Record(answer)
         }
+        AskKind::Ping => Answer::Coordinator(inner.run.clone()),
         AskKind::List => {
             let records = r.ask(|reply| Request::List { reply }).await.unwrap_or_default();
             lock(&inner.asked).entry(step).or_default().list = records.clone();

@@ -28,13 +28,24 @@
 //!
 //! On top of these:
 //! - [`remote`]: the coordinator's `RemoteExecutor` (the scheduler's
-//!   executor for `baton run --nats`): places each board on one live worker
-//!   (labels: `runs_on`), queues attempts, and turns what workers say
-//!   (`listen`, over the subjects of [`wire`]) into the attempts' reports;
+//!   executor for `baton run --nats`): places each board on one live
+//!   worker (labels: `runs_on`, see `place`), queues attempts, and turns
+//!   what workers say (`listen`, over the subjects of [`wire`]) into the
+//!   attempts' reports;
 //!   `recover` moves the boards of a lost worker and replays them;
 //! - [`serve`]: `baton worker`: pulls its attempts, claims them, runs them
 //!   with the local executor (plugins fetched, verified and compiled once
-//!   per digest) and sends their events; `relay` carries their requests.
+//!   per digest) and sends their events; `relay` carries their requests,
+//!   asking again while no coordinator answers;
+//! - [`live_log`]: a worker step's log lines reach the run's step log as
+//!   they are written (`baton logs -f`), the whole log with the step's end;
+//! - `secrets`: a step's secrets go from the coordinator to the worker that
+//!   claimed its attempt over core NATS request-reply, never into JetStream;
+//! - [`source`]: the project's tree, packed by the coordinator into the
+//!   object store and unpacked once per digest by workers, at `/src`;
+//! - `reattach`: a coordinator that resumes a killed one takes over the
+//!   attempts it left running (their asks and ends), instead of running
+//!   them again.
 //!
 //! The server must be 2.10 or later (the client's key-value API fails on
 //! older ones); `./setup.sh --deps` installs one for the tests.
@@ -42,12 +53,17 @@
 pub mod attempts;
 pub mod blobs;
 mod listen;
+pub mod live_log;
+mod place;
 pub mod queue;
+mod reattach;
 mod recover;
 mod relay;
 pub mod remote;
+mod secrets;
 pub mod serve;
 pub mod signals;
+pub mod source;
 pub mod wire;
 pub mod workers;
 

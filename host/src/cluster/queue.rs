@@ -41,6 +41,10 @@ pub struct AttemptMsg {
     /// The run whose board workspaces the attempt uses: this one, or the
     /// run it resumes.
     pub workspace: String,
+    /// The project's tree in [`super::blobs`], offered at `/src` (see
+    /// [`super::source`]); `None` when it could not be packed.
+    #[serde(default)]
+    pub src: Option<String>,
 }
 
 /// The queue, from either side.

@@ -61,8 +61,13 @@ pub(super) async fn watch_workers(inner: Weak<Inner>) {
 async fn reconcile(inner: &Arc<Inner>) {
     let keys: Vec<String> = lock(&inner.pending).keys().chain(lock(&inner.replays).keys()).cloned().collect();
     for key in keys {
-        if let Ok(Some((AttemptState::Ended { worker, passed, outcome }, _))) = inner.cluster.attempts.state(&key).await
+        if let Ok(Some((AttemptState::Ended { worker, passed, outcome, log }, _))) =
+            inner.cluster.attempts.state(&key).await
         {
+            // The log first: once the attempt is finished the run may end.
+            if let (Some(digest), Some((_, step))) = (log, inner.reporter(&key)) {
+                inner.keep_log(&key, step, &digest).await;
+            }
             let outcome = outcome.unwrap_or(if passed {
                 super::wire::WireOutcome::Succeeded
             } else {
@@ -198,5 +203,6 @@ pub(super) fn answer_replay(inner: &Inner, step: usize, ask: AskKind) -> Answer 
             Answer::Record(found.ok_or(ArtifactError::NotFound(reference)))
         }
         AskKind::List => Answer::Records(asked.map(|a| a.list.clone()).unwrap_or_default()),
+        AskKind::Ping => Answer::Coordinator(inner.run.clone()),
     }
 }

@@ -3,9 +3,7 @@
 //! queue, and turns the workers' events and asks (see [`super::wire`]) back
 //! into the attempt's [`Reporter`] calls.
 //!
-//! Placement: a board's steps share one workspace, so the first attempt of
-//! a board picks the live worker with the fewest boards of this run, and
-//! the board's later attempts go to the same worker.
+//! Placement (which worker a board goes to) is in `place`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::queue::AttemptMsg;
-use super::wire::{ask_subject, cancel_subject, events_subject};
+use super::wire::{ask_subject, cancel_subject, events_subject, log_subject, secrets_subject};
 use super::{Cluster, ClusterError, attempts::attempt_key};
 use crate::executor::{Attempt, AttemptOutcome, Executor, FailureKind, Reporter};
 use crate::plan::Plan;
@@ -29,18 +27,25 @@ pub(super) struct Inner {
     pub(super) cluster: Cluster,
     pub(super) run: String,
     plan_blob: String,
+    /// The project's tree in the object store (`/src` on workers), if it packs.
+    src_blob: Option<String>,
     /// The run whose workspaces the boards use (see [`AttemptMsg::workspace`]).
     workspace_run: String,
     /// Steps the run it resumes passed on workers.
     adopted: Vec<usize>,
+    /// Steps the run it resumes left running on workers: step → (key,
+    /// worker); the step's next start here takes that attempt over.
+    pub(super) reattach: Mutex<HashMap<usize, (String, String)>>,
     pub(super) step_board: Vec<usize>,
     step_plugin: Vec<Option<usize>>,
-    /// Steps that read secrets (not sent to workers: such a step fails).
-    step_secrets: Vec<bool>,
+    /// Per step: the secrets it reads (sent to the worker that claimed it, see [`super::secrets`]).
+    pub(super) step_secrets: Vec<Vec<String>>,
+    /// The run's secret values.
+    pub(super) secrets: crate::text::Secrets,
     pub(super) step_ids: Vec<String>,
     pub(super) boards: Vec<String>,
     /// Per board: the labels its worker must have.
-    runs_on: Vec<std::collections::BTreeMap<String, String>>,
+    pub(super) runs_on: Vec<std::collections::BTreeMap<String, String>>,
     /// Boards being moved off a lost worker: new attempts wait until their
     /// earlier steps are replayed.
     pub(super) moving: Mutex<std::collections::HashSet<usize>>,
@@ -58,6 +63,19 @@ pub(super) struct Inner {
     pub(super) store: ArtifactStore,
     /// Where the run keeps a step's log (the worker's copy is fetched there).
     log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
+    /// Per attempt streaming its log: the offset the next piece must start
+    /// at (`u64::MAX` once the whole log came; see [`super::live_log`]).
+    pub(super) live_logs: Mutex<HashMap<String, u64>>,
+}
+
+/// What the coordinator's run keeps on its own machine.
+pub struct RunLocal {
+    /// The run's artifact store (published blobs are fetched into it).
+    pub store: ArtifactStore,
+    /// The run's secret values (sent only to the worker of an attempt that reads them).
+    pub secrets: crate::text::Secrets,
+    /// Where the run keeps a step's log.
+    pub log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
 }
 
 /// An attempt on a worker.
@@ -87,10 +105,10 @@ impl RemoteExecutor {
         run: &str,
         plan: &Plan,
         plan_text: &str,
-        store: ArtifactStore,
+        local: RunLocal,
         resumes: Option<&str>,
-        log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
     ) -> Result<Self, ClusterError> {
+        let RunLocal { store, secrets, log_of } = local;
         attempt_key(run, 0, 1)?;
         let plan_blob = cluster.blobs.put(plan_text.as_bytes()).await?;
         cluster.attempts.note(run, "plan", &plan_blob).await?;
@@ -99,6 +117,7 @@ impl RemoteExecutor {
         let mut workspace_run = run.to_string();
         let mut placed = HashMap::new();
         let mut adopted = Vec::new();
+        let mut reattach = HashMap::new();
         if let Some(prev) = resumes {
             workspace_run = cluster.attempts.read_note(prev, "ws").await?.unwrap_or_else(|| prev.to_string());
             if cluster.attempts.read_note(prev, "plan").await?.as_deref() == Some(plan_blob.as_str()) {
@@ -111,6 +130,9 @@ impl RemoteExecutor {
                     p.passed.push(step);
                     adopted.push(step);
                 }
+                reattach = super::reattach::running(&cluster, prev, plan, &mut placed).await?;
+            } else {
+                super::reattach::abandon(&cluster, prev).await?;
             }
         }
         cluster.attempts.note(run, "ws", &workspace_run).await?;
@@ -121,18 +143,35 @@ impl RemoteExecutor {
                 Err(e) => Err(e.to_string()),
             });
         }
+        let src_blob = super::source::put(&cluster, &plan.dir).await?;
         let events =
             cluster.client.subscribe(events_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
         let asks = cluster.client.subscribe(ask_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
+        let secret_asks =
+            cluster.client.subscribe(secrets_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
+        let log_pieces =
+            cluster.client.subscribe(log_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
+        // The attempts taken over still talk on the subjects of their run.
+        let earlier = match resumes.filter(|_| !reattach.is_empty()) {
+            Some(prev) => Some((
+                cluster.client.subscribe(events_subject(prev)).await.map_err(|e| ClusterError::io("subscribe", e))?,
+                cluster.client.subscribe(ask_subject(prev)).await.map_err(|e| ClusterError::io("subscribe", e))?,
+                cluster.client.subscribe(secrets_subject(prev)).await.map_err(|e| ClusterError::io("subscribe", e))?,
+            )),
+            None => None,
+        };
         let inner = Arc::new(Inner {
             cluster,
             run: run.into(),
             plan_blob,
+            src_blob,
             workspace_run,
             adopted,
+            reattach: Mutex::new(reattach),
             step_board: plan.steps.iter().map(|s| s.board).collect(),
             step_plugin: plan.steps.iter().map(|s| s.plugin).collect(),
-            step_secrets: plan.steps.iter().map(|s| !s.policy.secrets.is_empty()).collect(),
+            step_secrets: plan.steps.iter().map(|s| s.policy.secrets.clone()).collect(),
+            secrets,
             step_ids: plan.steps.iter().map(|s| s.id.clone()).collect(),
             boards: plan.boards.clone(),
             runs_on: plan.runs_on.clone(),
@@ -144,9 +183,17 @@ impl RemoteExecutor {
             replays: Mutex::new(HashMap::new()),
             store,
             log_of,
+            live_logs: Mutex::new(HashMap::new()),
         });
         tokio::spawn(super::listen::events(inner.clone(), events));
         tokio::spawn(super::listen::asks(inner.clone(), asks));
+        tokio::spawn(super::secrets::serve(inner.clone(), secret_asks));
+        tokio::spawn(super::live_log::listen(inner.clone(), log_pieces));
+        if let Some((events, asks, secret_asks)) = earlier {
+            tokio::spawn(super::listen::events(inner.clone(), events));
+            tokio::spawn(super::listen::asks(inner.clone(), asks));
+            tokio::spawn(super::secrets::serve(inner.clone(), secret_asks));
+        }
         tokio::spawn(super::recover::watch_workers(Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
@@ -157,6 +204,16 @@ impl RemoteExecutor {
     /// that run's coordinator last heard of them, too): not to run again.
     pub fn adopted(&self) -> &[usize] {
         &self.inner.adopted
+    }
+
+    pub(super) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Steps the resumed run left running on workers, which this run takes
+    /// over when it starts them (see `reattach`).
+    pub fn taken_over(&self) -> Vec<usize> {
+        lock(&self.inner.reattach).keys().copied().collect()
     }
 }
 
@@ -183,9 +240,12 @@ impl Inner {
             Ok(m) => m,
             Err(e) => return reporter.ended(fail(e), Vec::new()),
         };
-        let board = self.step_board[attempt.step];
-        if let Err(e) = self.send(board, msg, reporter.clone()).await {
-            return reporter.ended(fail(e.to_string()), Vec::new());
+        // A step the coordinator before this one left running: take it over.
+        if !self.take_over(msg.clone(), &reporter) {
+            let board = self.step_board[attempt.step];
+            if let Err(e) = self.send(board, msg, reporter.clone()).await {
+                return reporter.ended(fail(e.to_string()), Vec::new());
+            }
         }
         // Cancellation (or the scheduler dropping the sender after the end):
         // the attempt's current key and worker (it may have moved).
@@ -201,12 +261,6 @@ impl Inner {
 
     /// The message of attempt `number` of `step` under `key`.
     pub(super) fn message(&self, step: usize, number: u32, key: String) -> Result<AttemptMsg, String> {
-        if self.step_secrets[step] {
-            return Err(format!(
-                "step {} reads secrets, which baton does not send to cluster workers: run it without --nats (e.g. `baton run --only {}`)",
-                self.step_ids[step], self.step_ids[step]
-            ));
-        }
         let plugin = match self.step_plugin[step].and_then(|i| self.plugin_blobs.get(i)) {
             Some(Ok(p)) => p.clone(),
             Some(Err(e)) => return Err(e.clone()),
@@ -221,6 +275,7 @@ impl Inner {
             plugin,
             plan: self.plan_blob.clone(),
             workspace: self.workspace_run.clone(),
+            src: self.src_blob.clone(),
         })
     }
 
@@ -250,44 +305,6 @@ impl Inner {
         }
     }
 
-    /// The worker of `board`: the one it is placed on, else the live worker
-    /// with the fewest boards (waiting, and saying so, while none is live).
-    pub(super) async fn place(&self, board: usize) -> Result<String, ClusterError> {
-        if let Some(p) = lock(&self.placed).get(&board) {
-            return Ok(p.worker.clone());
-        }
-        let wants = &self.runs_on[board];
-        let mut said = false;
-        loop {
-            let live = self.cluster.workers.live().await?;
-            let fits = |w: &&super::workers::Heartbeat| wants.iter().all(|(k, v)| w.labels.get(k) == Some(v));
-            let chosen = {
-                let mut placed = lock(&self.placed);
-                if let Some(p) = placed.get(&board) {
-                    return Ok(p.worker.clone());
-                }
-                let load = |name: &str| placed.values().filter(|p| p.worker == name).count();
-                let best =
-                    live.iter().filter(fits).min_by_key(|w| (load(&w.name), w.name.clone())).map(|w| w.name.clone());
-                if let Some(w) = &best {
-                    placed.insert(board, Placed { worker: w.clone(), passed: Vec::new() });
-                }
-                best
-            };
-            if let Some(w) = chosen {
-                if said {
-                    eprintln!("baton: board {} placed on worker {w}", self.boards[board]);
-                }
-                return Ok(w);
-            }
-            if !said {
-                said = true;
-                eprintln!("baton: {}", waiting_for(&self.boards[board], wants, &live));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
     /// Ends attempt (or replay) `key`, committed by `worker`, once: the
     /// event and the reconciliation may both find it.
     pub(super) fn finish(&self, key: &str, worker: &str, outcome: super::wire::WireOutcome, tail: Vec<String>) {
@@ -306,14 +323,21 @@ impl Inner {
         p.reporter.ended(outcome.into(), tail);
     }
 
-    /// Copies a step's log from the object store into the run (verified).
-    pub(super) async fn keep_log(&self, step: usize, digest: &str) {
+    /// Copies the log of attempt `key` of `step` from the object store into
+    /// the run (verified), in place of what was streamed.
+    pub(super) async fn keep_log(&self, key: &str, step: usize, digest: &str) {
+        lock(&self.live_logs).insert(key.to_string(), u64::MAX);
         let Ok(bytes) = self.cluster.blobs.get(digest).await else { return };
-        let path = (self.log_of)(&self.step_ids[step]);
+        let path = self.log_path(step);
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
         let _ = std::fs::write(&path, bytes);
+    }
+
+    /// The run's log of `step` (the file `baton logs` reads).
+    pub(super) fn log_path(&self, step: usize) -> std::path::PathBuf {
+        (self.log_of)(&self.step_ids[step])
     }
 
     pub(super) fn reporter(&self, key: &str) -> Option<(Reporter, usize)> {
@@ -338,26 +362,4 @@ pub async fn fetch_blob(cluster: &Cluster, store: &ArtifactStore, digest: &str) 
     std::io::Write::write_all(&mut tmp, &bytes).map_err(io)?;
     tmp.persist(&path).map_err(|e| io(e.error))?;
     Ok(())
-}
-
-/// Why `board` waits: no live worker, or none with its labels.
-fn waiting_for(
-    board: &str,
-    wants: &std::collections::BTreeMap<String, String>,
-    live: &[super::workers::Heartbeat],
-) -> String {
-    let labels = |m: &std::collections::BTreeMap<String, String>| {
-        m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
-    };
-    let text = if wants.is_empty() {
-        format!("board {board} waits for a live worker (start one with `baton worker --nats URL`)")
-    } else {
-        let seen: Vec<String> = live.iter().map(|w| format!("{} [{}]", w.name, labels(&w.labels))).collect();
-        format!(
-            "board {board} waits for a worker with labels {} (start one with `baton worker --label ...`); live workers: {}",
-            labels(wants),
-            if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
-        )
-    };
-    crate::text::escape_text(&text).into_owned()
 }

@@ -32,8 +32,15 @@ use crate::text::escape_text;
 /// How long a delivery is leased; renewed every third of it while the attempt runs.
 const LEASE: Duration = Duration::from_secs(15);
 
-/// A running attempt: its step id and what cancels it.
-type Running = (String, Option<oneshot::Sender<()>>);
+/// A running attempt.
+pub(super) struct Running {
+    /// The step's id.
+    pub(super) id: String,
+    cancel: Option<oneshot::Sender<()>>,
+    /// The step log and the instant its times count from.
+    pub(super) log: PathBuf,
+    pub(super) epoch: Instant,
+}
 
 pub(super) struct Worker {
     pub(super) cluster: Cluster,
@@ -42,13 +49,15 @@ pub(super) struct Worker {
     pub(super) runtime: Runtime,
     pub(super) store: ArtifactStore,
     /// Running attempts: key → (step id, cancel).
-    running: Mutex<HashMap<String, Running>>,
+    pub(super) running: Mutex<HashMap<String, Running>>,
     plans: Mutex<HashMap<String, Arc<Plan>>>,
     /// Loaded plugins by (digest, name): fetched, verified and compiled once.
     plugins: Mutex<HashMap<(String, String), Arc<LoadedPlugin>>>,
+    /// Held while a copy of the project is unpacked (see [`super::source`]).
+    pub(super) unpacking: tokio::sync::Mutex<()>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -74,14 +83,15 @@ pub async fn serve(
         running: Mutex::new(HashMap::new()),
         plans: Mutex::new(HashMap::new()),
         plugins: Mutex::new(HashMap::new()),
+        unpacking: Default::default(),
     });
     let canceller = {
         let w = w.clone();
         tokio::spawn(async move {
             while let Some(m) = cancels.next().await {
                 let key = String::from_utf8_lossy(&m.payload).to_string();
-                if let Some((_, cancel)) = lock(&w.running).get_mut(&key) {
-                    cancel.take();
+                if let Some(r) = lock(&w.running).get_mut(&key) {
+                    r.cancel.take();
                 }
             }
         })
@@ -93,7 +103,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let mut failing = false;
             loop {
-                let running = lock(&w.running).values().map(|(id, _)| id.clone()).collect();
+                let running = lock(&w.running).values().map(|r| r.id.clone()).collect();
                 // A beat that hangs (the server is restarting) is given up, not waited for.
                 let now = Heartbeat { running, ..beat.clone() };
                 let beating = w.cluster.workers.beat(&now);
@@ -163,32 +173,43 @@ impl Worker {
                 return;
             }
         };
+        let mut secrets = crate::text::Secrets::default();
         let (outcome, tail, id) = match self.prepare(&msg).await {
             Ok((executor, id)) => {
+                secrets = executor.services.secrets.clone();
                 let (o, t) = self.clone().run_attempt(&msg, &lease, &d, executor, &id).await;
                 (o, t, id)
             }
             Err(message) => (AttemptOutcome::failed(FailureKind::Host, message), Vec::new(), msg.key.clone()),
         };
+        // The step's secrets appear in nothing this worker commits, sends or prints.
+        let outcome = match outcome {
+            AttemptOutcome::Failed { kind, message } => {
+                AttemptOutcome::Failed { kind, message: secrets.mask(&message).into_owned() }
+            }
+            o => o,
+        };
+        let tail: Vec<String> = tail.iter().map(|l| secrets.mask(l).into_owned()).collect();
         lock(&self.running).remove(&msg.key);
+        // The step log goes with the end (in the event and the commit), so
+        // that the coordinator's run has it (`baton logs`, the report).
+        let log_file = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
+        let log = match std::fs::read(&log_file) {
+            Ok(bytes) => self.cluster.blobs.put(&bytes).await.ok(),
+            Err(_) => None,
+        };
         // Through a short server outage (a restart), the commit is tried again.
-        let mut committed = self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome)).await;
+        let commit = || self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome), log.clone());
+        let mut committed = commit().await;
         for _ in 0..30 {
             if !matches!(committed, Err(OwnershipError::Cluster(_))) {
                 break;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            committed = self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome)).await;
+            committed = commit().await;
         }
         match committed {
             Ok(_) => {
-                // The step log goes with the end, so that the coordinator's
-                // run has it (`baton logs`, the report).
-                let log_file = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
-                let log = match std::fs::read(&log_file) {
-                    Ok(bytes) => self.cluster.blobs.put(&bytes).await.ok(),
-                    Err(_) => None,
-                };
                 let ended = WorkerEvent::Ended {
                     key: msg.key.clone(),
                     worker: self.name.clone(),
@@ -238,11 +259,18 @@ impl Worker {
         let mut plugins: crate::runtime::executor::Plugins = vec![None; plan.plugins.len()];
         plugins[index] = Some(Ok(loaded));
         let logs = self.dir.join("runs").join(&msg.run).join("logs");
+        // Asked for only now that the attempt is this worker's; kept in memory.
+        let secrets =
+            if def.policy.secrets.is_empty() { Default::default() } else { self.secrets(&msg.run, &msg.key).await? };
+        let src = match &msg.src {
+            Some(digest) => crate::runtime::host::src_view::SourceDir::new(&self.source(digest).await?),
+            None => None,
+        };
         let services = Arc::new(RunServices {
             run_id: msg.run.clone(),
             store: self.store.clone(),
             confinement: Confinement::detect(),
-            secrets: Default::default(),
+            secrets,
         });
         let id = def.id.clone();
         let executor = LocalExecutor {
@@ -251,7 +279,7 @@ impl Worker {
             plan,
             plugins,
             services,
-            src: None,
+            src,
             log_of: Box::new(move |id| logs.join(format!("{id}.log"))),
             epoch: Instant::now(),
             handles: Default::default(),
@@ -288,7 +316,11 @@ impl Worker {
         }
         let (tx, mut rx) = mpsc::unbounded_channel();
         let (cancel_tx, cancel_rx) = oneshot::channel();
-        lock(&self.running).insert(msg.key.clone(), (id.to_string(), Some(cancel_tx)));
+        let log = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
+        // From the log's end before the attempt writes to it.
+        let mut tail = super::live_log::Tail::new(log.clone());
+        let running = Running { id: id.to_string(), cancel: Some(cancel_tx), log, epoch: executor.epoch };
+        lock(&self.running).insert(msg.key.clone(), running);
         eprintln!("worker {}: start {id} (attempt {}, run {})", self.name, msg.attempt, msg.run);
         let index = executor.plan.steps[msg.step].plugin.unwrap_or(0);
         let attempt = Attempt {
@@ -301,12 +333,14 @@ impl Worker {
         self.publish_event(&msg.run, &started).await;
         executor.start(attempt, Reporter::new(msg.step, msg.attempt, tx), cancel_rx);
         let mut renew = tokio::time::interval(LEASE / 3);
+        let mut stream = tokio::time::interval(super::live_log::EVERY);
         loop {
             tokio::select! {
                 report = rx.recv() => match report.map(|r| r.event) {
                     // Said before the attempt started (the local executor starts at once).
                     Some(Event::Started) => {}
                     Some(Event::Progress { done, total, message }) => {
+                        let message = executor.services.secrets.mask(&message).into_owned();
                         let e = WorkerEvent::Progress { key: msg.key.clone(), done, total, message };
                         self.publish_event(&msg.run, &e).await;
                     }
@@ -321,6 +355,7 @@ impl Worker {
                     None => return (AttemptOutcome::failed(FailureKind::Host, "the attempt ended without a report"), vec![]),
                 },
                 _ = renew.tick() => { let _ = d.progress().await; }
+                _ = stream.tick() => tail.send(&self.cluster, &msg.run, &msg.key).await,
             }
         }
     }

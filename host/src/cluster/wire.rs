@@ -3,7 +3,12 @@
 //! - `baton.run.<run>.events`: a worker's [`WorkerEvent`]s (started,
 //!   progress, ended);
 //! - `baton.run.<run>.ask`: a stage's [`Ask`] (signals, artifacts), answered
-//!   by the coordinator's scheduler with an [`Answer`];
+//!   by the coordinator's scheduler with an [`Answer`]; asked again while no
+//!   coordinator answers (it was killed; `--resume` takes the attempt over);
+//! - `baton.run.<run>.secrets`: a worker asks for the secrets of an attempt
+//!   it claimed (see `secrets`);
+//! - `baton.run.<run>.log`: what a running step's log gained (see
+//!   [`super::live_log`]);
 //! - `baton.cancel.<worker>`: the coordinator cancels an attempt (its key).
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +22,14 @@ pub fn events_subject(run: &str) -> String {
 
 pub fn ask_subject(run: &str) -> String {
     format!("baton.run.{run}.ask")
+}
+
+pub fn secrets_subject(run: &str) -> String {
+    format!("baton.run.{run}.secrets")
+}
+
+pub fn log_subject(run: &str) -> String {
+    format!("baton.run.{run}.log")
 }
 
 pub fn cancel_subject(worker: &str) -> String {
@@ -105,6 +118,9 @@ pub enum AskKind {
         reference: String,
     },
     List,
+    /// Who answers for the run now (see [`Answer::Coordinator`]): a worker
+    /// whose ask is in flight checks that its coordinator still lives.
+    Ping,
 }
 
 /// The coordinator's answer to an [`Ask`].
@@ -119,4 +135,10 @@ pub enum Answer {
     /// The attempt is not (any more) the coordinator's: the run ended or
     /// the attempt was given to another worker.
     Gone,
+    /// The coordinator resumed the attempt's run and will take the attempt
+    /// over, but has not yet: ask again.
+    Later,
+    /// The answer to [`AskKind::Ping`]: the id of the coordinator's run
+    /// (a resumed run has a new one).
+    Coordinator(String),
 }

@@ -19,8 +19,17 @@ pub struct Carried {
     pub signals: Vec<(usize, String)>,
 }
 
-/// Reads `previous`'s journal; `digests` is the current plugin digest per step.
-pub fn previously_done(plan: &Plan, previous: &RunDir, digests: &[Option<String>]) -> std::io::Result<Carried> {
+/// Reads `previous`'s journal; `digests` is the current plugin digest per
+/// step. `elsewhere` names what the journal may not know: steps that passed
+/// on cluster workers after it was last written (`done`, carried too), and
+/// steps still running there, taken over (`running`: what they published
+/// and raised is carried, but they are not done).
+pub fn previously_done(
+    plan: &Plan,
+    previous: &RunDir,
+    digests: &[Option<String>],
+    elsewhere: (&[usize], &[usize]),
+) -> std::io::Result<Carried> {
     let records = journal::read(&previous.journal())?;
     let mut ok: HashMap<&str, (Option<&str>, Option<&str>)> = HashMap::new();
     let mut artifacts: Vec<&ArtifactRecord> = Vec::new();
@@ -47,10 +56,13 @@ pub fn previously_done(plan: &Plan, previous: &RunDir, digests: &[Option<String>
             carried.done.insert(i);
         }
     }
+    let (done, running) = elsewhere;
+    carried.done.extend(done.iter().copied());
+    let keeps = |i: &usize| carried.done.contains(i) || running.contains(i);
     let mut seen = HashSet::new();
     for r in artifacts.into_iter().rev() {
         if let Some(i) = plan.step_index(&r.step)
-            && carried.done.contains(&i)
+            && keeps(&i)
             && seen.insert(r.reference.clone())
         {
             carried.artifacts.push((r.reference.clone(), r.clone()));
@@ -59,7 +71,7 @@ pub fn previously_done(plan: &Plan, previous: &RunDir, digests: &[Option<String>
     carried.artifacts.reverse();
     for (step, name) in signals {
         if let Some(i) = plan.step_index(step)
-            && carried.done.contains(&i)
+            && keeps(&i)
         {
             carried.signals.push((i, name.to_string()));
         }

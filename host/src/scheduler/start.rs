@@ -80,11 +80,6 @@ pub async fn run(
     let digests: Vec<Option<String>> = checked.plugins.iter().map(|p| p.as_ref().map(|l| l.digest.clone())).collect();
     let step_digests: Vec<Option<String>> =
         plan.steps.iter().map(|s| s.plugin.and_then(|p| digests[p].clone())).collect();
-    let mut carried = match &previous {
-        Some(prev) => resume::previously_done(&plan, prev, &step_digests)
-            .map_err(io(format!("read the journal of run {}", prev.id)))?,
-        None => resume::Carried::default(),
-    };
     let n = plan.steps.len();
     let prio = match opts.priority {
         Priority::CriticalPath => {
@@ -100,13 +95,20 @@ pub async fn run(
         secrets: secrets.clone(),
     });
     let logs = run.clone();
+    // Steps a killed coordinator's workers passed or still run (cluster runs).
+    let mut elsewhere: (Vec<usize>, Vec<usize>) = Default::default();
+    let mut cluster_run = None;
     let executor: Arc<dyn crate::executor::Executor> = match &opts.nats {
         Some(url) => {
             let resumes = previous.as_ref().map(|p| p.id.as_str());
             let log_of = Box::new(move |id: &str| logs.log_of(id));
-            let remote = remote_executor(url, &plan, &run.id, services.store.clone(), resumes, log_of).await?;
-            carried.done.extend(remote.adopted().iter().copied());
-            Arc::new(remote)
+            let local =
+                crate::cluster::remote::RunLocal { store: services.store.clone(), secrets: secrets.clone(), log_of };
+            let remote = remote_executor(url, &plan, &run.id, local, resumes).await?;
+            elsewhere = (remote.adopted().to_vec(), remote.taken_over());
+            let remote = Arc::new(remote);
+            cluster_run = Some(remote.clone());
+            remote
         }
         None => Arc::new(LocalExecutor {
             engine: runtime.engine.clone(),
@@ -119,6 +121,11 @@ pub async fn run(
             epoch,
             handles: Default::default(),
         }),
+    };
+    let carried = match &previous {
+        Some(prev) => resume::previously_done(&plan, prev, &step_digests, (&elsewhere.0, &elsewhere.1))
+            .map_err(io(format!("read the journal of run {}", prev.id)))?,
+        None => resume::Carried::default(),
     };
     let setup = Setup {
         run,
@@ -136,6 +143,9 @@ pub async fn run(
     let mut sched = Scheduler::new(plan, executor, observer, setup)?;
     let t1 = Instant::now();
     sched.main_loop(&mut cancel).await;
+    if let Some(remote) = cluster_run {
+        remote.let_go().await;
+    }
     let t2 = Instant::now();
     if std::env::var_os(crate::env_vars::TIMING).is_some() {
         eprintln!("baton timing: set-up (plugins, workspaces, journal): {:.1}ms", (t1 - t0).as_secs_f64() * 1e3);
@@ -152,15 +162,12 @@ async fn remote_executor(
     url: &str,
     plan: &Plan,
     run_id: &str,
-    store: ArtifactStore,
+    local: crate::cluster::remote::RunLocal,
     resumes: Option<&str>,
-    log_of: Box<dyn Fn(&str) -> PathBuf + Send + Sync>,
 ) -> Result<crate::cluster::remote::RemoteExecutor, RunError> {
     let usage = |e: crate::cluster::ClusterError| RunError::Usage(e.to_string());
     let text = std::fs::read_to_string(&plan.file)
         .map_err(|e| RunError::Usage(format!("cannot read {}: {e}", plan.file.display())))?;
     let cluster = crate::cluster::Cluster::connect(url).await.map_err(usage)?;
-    crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, store, resumes, log_of)
-        .await
-        .map_err(usage)
+    crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, local, resumes).await.map_err(usage)
 }

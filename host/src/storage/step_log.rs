@@ -4,7 +4,9 @@
 //! source (`stdout`, `stderr`, `info`, `proc 1234`…). The file is created on
 //! the first line, capped at the step's `log_limit` (one truncation marker,
 //! then nothing more is written, but the guest is never stopped for it), and
-//! the last lines are kept in memory for the failure report.
+//! the last lines are kept in memory for the failure report. What one call
+//! writes reaches the file when the call returns, so that `baton logs -f`
+//! (and a worker streaming a step's log to its run) sees it as it comes.
 //!
 //! Host lines have the source `baton`; a guest cannot produce one: its
 //! sources are fixed words or `program[pid]`, a line break it prints starts a
@@ -96,6 +98,7 @@ impl StepLog {
         for part in text.split('\n') {
             inner.write_line(source, part.trim_end_matches('\r'));
         }
+        inner.write_out();
     }
 
     /// Writes lines that belong in the file but not in the failure report's
@@ -140,6 +143,7 @@ impl StepLog {
             inner.write_line(source, line.trim_end_matches('\r'));
             start += nl + 1;
         }
+        let wrote = start > 0 || pending.len() > MAX_LINE;
         pending.drain(..start);
         if pending.len() > MAX_LINE {
             let line = String::from_utf8_lossy(&pending).into_owned();
@@ -147,6 +151,9 @@ impl StepLog {
             pending.clear();
         }
         inner.partial[idx].pending = pending;
+        if wrote {
+            inner.write_out();
+        }
     }
 
     /// Writes out unterminated lines and flushes the file.
@@ -195,6 +202,18 @@ impl StepLog {
 }
 
 impl Inner {
+    /// Hands what one call wrote to the file (the lines of a call are
+    /// batched; a reader, `baton logs -f` or a worker's live log, sees
+    /// them when the call returns).
+    fn write_out(&mut self) {
+        if let Some(f) = self.file.as_mut()
+            && f.flush().is_err()
+        {
+            self.file = None;
+            self.open_failed = true;
+        }
+    }
+
     fn keep_after_cap(&mut self, bytes: &[u8]) {
         let bytes = &bytes[bytes.len().saturating_sub(AFTER_CAP_KEEP)..];
         self.after_cap.extend_from_slice(bytes);

@@ -80,7 +80,7 @@ fn a_revoked_attempt_refuses_the_stale_workers_late_result() {
         let lease_b = b.attempts.claim(&next, "wb").await.expect("wb claims");
         b.attempts.commit(&lease_b, true).await.expect("wb commits");
         let (state, _) = a.attempts.state(&next).await.expect("state").expect("ended");
-        assert_eq!(state, AttemptState::Ended { worker: "wb".into(), passed: true, outcome: None });
+        assert_eq!(state, AttemptState::Ended { worker: "wb".into(), passed: true, outcome: None, log: None });
 
         // A commit that lands first wins over a revocation based on the older revision.
         let third = attempt_key("run-1", 5, 1).expect("key");
@@ -270,6 +270,7 @@ fn an_attempt_goes_to_one_worker_at_a_time_and_a_lapsed_lease_moves_it_without_a
             plugin: digest_of(b"plugin"),
             plan: digest_of(b"plan"),
             workspace: "run-q".into(),
+            src: None,
         };
         assert!(coordinator.queue.submit(&msg, "pool").await.expect("submit"));
         assert!(!coordinator.queue.submit(&msg, "pool").await.expect("submit again"), "a duplicate was queued twice");

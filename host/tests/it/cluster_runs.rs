@@ -38,6 +38,17 @@ impl WorkerProc {
         self.dir.path().join("w/ws").join(run).join(board)
     }
 
+    /// The worker's `--dir`.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().join("w")
+    }
+
+    /// The step log of `id` in this worker's copy of run `run`.
+    pub fn step_log(&self, run: &str, id: &str) -> String {
+        std::fs::read_to_string(self.dir().join("runs").join(run).join("logs").join(format!("{id}.log")))
+            .unwrap_or_default()
+    }
+
     /// The steps this worker ended with a commit (`end <id> ...: passed`).
     pub fn passed(&self) -> Vec<String> {
         self.log()
@@ -129,10 +140,22 @@ with = { run = ["mkdir -p generated && echo 'int answer(void) { return 42; }' > 
         let ran = workers.iter().find(|w| w.passed().contains(s)).map(|w| w.name.clone());
         assert_eq!(Some(worker), ran, "worker of {s}");
     }
-    // So does the HTML timeline, on each step's bar.
+    // So does the HTML timeline: a legend names each worker that ran
+    // something once, and each step's bar names its worker.
     let html = std::fs::read_to_string(p.latest_run().expect("run").join("report.html")).expect("report.html");
     let linux_on = r.step("linux.L1")["attempts"][0]["worker"].as_str().unwrap_or("").to_string();
-    assert!(html.contains(&format!("<span class=\"pill worker\" title=\"cluster worker\">{linux_on}</span>")));
+    let mut used: Vec<&str> = [linux, windows].concat();
+    used.sort();
+    for (i, w) in used.iter().enumerate() {
+        assert_eq!(html.matches(&format!("data-legend-worker=\"{w}\"")).count(), 1, "{html}");
+        assert!(html.contains(&format!("<i class=\"sw wk wk-{i}\"></i>{w}</span>")), "{html}");
+    }
+    assert_eq!(html.matches("data-legend-worker=").count(), used.len(), "only workers that ran something: {html}");
+    for s in &want {
+        let worker = r.step(s)["attempts"][0]["worker"].as_str().unwrap_or("").to_string();
+        assert!(html.contains(&format!("data-step=\"{s}\" data-worker=\"{worker}\" ")), "bar of {s}: {html}");
+    }
+    assert!(html.contains(&format!("title=\"cluster worker\">{linux_on}</span>")), "{html}");
     assert!(html.contains(&format!("title=\"attempt 1: ok (on worker {linux_on})\"")), "{html}");
     // The artifacts crossed machines, by digest: W3 got L3's generated code, W5 L4's jar.
     let run = run_id(&p);

@@ -53,6 +53,11 @@ impl NatsServer {
         self.launch();
     }
 
+    /// Where the server keeps its streams and buckets (`-sd`).
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
     /// The server's log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

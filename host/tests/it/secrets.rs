@@ -6,9 +6,9 @@ use std::path::Path;
 
 use crate::harness::Pipeline;
 
-const VALUE: &str = "s3cr3t-Value-42";
+pub const VALUE: &str = "s3cr3t-Value-42";
 
-const LEAKY: &str = r#"
+pub const LEAKY: &str = r#"
 [plugins]
 probe = "{probe}"
 
@@ -29,7 +29,7 @@ with = { ops = [
 "#;
 
 /// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {

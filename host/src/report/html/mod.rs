@@ -9,6 +9,7 @@ mod artifacts;
 mod details;
 mod overview;
 mod timeline;
+mod workers;
 
 use std::collections::HashMap;
 use std::fmt::Write;

@@ -7,7 +7,10 @@
 //! its end; inside it, per attempt, a light segment for the time queued for
 //! a job slot or pool and a coloured one for the run (a thin line between
 //! attempts for the retry backoff), with hatched segments for signal and
-//! artifact waits. Steps on the critical path are outlined.
+//! artifact waits. Steps on the critical path are outlined. On a cluster,
+//! a legend names the workers, each bar says which worker ran the step
+//! (`data-worker`), and each attempt is underlined in its worker's colour
+//! (see [`super::workers`]).
 //! Positions are percentages of the run's length, so the chart needs no
 //! script to lay out.
 
@@ -16,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use super::details::{self, EmbeddedLog};
+use super::workers::Workers;
 use crate::report::analysis::{breakdown, human};
 use crate::report::xml::escape;
 use crate::report::{AttemptReport, Outcome, RunReport, StepReport};
@@ -27,6 +31,8 @@ const MAX_TICKS: f64 = 12.0;
 pub fn render(out: &mut String, r: &RunReport, logs: &HashMap<String, EmbeddedLog>) {
     let scale = Scale::of(r);
     let critical: HashSet<&str> = r.critical_path.iter().map(String::as_str).collect();
+    let workers = Workers::of(r);
+    workers.legend(out, r);
     let _ = writeln!(out, "<div class=\"timeline\" data-show=\"all\" style=\"--tick: {:.4}%\">", scale.pct(scale.tick));
     axis(out, &scale);
     let mut boards: Vec<&str> = Vec::new();
@@ -39,7 +45,7 @@ pub fn render(out: &mut String, r: &RunReport, logs: &HashMap<String, EmbeddedLo
         let steps: Vec<&StepReport> = r.steps.iter().filter(|s| s.board == board).collect();
         board_header(out, board, &steps);
         for s in steps {
-            row(out, r, s, &scale, critical.contains(s.id.as_str()), logs);
+            row(out, r, s, &scale, critical.contains(s.id.as_str()), logs, &workers);
         }
     }
     out.push_str("</div>\n");
@@ -107,6 +113,7 @@ fn row(
     scale: &Scale,
     crit: bool,
     logs: &HashMap<String, EmbeddedLog>,
+    workers: &Workers,
 ) {
     let outcome = s.outcome();
     let problem = matches!(outcome, Outcome::Failed | Outcome::Cancelled | Outcome::Forgiven) || s.attempts.len() > 1;
@@ -134,17 +141,18 @@ fn row(
     }
     // On a cluster: where it ran (`baton run --nats`).
     if let Some(worker) = s.attempts.last().and_then(|a| a.worker.as_deref()) {
-        let _ = write!(out, " <span class=\"pill worker\" title=\"cluster worker\">{}</span>", escape(worker));
+        let class = workers.class(worker);
+        let _ = write!(out, " <span class=\"pill worker {class}\" title=\"cluster worker\">{}</span>", escape(worker));
     }
     out.push_str("</span><span class=\"track\">");
-    bar(out, r, s, scale, crit);
+    bar(out, r, s, scale, crit, workers);
     let dur = s.seconds().map(human).unwrap_or_else(|| "-".into());
     let _ = writeln!(out, "</span><span class=\"dur\">{dur}</span></summary>");
     details::render(out, r, s, logs.get(&s.id));
     out.push_str("</details>\n");
 }
 
-fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: bool) {
+fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: bool, workers: &Workers) {
     let outcome = s.outcome();
     let crit_class = if crit { " crit" } else { "" };
     let (Some(first), Some(end)) = (s.attempts.first(), s.end) else {
@@ -180,9 +188,13 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
         let _ = write!(title, ", waited {}", human(b.waiting));
     }
     title.push(')');
+    let on = match s.attempts.last().and_then(|a| a.worker.as_deref()) {
+        Some(w) => format!(" data-worker=\"{}\"", escape(w)),
+        None => String::new(),
+    };
     let _ = write!(
         out,
-        "<span class=\"bar o-{}{crit_class}\" data-step=\"{}\" style=\"left:{:.4}%;width:{:.4}%\" title=\"{}\">",
+        "<span class=\"bar o-{}{crit_class}\" data-step=\"{}\"{on} style=\"left:{:.4}%;width:{:.4}%\" title=\"{}\">",
         outcome.as_str(),
         escape(&s.id),
         scale.pct(from),
@@ -204,7 +216,10 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
         if a.start > a.queued {
             segment(out, "queued", inner(a.queued), inner(a.start), "queued for a job slot or pool");
         }
-        let class = format!("run a-{}", attempt_class(s, a, last));
+        let mut class = format!("run a-{}", attempt_class(s, a, last));
+        if let Some(w) = &a.worker {
+            let _ = write!(class, " {}", workers.class(w));
+        }
         let what = match &a.error {
             Some(e) => format!("attempt {}: {e}", a.attempt),
             None => format!("attempt {}: {}", a.attempt, a.status.as_str()),
@@ -313,6 +328,47 @@ mod tests {
         );
         assert_eq!(html.matches("seg run a-forgiven").count(), 1, "{html}");
         assert!(html.contains("<span class=\"pill\">2 attempts</span>"));
+    }
+
+    #[test]
+    fn a_cluster_run_names_each_worker_once_and_tags_each_bar_with_its_worker() {
+        let on = |mut s: StepReport, workers: &[&str]| {
+            for (a, w) in s.attempts.iter_mut().zip(workers) {
+                a.worker = Some(w.to_string());
+            }
+            s
+        };
+        let r = run(
+            vec![
+                on(step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")]), &["w2"]),
+                on(step("l.b", "ok", &[(0.0, 1.0, 2.0, "failed"), (2.0, 2.0, 3.0, "ok")]), &["w2", "w1"]),
+                on(step("x.c", "ok", &[(0.0, 0.0, 2.0, "ok")]), &["w1"]),
+            ],
+            &[],
+            3.0,
+        );
+        let html = page(&r);
+        for (w, class) in [("w1", "wk wk-0"), ("w2", "wk wk-1")] {
+            assert_eq!(html.matches(&format!("data-legend-worker=\"{w}\"")).count(), 1, "{html}");
+            assert!(html.contains(&format!("<i class=\"sw {class}\"></i>{w}</span>")), "{html}");
+        }
+        // Each bar names the worker of its last attempt; each attempt is
+        // coloured by its own worker.
+        let bars: Vec<&str> = html.split("<span class=\"bar ").skip(1).collect();
+        let tags: Vec<&str> = bars
+            .iter()
+            .map(|b| b.split("data-worker=\"").nth(1).and_then(|t| t.split('"').next()).unwrap_or(""))
+            .collect();
+        assert_eq!(tags, ["w2", "w1", "w1"], "{html}");
+        assert!(html.contains("<span class=\"seg run a-failed wk wk-1\""), "{html}");
+        assert!(html.contains("<span class=\"seg run a-ok wk wk-0\""), "{html}");
+        assert!(html.contains("title=\"2 attempts on worker w1\""), "{html}");
+    }
+
+    #[test]
+    fn a_local_run_has_no_worker_legend_or_tags() {
+        let html = page(&run(vec![step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")])], &[], 1.0));
+        assert!(!html.contains("workers:") && !html.contains("data-worker") && !html.contains(" wk"), "{html}");
     }
 
     #[test]

@@ -281,13 +281,27 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
 /// Writes the directory `dir`, the artifact `root`, into `out` as a
 /// deterministic tar.
 pub fn write_dir<W: Write>(dir: Dir, root: &Path, out: &mut Blob<W>, job: &Job) -> Result<(), StoreError> {
+    write_tree(dir, root, out, job, &[])
+}
+
+/// As [`write_dir`], leaving out the entries of `dir` itself named in
+/// `leave_out` (the project without its `.baton/`, for `/src` on workers).
+pub fn write_tree<W: Write>(
+    dir: Dir,
+    root: &Path,
+    out: &mut Blob<W>,
+    job: &Job,
+    leave_out: &[&str],
+) -> Result<(), StoreError> {
     let cx = Context { root, job };
     let mut tar = tar::Builder::new(out);
     let archive_error = |tar: &tar::Builder<&mut Blob<W>>, at: &Path, e: io::Error| {
         if tar.get_ref().over { cx.over_limit(at) } else { io_error(at, e) }
     };
     let mut links = Links::new();
-    let mut stack = vec![Frame::list(dir, PathBuf::new(), &cx, tar.get_ref().left())?];
+    let mut top = Frame::list(dir, PathBuf::new(), &cx, tar.get_ref().left())?;
+    top.names.retain(|n| !leave_out.iter().any(|l| n.as_os_str() == std::ffi::OsStr::new(l)));
+    let mut stack = vec![top];
     loop {
         let depth = stack.len();
         let Some(frame) = stack.last_mut() else { break };

@@ -1,0 +1,135 @@
+//! A worker step's log as it is written, for `baton logs -f` on the
+//! coordinator. The worker reads what its copy of the step log gained every
+//! [`EVERY`] (complete lines only, already masked: the step log masks the
+//! step's secrets) and publishes it on `baton.run.<run>.log` (core NATS, see
+//! [`super::wire`]) in pieces of at most [`PIECE`] bytes, each with the
+//! offset in the log where it starts. The coordinator appends a piece to
+//! the run's step log (the file `baton logs` reads) only if it starts where
+//! that file ends: a piece seen twice or out of order is dropped, and after
+//! a lost one nothing more is appended. The step's end then brings the
+//! whole log (by digest), which replaces what was streamed: the final log
+//! is complete, in order, without duplicates.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::Cluster;
+use super::remote::{Inner, lock};
+use super::wire::log_subject;
+
+/// How often a worker sends what a step log gained.
+pub const EVERY: Duration = Duration::from_millis(100);
+
+/// The largest piece sent at once.
+pub const PIECE: usize = 32 << 10;
+
+/// A piece of the step log of attempt `key`, starting at byte `offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPiece {
+    pub key: String,
+    pub offset: u64,
+    pub text: String,
+}
+
+/// The worker's side: where the reading of one step log got to.
+pub(super) struct Tail {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl Tail {
+    /// Follows the log at `path` from its current end (earlier attempts'
+    /// lines were sent with their ends).
+    pub(super) fn new(path: PathBuf) -> Self {
+        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        Self { path, offset }
+    }
+
+    /// Sends the complete lines written since the last call.
+    pub(super) async fn send(&mut self, cluster: &Cluster, run: &str, key: &str) {
+        let Some(text) = self.read_lines() else { return };
+        let mut start = 0;
+        while start < text.len() {
+            let end = piece_end(&text, start);
+            let piece = LogPiece { key: key.into(), offset: self.offset, text: text[start..end].to_string() };
+            let payload = serde_json::to_vec(&piece).expect("log pieces serialize");
+            let _ = cluster.client.publish(log_subject(run), payload.into()).await;
+            self.offset += (end - start) as u64;
+            start = end;
+        }
+    }
+
+    /// The complete lines after `offset`, if any.
+    fn read_lines(&self) -> Option<String> {
+        let mut f = std::fs::File::open(&self.path).ok()?;
+        f.seek(SeekFrom::Start(self.offset)).ok()?;
+        let mut bytes = Vec::new();
+        f.take(4 * PIECE as u64).read_to_end(&mut bytes).ok()?;
+        let last = bytes.iter().rposition(|&b| b == b'\n')?;
+        bytes.truncate(last + 1);
+        // The step log writes whole lines of text.
+        String::from_utf8(bytes).ok()
+    }
+}
+
+/// Where the piece of `text` starting at `start` ends: after the last
+/// newline within [`PIECE`] bytes, else at a character boundary.
+fn piece_end(text: &str, start: usize) -> usize {
+    if text.len() - start <= PIECE {
+        return text.len();
+    }
+    let window = &text.as_bytes()[start..start + PIECE];
+    if let Some(nl) = window.iter().rposition(|&b| b == b'\n') {
+        return start + nl + 1;
+    }
+    let mut end = start + PIECE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+/// The coordinator's side: appends pieces of running attempts' logs.
+pub(super) async fn listen(inner: std::sync::Arc<Inner>, mut pieces: async_nats::Subscriber) {
+    while let Some(m) = pieces.next().await {
+        let Ok(piece) = serde_json::from_slice::<LogPiece>(&m.payload) else { continue };
+        let Some((_, step)) = inner.reporter(&piece.key) else { continue };
+        let path = inner.log_path(step);
+        let mut live = lock(&inner.live_logs);
+        let expected = live.entry(piece.key.clone()).or_insert_with(|| std::fs::metadata(&path).map_or(0, |m| m.len()));
+        if piece.offset != *expected {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(piece.text.as_bytes()));
+        // A piece that did not land stops the stream; the end brings the whole log.
+        *expected = if appended.is_ok() { *expected + piece.text.len() as u64 } else { u64::MAX };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_end_after_a_newline_within_the_bound() {
+        let line = format!("{}\n", "x".repeat(1000));
+        let text = line.repeat(40);
+        let end = piece_end(&text, 0);
+        assert_eq!(end, 32 * 1001);
+        assert_eq!(piece_end(&text, end), text.len());
+        let long = "é".repeat(PIECE);
+        let cut = piece_end(&long, 0);
+        assert!(long.is_char_boundary(cut) && cut <= PIECE && cut > PIECE - 2);
+    }
+}

@@ -1,0 +1,94 @@
+//! Losing the coordinator (see [`super::remote`]): the attempts a killed
+//! `baton run --nats` left running on workers go on there. Their stages'
+//! asks find no one and are asked again ([`super::relay`]) while the worker
+//! still owns the attempt; `baton run --nats URL --resume` takes them over:
+//! it listens on the subjects of the run it resumes, answers their asks
+//! once the scheduler has started their step again (until then it says
+//! "later"), and takes their ends as usual. No step that was running is
+//! started a second time.
+
+use std::collections::HashMap;
+
+use super::remote::{Inner, Pending, Placed, lock};
+use super::{Cluster, ClusterError};
+use crate::executor::{Event, Reporter};
+use crate::plan::Plan;
+
+/// The attempts of run `prev` still running on a worker, by step; their
+/// boards stay on those workers (`placed`).
+pub(super) async fn running(
+    cluster: &Cluster,
+    prev: &str,
+    plan: &Plan,
+    placed: &mut HashMap<usize, Placed>,
+) -> Result<HashMap<usize, (String, String)>, ClusterError> {
+    let mut out = HashMap::new();
+    for (step, key, worker) in cluster.attempts.running_in(prev).await? {
+        let Some(def) = plan.steps.get(step) else { continue };
+        let p = placed.entry(def.board).or_insert(Placed { worker: worker.clone(), passed: Vec::new() });
+        if p.worker != worker {
+            // The board moved since (its worker was lost): that attempt is not the board's.
+            continue;
+        }
+        out.insert(step, (key, worker));
+    }
+    Ok(out)
+}
+
+impl Inner {
+    /// Takes over the running attempt the resumed run left for `msg`'s
+    /// step, if there is one: the attempt's reports come from it. `false`
+    /// when there is none (the attempt is to be sent to a worker).
+    pub(super) fn take_over(&self, mut msg: super::queue::AttemptMsg, reporter: &Reporter) -> bool {
+        let Some((key, worker)) = lock(&self.reattach).remove(&msg.step) else { return false };
+        eprintln!(
+            "baton: {} is still running on worker {worker} (attempt {key} of the resumed run): taken over",
+            self.step_ids[msg.step]
+        );
+        reporter.send(Event::RanOn { worker: worker.clone() });
+        reporter.send(Event::Started);
+        msg.key = key.clone();
+        // Ended meanwhile: the reconciliation finds its committed end.
+        lock(&self.pending).insert(key, Pending { reporter: reporter.clone(), worker, msg });
+        true
+    }
+
+    /// Whether `key` is an attempt to take over whose step has not started
+    /// again yet (its asks are answered "later").
+    pub(super) fn awaits_take_over(&self, key: &str) -> bool {
+        lock(&self.reattach).values().any(|(k, _)| k == key)
+    }
+}
+
+/// Revokes the attempts run `prev` left running (they cannot be taken over:
+/// the pipeline changed) and cancels them on their workers: their late
+/// results are refused and their workspaces are free for this run.
+pub(super) async fn abandon(cluster: &Cluster, prev: &str) -> Result<(), ClusterError> {
+    for (_, key, worker) in cluster.attempts.running_in(prev).await? {
+        let_go(cluster, &key, &worker, "the run was resumed with another pipeline").await;
+    }
+    Ok(())
+}
+
+/// Revokes the running attempt `key` on `worker` and cancels it there.
+async fn let_go(cluster: &Cluster, key: &str, worker: &str, reason: &str) {
+    if let Ok(Some((super::attempts::AttemptState::Running { .. }, revision))) = cluster.attempts.state(key).await {
+        let _ = cluster.attempts.revoke(key, revision, reason).await;
+    }
+    let _ = cluster.client.publish(super::wire::cancel_subject(worker), key.to_string().into()).await;
+    let _ = cluster.client.flush().await;
+}
+
+impl super::remote::RemoteExecutor {
+    /// At the run's end: the attempts left running by the run it resumed
+    /// that it never took over (their steps did not run again: `--only`,
+    /// a failed dependency, a cancelled run) are revoked and cancelled,
+    /// instead of waiting on their workers for a coordinator.
+    pub async fn let_go(&self) {
+        let inner = self.inner();
+        let left: Vec<(String, String)> = lock(&inner.reattach).drain().map(|(_, v)| v).collect();
+        for (key, worker) in left {
+            let_go(&inner.cluster, &key, &worker, "the run that resumed it did not run the step again").await;
+        }
+    }
+}
