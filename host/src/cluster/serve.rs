@@ -21,6 +21,7 @@ use super::workers::{BEAT_EVERY, Heartbeat};
 use super::{Cluster, ClusterError};
 use crate::executor::{Attempt, AttemptOutcome, Event, Executor, FailureKind, PluginRef, Reporter};
 use crate::plan::Plan;
+use crate::plan::policy::DEFAULT_WASM_STACK;
 use crate::runtime::Runtime;
 use crate::runtime::context::RunServices;
 use crate::runtime::executor::LocalExecutor;
@@ -46,13 +47,17 @@ pub(super) struct Worker {
     pub(super) cluster: Cluster,
     pub(super) name: String,
     pub(super) dir: PathBuf,
-    pub(super) runtime: Runtime,
+    /// Engines by wasm stack size (a pipeline's `[policy] stack`): the
+    /// default one made at start, others when a run asks for them.
+    runtimes: Mutex<HashMap<usize, Arc<Runtime>>>,
+    jobs: usize,
     pub(super) store: ArtifactStore,
     /// Running attempts: key → (step id, cancel).
     pub(super) running: Mutex<HashMap<String, Running>>,
     plans: Mutex<HashMap<String, Arc<Plan>>>,
-    /// Loaded plugins by (digest, name): fetched, verified and compiled once.
-    plugins: Mutex<HashMap<(String, String), Arc<LoadedPlugin>>>,
+    /// Loaded plugins by (digest, name, wasm stack): fetched, verified and
+    /// compiled once per engine.
+    plugins: Mutex<HashMap<(String, String, usize), Arc<LoadedPlugin>>>,
     /// Held while a copy of the project is unpacked (see [`super::source`]).
     pub(super) unpacking: tokio::sync::Mutex<()>,
 }
@@ -79,7 +84,8 @@ pub async fn serve(
         name: beat.name.clone(),
         store: ArtifactStore::new(dir.join("store")),
         dir,
-        runtime,
+        runtimes: Mutex::new(HashMap::from([(DEFAULT_WASM_STACK, Arc::new(runtime))])),
+        jobs: beat.jobs,
         running: Mutex::new(HashMap::new()),
         plans: Mutex::new(HashMap::new()),
         plugins: Mutex::new(HashMap::new()),
@@ -245,13 +251,15 @@ impl Worker {
         let def = plan.steps.get(msg.step).ok_or_else(|| format!("step {} is not in the run's plan", msg.step))?;
         let index = def.plugin.ok_or_else(|| format!("step {} has no plugin", def.id))?;
         let plugin_def = &plan.plugins[index];
-        let cached = (msg.plugin.clone(), plugin_def.name.clone());
+        let stack = plan.wasm_stack as usize;
+        let runtime = self.runtime(stack)?;
+        let cached = (msg.plugin.clone(), plugin_def.name.clone(), stack);
         let known = lock(&self.plugins).get(&cached).cloned();
         let loaded = match known {
             Some(p) => p,
             None => {
                 let bytes = self.cluster.blobs.get(&msg.plugin).await.map_err(|e| format!("plugin refused: {e}"))?;
-                let p = self.runtime.load_bytes_noting(plugin_def, &bytes, |_| {}).map_err(|e| e.to_string())?;
+                let p = runtime.load_bytes_noting(plugin_def, &bytes, |_| {}).map_err(|e| e.to_string())?;
                 lock(&self.plugins).insert(cached, p.clone());
                 p
             }
@@ -274,8 +282,8 @@ impl Worker {
         });
         let id = def.id.clone();
         let executor = LocalExecutor {
-            engine: self.runtime.engine.clone(),
-            max_stages: self.runtime.max_stages,
+            engine: runtime.engine.clone(),
+            max_stages: runtime.max_stages,
             plan,
             plugins,
             services,
@@ -285,6 +293,18 @@ impl Worker {
             handles: Default::default(),
         };
         Ok((executor, id))
+    }
+
+    /// The engine for stages with a `stack`-byte wasm stack, as a local run
+    /// of the same pipeline builds it (made on first use).
+    fn runtime(&self, stack: usize) -> Result<Arc<Runtime>, String> {
+        if let Some(r) = lock(&self.runtimes).get(&stack) {
+            return Ok(r.clone());
+        }
+        let r = Runtime::with_stack(self.jobs, stack).map_err(|e| format!("cannot start the wasm engine: {e:#}"))?;
+        let r = Arc::new(r);
+        lock(&self.runtimes).insert(stack, r.clone());
+        Ok(r)
     }
 
     async fn plan(&self, msg: &AttemptMsg) -> Result<Arc<Plan>, String> {

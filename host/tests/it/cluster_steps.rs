@@ -206,3 +206,39 @@ with = {{ run = "while [ ! -e '{}' ]; do sleep 0.05; done" }}
     let (code, _report, stderr) = finish_run(run);
     assert_eq!(code, Some(0), "{stderr}\n{}", w.log());
 }
+
+/// A recursion 30,000 deep overflows a 1MiB wasm stack (a worker's
+/// default engine) and fits in 2MiB; 10,000 deep overflows 256KiB and fits
+/// in 1MiB (measured locally with the probe's `recurse`).
+#[test]
+fn a_worker_runs_steps_with_the_pipelines_wasm_stack() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    for (stack, depth, expect) in
+        [("2MiB", 30_000, None), ("256KiB", 10_000, Some("stack limit 256KiB exceeded (wasm stack overflow)"))]
+    {
+        let p = Pipeline::new(&format!(
+            r#"
+[policy]
+stack = "{stack}"
+[plugins]
+probe = "{{probe}}"
+[[boards.h.steps]]
+name = "deep"
+plugin = "probe"
+with = {{ ops = [{{ op = "recurse", depth = {depth} }}] }}
+"#
+        ));
+        let (code, report, stderr) = finish_run(crate::cluster_runs::start_run(&p, &url));
+        let step = report_step(&report, "h.deep");
+        assert_eq!(step["attempts"][0]["worker"], "w1", "{stack}: {stderr}\n{}\n{report}", w.log());
+        match expect {
+            None => assert_eq!(code, Some(0), "{stack}: {stderr}\n{}\n{report}", w.log()),
+            Some(error) => {
+                assert_eq!(code, Some(1), "{stack}: {report}");
+                assert_eq!(step["error"], error, "{report}");
+            }
+        }
+    }
+}
