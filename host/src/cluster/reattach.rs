@@ -14,16 +14,45 @@ use super::{Cluster, ClusterError};
 use crate::executor::{Event, Reporter};
 use crate::plan::Plan;
 
-/// The attempts of run `prev` still running on a worker, by step; their
-/// boards stay on those workers (`placed`).
+/// Most runs a chain of resumes is followed back through.
+const MAX_LINEAGE: usize = 64;
+
+/// Run `prev` and the runs it resumed, newest first (each resuming run
+/// notes the run it resumes as `resumes`).
+pub(super) async fn lineage(cluster: &Cluster, prev: &str) -> Result<Vec<String>, ClusterError> {
+    let mut out = vec![prev.to_string()];
+    while out.len() < MAX_LINEAGE {
+        let last = out.last().expect("not empty");
+        match cluster.attempts.read_note(last, "resumes").await? {
+            Some(earlier) if !out.contains(&earlier) => out.push(earlier),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Whether attempt `key` was started by run `run` (keys begin `<run>.`).
+pub(super) fn of_run(key: &str, run: &str) -> bool {
+    key.strip_prefix(run).is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// The attempts the runs of `lineage` (newest first) left running on a
+/// worker, by step; their boards stay on those workers (`placed`).
 pub(super) async fn running(
     cluster: &Cluster,
-    prev: &str,
+    lineage: &[String],
     plan: &Plan,
     placed: &mut HashMap<usize, Placed>,
 ) -> Result<HashMap<usize, (String, String)>, ClusterError> {
     let mut out = HashMap::new();
-    for (step, key, worker) in cluster.attempts.running_in(prev).await? {
+    let mut left = Vec::new();
+    for run in lineage {
+        left.extend(cluster.attempts.running_in(run).await?);
+    }
+    for (step, key, worker) in left {
+        if out.contains_key(&step) {
+            continue;
+        }
         let Some(def) = plan.steps.get(step) else { continue };
         let p = placed.entry(def.board).or_insert(Placed { worker: worker.clone(), passed: Vec::new() });
         if p.worker != worker {
@@ -60,12 +89,14 @@ impl Inner {
     }
 }
 
-/// Revokes the attempts run `prev` left running (they cannot be taken over:
-/// the pipeline changed) and cancels them on their workers: their late
-/// results are refused and their workspaces are free for this run.
-pub(super) async fn abandon(cluster: &Cluster, prev: &str) -> Result<(), ClusterError> {
-    for (_, key, worker) in cluster.attempts.running_in(prev).await? {
-        let_go(cluster, &key, &worker, "the run was resumed with another pipeline").await;
+/// Revokes the attempts the runs of `lineage` left running (they cannot be
+/// taken over: the pipeline changed) and cancels them on their workers:
+/// their late results are refused and their workspaces are free for this run.
+pub(super) async fn abandon(cluster: &Cluster, lineage: &[String]) -> Result<(), ClusterError> {
+    for run in lineage {
+        for (_, key, worker) in cluster.attempts.running_in(run).await? {
+            let_go(cluster, &key, &worker, "the run was resumed with another pipeline").await;
+        }
     }
     Ok(())
 }

@@ -118,21 +118,29 @@ impl RemoteExecutor {
         let mut placed = HashMap::new();
         let mut adopted = Vec::new();
         let mut reattach = HashMap::new();
+        let mut lineage = Vec::new();
         if let Some(prev) = resumes {
+            cluster.attempts.note(run, "resumes", prev).await?;
             workspace_run = cluster.attempts.read_note(prev, "ws").await?.unwrap_or_else(|| prev.to_string());
+            // A resumed run's attempts it took over keep the key of the run
+            // that started them: look through every run this one continues.
+            lineage = super::reattach::lineage(&cluster, prev).await?;
             if cluster.attempts.read_note(prev, "plan").await?.as_deref() == Some(plan_blob.as_str()) {
-                for (step, worker) in cluster.attempts.passed_in(prev).await? {
-                    let Some(def) = plan.steps.get(step) else { continue };
-                    let p = placed.entry(def.board).or_insert(Placed { worker: worker.clone(), passed: Vec::new() });
-                    if p.worker != worker {
-                        *p = Placed { worker, passed: Vec::new() };
+                for earlier in lineage.iter().rev() {
+                    for (step, worker) in cluster.attempts.passed_in(earlier).await? {
+                        let Some(def) = plan.steps.get(step) else { continue };
+                        let p =
+                            placed.entry(def.board).or_insert(Placed { worker: worker.clone(), passed: Vec::new() });
+                        if p.worker != worker {
+                            *p = Placed { worker, passed: Vec::new() };
+                        }
+                        p.passed.push(step);
+                        adopted.push(step);
                     }
-                    p.passed.push(step);
-                    adopted.push(step);
                 }
-                reattach = super::reattach::running(&cluster, prev, plan, &mut placed).await?;
+                reattach = super::reattach::running(&cluster, &lineage, plan, &mut placed).await?;
             } else {
-                super::reattach::abandon(&cluster, prev).await?;
+                super::reattach::abandon(&cluster, &lineage).await?;
             }
         }
         cluster.attempts.note(run, "ws", &workspace_run).await?;
@@ -152,14 +160,14 @@ impl RemoteExecutor {
         let log_pieces =
             cluster.client.subscribe(log_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
         // The attempts taken over still talk on the subjects of their run.
-        let earlier = match resumes.filter(|_| !reattach.is_empty()) {
-            Some(prev) => Some((
+        let mut earlier = Vec::new();
+        for prev in lineage.iter().filter(|r| reattach.values().any(|(key, _)| super::reattach::of_run(key, r))) {
+            earlier.push((
                 cluster.client.subscribe(events_subject(prev)).await.map_err(|e| ClusterError::io("subscribe", e))?,
                 cluster.client.subscribe(ask_subject(prev)).await.map_err(|e| ClusterError::io("subscribe", e))?,
                 cluster.client.subscribe(secrets_subject(prev)).await.map_err(|e| ClusterError::io("subscribe", e))?,
-            )),
-            None => None,
-        };
+            ));
+        }
         let inner = Arc::new(Inner {
             cluster,
             run: run.into(),
@@ -189,7 +197,7 @@ impl RemoteExecutor {
         tokio::spawn(super::listen::asks(inner.clone(), asks));
         tokio::spawn(super::secrets::serve(inner.clone(), secret_asks));
         tokio::spawn(super::live_log::listen(inner.clone(), log_pieces));
-        if let Some((events, asks, secret_asks)) = earlier {
+        for (events, asks, secret_asks) in earlier {
             tokio::spawn(super::listen::events(inner.clone(), events));
             tokio::spawn(super::listen::asks(inner.clone(), asks));
             tokio::spawn(super::secrets::serve(inner.clone(), secret_asks));

@@ -186,3 +186,64 @@ with = { run = "true" }
     wait_for_line(&[&w], "worker w1: result of a.slow (attempt 1) refused: the attempt was taken from this worker");
     assert_eq!(w.passed(), ["b.quick"], "{}", w.log());
 }
+
+/// `a.slow` sleeps while two coordinators are killed in turn, then
+/// publishes (asking whichever coordinator lives).
+const SLOW: &str = r#"
+[plugins]
+probe = "{probe}"
+
+[[boards.a.steps]]
+name = "slow"
+plugin = "probe"
+with = { ops = [
+  { op = "sleep", ms = 6000 },
+  { op = "write", path = "out.txt", text = "made on a worker" },
+  { op = "put", name = "out.txt", path = "out.txt" },
+] }
+"#;
+
+/// The run that took a step over is killed too: the next resume finds the
+/// attempt (still keyed by the first run) and takes it over in turn.
+#[test]
+fn a_step_outlives_two_coordinators_killed_in_turn() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w1 = WorkerProc::start(&url, "w1", 2, &[]);
+    let workers = [&w1];
+    let p = Pipeline::new(SLOW);
+    let mut first = start_run(&p, &url);
+    wait_for_line(&workers, ": start a.slow ");
+    first.kill().expect("kill -9 the first coordinator");
+    let _ = first.wait();
+
+    let err_path = p.dir().join("second.stderr");
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    let mut second = p
+        .baton()
+        .args(["run", "--nats", &url, "--resume"])
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("start the second coordinator");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&err_path).unwrap_or_default().contains("taken over") {
+        assert!(
+            Instant::now() < deadline,
+            "the second coordinator did not take a.slow over:\n{}",
+            std::fs::read_to_string(&err_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    second.kill().expect("kill -9 the second coordinator");
+    let _ = second.wait();
+
+    let r = p.run(&["--nats", &url, "--resume"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, all_logs(&workers));
+    assert!(r.stderr.contains("a.slow is still running on worker w1"), "{}", r.stderr);
+    let attempts = r.step("a.slow")["attempts"].as_array().expect("attempts").clone();
+    assert_eq!(attempts.len(), 1, "{attempts:?}\n{}", r.stderr);
+    assert_eq!(attempts[0]["status"], "ok", "{attempts:?}");
+    assert_eq!(w1.passed(), ["a.slow"], "{}", all_logs(&workers));
+    assert_eq!(r.step("a.slow")["artifacts"], serde_json::json!(["a.slow/out.txt"]));
+}
