@@ -35,9 +35,12 @@ pub const TMP: &str = "/tmp";
 /// out clones of one open [`Dir`] costs nothing.
 pub fn open_dir(path: &Path, perms: FsPerms) -> std::io::Result<Dir> {
     use std::os::unix::fs::OpenOptionsExt;
-    // A scratch directory is listed through its handle to see whether an
-    // attempt left it empty, so it is opened for reading; the others only
-    // need a handle to resolve paths under (`O_PATH`, as wasmtime-wasi does).
+    // Writable ones (a workspace, a scratch directory) are opened for
+    // reading: a scratch directory is listed through its handle to see
+    // whether an attempt left it empty. The read-only project needs only a
+    // handle to resolve paths under (`O_PATH`, as wasmtime-wasi opens its
+    // preopens). `O_NOFOLLOW`: a symlink put in a directory's place is
+    // refused, not followed.
     let path_only = if perms == FsPerms::ReadOnly { libc::O_PATH } else { 0 };
     let file = std::fs::OpenOptions::new()
         .read(true)
