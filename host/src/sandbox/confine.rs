@@ -249,7 +249,12 @@ impl Confinement {
         if let Some(src) = spec.src {
             let from = reachable(src, "the project directory")?;
             a.path("--ro-bind", &from, Path::new("/src"));
-            a.push(&["--tmpfs", "/src/.baton", "--remount-ro", "/src/.baton"]);
+            // The run's state is covered by an empty read-only directory. A
+            // copy of the project without one (a worker's `/src`, unpacked
+            // read-only) has nothing to cover, and no place to mount on.
+            if src.join(".baton").symlink_metadata().is_ok() {
+                a.push(&["--tmpfs", "/src/.baton", "--remount-ro", "/src/.baton"]);
+            }
         }
         let from = reachable(spec.workspace, "the workspace")?;
         a.path("--bind", &from, spec.workspace);

@@ -85,6 +85,42 @@ with = {{ ops = [
     }
 }
 
+/// The same attacks from an untrusted step that runs on a `baton worker`:
+/// a worker confines it exactly as a local run does.
+#[test]
+fn untrusted_processes_on_a_worker_hold_no_host_privilege_either() {
+    use crate::cluster_runs::{WorkerProc, finish_run, report_step, start_run};
+    let server = crate::nats_server::NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let before = std::fs::read_to_string("/proc/sys/kernel/panic").expect("kernel.panic");
+    let passwd = std::fs::read("/etc/passwd").expect("passwd");
+    let attacks = ATTACKS.join("; ");
+    let p = pipeline(&format!(
+        r#"
+[[boards.try.steps]]
+name = "patch"
+plugin = "probe"
+trust = "untrusted"
+with = {{ ops = [
+  {{ op = "run", program = "sh", args = ["-c", "{attacks}"], expect_stdout = "CapEff:\t0000000000000000\n" }},
+  {{ op = "run", program = "sh", args = ["-c", "echo mine > owned.txt"] }},
+] }}
+"#
+    ));
+    let (code, report, stderr) = finish_run(start_run(&p, &url));
+    assert_eq!(code, Some(0), "{stderr}\n{}\n{report}", w.log());
+    assert_eq!(report_step(&report, "try.patch")["attempts"][0]["worker"], "w1");
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/panic").expect("kernel.panic"), before, "sysctl unchanged");
+    assert_eq!(std::fs::read("/etc/passwd").expect("passwd"), passwd, "bound host file unchanged");
+    if is_root() {
+        use std::os::unix::fs::MetadataExt;
+        let run = report["run_id"].as_str().expect("run id");
+        let meta = std::fs::metadata(w.workspace(run, "try").join("owned.txt")).expect("written on the worker");
+        assert_eq!(meta.uid(), 65534, "an untrusted process's file on a worker belongs to the sandbox user");
+    }
+}
+
 #[test]
 fn a_stage_chosen_ld_preload_never_reaches_a_process_in_the_host_namespaces() {
     // A real shared object whose constructor leaves a file at a host path
