@@ -105,6 +105,7 @@ trust = "untrusted"
 with = {{ ops = [
   {{ op = "run", program = "sh", args = ["-c", "{attacks}"], expect_stdout = "CapEff:\t0000000000000000\n" }},
   {{ op = "run", program = "sh", args = ["-c", "echo mine > owned.txt"] }},
+  {{ op = "run", program = "sh", args = ["-c", "test -f $BATON_SRC/baton.toml && test ! -e $BATON_SRC/.baton && echo SRC"], expect_stdout = "SRC\n" }},
 ] }}
 "#
     ));
