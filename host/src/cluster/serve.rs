@@ -60,6 +60,8 @@ pub(super) struct Worker {
     plugins: Mutex<HashMap<(String, String, usize), Arc<LoadedPlugin>>>,
     /// Held while a copy of the project is unpacked (see [`super::source`]).
     pub(super) unpacking: tokio::sync::Mutex<()>,
+    /// Per copy of the project (by sha256 hex): the runs it was checked for.
+    pub(super) src_checked: Mutex<HashMap<String, std::collections::HashSet<String>>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -90,6 +92,7 @@ pub async fn serve(
         plans: Mutex::new(HashMap::new()),
         plugins: Mutex::new(HashMap::new()),
         unpacking: Default::default(),
+        src_checked: Default::default(),
     });
     let canceller = {
         let w = w.clone();
@@ -271,7 +274,7 @@ impl Worker {
         let secrets =
             if def.policy.secrets.is_empty() { Default::default() } else { self.secrets(&msg.run, &msg.key).await? };
         let src = match &msg.src {
-            Some(digest) => crate::runtime::host::src_view::SourceDir::new(&self.source(digest).await?),
+            Some(digest) => crate::runtime::host::src_view::SourceDir::new(&self.source(digest, &msg.run).await?),
             None => None,
         };
         let services = Arc::new(RunServices {

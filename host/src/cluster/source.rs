@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
-use super::serve::Worker;
+use super::serve::{Worker, lock};
 use crate::storage::artifacts::tar_write::{self, Blob};
 use crate::storage::artifacts::{Cancel, Job, tar_read};
 use crate::units::Size;
@@ -32,6 +32,19 @@ pub const KEEP: usize = 4;
 
 /// The project directory `dir` as a tar, without its `.baton/`.
 pub fn pack(dir: &Path) -> Result<Vec<u8>, String> {
+    pack_leaving_out(dir, &[".baton"])
+}
+
+/// Whether the copy at `dir` still packs to `hex` (the sha256 it was
+/// unpacked from): nothing added, removed or changed in it since. Mode bits
+/// other than "executable" and times are not packed, so making the copy
+/// read-only does not count as a change.
+fn unchanged(dir: &Path, hex: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    pack_leaving_out(dir, &[]).is_ok_and(|tar| hex::encode(Sha256::digest(&tar)) == hex)
+}
+
+fn pack_leaving_out(dir: &Path, leave_out: &[&str]) -> Result<Vec<u8>, String> {
     let shown = dir.display();
     let top = Dir::open_ambient_dir(dir, ambient_authority()).map_err(|e| format!("cannot open {shown}: {e}"))?;
     let mut bytes = Vec::new();
@@ -46,7 +59,7 @@ pub fn pack(dir: &Path) -> Result<Vec<u8>, String> {
             e
         }
     };
-    tar_write::write_tree(top, Path::new(""), &mut blob, &Job::new(SRC_LIMIT), &[".baton"])
+    tar_write::write_tree(top, Path::new(""), &mut blob, &Job::new(SRC_LIMIT), leave_out)
         .map_err(|e| over(e.to_string()))?;
     blob.finish().map_err(|e| e.to_string())?;
     Ok(bytes)
@@ -73,15 +86,37 @@ pub(super) async fn put(cluster: &super::Cluster, dir: &Path) -> Result<Option<S
 
 impl Worker {
     /// The unpacked copy of project `digest` (fetched, verified, checked and
-    /// unpacked the first time), read-only.
-    pub(super) async fn source(&self, digest: &str) -> Result<PathBuf, String> {
+    /// unpacked the first time), read-only, for an attempt of `run`.
+    ///
+    /// A copy is shared by the runs of the same project, and file modes do
+    /// not stop a trusted step's process running as root (or as the worker's
+    /// user, after a `chmod`): so the first attempt of each run checks the
+    /// copy against its digest (packed again and hashed), and a copy a step
+    /// changed is set aside and unpacked afresh. No run sees what another
+    /// run's steps did to `/src`; a run's own later steps do, as locally.
+    pub(super) async fn source(&self, digest: &str, run: &str) -> Result<PathBuf, String> {
         let hex = digest.strip_prefix("sha256:").filter(|h| super::is_key_token(h)).ok_or("invalid /src digest")?;
         let root = self.dir.join("src");
         let dest = root.join(hex);
         let _one_at_a_time = self.unpacking.lock().await;
         if dest.is_dir() {
-            touch(&dest);
-            return Ok(dest);
+            let seen = lock(&self.src_checked).get(hex).is_some_and(|runs| runs.contains(run));
+            let intact = seen || {
+                let (dir, h) = (dest.clone(), hex.to_string());
+                tokio::task::spawn_blocking(move || unchanged(&dir, &h)).await.unwrap_or(false)
+            };
+            if intact {
+                lock(&self.src_checked).entry(hex.to_string()).or_default().insert(run.to_string());
+                touch(&dest);
+                return Ok(dest);
+            }
+            eprintln!("worker {}: the copy of /src {digest} was changed by a step; unpacking it again", self.name);
+            let aside = root.join(format!(".changed-{hex}-{}", std::process::id()));
+            read_only(&dest, false);
+            let _ = std::fs::remove_dir_all(&aside);
+            std::fs::rename(&dest, &aside).map_err(|e| format!("cannot set {} aside: {e}", dest.display()))?;
+            let _ = std::fs::remove_dir_all(&aside);
+            lock(&self.src_checked).remove(hex);
         }
         let bytes = self.cluster.blobs.get(digest).await.map_err(|e| format!("/src refused: {e}"))?;
         let bad = |e: crate::storage::artifacts::StoreError| format!("/src refused: {e}");
@@ -95,6 +130,7 @@ impl Worker {
         tar_read::unpack(&bytes[..], &target, &Cancel::default()).map_err(bad)?;
         read_only(tmp.path(), true);
         std::fs::rename(tmp.keep(), &dest).map_err(|e| format!("cannot move /src into {}: {e}", dest.display()))?;
+        lock(&self.src_checked).entry(hex.to_string()).or_default().insert(run.to_string());
         prune(&root, KEEP);
         Ok(dest)
     }
@@ -172,6 +208,35 @@ mod tests {
         std::os::unix::fs::symlink("../outside", dir.path().join("out")).expect("symlink");
         let err = pack(dir.path()).unwrap_err();
         assert!(err.starts_with("invalid path symlink `out` leads outside the artifact"), "{err}");
+    }
+
+    #[test]
+    fn an_unpacked_read_only_copy_is_unchanged_until_a_file_in_it_changes() {
+        use sha2::{Digest, Sha256};
+        let project = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(project.path().join("src/empty")).expect("mkdir");
+        std::fs::write(project.path().join("src/main.c"), "int main;").expect("write");
+        std::fs::write(project.path().join("run.sh"), "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(project.path().join("run.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        std::os::unix::fs::symlink("src/main.c", project.path().join("link")).expect("symlink");
+        std::fs::create_dir(project.path().join(".baton")).expect("mkdir");
+        let tar = pack(project.path()).expect("pack");
+        let hex = hex::encode(Sha256::digest(&tar));
+
+        let copy = tempfile::tempdir().expect("tempdir");
+        let target = Dir::open_ambient_dir(copy.path(), ambient_authority()).expect("open");
+        tar_read::unpack(&tar[..], &target, &Cancel::default()).expect("unpack");
+        read_only(copy.path(), true);
+        assert!(unchanged(copy.path(), &hex), "a fresh read-only copy packs to its digest");
+
+        read_only(copy.path(), false);
+        std::fs::write(copy.path().join("src/main.c"), "int main = 1;").expect("tamper");
+        assert!(!unchanged(copy.path(), &hex), "a changed file is seen");
+        std::fs::write(copy.path().join("src/main.c"), "int main;").expect("restore");
+        assert!(unchanged(copy.path(), &hex), "restored");
+        std::fs::create_dir(copy.path().join(".baton")).expect("mkdir");
+        assert!(!unchanged(copy.path(), &hex), "an added entry is seen, even .baton");
     }
 
     #[test]

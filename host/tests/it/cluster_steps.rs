@@ -101,6 +101,42 @@ with = { ops = [
     assert!(std::fs::metadata(&file).expect("copy").permissions().readonly(), "{}", file.display());
 }
 
+/// A trusted step's process (root, here) writes into the worker's shared
+/// copy of the project; the next run of the same project on that worker
+/// sees the project as it is, not what the earlier run did to the copy.
+#[test]
+fn a_run_never_sees_what_an_earlier_runs_step_did_to_src_on_a_worker() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let p = Pipeline::new(
+        r#"
+[plugins]
+probe = "{probe}"
+
+[policy]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "reads"
+plugin = "probe"
+with = { ops = [
+  { op = "read", path = "/src/data/hello.txt", expect = "from the project" },
+  { op = "run", program = "sh", args = ["-c", "chmod -R u+w $BATON_SRC 2>/dev/null; echo tampered > $BATON_SRC/data/hello.txt"] },
+] }
+"#,
+    );
+    std::fs::create_dir(p.dir().join("data")).expect("mkdir");
+    std::fs::write(p.dir().join("data/hello.txt"), "from the project").expect("write");
+    for run in 1..=2 {
+        let (code, report, stderr) = finish_run(crate::cluster_runs::start_run(&p, &url));
+        assert_eq!(code, Some(0), "run {run}: {stderr}\n{}\n{report}", w.log());
+        assert_eq!(report_step(&report, "b.reads")["attempts"][0]["worker"], "w1");
+    }
+    assert!(w.log().contains("was changed by a step; unpacking it again"), "{}", w.log());
+    assert_eq!(std::fs::read_to_string(p.dir().join("data/hello.txt")).expect("project"), "from the project");
+}
+
 #[test]
 fn baton_logs_shows_a_worker_steps_line_while_the_step_still_runs() {
     let server = NatsServer::start();
