@@ -23,8 +23,8 @@ pub struct WorkerArgs {
     /// Attempts it runs at once (default: the number of CPUs).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Its workspaces, artifact cache and step logs (default: `worker/NAME` in
-    /// baton's cache directory; compiled plugins go to baton's compile cache).
+    /// Its workspaces, artifact cache, compiled plugins and step logs
+    /// (default: `worker/NAME` in baton's cache directory).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// A label boards may require (`runs_on`), repeatable.

@@ -64,6 +64,16 @@ pub(super) struct Worker {
     pub(super) src_checked: Mutex<HashMap<String, std::collections::HashSet<String>>>,
 }
 
+/// Where a worker keeps compiled plugins: under its `dir`, unless
+/// `BATON_CACHE_DIR` is set (workers of one machine then share baton's
+/// compile cache; `off` turns it off).
+fn compiled_dir(dir: &std::path::Path) -> Option<PathBuf> {
+    match std::env::var_os(crate::env_vars::CACHE_DIR) {
+        Some(_) => crate::env_vars::cache_dir().map(|d| d.join("compiled")),
+        None => Some(dir.join("compiled")),
+    }
+}
+
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -76,8 +86,9 @@ pub async fn serve(
     dir: PathBuf,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ClusterError> {
-    let runtime =
-        Runtime::new(beat.jobs).map_err(|e| ClusterError::Invalid(format!("cannot start the wasm engine: {e:#}")))?;
+    let compiled = compiled_dir(&dir);
+    let runtime = Runtime::with_cache(beat.jobs, DEFAULT_WASM_STACK, compiled.clone())
+        .map_err(|e| ClusterError::Invalid(format!("cannot start the wasm engine: {e:#}")))?;
     let consumer = cluster.queue.consumer(&beat.name, LEASE).await?;
     let mut cancels =
         cluster.client.subscribe(cancel_subject(&beat.name)).await.map_err(|e| ClusterError::io("subscribe", e))?;
@@ -262,7 +273,13 @@ impl Worker {
             Some(p) => p,
             None => {
                 let bytes = self.cluster.blobs.get(&msg.plugin).await.map_err(|e| format!("plugin refused: {e}"))?;
-                let p = runtime.load_bytes_noting(plugin_def, &bytes, |_| {}).map_err(|e| e.to_string())?;
+                // Compiling takes seconds of CPU: off the runtime's threads,
+                // which keep the heartbeats going meanwhile.
+                let (rt, def) = (runtime.clone(), plugin_def.clone());
+                let p = tokio::task::spawn_blocking(move || rt.load_bytes_noting(&def, &bytes, |_| {}))
+                    .await
+                    .map_err(|e| format!("compiling the plugin: {e}"))?
+                    .map_err(|e| e.to_string())?;
                 lock(&self.plugins).insert(cached, p.clone());
                 p
             }
@@ -304,7 +321,8 @@ impl Worker {
         if let Some(r) = lock(&self.runtimes).get(&stack) {
             return Ok(r.clone());
         }
-        let r = Runtime::with_stack(self.jobs, stack).map_err(|e| format!("cannot start the wasm engine: {e:#}"))?;
+        let r = Runtime::with_cache(self.jobs, stack, compiled_dir(&self.dir))
+            .map_err(|e| format!("cannot start the wasm engine: {e:#}"))?;
         let r = Arc::new(r);
         lock(&self.runtimes).insert(stack, r.clone());
         Ok(r)

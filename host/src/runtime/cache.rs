@@ -32,13 +32,7 @@ pub enum CacheOutcome {
 }
 
 impl CompileCache {
-    /// The cache directory: `$BATON_CACHE_DIR`, else `$XDG_CACHE_HOME/baton`,
-    /// else `~/.cache/baton`; `BATON_CACHE_DIR=off` turns caching off.
-    pub fn from_env(engine: &Engine) -> Self {
-        let dir = crate::env_vars::cache_dir();
-        Self::new(engine, dir.map(|d| d.join("compiled")))
-    }
-
+    /// A cache in `dir` (`None`: off) for `engine`'s compiled code.
     pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
         let mut h = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);

@@ -49,8 +49,20 @@ impl Runtime {
 
     /// As [`Runtime::new`], with every stage's wasm stack `wasm_stack` bytes.
     pub fn with_stack(stages: usize, wasm_stack: usize) -> wasmtime::Result<Self> {
+        let dir = crate::env_vars::cache_dir().map(|d| d.join("compiled"));
+        Self::with_cache(stages, wasm_stack, dir)
+    }
+
+    /// As [`Runtime::with_stack`], with compiled plugins kept in `compiled`
+    /// (`None`: compiled each time) instead of baton's compile cache (a
+    /// worker keeps them in its `--dir`).
+    pub fn with_cache(
+        stages: usize,
+        wasm_stack: usize,
+        compiled: Option<std::path::PathBuf>,
+    ) -> wasmtime::Result<Self> {
         let setup = engine::build(stages, wasm_stack)?;
-        let cache = CompileCache::from_env(&setup.engine);
+        let cache = CompileCache::new(&setup.engine, compiled);
         let mut linker = Linker::new(&setup.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Stage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;

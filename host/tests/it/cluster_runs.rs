@@ -16,11 +16,21 @@ pub struct WorkerProc {
 
 impl WorkerProc {
     pub fn start(url: &str, name: &str, jobs: usize, labels: &[&str]) -> Self {
+        Self::start_with(url, name, jobs, labels, true)
+    }
+
+    /// As [`WorkerProc::start`]; `shared_cache: false` leaves
+    /// `BATON_CACHE_DIR` unset (the worker compiles into its own `--dir`).
+    pub fn start_with(url: &str, name: &str, jobs: usize, labels: &[&str], shared_cache: bool) -> Self {
         let dir = tempfile::Builder::new().prefix("baton-worker-").tempdir().expect("dir");
         let mut cmd = Command::new(baton_bin());
         cmd.args(["worker", "--nats", url, "--name", name, "--jobs", &jobs.to_string(), "--dir"])
-            .arg(dir.path().join("w"))
-            .env("BATON_CACHE_DIR", cache_dir());
+            .arg(dir.path().join("w"));
+        if shared_cache {
+            cmd.env("BATON_CACHE_DIR", cache_dir());
+        } else {
+            cmd.env_remove("BATON_CACHE_DIR").env("HOME", dir.path()).env_remove("XDG_CACHE_HOME");
+        }
         for l in labels {
             cmd.args(["--label", l]);
         }

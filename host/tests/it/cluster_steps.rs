@@ -278,3 +278,26 @@ with = {{ ops = [{{ op = "recurse", depth = {depth} }}] }}
         }
     }
 }
+
+/// Without `BATON_CACHE_DIR`, a worker keeps what it compiles in its own
+/// `--dir`, not in the user's cache.
+#[test]
+fn a_worker_compiles_plugins_into_its_own_dir() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let w = WorkerProc::start_with(&url, "w1", 1, &[], false);
+    let p = Pipeline::new(
+        r#"
+[plugins]
+probe = "{probe}"
+[[boards.b.steps]]
+name = "s"
+plugin = "probe"
+with = { ops = [{ op = "print", text = "hi" }] }
+"#,
+    );
+    let (code, report, stderr) = finish_run(crate::cluster_runs::start_run(&p, &url));
+    assert_eq!(code, Some(0), "{stderr}\n{}\n{report}", w.log());
+    let compiled = std::fs::read_dir(w.dir().join("compiled")).map(|d| d.count()).unwrap_or(0);
+    assert!(compiled > 0, "nothing compiled under {}:\n{}", w.dir().display(), w.log());
+}
