@@ -69,7 +69,7 @@ pub(super) struct Worker {
 /// compile cache; `off` turns it off).
 fn compiled_dir(dir: &std::path::Path) -> Option<PathBuf> {
     match std::env::var_os(crate::env_vars::CACHE_DIR) {
-        Some(_) => crate::env_vars::cache_dir().map(|d| d.join("compiled")),
+        Some(_) => crate::runtime::cache::CompileCache::default_dir(),
         None => Some(dir.join("compiled")),
     }
 }

@@ -106,7 +106,7 @@ impl Worker {
                 tokio::task::spawn_blocking(move || unchanged(&dir, &h)).await.unwrap_or(false)
             };
             if intact {
-                lock(&self.src_checked).entry(hex.to_string()).or_default().insert(run.to_string());
+                self.src_checked_for(hex, run);
                 touch(&dest);
                 return Ok(dest);
             }
@@ -130,9 +130,16 @@ impl Worker {
         tar_read::unpack(&bytes[..], &target, &Cancel::default()).map_err(bad)?;
         read_only(tmp.path(), true);
         std::fs::rename(tmp.keep(), &dest).map_err(|e| format!("cannot move /src into {}: {e}", dest.display()))?;
-        lock(&self.src_checked).entry(hex.to_string()).or_default().insert(run.to_string());
+        self.src_checked_for(hex, run);
         prune(&root, KEEP);
         Ok(dest)
+    }
+}
+
+impl Worker {
+    /// Records that the copy `hex` is as unpacked for `run`'s attempts.
+    fn src_checked_for(&self, hex: &str, run: &str) {
+        lock(&self.src_checked).entry(hex.to_string()).or_default().insert(run.to_string());
     }
 }
 

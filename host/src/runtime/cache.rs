@@ -32,6 +32,12 @@ pub enum CacheOutcome {
 }
 
 impl CompileCache {
+    /// baton's compile cache: `compiled/` in its cache directory (`None`
+    /// when `BATON_CACHE_DIR=off`).
+    pub fn default_dir() -> Option<PathBuf> {
+        crate::env_vars::cache_dir().map(|d| d.join("compiled"))
+    }
+
     /// A cache in `dir` (`None`: off) for `engine`'s compiled code.
     pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
         let mut h = std::hash::DefaultHasher::new();

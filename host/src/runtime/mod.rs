@@ -49,8 +49,7 @@ impl Runtime {
 
     /// As [`Runtime::new`], with every stage's wasm stack `wasm_stack` bytes.
     pub fn with_stack(stages: usize, wasm_stack: usize) -> wasmtime::Result<Self> {
-        let dir = crate::env_vars::cache_dir().map(|d| d.join("compiled"));
-        Self::with_cache(stages, wasm_stack, dir)
+        Self::with_cache(stages, wasm_stack, CompileCache::default_dir())
     }
 
     /// As [`Runtime::with_stack`], with compiled plugins kept in `compiled`

@@ -7,11 +7,27 @@ use crate::harness::Pipeline;
 use crate::nats_server::NatsServer;
 use crate::secrets::{LEAKY, VALUE, files_containing};
 
-#[test]
-fn a_secret_reaches_the_step_on_a_worker_and_no_file_output_or_server_store() {
+/// A NATS server (kept alive by the first value), its URL and one worker
+/// `w1` with one job.
+fn one_worker() -> (NatsServer, String, WorkerProc) {
     let server = NatsServer::start();
     let url = server.url();
     let w = WorkerProc::start(&url, "w1", 1, &[]);
+    (server, url, w)
+}
+
+/// A pipeline of probe `steps` that may run `sh`, in a project holding
+/// `data/hello.txt` ("from the project").
+fn project_pipeline(steps: &str) -> Pipeline {
+    let p = Pipeline::new(&format!("[plugins]\nprobe = \"{{probe}}\"\n\n[policy]\nspawn = [\"sh\"]\n{steps}"));
+    std::fs::create_dir(p.dir().join("data")).expect("mkdir");
+    std::fs::write(p.dir().join("data/hello.txt"), "from the project").expect("write");
+    p
+}
+
+#[test]
+fn a_secret_reaches_the_step_on_a_worker_and_no_file_output_or_server_store() {
+    let (server, url, w) = one_worker();
     // The pipeline travels to the workers through the server: it checks the
     // value without spelling it.
     let check = r#"test \"$BATON_IT_TOKEN\" = s3cr3t-Value-42"#;
@@ -57,17 +73,9 @@ fn a_secret_reaches_the_step_on_a_worker_and_no_file_output_or_server_store() {
 
 #[test]
 fn a_step_on_a_worker_reads_the_project_at_src_and_its_processes_at_baton_src_without_baton() {
-    let server = NatsServer::start();
-    let url = server.url();
-    let w = WorkerProc::start(&url, "w1", 1, &[]);
-    let p = Pipeline::new(
+    let (_server, url, w) = one_worker();
+    let p = project_pipeline(
         r#"
-[plugins]
-probe = "{probe}"
-
-[policy]
-spawn = ["sh"]
-
 [[boards.b.steps]]
 name = "guest"
 plugin = "probe"
@@ -86,8 +94,6 @@ with = { ops = [
 ] }
 "#,
     );
-    std::fs::create_dir(p.dir().join("data")).expect("mkdir");
-    std::fs::write(p.dir().join("data/hello.txt"), "from the project").expect("write");
     std::os::unix::fs::symlink("data/hello.txt", p.dir().join("link")).expect("symlink");
     let (code, report, stderr) = finish_run(crate::cluster_runs::start_run(&p, &url));
     assert_eq!(code, Some(0), "{stderr}\n{}\n{report}", w.log());
@@ -106,17 +112,9 @@ with = { ops = [
 /// sees the project as it is, not what the earlier run did to the copy.
 #[test]
 fn a_run_never_sees_what_an_earlier_runs_step_did_to_src_on_a_worker() {
-    let server = NatsServer::start();
-    let url = server.url();
-    let w = WorkerProc::start(&url, "w1", 1, &[]);
-    let p = Pipeline::new(
+    let (_server, url, w) = one_worker();
+    let p = project_pipeline(
         r#"
-[plugins]
-probe = "{probe}"
-
-[policy]
-spawn = ["sh"]
-
 [[boards.b.steps]]
 name = "reads"
 plugin = "probe"
@@ -126,8 +124,6 @@ with = { ops = [
 ] }
 "#,
     );
-    std::fs::create_dir(p.dir().join("data")).expect("mkdir");
-    std::fs::write(p.dir().join("data/hello.txt"), "from the project").expect("write");
     for run in 1..=2 {
         let (code, report, stderr) = finish_run(crate::cluster_runs::start_run(&p, &url));
         assert_eq!(code, Some(0), "run {run}: {stderr}\n{}\n{report}", w.log());
@@ -139,9 +135,7 @@ with = { ops = [
 
 #[test]
 fn baton_logs_shows_a_worker_steps_line_while_the_step_still_runs() {
-    let server = NatsServer::start();
-    let url = server.url();
-    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let (_server, url, w) = one_worker();
     // The step prints, then waits until the test opens its gate.
     let gate = tempfile::tempdir().expect("gate dir");
     let gate_file = gate.path().join("open");
@@ -189,9 +183,7 @@ with = {{ ops = [
 
 #[test]
 fn the_coordinator_gives_secrets_only_to_the_worker_that_claimed_the_attempt() {
-    let server = NatsServer::start();
-    let url = server.url();
-    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let (_server, url, w) = one_worker();
     let gate = tempfile::tempdir().expect("gate dir");
     let gate_file = gate.path().join("open");
     let p = Pipeline::new(&format!(
@@ -248,9 +240,7 @@ with = {{ run = "while [ ! -e '{}' ]; do sleep 0.05; done" }}
 /// in 1MiB (measured locally with the probe's `recurse`).
 #[test]
 fn a_worker_runs_steps_with_the_pipelines_wasm_stack() {
-    let server = NatsServer::start();
-    let url = server.url();
-    let w = WorkerProc::start(&url, "w1", 1, &[]);
+    let (_server, url, w) = one_worker();
     for (stack, depth, expect) in
         [("2MiB", 30_000, None), ("256KiB", 10_000, Some("stack limit 256KiB exceeded (wasm stack overflow)"))]
     {

@@ -57,12 +57,11 @@ pub fn processes_with(marker: &str) -> Vec<String> {
     found
 }
 
-#[test]
-fn untrusted_processes_hold_no_host_privilege_even_when_baton_is_root() {
-    let before = std::fs::read_to_string("/proc/sys/kernel/panic").expect("kernel.panic");
-    let passwd = std::fs::read("/etc/passwd").expect("passwd");
+/// An untrusted step `try.patch` that runs [`ATTACKS`], writes `owned.txt`
+/// in its workspace, then runs `more_ops`.
+fn attack_pipeline(more_ops: &str) -> Pipeline {
     let attacks = ATTACKS.join("; ");
-    let p = pipeline(&format!(
+    pipeline(&format!(
         r#"
 [[boards.try.steps]]
 name = "patch"
@@ -71,18 +70,50 @@ trust = "untrusted"
 with = {{ ops = [
   {{ op = "run", program = "sh", args = ["-c", "{attacks}"], expect_stdout = "CapEff:\t0000000000000000\n" }},
   {{ op = "run", program = "sh", args = ["-c", "echo mine > owned.txt"] }},
-] }}
+{more_ops}] }}
 "#
-    ));
-    let r = p.run(&[]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("try.patch"));
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/panic").expect("kernel.panic"), before, "sysctl unchanged");
-    assert_eq!(std::fs::read("/etc/passwd").expect("passwd"), passwd, "bound host file unchanged");
+    ))
+}
+
+/// What the attacks would change on the host, taken before them.
+struct HostFiles {
+    panic: String,
+    passwd: Vec<u8>,
+}
+
+impl HostFiles {
+    fn now() -> Self {
+        Self {
+            panic: std::fs::read_to_string("/proc/sys/kernel/panic").expect("kernel.panic"),
+            passwd: std::fs::read("/etc/passwd").expect("passwd"),
+        }
+    }
+
+    fn assert_unchanged(&self) {
+        let now = Self::now();
+        assert_eq!(now.panic, self.panic, "sysctl unchanged");
+        assert_eq!(now.passwd, self.passwd, "bound host file unchanged");
+    }
+}
+
+/// As root, `file` (written by an untrusted process) belongs to the sandbox user.
+fn assert_sandbox_owned(file: &std::path::Path, what: &str) {
     if is_root() {
         use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(p.workspace("try").join("owned.txt")).expect("written");
-        assert_eq!(meta.uid(), 65534, "an untrusted process's file belongs to the sandbox user, not root");
+        let meta = std::fs::metadata(file).expect("written");
+        assert_eq!(meta.uid(), 65534, "{what}");
     }
+}
+
+#[test]
+fn untrusted_processes_hold_no_host_privilege_even_when_baton_is_root() {
+    let before = HostFiles::now();
+    let p = attack_pipeline("");
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("try.patch"));
+    before.assert_unchanged();
+    let owned = p.workspace("try").join("owned.txt");
+    assert_sandbox_owned(&owned, "an untrusted process's file belongs to the sandbox user, not root");
 }
 
 /// The same attacks from an untrusted step that runs on a `baton worker`:
@@ -93,33 +124,18 @@ fn untrusted_processes_on_a_worker_hold_no_host_privilege_either() {
     let server = crate::nats_server::NatsServer::start();
     let url = server.url();
     let w = WorkerProc::start(&url, "w1", 1, &[]);
-    let before = std::fs::read_to_string("/proc/sys/kernel/panic").expect("kernel.panic");
-    let passwd = std::fs::read("/etc/passwd").expect("passwd");
-    let attacks = ATTACKS.join("; ");
-    let p = pipeline(&format!(
-        r#"
-[[boards.try.steps]]
-name = "patch"
-plugin = "probe"
-trust = "untrusted"
-with = {{ ops = [
-  {{ op = "run", program = "sh", args = ["-c", "{attacks}"], expect_stdout = "CapEff:\t0000000000000000\n" }},
-  {{ op = "run", program = "sh", args = ["-c", "echo mine > owned.txt"] }},
-  {{ op = "run", program = "sh", args = ["-c", "test -f $BATON_SRC/baton.toml && test ! -e $BATON_SRC/.baton && echo SRC"], expect_stdout = "SRC\n" }},
-] }}
-"#
-    ));
+    let before = HostFiles::now();
+    let p = attack_pipeline(
+        r#"  { op = "run", program = "sh", args = ["-c", "test -f $BATON_SRC/baton.toml && test ! -e $BATON_SRC/.baton && echo SRC"], expect_stdout = "SRC\n" },
+"#,
+    );
     let (code, report, stderr) = finish_run(start_run(&p, &url));
     assert_eq!(code, Some(0), "{stderr}\n{}\n{report}", w.log());
     assert_eq!(report_step(&report, "try.patch")["attempts"][0]["worker"], "w1");
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/panic").expect("kernel.panic"), before, "sysctl unchanged");
-    assert_eq!(std::fs::read("/etc/passwd").expect("passwd"), passwd, "bound host file unchanged");
-    if is_root() {
-        use std::os::unix::fs::MetadataExt;
-        let run = report["run_id"].as_str().expect("run id");
-        let meta = std::fs::metadata(w.workspace(run, "try").join("owned.txt")).expect("written on the worker");
-        assert_eq!(meta.uid(), 65534, "an untrusted process's file on a worker belongs to the sandbox user");
-    }
+    before.assert_unchanged();
+    let run = report["run_id"].as_str().expect("run id");
+    let owned = w.workspace(run, "try").join("owned.txt");
+    assert_sandbox_owned(&owned, "an untrusted process's file on a worker belongs to the sandbox user");
 }
 
 #[test]

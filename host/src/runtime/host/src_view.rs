@@ -97,6 +97,14 @@ fn guarded(state: &mut StepState, fd: &Resource<Descriptor>) -> wasmtime::Result
     Ok(real.is_some_and(|dir| src.guards(&dir)).then_some(src))
 }
 
+/// Whether `path` from `fd` is a directory's `.`: itself, never a symlink,
+/// so `stat-at` and `metadata-hash-at` (libc asks both for every `stat`,
+/// every Rust stage's `chdir` among them) answer with one `fstat` of the
+/// handle instead of an open, a stat and a close.
+fn dot_of_dir(state: &mut StepState, fd: &Resource<Descriptor>, path: &str) -> wasmtime::Result<bool> {
+    Ok(path == "." && matches!(state.table.get(fd)?, Descriptor::Dir(_)))
+}
+
 /// Where `joined` really is: through every symlink on the way, and through
 /// one in its last component if `follow` (else that one is the subject).
 fn resolved(joined: PathBuf, follow: bool) -> PathBuf {
@@ -158,10 +166,7 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
         |mut store, (fd, pflags, path): (Resource<Descriptor>, PathFlags, String)| {
             Box::new(async move {
                 let state = store.data_mut();
-                if path == "." && matches!(state.table.get(&fd)?, Descriptor::Dir(_)) {
-                    // A directory's `.` is itself, never a symlink: one
-                    // `fstat` of the handle instead of an open, a stat and
-                    // a close (every Rust stage's start: its `chdir`).
+                if dot_of_dir(state, &fd, &path)? {
                     let mut view = state.filesystem();
                     return match HostDescriptor::stat(&mut view, fd).await {
                         Ok(s) => Ok((Ok(s),)),
@@ -184,8 +189,7 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
         |mut store, (fd, pflags, path): (Resource<Descriptor>, PathFlags, String)| {
             Box::new(async move {
                 let state = store.data_mut();
-                if path == "." && matches!(state.table.get(&fd)?, Descriptor::Dir(_)) {
-                    // As in `stat-at`: libc asks both for every `stat`.
+                if dot_of_dir(state, &fd, &path)? {
                     let mut view = state.filesystem();
                     return match HostDescriptor::metadata_hash(&mut view, fd).await {
                         Ok(h) => Ok((Ok(h),)),
