@@ -27,8 +27,9 @@ pub struct Scratch {
 }
 
 /// This process's scratch root, made on first use (mode 0700).
+static ROOT: OnceLock<PathBuf> = OnceLock::new();
+
 fn root() -> std::io::Result<&'static PathBuf> {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
     static MAKING: Mutex<()> = Mutex::new(());
     if let Some(r) = ROOT.get() {
         return Ok(r);
@@ -195,13 +196,10 @@ pub fn release_pool() {
     }
 }
 
-/// Removes this process's scratch root (at exit).
+/// Removes this process's scratch root, if it made one (at exit).
 pub fn cleanup() {
-    let kept = std::mem::take(&mut *pool().lock().unwrap_or_else(|p| p.into_inner()));
-    for s in kept {
-        s.forget(); // the root goes below, all at once
-    }
-    if let Ok(r) = root() {
+    release_pool();
+    if let Some(r) = ROOT.get() {
         let _ = std::fs::remove_dir_all(r);
     }
 }
