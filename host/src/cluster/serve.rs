@@ -170,8 +170,14 @@ pub async fn serve(
     // Let what runs end (and commit) before leaving.
     let _ = slots.acquire_many(jobs as u32).await;
     canceller.abort();
+    // The beating task may be inside a poll on another thread: wait until it
+    // has stopped, so that no beat it sends can land after the leave and list
+    // the worker again.
     beating.abort();
-    let _ = cluster.workers.leave(&name).await;
+    let _ = beating.await;
+    if let Err(e) = cluster.workers.leave(&name).await {
+        eprintln!("worker {name}: could not remove its heartbeat: {e}");
+    }
     Ok(())
 }
 
