@@ -30,6 +30,11 @@ pub struct WorkerArgs {
     /// A label boards may require (`runs_on`), repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// How long a step may wait for a coordinator that does not answer
+    /// (it was killed and not resumed) before this worker gives the step
+    /// up, freeing its job slot; a resumed run then runs it again.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration)]
+    pub give_up_after: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -95,13 +100,14 @@ pub fn main(args: WorkerArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create the worker directory {}: {e}", dir.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = rt.block_on(serve(url, Heartbeat { name, labels, jobs, running: Vec::new(), at_ms: 0 }, dir));
+    let beat = Heartbeat { name, labels, jobs, running: Vec::new(), at_ms: 0 };
+    let result = rt.block_on(serve(url, beat, dir, args.give_up_after));
     crate::sandbox::cgroup::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
     result
 }
 
-async fn serve(url: String, beat: Heartbeat, dir: PathBuf) -> anyhow::Result<u8> {
+async fn serve(url: String, beat: Heartbeat, dir: PathBuf, give_up_after: std::time::Duration) -> anyhow::Result<u8> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -124,7 +130,7 @@ async fn serve(url: String, beat: Heartbeat, dir: PathBuf) -> anyhow::Result<u8>
             _ = int.recv() => {}
         }
     };
-    crate::cluster::serve::serve(cluster, beat, dir, stop).await?;
+    crate::cluster::serve::serve(cluster, beat, dir, give_up_after, stop).await?;
     eprintln!("worker {name} left");
     Ok(0)
 }

@@ -38,6 +38,9 @@ pub enum AttemptState {
     },
     /// The coordinator gave up on `worker` (`reason`, e.g. `worker lost`).
     Revoked { worker: String, reason: String },
+    /// `worker` gave the attempt up itself (`reason`: no coordinator
+    /// answered it for too long, or it was told to stop meanwhile).
+    GivenUp { worker: String, reason: String },
 }
 
 /// A claimed attempt: the right to commit its result.
@@ -205,6 +208,13 @@ impl Attempts {
             }),
             Err(e) => Err(ClusterError::io(format!("commit of attempt {}", lease.key), e).into()),
         }
+    }
+
+    /// Gives up the attempt `lease` holds: from now on its result cannot be
+    /// committed, and a coordinator that finds it runs the step again.
+    /// Refused if the attempt changed since the lease was taken.
+    pub async fn give_up(&self, lease: &Lease, reason: &str) -> Result<u64, OwnershipError> {
+        self.commit_state(lease, AttemptState::GivenUp { worker: lease.worker.clone(), reason: reason.into() }).await
     }
 
     /// Revokes an attempt nobody claimed yet (its worker was lost before it

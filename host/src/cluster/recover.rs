@@ -57,13 +57,17 @@ pub(super) async fn watch_workers(inner: Weak<Inner>) {
 
 /// Ends the attempts whose end is committed but whose event was lost (the
 /// server restarted, or the coordinator missed it): the key-value bucket
-/// is the truth, the events only the fast path.
+/// is the truth, the events only the fast path. An attempt its worker gave
+/// up (it found no coordinator for too long) ends as lost, and runs again.
 async fn reconcile(inner: &Arc<Inner>) {
     let keys: Vec<String> = lock(&inner.pending).keys().chain(lock(&inner.replays).keys()).cloned().collect();
     for key in keys {
-        if let Ok(Some((AttemptState::Ended { worker, passed, outcome, log }, _))) =
-            inner.cluster.attempts.state(&key).await
-        {
+        let state = inner.cluster.attempts.state(&key).await;
+        if let Ok(Some((AttemptState::GivenUp { worker, reason }, _))) = state {
+            let message = format!("worker lost: {worker} gave this attempt up ({reason})");
+            let outcome = super::wire::WireOutcome::Failed { kind: FailureKind::Lost, message };
+            inner.finish(&key, &worker, outcome, Vec::new());
+        } else if let Ok(Some((AttemptState::Ended { worker, passed, outcome, log }, _))) = state {
             // The log first: once the attempt is finished the run may end.
             if let (Some(digest), Some((_, step))) = (log, inner.reporter(&key)) {
                 inner.keep_log(&key, step, &digest).await;
@@ -156,7 +160,7 @@ async fn take_back(inner: &Inner, key: &str, lost: &str) -> Result<Option<bool>,
                 }
             }
             Some((AttemptState::Ended { passed, .. }, _)) => return Ok(Some(passed)),
-            Some((AttemptState::Revoked { .. }, _)) => return Ok(None),
+            Some((AttemptState::Revoked { .. } | AttemptState::GivenUp { .. }, _)) => return Ok(None),
         }
     }
     Err(super::ClusterError::Invalid(format!("attempt {key} keeps changing")))

@@ -9,16 +9,24 @@
 //! still waits for the answer (its timeout or a cancellation ends that);
 //! the step log says once that it waits. Asking again is harmless: an
 //! identical publish, emit, lookup or wait changes nothing the second time.
+//!
+//! A worker does not wait for ever: once no coordinator has answered for
+//! `--give-up-after` (or at once when the worker is told to stop), it gives
+//! the attempt up: it revokes its own claim (so its result can never count)
+//! and cancels the step, which frees the job slot. A coordinator that
+//! resumes the run later finds the attempt revoked and runs the step again.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::ClusterError;
+use super::attempts::OwnershipError;
 use super::remote::fetch_blob;
 use super::serve::{Worker, lock};
 use super::wire::{Answer, Ask, AskKind, ask_subject};
 use crate::executor::{ArtifactError, Request, SignalError};
+use crate::units::Human;
 
 impl Worker {
     /// Sends a stage's request to the coordinator and passes the answer on.
@@ -100,24 +108,32 @@ impl Worker {
         let payload: bytes::Bytes = serde_json::to_vec(&Ask { key: key.into(), ask }).expect("asks serialize").into();
         let mut pause = FIRST_PAUSE;
         let mut said = false;
+        let mut silent_since: Option<Instant> = None;
+        let mut stopping = self.stopping.subscribe();
         loop {
             // No timeout: a wait lasts as long as the signal takes.
             let request = async_nats::Request::new().payload(payload.clone()).timeout(None);
             // No responders (no coordinator), the connection broke, or the
             // coordinator that took the ask died before it answered: ask again.
             let asked = tokio::select! {
-                a = self.cluster.client.send_request(ask_subject(run), request) => a.ok(),
-                () = self.coordinator_gone(run) => None,
+                a = self.cluster.client.send_request(ask_subject(run), request) => a.map_err(|_| Instant::now()),
+                since = self.coordinator_gone(run) => Err(since),
             };
-            if let Some(answer) = asked {
-                match serde_json::from_slice(&answer.payload).ok()? {
-                    Answer::Later => {}
-                    answer => {
-                        if said {
-                            self.note(key, "the coordinator answers again");
+            match asked {
+                Ok(answer) => {
+                    silent_since = None;
+                    match serde_json::from_slice(&answer.payload).ok()? {
+                        Answer::Later => {}
+                        answer => {
+                            if said {
+                                self.note(key, "the coordinator answers again");
+                            }
+                            return Some(answer);
                         }
-                        return Some(answer);
                     }
+                }
+                Err(since) => {
+                    silent_since.get_or_insert(since);
                 }
             }
             if reply.is_closed() || !lock(&self.running).contains_key(key) {
@@ -127,25 +143,71 @@ impl Worker {
             if let Ok(false) = self.cluster.attempts.owned_by(key, &self.name).await {
                 return None;
             }
+            // Silent: no coordinator answered since then ("later" is an answer).
+            let silent = silent_since.map(|t| t.elapsed());
+            let why = match silent {
+                Some(_) if *stopping.borrow_and_update() => {
+                    Some("the worker was told to stop while no coordinator answered".to_string())
+                }
+                Some(s) if s >= self.give_up_after => {
+                    Some(format!("no coordinator answered for {}", Human(self.give_up_after)))
+                }
+                _ => None,
+            };
+            if let Some(why) = why
+                && self.give_up(key, &why).await
+            {
+                return None;
+            }
             if !said {
                 said = true;
-                self.note(
-                    key,
-                    "waiting for the coordinator, which does not answer (`baton run --nats URL --resume` takes this step over)",
+                let text = format!(
+                    "waiting for the coordinator, which does not answer (`baton run --nats URL --resume` takes this \
+                     step over; this worker gives it up after {})",
+                    Human(self.give_up_after)
                 );
+                self.note(key, &text);
             }
-            tokio::time::sleep(pause).await;
+            let rest = self.give_up_after.saturating_sub(silent.unwrap_or_default());
+            let nap = if rest.is_zero() { pause } else { pause.min(rest) };
+            tokio::select! {
+                () = tokio::time::sleep(nap) => {}
+                _ = stopping.changed() => {}
+            }
             pause = (pause * 2).min(LAST_PAUSE);
         }
     }
 
-    /// Resolves once the coordinator that answers for `run` is gone (none
-    /// answers a ping, or another one does): an ask in flight to it will
-    /// never be answered. Pings every second.
-    async fn coordinator_gone(&self, run: &str) {
+    /// Gives the running attempt `key` up (see the module doc): marks this
+    /// worker's claim given up, says why in the step log and on stderr, and
+    /// cancels the step. `false` (nothing done: asked again later) while
+    /// the server cannot be reached to record it.
+    async fn give_up(&self, key: &str, why: &str) -> bool {
+        let Some((id, lease)) = lock(&self.running).get(key).map(|r| (r.id.clone(), r.lease.clone())) else {
+            return true;
+        };
+        // Refused when the claim changed meanwhile (a coordinator revoked
+        // it): not this worker's any more, so stopped all the same.
+        if let Err(OwnershipError::Cluster(e)) = self.cluster.attempts.give_up(&lease, why).await {
+            eprintln!("worker {}: cannot give up {id} yet: {e}", self.name);
+            return false;
+        }
+        self.note(key, &format!("{why}: the step is given up (a resumed run runs it again)"));
+        eprintln!("worker {}: gave up {id} ({key}): {why}", self.name);
+        self.cancel(key);
+        true
+    }
+
+    /// Resolves once the coordinator that answers for `run` is gone: an
+    /// ask in flight to it will never be answered. Gone: none answers a
+    /// ping, another one does, or none has answered one (it is stopped, or
+    /// cut off) for `--give-up-after` or since the worker was told to stop.
+    /// Pings every second; returns since when no ping was answered.
+    async fn coordinator_gone(&self, run: &str) -> Instant {
         let ping: bytes::Bytes =
             serde_json::to_vec(&Ask { key: String::new(), ask: AskKind::Ping }).expect("asks").into();
         let mut first: Option<String> = None;
+        let mut heard = Instant::now();
         loop {
             tokio::time::sleep(PING_EVERY).await;
             let request = async_nats::Request::new().payload(ping.clone()).timeout(Some(PING_EVERY * 5));
@@ -153,11 +215,13 @@ impl Worker {
                 Ok(m) => {
                     let Ok(Answer::Coordinator(id)) = serde_json::from_slice(&m.payload) else { continue };
                     if *first.get_or_insert_with(|| id.clone()) != id {
-                        return;
+                        return Instant::now();
                     }
+                    heard = Instant::now();
                 }
-                Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => return,
-                // A slow or restarting server proves nothing.
+                Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => return heard,
+                // A slow or restarting server proves nothing, for a while.
+                Err(_) if heard.elapsed() >= self.give_up_after || *self.stopping.borrow() => return heard,
                 Err(_) => {}
             }
         }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::attempts::{Lease, OwnershipError};
+use super::attempts::{AttemptState, Lease, OwnershipError};
 use super::queue::{AttemptMsg, Delivery};
 use super::wire::{WireOutcome, WorkerEvent, cancel_subject, events_subject};
 use super::workers::{BEAT_EVERY, Heartbeat};
@@ -38,6 +38,8 @@ pub(super) struct Running {
     /// The step's id.
     pub(super) id: String,
     cancel: Option<oneshot::Sender<()>>,
+    /// The claim: the right to commit the end, or to give the attempt up.
+    pub(super) lease: Lease,
     /// The step log and the instant its times count from.
     pub(super) log: PathBuf,
     pub(super) epoch: Instant,
@@ -62,6 +64,12 @@ pub(super) struct Worker {
     pub(super) unpacking: tokio::sync::Mutex<()>,
     /// Per copy of the project (by sha256 hex): the runs it was checked for.
     pub(super) src_checked: Mutex<HashMap<String, std::collections::HashSet<String>>>,
+    /// How long a step waits for a coordinator that does not answer before
+    /// the worker gives it up (see [`super::relay`]).
+    pub(super) give_up_after: Duration,
+    /// Becomes `true` when the worker is told to stop: steps waiting for an
+    /// absent coordinator are then given up at once.
+    pub(super) stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Where a worker keeps compiled plugins: under its `dir`, unless
@@ -79,11 +87,14 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Serves attempts until `stop` resolves, then lets the running ones end
-/// and leaves.
+/// (giving up those that wait for an absent coordinator) and leaves.
+/// `give_up_after`: how long a step may wait for a coordinator that does
+/// not answer.
 pub async fn serve(
     cluster: Cluster,
     beat: Heartbeat,
     dir: PathBuf,
+    give_up_after: Duration,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ClusterError> {
     let compiled = compiled_dir(&dir);
@@ -104,15 +115,15 @@ pub async fn serve(
         plugins: Mutex::new(HashMap::new()),
         unpacking: Default::default(),
         src_checked: Default::default(),
+        give_up_after,
+        stopping: tokio::sync::watch::Sender::new(false),
     });
     let canceller = {
         let w = w.clone();
         tokio::spawn(async move {
             while let Some(m) = cancels.next().await {
                 let key = String::from_utf8_lossy(&m.payload).to_string();
-                if let Some(r) = lock(&w.running).get_mut(&key) {
-                    r.cancel.take();
-                }
+                w.cancel(&key);
             }
         })
     };
@@ -167,7 +178,9 @@ pub async fn serve(
             }
         }
     }
-    // Let what runs end (and commit) before leaving.
+    // Let what runs end (and commit) before leaving; a step that waits for
+    // a coordinator that is not there is handed back instead.
+    w.stopping.send_replace(true);
     let _ = slots.acquire_many(jobs as u32).await;
     canceller.abort();
     // The beating task may be inside a poll on another thread: wait until it
@@ -182,6 +195,14 @@ pub async fn serve(
 }
 
 impl Worker {
+    /// Cancels the running attempt `key` (if it runs here): its stage is
+    /// interrupted and its processes are killed.
+    pub(super) fn cancel(&self, key: &str) {
+        if let Some(r) = lock(&self.running).get_mut(key) {
+            r.cancel.take();
+        }
+    }
+
     async fn run_one(self: Arc<Self>, d: Delivery) {
         let msg = d.msg.clone();
         // The names become paths under --dir: nothing but plain tokens.
@@ -252,6 +273,12 @@ impl Worker {
                 // The stage's error is its own text: shown inert.
                 let line = format!("end {id} (attempt {}, run {}): {how}", msg.attempt, msg.run);
                 eprintln!("worker {}: {}", self.name, escape_text(&line));
+            }
+            Err(OwnershipError::Refused { state: Some(AttemptState::GivenUp { .. }), .. }) => {
+                eprintln!(
+                    "worker {}: {id} (attempt {}) was given up: its end is not committed",
+                    self.name, msg.attempt
+                );
             }
             Err(OwnershipError::Refused { .. }) => {
                 eprintln!(
@@ -350,7 +377,7 @@ impl Worker {
     async fn run_attempt(
         self: Arc<Self>,
         msg: &AttemptMsg,
-        _lease: &Lease,
+        lease: &Lease,
         d: &Delivery,
         executor: LocalExecutor,
         id: &str,
@@ -366,7 +393,8 @@ impl Worker {
         let log = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
         // From the log's end before the attempt writes to it.
         let mut tail = super::live_log::Tail::new(log.clone());
-        let running = Running { id: id.to_string(), cancel: Some(cancel_tx), log, epoch: executor.epoch };
+        let running =
+            Running { id: id.to_string(), cancel: Some(cancel_tx), lease: lease.clone(), log, epoch: executor.epoch };
         lock(&self.running).insert(msg.key.clone(), running);
         eprintln!("worker {}: start {id} (attempt {}, run {})", self.name, msg.attempt, msg.run);
         let index = executor.plan.steps[msg.step].plugin.unwrap_or(0);

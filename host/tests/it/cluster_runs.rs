@@ -22,10 +22,20 @@ impl WorkerProc {
     /// As [`WorkerProc::start`]; `shared_cache: false` leaves
     /// `BATON_CACHE_DIR` unset (the worker compiles into its own `--dir`).
     pub fn start_with(url: &str, name: &str, jobs: usize, labels: &[&str], shared_cache: bool) -> Self {
+        Self::spawn(url, name, jobs, labels, shared_cache, &[])
+    }
+
+    /// As [`WorkerProc::start`], with more arguments to `baton worker`.
+    pub fn start_args(url: &str, name: &str, jobs: usize, args: &[&str]) -> Self {
+        Self::spawn(url, name, jobs, &[], true, args)
+    }
+
+    fn spawn(url: &str, name: &str, jobs: usize, labels: &[&str], shared_cache: bool, args: &[&str]) -> Self {
         let dir = tempfile::Builder::new().prefix("baton-worker-").tempdir().expect("dir");
         let mut cmd = Command::new(baton_bin());
         cmd.args(["worker", "--nats", url, "--name", name, "--jobs", &jobs.to_string(), "--dir"])
-            .arg(dir.path().join("w"));
+            .arg(dir.path().join("w"))
+            .args(args);
         if shared_cache {
             cmd.env("BATON_CACHE_DIR", cache_dir());
         } else {
@@ -67,6 +77,19 @@ impl WorkerProc {
             .filter(|rest| rest.ends_with(": passed"))
             .map(|rest| rest.split(' ').next().unwrap_or("").to_string())
             .collect()
+    }
+
+    /// Waits (at most `limit`) for the worker to exit: its exit code, or
+    /// a failed test naming its log if it does not.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the worker") {
+                return status.code();
+            }
+            assert!(std::time::Instant::now() < deadline, "worker {} did not exit:\n{}", self.name, self.log());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     pub fn signal(&self, sig: i32) {

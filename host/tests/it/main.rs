@@ -10,6 +10,7 @@ mod check;
 mod chromium;
 mod cluster;
 mod cluster_coordinator;
+mod cluster_give_up;
 mod cluster_placement;
 mod cluster_runs;
 mod cluster_steps;
