@@ -4,11 +4,12 @@
 //! step's secrets) and publishes it on `baton.run.<run>.log` (core NATS, see
 //! [`super::wire`]) in pieces of at most [`PIECE`] bytes, each with the
 //! offset in the log where it starts. The coordinator appends a piece to
-//! the run's step log (the file `baton logs` reads) only if it starts where
-//! that file ends: a piece seen twice or out of order is dropped, and after
-//! a lost one nothing more is appended. The step's end then brings the
-//! whole log (by digest), which replaces what was streamed: the final log
-//! is complete, in order, without duplicates.
+//! the run's step log (the file `baton logs` reads) if it starts where the
+//! last one ended: a piece seen twice is dropped, and after a lost one (core
+//! NATS keeps one publisher's order but may drop under load) a line says
+//! how many bytes are missing and the stream goes on. The step's end then
+//! brings the whole log (by digest), which replaces what was streamed: the
+//! final log is complete, in order, without duplicates or gap lines.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -101,9 +102,7 @@ pub(super) async fn listen(inner: std::sync::Arc<Inner>, mut pieces: async_nats:
         let path = inner.log_path(step);
         let mut live = lock(&inner.live_logs);
         let expected = live.entry(piece.key.clone()).or_insert_with(|| std::fs::metadata(&path).map_or(0, |m| m.len()));
-        if piece.offset != *expected {
-            continue;
-        }
+        let Some(text) = to_append(*expected, &piece) else { continue };
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
@@ -111,15 +110,43 @@ pub(super) async fn listen(inner: std::sync::Arc<Inner>, mut pieces: async_nats:
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut f| f.write_all(piece.text.as_bytes()));
+            .and_then(|mut f| f.write_all(text.as_bytes()));
         // A piece that did not land stops the stream; the end brings the whole log.
-        *expected = if appended.is_ok() { *expected + piece.text.len() as u64 } else { u64::MAX };
+        *expected = if appended.is_ok() { piece.offset + piece.text.len() as u64 } else { u64::MAX };
     }
+}
+
+/// What to append for `piece` when the stream got to `expected`: nothing
+/// for a piece seen before (or once the whole log came, `u64::MAX`); after
+/// lost pieces, a line saying how much is missing, then the piece.
+fn to_append(expected: u64, piece: &LogPiece) -> Option<std::borrow::Cow<'_, str>> {
+    if piece.offset < expected || expected == u64::MAX {
+        return None;
+    }
+    if piece.offset == expected {
+        return Some(piece.text.as_str().into());
+    }
+    let missing = piece.offset - expected;
+    // A host line of the step log's format, with no time.
+    let gap = format!("{:9}  baton | ({missing} bytes of this log did not stream; the step's end brings them)\n", "");
+    Some((gap + &piece.text).into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_piece_seen_twice_is_dropped_and_a_lost_one_is_named_by_its_size() {
+        let piece = |offset, text: &str| LogPiece { key: "r.0.1".into(), offset, text: text.into() };
+        assert_eq!(to_append(0, &piece(0, "a\n")).as_deref(), Some("a\n"));
+        assert_eq!(to_append(2, &piece(0, "a\n")), None);
+        assert_eq!(to_append(u64::MAX, &piece(9, "b\n")), None);
+        assert_eq!(
+            to_append(2, &piece(9, "c\n")).as_deref(),
+            Some("           baton | (7 bytes of this log did not stream; the step's end brings them)\nc\n")
+        );
+    }
 
     #[test]
     fn pieces_end_after_a_newline_within_the_bound() {
