@@ -70,10 +70,10 @@ impl Inner {
     /// when there is none (the attempt is to be sent to a worker).
     pub(super) fn take_over(&self, mut msg: super::queue::AttemptMsg, reporter: &Reporter) -> bool {
         let Some((key, worker)) = lock(&self.reattach).remove(&msg.step) else { return false };
-        eprintln!(
-            "baton: {} is still running on worker {worker} (attempt {key} of the resumed run): taken over",
+        self.note(format!(
+            "{} is still running on worker {worker} (attempt {key} of the resumed run): taken over",
             self.step_ids[msg.step]
-        );
+        ));
         reporter.send(Event::RanOn { worker: worker.clone() });
         reporter.send(Event::Started);
         msg.key = key.clone();

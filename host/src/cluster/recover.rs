@@ -116,17 +116,17 @@ async fn move_board(inner: Arc<Inner>, board: usize, was: Placed, n: u32) {
                     p.reporter.ended(outcome, Vec::new());
                 }
             }
-            Err(e) => eprintln!("baton: cannot take attempt {key} back from lost worker {lost}: {e}"),
+            Err(e) => inner.note(format!("cannot take attempt {key} back from lost worker {lost}: {e}")),
         }
     }
     let ids: Vec<&str> = was.passed.iter().map(|s| inner.step_ids[*s].as_str()).collect();
-    eprintln!(
-        "baton: worker {lost} lost; board {} moves to another worker ({} step(s) to run again, {} replayed first: {})",
+    inner.note(format!(
+        "worker {lost} lost; board {} moves to another worker ({} step(s) to run again, {} replayed first: {})",
         inner.boards[board],
         again,
         ids.len(),
         if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
-    );
+    ));
     // Replays, in the order the steps passed, each after the one before.
     for (i, step) in was.passed.iter().enumerate() {
         let key = format!("{}.{step}.replay{n}-{i}", inner.run);
@@ -134,7 +134,7 @@ async fn move_board(inner: Arc<Inner>, board: usize, was: Placed, n: u32) {
         if let Err(message) = result {
             // The board's next attempts run in a workspace without what
             // this step made; they will say what is missing.
-            eprintln!("baton: {message}");
+            inner.note(message);
             break;
         }
         if let Some(p) = lock(&inner.placed).get_mut(&board) {
@@ -195,10 +195,10 @@ pub(super) fn answer_replay(inner: &Inner, step: usize, ask: AskKind) -> Answer 
         AskKind::Publish { record } => {
             let before = asked.and_then(|a| a.published.iter().find(|r| r.reference == record.reference));
             if let Some(before) = before.filter(|b| b.digest != record.digest) {
-                eprintln!(
-                    "baton: the replay of {} published different bytes for {}: {} the first time, {} now; the run keeps the first",
+                inner.note(format!(
+                    "the replay of {} published different bytes for {}: {} the first time, {} now; the run keeps the first",
                     inner.step_ids[step], record.reference, before.digest, record.digest
-                );
+                ));
             }
             Answer::Published(Ok(()))
         }

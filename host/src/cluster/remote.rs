@@ -66,6 +66,8 @@ pub(super) struct Inner {
     /// Per attempt streaming its log: the offset the next piece must start
     /// at (`u64::MAX` once the whole log came; see [`super::live_log`]).
     pub(super) live_logs: Mutex<HashMap<String, u64>>,
+    /// What happened that no attempt shows, for the report (see [`Inner::note`]).
+    notes: Mutex<Vec<String>>,
 }
 
 /// What the coordinator's run keeps on its own machine.
@@ -192,6 +194,7 @@ impl RemoteExecutor {
             store,
             log_of,
             live_logs: Mutex::new(HashMap::new()),
+            notes: Mutex::new(Vec::new()),
         });
         tokio::spawn(super::listen::events(inner.clone(), events));
         tokio::spawn(super::listen::asks(inner.clone(), asks));
@@ -235,9 +238,20 @@ impl Executor for RemoteExecutor {
         let inner = self.inner.clone();
         tokio::spawn(async move { inner.dispatch(attempt, reporter, cancel).await });
     }
+
+    fn notes(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.inner.notes))
+    }
 }
 
 impl Inner {
+    /// Says `text` on stderr (`baton: ...`) and keeps it for the report's
+    /// notes: what happened to the run that no attempt shows.
+    pub(super) fn note(&self, text: String) {
+        eprintln!("baton: {}", crate::text::escape_text(&text));
+        lock(&self.notes).push(text);
+    }
+
     async fn dispatch(self: Arc<Self>, attempt: Attempt, reporter: Reporter, cancel: oneshot::Receiver<()>) {
         let fail = |message: String| AttemptOutcome::failed(FailureKind::Host, message);
         let key = match attempt_key(&self.run, attempt.step, attempt.number) {

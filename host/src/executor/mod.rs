@@ -76,6 +76,12 @@ pub trait Executor: Send + Sync {
     /// the report samples the host's open files. Executors that keep
     /// nothing do nothing.
     fn finish(&self) {}
+
+    /// What happened to the run that no attempt shows (a cluster's board
+    /// moves and replays), in order, for the report. Read once, at the end.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What an executor tells the scheduler about one attempt.

@@ -173,6 +173,7 @@ pub(crate) mod tests {
             waiting_policy: String::new(),
             plugins: Vec::new(),
             artifacts: Vec::new(),
+            notes: Vec::new(),
             host: Default::default(),
             steps,
         }

@@ -55,6 +55,11 @@ pub struct RunReport {
     /// baton's own memory and open files at the start and end of the run.
     #[serde(default)]
     pub host: host_usage::HostUsage,
+    /// What happened to the run that no attempt shows, in order: on a
+    /// cluster, a lost worker's board moving and its replays, and a replay
+    /// that published different bytes than the first time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// How a plugin was loaded for the run.

@@ -38,6 +38,7 @@ pub fn render(r: &RunReport, style: Style) -> String {
     table(&mut out, r, style);
     critical_path(&mut out, r);
     failures(&mut out, r, style);
+    notes(&mut out, r);
     let _ = writeln!(
         out,
         "\nrun {} {} in {} ({})",
@@ -153,6 +154,17 @@ fn failures(out: &mut String, r: &RunReport, style: Style) {
     }
 }
 
+/// What happened to the run that no attempt shows (see [`RunReport::notes`]).
+fn notes(out: &mut String, r: &RunReport) {
+    if r.notes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nnotes ({}):", r.notes.len());
+    for n in &r.notes {
+        let _ = writeln!(out, "  {}", escape_text(n));
+    }
+}
+
 fn counts(r: &RunReport) -> String {
     counts_of(r.steps.iter())
 }
@@ -208,6 +220,18 @@ mod tests {
     use super::*;
     use crate::report::FailureReport;
     use crate::report::analysis::tests::{run, step};
+
+    #[test]
+    fn notes_follow_the_failures_each_on_a_line_and_inert() {
+        let mut r = run(vec![step("l.a", "ok", &[(0.0, 0.0, 1.0, "ok")])], &["l.a"], 1.0);
+        assert!(!summary(&r).contains("notes"), "no notes, no section");
+        r.notes = vec!["worker w1 lost; board l moves".into(), "the replay of l.a \u{1b}[2J said".into()];
+        let text = summary(&r);
+        assert!(
+            text.contains("\nnotes (2):\n  worker w1 lost; board l moves\n  the replay of l.a \\x1b[2J said\n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_small_run_lists_every_step_the_path_and_the_failures() {

@@ -117,6 +117,7 @@ impl Scheduler {
         let path = priority::critical_path(&plan, &ends);
         let critical_path_seconds =
             path.iter().map(|&i| self.steps[i].start.zip(self.steps[i].end).map(|(a, b)| b - a).unwrap_or(0.0)).sum();
+        let notes = self.executor.notes();
         let report = RunReport {
             run_id: self.facts.dir.id.clone(),
             pipeline: plan.name.clone(),
@@ -134,6 +135,7 @@ impl Scheduler {
             waiting_policy: WAITING_POLICY.into(),
             plugins: self.facts.plugin_loads.clone(),
             artifacts: self.published.order.iter().filter_map(|r| self.published.artifacts.get(r).cloned()).collect(),
+            notes,
             host: HostUsage {
                 start: self.facts.host_start,
                 end: {

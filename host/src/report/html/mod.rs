@@ -48,6 +48,9 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
     if !r.failures.is_empty() {
         let _ = write!(out, "<a href=\"#failures\">failures ({})</a> ", r.failures.len());
     }
+    if !r.notes.is_empty() {
+        let _ = write!(out, "<a href=\"#notes\">notes ({})</a> ", r.notes.len());
+    }
     out.push_str("<a href=\"#timeline\">timeline</a> <a href=\"#graph\">graph</a> ");
     let _ = write!(out, "<a href=\"#artifacts\">artifacts ({})</a> ", r.artifacts.len());
     if !r.plugins.is_empty() {
@@ -56,6 +59,7 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
     out.push_str("</nav>\n<main>\n");
     overview::why(&mut out, r);
     overview::failures(&mut out, r);
+    overview::notes(&mut out, r);
     out.push_str("<section id=\"timeline\"><h2>Timeline</h2>\n");
     legend(&mut out);
     out.push_str(

@@ -182,6 +182,18 @@ pub fn failures(out: &mut String, r: &RunReport) {
     out.push_str("</section>\n");
 }
 
+/// What happened to the run that no attempt shows (see [`RunReport::notes`]).
+pub fn notes(out: &mut String, r: &RunReport) {
+    if r.notes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "<section id=\"notes\"><h2>Notes ({})</h2>\n<ul class=\"notes\">", r.notes.len());
+    for n in &r.notes {
+        let _ = writeln!(out, "<li>{}</li>", escape(n));
+    }
+    out.push_str("</ul></section>\n");
+}
+
 /// How each plugin was loaded.
 pub fn plugins(out: &mut String, r: &RunReport) {
     if r.plugins.is_empty() {
