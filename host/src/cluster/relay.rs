@@ -12,9 +12,10 @@
 //!
 //! A worker does not wait for ever: once no coordinator has answered for
 //! `--give-up-after` (or at once when the worker is told to stop), it gives
-//! the attempt up: it revokes its own claim (so its result can never count)
-//! and cancels the step, which frees the job slot. A coordinator that
-//! resumes the run later finds the attempt revoked and runs the step again.
+//! the attempt up: it marks its claim given up (compare-and-set on the
+//! attempt's state, so its result can never count) and cancels the step,
+//! which frees the job slot. A coordinator that resumes the run later, or
+//! wakes up (SIGCONT), finds the attempt given up and runs the step again.
 
 use std::time::{Duration, Instant};
 
