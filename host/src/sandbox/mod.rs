@@ -17,4 +17,5 @@ pub mod policy;
 pub mod scratch;
 pub mod secrets;
 pub mod staging;
+pub mod sweep;
 pub mod wasi;

@@ -1,6 +1,8 @@
 //! The private `/tmp` of one attempt: an empty directory under
 //! `$TMPDIR/baton-<pid>-<random>/` (made afresh by each baton process, so a
-//! directory left by an earlier process with the same pid is never in the way). Directories an attempt leaves empty are reused
+//! directory left by an earlier process with the same pid is never in the way;
+//! roots that killed processes left are swept, see [`super::sweep`]).
+//! Directories an attempt leaves empty are reused
 //! by later attempts; one left with anything in it is removed. Creating and
 //! deleting a directory per step made ext4 scan for free inodes on every
 //! `mkdir` (over half of a noop step's time); reuse avoids both.
@@ -42,44 +44,8 @@ fn root() -> std::io::Result<&'static PathBuf> {
     set_private(&dir);
     // Roots of processes killed before their clean-up (SIGKILL, power
     // loss) would pile up; they go, off the start-up path.
-    let tmp = std::env::temp_dir();
-    let _ = std::thread::Builder::new().name("baton-sweep".into()).spawn(move || sweep_dead(&tmp, LEFT_FOR));
+    super::sweep::start(std::env::temp_dir());
     Ok(ROOT.get_or_init(|| dir))
-}
-
-/// How long a dead process's scratch root is left before it is removed
-/// (a root of a live baton in another pid namespace sharing this `/tmp`
-/// looks dead from here; one untouched for this long is not in use).
-const LEFT_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Removes the scratch roots in `tmp` (`baton-<pid>-<random>`) of this
-/// user's baton processes that no longer run, untouched for `left_for`.
-/// Anything else (another user's, a symlink, a file, a live pid) is left.
-fn sweep_dead(tmp: &Path, left_for: std::time::Duration) {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
-    for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("baton-")).and_then(|r| r.split('-').next()) else {
-            continue;
-        };
-        let Ok(pid) = pid.parse::<i32>() else { continue };
-        if pid <= 0 || pid as u32 == std::process::id() {
-            continue;
-        }
-        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else { continue };
-        let old = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= left_for);
-        if !meta.is_dir() || meta.uid() != me || !old {
-            continue;
-        }
-        // SAFETY: signal 0 only checks whether the pid exists.
-        let gone =
-            unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
 }
 
 fn pool() -> &'static Mutex<Vec<Scratch>> {
@@ -207,33 +173,6 @@ pub fn cleanup() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roots_of_dead_processes_are_swept_and_nothing_else() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
-        let dead = child.id();
-        child.wait().expect("wait");
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-        let make = |name: &str, age: std::time::SystemTime| {
-            let d = tmp.path().join(name);
-            std::fs::create_dir(&d).expect("mkdir");
-            std::fs::write(d.join("left.txt"), "x").expect("write");
-            std::fs::File::open(&d).and_then(|f| f.set_modified(age)).expect("mtime");
-            d
-        };
-        let swept = make(&format!("baton-{dead}-abc"), old);
-        let recent = make(&format!("baton-{dead}-new"), std::time::SystemTime::now());
-        let alive = make("baton-1-init", old);
-        let other = make(&format!("other-{dead}-x"), old);
-        std::os::unix::fs::symlink(&alive, tmp.path().join(format!("baton-{dead}-link"))).expect("symlink");
-        sweep_dead(tmp.path(), std::time::Duration::from_secs(3600));
-        assert!(!swept.exists(), "a dead process's old root goes");
-        assert!(recent.exists(), "a recently touched one stays");
-        assert!(alive.join("left.txt").exists(), "a live pid's stays (and a symlink to it is not followed)");
-        assert!(other.exists(), "other names stay");
-        assert!(tmp.path().join(format!("baton-{dead}-link")).symlink_metadata().is_ok(), "symlinks stay");
-    }
 
     #[test]
     fn empty_dirs_are_reused_and_used_ones_removed() {
