@@ -20,7 +20,7 @@ probe = "{probe}"
 name = "slow"
 plugin = "probe"
 with = { ops = [
-  { op = "sleep", ms = 1500 },
+  { op = "sleep", ms = 3000 },
   { op = "write", path = "out.txt", text = "made on a worker" },
   { op = "put", name = "out.txt", path = "out.txt" },
 ] }

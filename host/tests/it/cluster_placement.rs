@@ -23,7 +23,7 @@ with = { run = "echo 1 > one" }
 [[boards.b.steps]]
 name = "two"
 plugin = "shell"
-with = { run = "sleep 2 && test -f one && echo 2 > two" }
+with = { run = "sleep 4 && test -f one && echo 2 > two" }
 
 [[boards.b.steps]]
 name = "three"
@@ -171,7 +171,7 @@ spawn = ["sh"]
 [[boards.b.steps]]
 name = "slow"
 plugin = "shell"
-with = { run = "sleep 2 && echo done-on-the-worker" }
+with = { run = "sleep 4 && echo done-on-the-worker" }
 "#,
     );
     let run = start_run(&p, &url);

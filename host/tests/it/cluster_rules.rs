@@ -148,7 +148,7 @@ with = { ops = [
 [[boards.build.steps]]
 name = "compile"
 plugin = "shell"
-with = { run = "test -f stamp.txt && sleep 2" }
+with = { run = "test -f stamp.txt && sleep 4" }
 "#,
     );
     let run = start_run(&p, &url);

@@ -238,7 +238,7 @@ with = { run = "echo source > checked-out" }
 [[boards.build.steps]]
 name = "compile"
 plugin = "shell"
-with = { run = "test -f checked-out && sleep 2 && echo built > binary" }
+with = { run = "test -f checked-out && sleep 4 && echo built > binary" }
 
 [[boards.docs.steps]]
 name = "render"
@@ -362,7 +362,7 @@ with = { run = "echo source > checked-out" }
 [[boards.build.steps]]
 name = "compile"
 plugin = "shell"
-with = { run = "test -f checked-out && sleep 2 && echo built > binary" }
+with = { run = "test -f checked-out && sleep 4 && echo built > binary" }
 "#,
     );
     let run = start_run(&p, &url);
