@@ -4,7 +4,7 @@
 //! `baton worker` processes that join, beat, leave and survive a server
 //! restart.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use baton_host::cluster::Cluster;
@@ -13,6 +13,7 @@ use baton_host::cluster::blobs::{BlobError, digest_of};
 use baton_host::cluster::queue::AttemptMsg;
 use serde_json::Value;
 
+use crate::cluster_runs::WorkerProc;
 use crate::harness::baton_bin;
 use crate::nats_server::NatsServer;
 
@@ -111,46 +112,8 @@ fn a_signal_raised_on_one_connection_wakes_a_wait_on_another() {
     });
 }
 
-/// A `baton worker` process, its stderr in a file.
-struct Worker {
-    child: Child,
-    log: tempfile::NamedTempFile,
-    _dir: tempfile::TempDir,
-}
-
-impl Worker {
-    fn start(url: &str, name: &str, labels: &[&str]) -> Self {
-        let log = tempfile::NamedTempFile::new().expect("log");
-        let dir = tempfile::tempdir().expect("dir");
-        let mut cmd = Command::new(baton_bin());
-        cmd.args(["worker", "--nats", url, "--name", name, "--jobs", "2", "--dir"]).arg(dir.path());
-        for l in labels {
-            cmd.args(["--label", l]);
-        }
-        let child =
-            cmd.stdout(Stdio::null()).stderr(Stdio::from(log.reopen().expect("log"))).spawn().expect("start worker");
-        Self { child, log, _dir: dir }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on the pid of our own child, not reaped yet.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `baton workers --json`: the live workers' heartbeats.
-fn live_workers(url: &str) -> Vec<Value> {
+pub fn live_workers(url: &str) -> Vec<Value> {
     let out = Command::new(baton_bin()).args(["workers", "--json", "--nats", url]).output().expect("baton workers");
     assert!(out.status.success(), "baton workers failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice::<Value>(&out.stdout).expect("json").as_array().cloned().unwrap_or_default()
@@ -161,7 +124,7 @@ fn names(workers: &[Value]) -> Vec<String> {
 }
 
 /// Polls `baton workers` until `want` holds (30 s at most).
-fn wait_for(url: &str, what: &str, want: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub fn wait_for(url: &str, what: &str, want: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     wait_for_or(url, what, want, String::new)
 }
 
@@ -182,8 +145,8 @@ fn wait_for_or(url: &str, what: &str, want: impl Fn(&[Value]) -> bool, context: 
 fn workers_join_with_their_labels_leave_on_sigterm_and_drop_out_when_killed() {
     let server = NatsServer::start();
     let url = server.url();
-    let mut w1 = Worker::start(&url, "w1", &["os=linux", "gpu=none"]);
-    let w2 = Worker::start(&url, "w2", &[]);
+    let mut w1 = WorkerProc::start(&url, "w1", 2, &["os=linux", "gpu=none"]);
+    let w2 = WorkerProc::start(&url, "w2", 2, &[]);
     let live = wait_for(&url, "both workers listed", |l| names(l) == ["w1", "w2"]);
     assert_eq!(live[0]["labels"], serde_json::json!({"gpu": "none", "os": "linux"}));
     assert_eq!(live[0]["jobs"], 2);
@@ -198,8 +161,8 @@ fn workers_join_with_their_labels_leave_on_sigterm_and_drop_out_when_killed() {
 
     // SIGTERM: w1 leaves at once and says so.
     w1.signal(libc::SIGTERM);
-    let status = w1.child.wait().expect("w1 exits");
-    assert_eq!(status.code(), Some(0), "{}", w1.log());
+    let code = w1.wait_exit(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", w1.log());
     assert!(w1.log().contains("worker w1 joined"), "{}", w1.log());
     assert!(w1.log().ends_with("worker w1 left\n"), "{}", w1.log());
     assert_eq!(names(&live_workers(&url)), ["w2"]);
@@ -218,7 +181,7 @@ fn workers_join_with_their_labels_leave_on_sigterm_and_drop_out_when_killed() {
 fn a_worker_keeps_beating_through_a_server_restart() {
     let mut server = NatsServer::start();
     let url = server.url();
-    let w = Worker::start(&url, "steady", &[]);
+    let w = WorkerProc::start(&url, "steady", 2, &[]);
     wait_for(&url, "the worker listed", |l| names(l) == ["steady"]);
     server.restart();
     // The heartbeat written after the restart is younger than the restart.

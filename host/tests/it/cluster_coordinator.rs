@@ -187,21 +187,25 @@ with = { run = "true" }
     assert_eq!(w.passed(), ["b.quick"], "{}", w.log());
 }
 
-/// `a.slow` sleeps while two coordinators are killed in turn, then
-/// publishes (asking whichever coordinator lives).
-const SLOW: &str = r#"
+/// `a.slow` sleeps `ms` (its coordinator is killed, or stopped,
+/// meanwhile), then publishes: an ask whichever coordinator lives answers.
+pub fn slow_publish(ms: u64) -> String {
+    format!(
+        r#"
 [plugins]
-probe = "{probe}"
+probe = "{{probe}}"
 
 [[boards.a.steps]]
 name = "slow"
 plugin = "probe"
-with = { ops = [
-  { op = "sleep", ms = 6000 },
-  { op = "write", path = "out.txt", text = "made on a worker" },
-  { op = "put", name = "out.txt", path = "out.txt" },
-] }
-"#;
+with = {{ ops = [
+  {{ op = "sleep", ms = {ms} }},
+  {{ op = "write", path = "out.txt", text = "made on a worker" }},
+  {{ op = "put", name = "out.txt", path = "out.txt" }},
+] }}
+"#
+    )
+}
 
 /// The run that took a step over is killed too: the next resume finds the
 /// attempt (still keyed by the first run) and takes it over in turn.
@@ -211,7 +215,7 @@ fn a_step_outlives_two_coordinators_killed_in_turn() {
     let url = server.url();
     let w1 = WorkerProc::start(&url, "w1", 2, &[]);
     let workers = [&w1];
-    let p = Pipeline::new(SLOW);
+    let p = Pipeline::new(&slow_publish(6000));
     let mut first = start_run(&p, &url);
     wait_for_line(&workers, ": start a.slow ");
     first.kill().expect("kill -9 the first coordinator");

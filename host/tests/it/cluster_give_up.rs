@@ -6,25 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cluster_coordinator::slow_publish;
 use crate::cluster_runs::{WorkerProc, all_logs, finish_run, start_run, wait_for_line};
 use crate::harness::Pipeline;
 use crate::nats_server::NatsServer;
-
-/// `a.slow` sleeps (its coordinator is killed or stopped meanwhile), then
-/// publishes: an ask nobody answers.
-const SLOW_PUBLISH: &str = r#"
-[plugins]
-probe = "{probe}"
-
-[[boards.a.steps]]
-name = "slow"
-plugin = "probe"
-with = { ops = [
-  { op = "sleep", ms = 3000 },
-  { op = "write", path = "out.txt", text = "made on a worker" },
-  { op = "put", name = "out.txt", path = "out.txt" },
-] }
-"#;
 
 /// Starts `p` on the workers and kills its coordinator (`kill -9`) once
 /// `a.slow` waits for it; returns the run's id.
@@ -48,31 +33,13 @@ fn resume_runs_a_slow_again_on(p: &Pipeline, url: &str, worker: &WorkerProc, wor
     assert_eq!(worker.passed(), ["a.slow"], "{}", all_logs(workers));
 }
 
-/// Polls `baton workers --json` until `w` beats with no running step.
-fn wait_until_idle(url: &str, w: &WorkerProc) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = std::process::Command::new(crate::harness::baton_bin())
-            .args(["workers", "--json", "--nats", url])
-            .output()
-            .expect("baton workers");
-        let live: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let me = live.as_array().and_then(|l| l.iter().find(|b| b["name"] == w.name.as_str()).cloned());
-        if me.as_ref().is_some_and(|b| b["running"] == serde_json::json!([])) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{} never beat idle: {me:?}\n{}", w.name, w.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn a_worker_gives_up_a_step_whose_coordinator_stays_away_and_its_slot_runs_the_resumed_step() {
     let server = NatsServer::start();
     let url = server.url();
     // One job: the resumed step can only run once the given-up one let go of it.
     let w = WorkerProc::start_args(&url, "w1", 1, &["--give-up-after", "2s"]);
-    let p = Pipeline::new(SLOW_PUBLISH);
+    let p = Pipeline::new(&slow_publish(3000));
     let run = kill_the_coordinator_while_a_slow_waits(&p, &url, &[&w]);
 
     wait_for_line(&[&w], "worker w1: gave up a.slow");
@@ -82,7 +49,8 @@ fn a_worker_gives_up_a_step_whose_coordinator_stays_away_and_its_slot_runs_the_r
     assert!(waited.is_some() && gave_up.is_some() && waited < gave_up, "{log}");
     assert!(!w.log().contains(": end a.slow"), "{}", w.log());
     // The worker lives on, and its heartbeat soon lists nothing running.
-    wait_until_idle(&url, &w);
+    let idle = |l: &[serde_json::Value]| l.iter().any(|b| b["name"] == "w1" && b["running"] == serde_json::json!([]));
+    crate::cluster::wait_for(&url, "w1 beats with nothing running", idle);
 
     resume_runs_a_slow_again_on(&p, &url, &w, &[&w]);
 }
@@ -93,7 +61,7 @@ fn a_worker_told_to_stop_hands_back_a_step_that_waits_for_a_dead_coordinator() {
     let url = server.url();
     // The default --give-up-after (an hour): only the stop ends the wait.
     let mut w1 = WorkerProc::start(&url, "w1", 2, &[]);
-    let p = Pipeline::new(SLOW_PUBLISH);
+    let p = Pipeline::new(&slow_publish(3000));
     let run = kill_the_coordinator_while_a_slow_waits(&p, &url, &[&w1]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !w1.step_log(&run, "a.slow").contains("waiting for the coordinator") {
@@ -122,7 +90,7 @@ fn a_step_given_up_under_a_stopped_coordinator_ends_as_lost_and_runs_again_when_
     let server = NatsServer::start();
     let url = server.url();
     let w = WorkerProc::start_args(&url, "w1", 2, &["--give-up-after", "2s"]);
-    let p = Pipeline::new(SLOW_PUBLISH);
+    let p = Pipeline::new(&slow_publish(3000));
     let first = start_run(&p, &url);
     wait_for_line(&[&w], ": start a.slow ");
     // SAFETY: kill(2) on the pid of our own child, not reaped yet.

@@ -177,19 +177,8 @@ with = { run = "sleep 4 && echo done-on-the-worker" }
     let run = start_run(&p, &url);
     crate::cluster_runs::wait_for_line(&[&w], ": start b.slow ");
     // `baton workers` lists what it runs.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = std::process::Command::new(crate::harness::baton_bin())
-            .args(["workers", "--json", "--nats", &url])
-            .output()
-            .expect("baton workers");
-        let live: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-        if live[0]["running"] == serde_json::json!(["b.slow"]) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never listed as running b.slow: {live}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let running = |l: &[serde_json::Value]| l.first().is_some_and(|w| w["running"] == serde_json::json!(["b.slow"]));
+    crate::cluster::wait_for(&url, "listed as running b.slow", running);
     w.signal(libc::SIGTERM);
     let (code, report, stderr) = crate::cluster_runs::finish_run(run);
     assert_eq!(code, Some(0), "{stderr}\n{}", w.log());

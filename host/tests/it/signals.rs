@@ -1,7 +1,7 @@
 //! Signals inside running steps: emit/wait across boards, waits on step
 //! completion, and waits that can never end failing instead of hanging.
 
-use crate::harness::Pipeline;
+use crate::harness::{Pipeline, Run};
 
 const HEAD: &str = r#"
 [plugins]
@@ -112,12 +112,9 @@ with = { ops = [{ op = "emit", name = "ready" }] }
     );
 }
 
-#[test]
-fn steps_waiting_on_each_other_fail_with_the_cycle_and_the_rest_goes_on() {
-    let p = pipeline(
-        r#"
-[pipeline]
-jobs = 3
+/// `linux.L1` and `windows.W1` each wait for the other's signal before
+/// raising their own: a cycle no run can get out of.
+pub const WAITING_ON_EACH_OTHER: &str = r#"
 [[boards.linux.steps]]
 name = "L1"
 plugin = "probe"
@@ -130,18 +127,11 @@ plugin = "probe"
 emits = ["ready"]
 on_failure = "continue"
 with = { ops = [{ op = "wait", names = ["linux.L1/ready"] }, { op = "emit", name = "ready" }] }
-[[boards.other.steps]]
-name = "busy"
-plugin = "probe"
-with = { ops = [{ op = "sleep", ms = 300 }] }
-[[boards.other.steps]]
-name = "after"
-plugin = "probe"
-with = { ops = [] }
-"#,
-    );
-    let r = p.run(&[]);
-    assert_eq!(r.code, 1);
+"#;
+
+/// Both steps of [`WAITING_ON_EACH_OTHER`] failed, naming the cycle.
+pub fn assert_the_cycle_is_named(r: &Run) {
+    assert_eq!(r.code, 1, "{}", r.stderr);
     let l1 = r.error("linux.L1");
     let w1 = r.error("windows.W1");
     assert!(l1.starts_with("deadlock: "), "{l1}");
@@ -150,6 +140,27 @@ with = { ops = [] }
         assert!(e.contains("linux.L1 waits for signal windows.W1/ready"), "{e}");
         assert!(e.contains("windows.W1 waits for signal linux.L1/ready"), "{e}");
     }
+}
+
+#[test]
+fn steps_waiting_on_each_other_fail_with_the_cycle_and_the_rest_goes_on() {
+    let p = pipeline(&format!(
+        r#"
+[pipeline]
+jobs = 3
+{WAITING_ON_EACH_OTHER}
+[[boards.other.steps]]
+name = "busy"
+plugin = "probe"
+with = {{ ops = [{{ op = "sleep", ms = 300 }}] }}
+[[boards.other.steps]]
+name = "after"
+plugin = "probe"
+with = {{ ops = [] }}
+"#
+    ));
+    let r = p.run(&[]);
+    assert_the_cycle_is_named(&r);
     r.assert_status("ok", &["other.busy", "other.after"]);
 }
 
