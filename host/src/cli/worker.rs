@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cluster::Cluster;
-use crate::cluster::workers::{Heartbeat, check_name};
+use crate::cluster::identity::Identity;
+use crate::cluster::workers::{Accept, Heartbeat, check_name};
 use crate::text::escape_text;
 
 #[derive(Debug, Args)]
@@ -35,6 +36,10 @@ pub struct WorkerArgs {
     /// up, freeing its job slot; a resumed run then runs it again.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration)]
     pub give_up_after: std::time::Duration,
+    /// Which steps this worker takes: `untrusted` keeps it for strangers'
+    /// code (trybots), `trusted` for reviewed code, `any` both.
+    #[arg(long, value_enum, default_value = "any")]
+    pub accept: Accept,
 }
 
 #[derive(Debug, Args)]
@@ -100,14 +105,31 @@ pub fn main(args: WorkerArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create the worker directory {}: {e}", dir.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let beat = Heartbeat { name, labels, jobs, running: Vec::new(), at_ms: 0 };
-    let result = rt.block_on(serve(url, beat, dir, args.give_up_after));
+    // A fresh signing key per process: what it reports is believed only
+    // with this key (see `cluster::identity`).
+    let identity = std::sync::Arc::new(Identity::generate());
+    let beat = Heartbeat {
+        name,
+        labels,
+        jobs,
+        running: Vec::new(),
+        at_ms: 0,
+        key: identity.public_hex(),
+        accept: args.accept,
+    };
+    let result = rt.block_on(serve(url, beat, identity, dir, args.give_up_after));
     crate::sandbox::cgroup::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
     result
 }
 
-async fn serve(url: String, beat: Heartbeat, dir: PathBuf, give_up_after: std::time::Duration) -> anyhow::Result<u8> {
+async fn serve(
+    url: String,
+    beat: Heartbeat,
+    identity: std::sync::Arc<Identity>,
+    dir: PathBuf,
+    give_up_after: std::time::Duration,
+) -> anyhow::Result<u8> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -118,9 +140,10 @@ async fn serve(url: String, beat: Heartbeat, dir: PathBuf, give_up_after: std::t
     cluster.workers.beat(&beat).await?;
     let labels: Vec<String> = beat.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     eprintln!(
-        "worker {} joined {url} (jobs {}, labels: {})",
+        "worker {} joined {url} (jobs {}, accepts {}, labels: {})",
         beat.name,
         beat.jobs,
+        beat.accept.as_str(),
         if labels.is_empty() { "none".to_string() } else { escape_text(&labels.join(", ")).into_owned() }
     );
     let name = beat.name.clone();
@@ -130,7 +153,7 @@ async fn serve(url: String, beat: Heartbeat, dir: PathBuf, give_up_after: std::t
             _ = int.recv() => {}
         }
     };
-    crate::cluster::serve::serve(cluster, beat, dir, give_up_after, stop).await?;
+    crate::cluster::serve::serve(cluster, beat, identity, dir, give_up_after, stop).await?;
     eprintln!("worker {name} left");
     Ok(0)
 }

@@ -11,6 +11,7 @@
 use async_nats::jetstream::kv::{CreateErrorKind, Store, UpdateErrorKind};
 use serde::{Deserialize, Serialize};
 
+use super::identity::{Identity, context, verify};
 use super::{ClusterError, is_key_token};
 
 /// The bucket of attempt states.
@@ -35,12 +36,20 @@ pub enum AttemptState {
         /// The step log's bytes in the object store.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         log: Option<String>,
+        /// The worker's signature of the record (see [`signed`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sig: Option<String>,
     },
     /// The coordinator gave up on `worker` (`reason`, e.g. `worker lost`).
     Revoked { worker: String, reason: String },
     /// `worker` gave the attempt up itself (`reason`: no coordinator
     /// answered it for too long, or it was told to stop meanwhile).
-    GivenUp { worker: String, reason: String },
+    GivenUp {
+        worker: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sig: Option<String>,
+    },
 }
 
 /// A claimed attempt: the right to commit its result.
@@ -73,6 +82,43 @@ pub fn attempt_key(run: &str, step: usize, attempt: u32) -> Result<String, Clust
         )));
     }
     Ok(format!("{run}.{step}.{attempt}"))
+}
+
+/// The bytes a worker signs for `state` of attempt `key` (the state
+/// without its signature, after the key: a record cannot be moved to
+/// another attempt).
+fn signed_body(key: &str, state: &AttemptState) -> Vec<u8> {
+    let bare = match state.clone() {
+        AttemptState::Ended { worker, passed, outcome, log, .. } => {
+            AttemptState::Ended { worker, passed, outcome, log, sig: None }
+        }
+        AttemptState::GivenUp { worker, reason, .. } => AttemptState::GivenUp { worker, reason, sig: None },
+        other => other,
+    };
+    let mut body = format!("{key}\n").into_bytes();
+    body.extend(serde_json::to_vec(&bare).expect("attempt states serialize"));
+    body
+}
+
+/// `state` of attempt `key`, signed by the worker's `identity`.
+pub fn signed(key: &str, state: AttemptState, identity: &Identity) -> AttemptState {
+    let sig = Some(identity.sign(context::END, &signed_body(key, &state)));
+    match state {
+        AttemptState::Ended { worker, passed, outcome, log, .. } => AttemptState::Ended { worker, passed, outcome, log, sig },
+        AttemptState::GivenUp { worker, reason, .. } => AttemptState::GivenUp { worker, reason, sig },
+        other => other,
+    }
+}
+
+/// Whether `state` of attempt `key` (an end a worker wrote) was signed by
+/// the key `public`; the error says why not.
+pub fn verify_signed(key: &str, state: &AttemptState, public: &str) -> Result<(), String> {
+    let sig = match state {
+        AttemptState::Ended { sig, .. } | AttemptState::GivenUp { sig, .. } => sig.as_deref(),
+        AttemptState::Running { .. } | AttemptState::Revoked { .. } => None,
+    };
+    let sig = sig.ok_or_else(|| "it carries no signature".to_string())?;
+    verify(public, context::END, &signed_body(key, state), sig)
 }
 
 fn encode(state: &AttemptState) -> bytes::Bytes {
@@ -181,21 +227,23 @@ impl Attempts {
     /// Commits the end of a leased attempt; refused if the attempt was
     /// revoked (or otherwise changed) since the lease was taken.
     pub async fn commit(&self, lease: &Lease, passed: bool) -> Result<u64, OwnershipError> {
-        self.commit_state(lease, AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: None, log: None })
-            .await
+        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: None, log: None, sig: None };
+        self.commit_state(lease, state).await
     }
 
     /// As [`Attempts::commit`], keeping the whole outcome and the step
-    /// log's digest.
+    /// log's digest, signed by the worker (the coordinator believes no
+    /// other end).
     pub async fn commit_outcome(
         &self,
         lease: &Lease,
         outcome: super::wire::WireOutcome,
         log: Option<String>,
+        identity: &Identity,
     ) -> Result<u64, OwnershipError> {
         let passed = outcome == super::wire::WireOutcome::Succeeded;
-        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome), log };
-        self.commit_state(lease, state).await
+        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome), log, sig: None };
+        self.commit_state(lease, signed(&lease.key, state, identity)).await
     }
 
     async fn commit_state(&self, lease: &Lease, state: AttemptState) -> Result<u64, OwnershipError> {
@@ -213,8 +261,9 @@ impl Attempts {
     /// Gives up the attempt `lease` holds: from now on its result cannot be
     /// committed, and a coordinator that finds it runs the step again.
     /// Refused if the attempt changed since the lease was taken.
-    pub async fn give_up(&self, lease: &Lease, reason: &str) -> Result<u64, OwnershipError> {
-        self.commit_state(lease, AttemptState::GivenUp { worker: lease.worker.clone(), reason: reason.into() }).await
+    pub async fn give_up(&self, lease: &Lease, reason: &str, identity: &Identity) -> Result<u64, OwnershipError> {
+        let state = AttemptState::GivenUp { worker: lease.worker.clone(), reason: reason.into(), sig: None };
+        self.commit_state(lease, signed(&lease.key, state, identity)).await
     }
 
     /// Revokes an attempt nobody claimed yet (its worker was lost before it
@@ -256,6 +305,22 @@ mod tests {
         assert_eq!(attempt_key("20261129-172355-a1", 3, 2).unwrap(), "20261129-172355-a1.3.2");
         let err = attempt_key("a.b", 0, 1).unwrap_err().to_string();
         assert_eq!(err, "run id `a.b` cannot name cluster state: use letters, digits, `-` and `_`");
+    }
+
+    #[test]
+    fn an_end_verifies_only_with_its_workers_key_and_for_its_attempt() {
+        let me = Identity::generate();
+        let other = Identity::generate();
+        let ended = |passed| AttemptState::Ended { worker: "w1".into(), passed, outcome: None, log: None, sig: None };
+        let state = signed("r.1.1", ended(false), &me);
+        assert_eq!(verify_signed("r.1.1", &state, &me.public_hex()), Ok(()));
+        assert!(verify_signed("r.1.1", &state, &other.public_hex()).is_err());
+        assert!(verify_signed("r.2.1", &state, &me.public_hex()).is_err());
+        // The signature of a failure does not make a pass.
+        let AttemptState::Ended { sig, .. } = state else { unreachable!() };
+        let forged = AttemptState::Ended { worker: "w1".into(), passed: true, outcome: None, log: None, sig };
+        assert_eq!(verify_signed("r.1.1", &forged, &me.public_hex()), Err("the signature does not verify".into()));
+        assert_eq!(verify_signed("r.1.1", &ended(true), &me.public_hex()), Err("it carries no signature".into()));
     }
 
     #[test]

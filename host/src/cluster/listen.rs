@@ -8,13 +8,34 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use super::attempts::AttemptState;
+use super::identity::context;
 use super::remote::{Inner, fetch_blob, lock};
 use super::wire::{Answer, Ask, AskKind, WorkerEvent};
 use crate::executor::{ArtifactError, Event, Reporter, Request, SignalError};
 
 pub(super) async fn events(inner: Arc<Inner>, mut events: async_nats::Subscriber) {
     while let Some(m) = events.next().await {
-        let Ok(event) = serde_json::from_slice::<WorkerEvent>(&m.payload) else { continue };
+        // Believed only if signed by the pinned key of the attempt's worker.
+        let (signer, body) = match inner.open(&m.payload, context::EVENT).await {
+            Ok(opened) => opened,
+            Err(why) => {
+                inner.refused(format!("an event: {why}"));
+                continue;
+            }
+        };
+        let Ok(event) = serde_json::from_str::<WorkerEvent>(&body) else { continue };
+        let (key, named) = match &event {
+            WorkerEvent::Started { key, worker } | WorkerEvent::Ended { key, worker, .. } => (key, Some(worker)),
+            WorkerEvent::Progress { key, .. } => (key, None),
+        };
+        let checked = match named {
+            Some(w) if *w != signer => Err(format!("worker {signer} signed an event in the name of another worker")),
+            _ => inner.sent_by_its_worker(key, &signer),
+        };
+        if let Err(why) = checked {
+            inner.refused(format!("an event: {why}"));
+            continue;
+        }
         match event {
             WorkerEvent::Started { key, worker } => {
                 if let Some((r, _)) = inner.reporter(&key) {
@@ -28,11 +49,15 @@ pub(super) async fn events(inner: Arc<Inner>, mut events: async_nats::Subscriber
                 }
             }
             WorkerEvent::Ended { key, worker, outcome, tail, log } => {
-                // Only the end the owner committed counts.
-                let committed = matches!(
-                    inner.cluster.attempts.state(&key).await,
-                    Ok(Some((AttemptState::Ended { worker: w, .. }, _))) if w == worker
-                );
+                // Only the end the owner committed (and signed) counts; a
+                // forged record is for the reconciliation to refuse.
+                let committed = match inner.cluster.attempts.state(&key).await {
+                    Ok(Some((state @ AttemptState::Ended { .. }, _))) => {
+                        matches!(&state, AttemptState::Ended { worker: w, .. } if *w == worker)
+                            && inner.check_end(&key, &state).await.is_ok()
+                    }
+                    _ => false,
+                };
                 if !committed {
                     continue;
                 }
@@ -50,22 +75,33 @@ pub(super) async fn asks(inner: Arc<Inner>, mut asks: async_nats::Subscriber) {
         let Some(reply) = m.reply.clone() else { continue };
         let inner = inner.clone();
         tokio::spawn(async move {
-            let answer = match serde_json::from_slice::<Ask>(&m.payload) {
-                Ok(Ask { ask: AskKind::Ping, .. }) => Answer::Coordinator(inner.run.clone()),
-                Ok(ask) => match inner.reporter(&ask.key) {
-                    Some((r, step)) => answer(&inner, &r, step, ask.ask).await,
-                    None => match lock(&inner.replays).get(&ask.key).map(|(step, _)| *step) {
-                        Some(step) => super::recover::answer_replay(&inner, step, ask.ask),
-                        None if inner.awaits_take_over(&ask.key) => Answer::Later,
-                        None => Answer::Gone,
+            let answer = match inner.open(&m.payload, context::ASK).await {
+                Err(why) => refuse(&inner, why),
+                Ok((signer, body)) => match serde_json::from_str::<Ask>(&body) {
+                    Ok(Ask { ask: AskKind::Ping, .. }) => Answer::Coordinator(inner.run.clone()),
+                    Ok(ask) => match inner.sent_by_its_worker(&ask.key, &signer) {
+                        Err(why) => refuse(&inner, why),
+                        Ok(()) => match inner.reporter(&ask.key) {
+                            Some((r, step)) => answer(&inner, &r, step, ask.ask).await,
+                            None => match lock(&inner.replays).get(&ask.key).map(|(step, _, _)| *step) {
+                                Some(step) => super::recover::answer_replay(&inner, step, ask.ask),
+                                None if inner.awaits_take_over(&ask.key) => Answer::Later,
+                                None => Answer::Gone,
+                            },
+                        },
                     },
+                    Err(_) => Answer::Gone,
                 },
-                Err(_) => Answer::Gone,
             };
             let payload = serde_json::to_vec(&answer).expect("answers serialize");
             let _ = inner.cluster.client.publish(reply, payload.into()).await;
         });
     }
+}
+
+fn refuse(inner: &Inner, why: String) -> Answer {
+    inner.refused(format!("an ask: {why}"));
+    Answer::Refused(why)
 }
 
 async fn answer(inner: &Inner, r: &Reporter, step: usize, ask: AskKind) -> Answer {

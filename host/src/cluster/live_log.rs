@@ -18,8 +18,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::Cluster;
+use super::identity::context;
 use super::remote::{Inner, lock};
+use super::serve::Worker;
 use super::wire::log_subject;
 
 /// How often a worker sends what a step log gained.
@@ -51,14 +52,14 @@ impl Tail {
     }
 
     /// Sends the complete lines written since the last call.
-    pub(super) async fn send(&mut self, cluster: &Cluster, run: &str, key: &str) {
+    pub(super) async fn send(&mut self, w: &Worker, run: &str, key: &str) {
         let Some(text) = self.read_lines() else { return };
         let mut start = 0;
         while start < text.len() {
             let end = piece_end(&text, start);
             let piece = LogPiece { key: key.into(), offset: self.offset, text: text[start..end].to_string() };
-            let payload = serde_json::to_vec(&piece).expect("log pieces serialize");
-            let _ = cluster.client.publish(log_subject(run), payload.into()).await;
+            let payload = w.signed(context::LOG, &piece);
+            let _ = w.cluster.client.publish(log_subject(run), payload).await;
             self.offset += (end - start) as u64;
             start = end;
         }
@@ -97,7 +98,19 @@ fn piece_end(text: &str, start: usize) -> usize {
 /// The coordinator's side: appends pieces of running attempts' logs.
 pub(super) async fn listen(inner: std::sync::Arc<Inner>, mut pieces: async_nats::Subscriber) {
     while let Some(m) = pieces.next().await {
-        let Ok(piece) = serde_json::from_slice::<LogPiece>(&m.payload) else { continue };
+        // Only the worker that runs the attempt writes to its log.
+        let (worker, body) = match inner.open(&m.payload, context::LOG).await {
+            Ok(opened) => opened,
+            Err(why) => {
+                inner.refused(format!("a log piece: {why}"));
+                continue;
+            }
+        };
+        let Ok(piece) = serde_json::from_str::<LogPiece>(&body) else { continue };
+        if let Err(why) = inner.sent_by_its_worker(&piece.key, &worker) {
+            inner.refused(format!("a log piece: {why}"));
+            continue;
+        }
         let Some((_, step)) = inner.reporter(&piece.key) else { continue };
         let path = inner.log_path(step);
         let mut live = lock(&inner.live_logs);

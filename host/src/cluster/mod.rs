@@ -40,7 +40,13 @@
 //! - [`live_log`]: a worker step's log lines reach the run's step log as
 //!   they are written (`baton logs -f`), the whole log with the step's end;
 //! - `secrets`: a step's secrets go from the coordinator to the worker that
-//!   claimed its attempt over core NATS request-reply, never into JetStream;
+//!   claimed its attempt over core NATS request-reply, never into JetStream,
+//!   sealed to a key made for the claim;
+//! - [`identity`] and `pinning`: each worker signs what it reports with a
+//!   key announced in its heartbeat and pinned by the coordinator for the
+//!   run; the coordinator believes no end, event or ask it cannot verify
+//!   (the server's buckets and subjects are writable by whoever the server
+//!   lets in, so a name proves nothing);
 //! - [`source`]: the project's tree, packed by the coordinator into the
 //!   object store and unpacked once per digest by workers, at `/src`;
 //! - `reattach`: a coordinator that resumes a killed one takes over the
@@ -52,8 +58,10 @@
 
 pub mod attempts;
 pub mod blobs;
+pub mod identity;
 mod listen;
 pub mod live_log;
+mod pinning;
 mod place;
 pub mod queue;
 mod reattach;

@@ -63,11 +63,24 @@ async fn reconcile(inner: &Arc<Inner>) {
     let keys: Vec<String> = lock(&inner.pending).keys().chain(lock(&inner.replays).keys()).cloned().collect();
     for key in keys {
         let state = inner.cluster.attempts.state(&key).await;
-        if let Ok(Some((AttemptState::GivenUp { worker, reason }, _))) = state {
+        // An end nobody can prove the attempt's worker wrote fails the attempt.
+        if let Ok(Some((end @ (AttemptState::GivenUp { .. } | AttemptState::Ended { .. }), _))) = &state
+            && let Err(why) = inner.check_end(&key, end).await
+        {
+            let worker = inner.worker_of(&key).unwrap_or_default();
+            let message = format!(
+                "the end of attempt {key} in the attempts bucket was refused: {why}; someone other than its worker wrote it"
+            );
+            inner.refused(format!("the end of attempt {key}: {why}"));
+            let outcome = super::wire::WireOutcome::Failed { kind: FailureKind::Host, message };
+            inner.finish(&key, &worker, outcome, Vec::new());
+            continue;
+        }
+        if let Ok(Some((AttemptState::GivenUp { worker, reason, .. }, _))) = state {
             let message = format!("worker lost: {worker} gave this attempt up ({reason})");
             let outcome = super::wire::WireOutcome::Failed { kind: FailureKind::Lost, message };
             inner.finish(&key, &worker, outcome, Vec::new());
-        } else if let Ok(Some((AttemptState::Ended { worker, passed, outcome, log }, _))) = state {
+        } else if let Ok(Some((AttemptState::Ended { worker, passed, outcome, log, .. }, _))) = state {
             // The log first: once the attempt is finished the run may end.
             if let (Some(digest), Some((_, step))) = (log, inner.reporter(&key)) {
                 inner.keep_log(&key, step, &digest).await;
@@ -172,7 +185,7 @@ async fn replay(inner: &Arc<Inner>, board: usize, step: usize, key: String) -> R
     let msg = inner.message(step, 1, key.clone())?;
     let worker = inner.place(board).await.map_err(|e| e.to_string())?;
     let (tx, rx) = oneshot::channel();
-    lock(&inner.replays).insert(key.clone(), (step, tx));
+    lock(&inner.replays).insert(key.clone(), (step, worker.clone(), tx));
     if let Err(e) = inner.cluster.queue.submit(&msg, &worker).await {
         lock(&inner.replays).remove(&key);
         return Err(format!("cannot replay {id}: {e}"));

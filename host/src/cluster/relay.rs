@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 
 use super::ClusterError;
 use super::attempts::OwnershipError;
+use super::identity::context;
 use super::remote::fetch_blob;
 use super::serve::{Worker, lock};
 use super::wire::{Answer, Ask, AskKind, ask_subject};
@@ -106,7 +107,7 @@ impl Worker {
     /// doc); `None` once the attempt is not this worker's or the stage
     /// stopped waiting (`reply` closed).
     async fn send<T>(&self, run: &str, key: &str, ask: AskKind, reply: &oneshot::Sender<T>) -> Option<Answer> {
-        let payload: bytes::Bytes = serde_json::to_vec(&Ask { key: key.into(), ask }).expect("asks serialize").into();
+        let payload = self.signed(context::ASK, &Ask { key: key.into(), ask });
         let mut pause = FIRST_PAUSE;
         let mut said = false;
         let mut silent_since: Option<Instant> = None;
@@ -189,7 +190,7 @@ impl Worker {
         };
         // Refused when the claim changed meanwhile (a coordinator revoked
         // it): not this worker's any more, so stopped all the same.
-        if let Err(OwnershipError::Cluster(e)) = self.cluster.attempts.give_up(&lease, why).await {
+        if let Err(OwnershipError::Cluster(e)) = self.cluster.attempts.give_up(&lease, why, &self.identity).await {
             eprintln!("worker {}: cannot give up {id} yet: {e}", self.name);
             return false;
         }
@@ -205,8 +206,7 @@ impl Worker {
     /// cut off) for `--give-up-after` or since the worker was told to stop.
     /// Pings every second; returns since when no ping was answered.
     async fn coordinator_gone(&self, run: &str) -> Instant {
-        let ping: bytes::Bytes =
-            serde_json::to_vec(&Ask { key: String::new(), ask: AskKind::Ping }).expect("asks").into();
+        let ping = self.signed(context::ASK, &Ask { key: String::new(), ask: AskKind::Ping });
         let mut first: Option<String> = None;
         let mut heard = Instant::now();
         loop {

@@ -57,8 +57,14 @@ pub(super) struct Inner {
     pub(super) placed: Mutex<HashMap<usize, Placed>>,
     /// What each step's passing attempt asked and published (replays get the same answers).
     pub(super) asked: Mutex<HashMap<usize, super::recover::Asked>>,
-    /// Replays running, by key: their step and who waits for their end.
-    pub(super) replays: Mutex<HashMap<String, (usize, oneshot::Sender<bool>)>>,
+    /// Replays running, by key: their step, their worker and who waits for their end.
+    pub(super) replays: Mutex<HashMap<String, (usize, String, oneshot::Sender<bool>)>>,
+    /// Per worker: its public key, pinned for this run (see [`super::pinning`]).
+    pub(super) pinned: Mutex<HashMap<String, String>>,
+    /// Messages refused so far (see [`Inner::refused`]).
+    pub(super) refusals: std::sync::atomic::AtomicUsize,
+    /// Per board: the trust of its steps (which `--accept` takes it).
+    pub(super) board_trust: Vec<Vec<crate::plan::Trust>>,
     /// The coordinator's artifact store (published blobs are fetched into it).
     pub(super) store: ArtifactStore,
     /// Where the run keeps a step's log (the worker's copy is fetched there).
@@ -191,6 +197,15 @@ impl RemoteExecutor {
             placed: Mutex::new(placed),
             asked: Mutex::new(HashMap::new()),
             replays: Mutex::new(HashMap::new()),
+            pinned: Mutex::new(HashMap::new()),
+            refusals: Default::default(),
+            board_trust: (0..plan.boards.len())
+                .map(|b| {
+                    use crate::plan::Trust;
+                    let has = |t: Trust| plan.steps.iter().any(|s| s.board == b && s.policy.trust == t);
+                    [Trust::Trusted, Trust::Untrusted].into_iter().filter(|t| has(*t)).collect()
+                })
+                .collect(),
             store,
             log_of,
             live_logs: Mutex::new(HashMap::new()),
@@ -331,7 +346,7 @@ impl Inner {
     /// event and the reconciliation may both find it.
     pub(super) fn finish(&self, key: &str, worker: &str, outcome: super::wire::WireOutcome, tail: Vec<String>) {
         let passed = outcome == super::wire::WireOutcome::Succeeded;
-        if let Some((_, waiter)) = lock(&self.replays).remove(key) {
+        if let Some((_, _, waiter)) = lock(&self.replays).remove(key) {
             let _ = waiter.send(passed);
             return;
         }

@@ -17,7 +17,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::attempts::{AttemptState, Lease, OwnershipError};
 use super::queue::{AttemptMsg, Delivery};
 use super::wire::{WireOutcome, WorkerEvent, cancel_subject, events_subject};
-use super::workers::{BEAT_EVERY, Heartbeat};
+use super::identity::{Identity, context};
+use super::workers::{Accept, BEAT_EVERY, Heartbeat};
 use super::{Cluster, ClusterError};
 use crate::executor::{Attempt, AttemptOutcome, Event, Executor, FailureKind, PluginRef, Reporter};
 use crate::plan::Plan;
@@ -70,6 +71,10 @@ pub(super) struct Worker {
     /// Becomes `true` when the worker is told to stop: steps waiting for an
     /// absent coordinator are then given up at once.
     pub(super) stopping: tokio::sync::watch::Sender<bool>,
+    /// Its signing key (announced in its heartbeats, see [`super::identity`]).
+    pub(super) identity: Arc<Identity>,
+    /// Which steps it takes (`--accept`).
+    accept: Accept,
 }
 
 /// Where a worker keeps compiled plugins: under its `dir`, unless
@@ -93,6 +98,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub async fn serve(
     cluster: Cluster,
     beat: Heartbeat,
+    identity: Arc<Identity>,
     dir: PathBuf,
     give_up_after: Duration,
     stop: impl std::future::Future<Output = ()>,
@@ -117,7 +123,10 @@ pub async fn serve(
         src_checked: Default::default(),
         give_up_after,
         stopping: tokio::sync::watch::Sender::new(false),
+        identity: identity.clone(),
+        accept: beat.accept,
     });
+    let beat = Heartbeat { key: identity.public_hex(), ..beat };
     let canceller = {
         let w = w.clone();
         tokio::spawn(async move {
@@ -221,7 +230,11 @@ impl Worker {
             }
         };
         let mut secrets = crate::text::Secrets::default();
-        let (outcome, tail, id) = match self.prepare(&msg).await {
+        let prepared = match self.refuses(&msg).await {
+            Some(why) => Err(why),
+            None => self.prepare(&msg).await,
+        };
+        let (outcome, tail, id) = match prepared {
             Ok((executor, id)) => {
                 secrets = executor.services.secrets.clone();
                 let (o, t) = self.clone().run_attempt(&msg, &lease, &d, executor, &id).await;
@@ -246,7 +259,9 @@ impl Worker {
             Err(_) => None,
         };
         // Through a short server outage (a restart), the commit is tried again.
-        let commit = || self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome), log.clone());
+        let commit = || {
+            self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome), log.clone(), &self.identity)
+        };
         let mut committed = commit().await;
         for _ in 0..30 {
             if !matches!(committed, Err(OwnershipError::Cluster(_))) {
@@ -430,14 +445,43 @@ impl Worker {
                     None => return (AttemptOutcome::failed(FailureKind::Host, "the attempt ended without a report"), vec![]),
                 },
                 _ = renew.tick() => { let _ = d.progress().await; }
-                _ = stream.tick() => tail.send(&self.cluster, &msg.run, &msg.key).await,
+                _ = stream.tick() => tail.send(&self, &msg.run, &msg.key).await,
             }
         }
     }
 
+    /// `value` as JSON in an envelope signed by this worker for `context`.
+    pub(super) fn signed(&self, context: &str, value: &impl serde::Serialize) -> bytes::Bytes {
+        let body = serde_json::to_vec(value).expect("worker messages serialize");
+        let env = self.identity.envelope(&self.name, context, body);
+        serde_json::to_vec(&env).expect("envelopes serialize").into()
+    }
+
+    /// Why this worker does not run `msg`'s step (`--accept`), if it does not.
+    async fn refuses(&self, msg: &AttemptMsg) -> Option<String> {
+        if self.accept == Accept::Any {
+            return None;
+        }
+        let plan = match self.plan(msg).await {
+            Ok(p) => p,
+            Err(e) => return Some(e),
+        };
+        let step = plan.steps.get(msg.step)?;
+        let trust = step.policy.trust;
+        (!self.accept.takes(trust)).then(|| {
+            format!(
+                "worker {} accepts only {} steps (--accept), and {} runs {}; not run here",
+                self.name,
+                self.accept.as_str(),
+                step.id,
+                if trust == crate::plan::Trust::Trusted { "trusted" } else { "untrusted" }
+            )
+        })
+    }
+
     async fn publish_event(&self, run: &str, event: &WorkerEvent) {
-        let payload = serde_json::to_vec(event).expect("events serialize");
-        let _ = self.cluster.client.publish(events_subject(run), payload.into()).await;
+        let payload = self.signed(context::EVENT, event);
+        let _ = self.cluster.client.publish(events_subject(run), payload).await;
         let _ = self.cluster.client.flush().await;
     }
 }

@@ -10,6 +10,10 @@
 //! - `baton.run.<run>.log`: what a running step's log gained (see
 //!   [`super::live_log`]);
 //! - `baton.cancel.<worker>`: the coordinator cancels an attempt (its key).
+//!
+//! What a worker sends travels in a [`super::identity::Signed`] envelope,
+//! signed by its key; the coordinator believes it only if the key pinned for
+//! that worker signed it and the attempt it names runs there.
 
 use serde::{Deserialize, Serialize};
 
@@ -141,4 +145,6 @@ pub enum Answer {
     /// The answer to [`AskKind::Ping`]: the id of the coordinator's run
     /// (a resumed run has a new one).
     Coordinator(String),
+    /// The ask was not believed (see [`super::identity`]): why.
+    Refused(String),
 }

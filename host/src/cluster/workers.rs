@@ -27,6 +27,48 @@ pub struct Heartbeat {
     pub running: Vec<String>,
     /// When it beat, ms since the Unix epoch.
     pub at_ms: u64,
+    /// Its ed25519 public key (hex), which signs what it reports (see
+    /// [`super::identity`]); empty from a worker that has none.
+    #[serde(default)]
+    pub key: String,
+    /// Which steps it takes (`--accept`).
+    #[serde(default)]
+    pub accept: Accept,
+}
+
+/// Which steps a worker takes (`baton worker --accept`): an operator keeps
+/// a pool of machines for strangers' code with `untrusted`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Accept {
+    /// Trusted and untrusted steps.
+    #[default]
+    Any,
+    /// Only steps that run trusted.
+    Trusted,
+    /// Only steps that run untrusted (confined, as the sandbox user).
+    Untrusted,
+}
+
+impl Accept {
+    /// Whether a worker with this setting takes a step of trust `trust`.
+    pub fn takes(self, trust: crate::plan::schema::Trust) -> bool {
+        use crate::plan::schema::Trust;
+        match (self, trust) {
+            (Accept::Any, _) => true,
+            (Accept::Trusted, Trust::Trusted) => true,
+            (Accept::Untrusted, Trust::Untrusted) => true,
+            (Accept::Trusted, Trust::Untrusted) | (Accept::Untrusted, Trust::Trusted) => false,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accept::Any => "any",
+            Accept::Trusted => "trusted",
+            Accept::Untrusted => "untrusted",
+        }
+    }
 }
 
 impl Heartbeat {
@@ -78,6 +120,13 @@ impl Workers {
         self.kv.delete(name).await.map_err(|e| ClusterError::io("leaving", e))
     }
 
+    /// The heartbeat of `name`, if it has one.
+    pub async fn get(&self, name: &str) -> Result<Option<Heartbeat>, ClusterError> {
+        check_name(name)?;
+        let value = self.kv.get(name).await.map_err(|e| ClusterError::io("reading a heartbeat", e))?;
+        Ok(value.and_then(|v| serde_json::from_slice::<Heartbeat>(&v).ok()).filter(|b| b.name == name))
+    }
+
     /// Every heartbeat in the bucket (live or not), by name.
     pub async fn all(&self) -> Result<Vec<Heartbeat>, ClusterError> {
         let mut keys = self.kv.keys().await.map_err(|e| ClusterError::io("listing workers", e))?;
@@ -115,8 +164,24 @@ mod tests {
     }
 
     #[test]
+    fn accept_decides_which_trust_a_worker_takes() {
+        use crate::plan::schema::Trust;
+        assert!(Accept::Any.takes(Trust::Trusted) && Accept::Any.takes(Trust::Untrusted));
+        assert!(Accept::Untrusted.takes(Trust::Untrusted) && !Accept::Untrusted.takes(Trust::Trusted));
+        assert!(Accept::Trusted.takes(Trust::Trusted) && !Accept::Trusted.takes(Trust::Untrusted));
+    }
+
+    #[test]
     fn a_silent_worker_is_not_live() {
-        let beat = |at_ms| Heartbeat { name: "w".into(), labels: BTreeMap::new(), jobs: 1, running: vec![], at_ms };
+        let beat = |at_ms| Heartbeat {
+            name: "w".into(),
+            labels: BTreeMap::new(),
+            jobs: 1,
+            running: vec![],
+            at_ms,
+            key: String::new(),
+            accept: Accept::Any,
+        };
         assert!(beat(now_ms()).is_live());
         assert!(!beat(now_ms() - 6_000).is_live());
     }
