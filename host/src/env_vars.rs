@@ -36,6 +36,19 @@ pub const ALLOWED_SIGNERS: &str = "BATON_ALLOWED_SIGNERS";
 /// The NATS server of a cluster (`nats://host:port`), as `--nats` of `baton run`, `worker` and `workers`.
 pub const NATS: &str = "BATON_NATS";
 
+/// A CA certificate file (PEM) the NATS server's TLS certificate must chain to, as `--nats-ca`.
+pub const NATS_CA: &str = "BATON_NATS_CA";
+
+/// A NATS credentials file (`.creds`: a user JWT and its nkey seed) to connect with.
+pub const NATS_CREDS: &str = "BATON_NATS_CREDS";
+
+/// A NATS user name and password to connect with (the URL's `user:password@` works too).
+pub const NATS_USER: &str = "BATON_NATS_USER";
+pub const NATS_PASSWORD: &str = "BATON_NATS_PASSWORD";
+
+/// A NATS token to connect with.
+pub const NATS_TOKEN: &str = "BATON_NATS_TOKEN";
+
 /// Variables baton sets for every process a step starts (see README,
 /// "Workspaces and the project's source").
 pub mod for_processes {

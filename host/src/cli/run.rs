@@ -57,9 +57,12 @@ pub struct RunArgs {
     /// (`nats://host:port`; default: $BATON_NATS; see `baton worker`).
     #[arg(long, value_name = "URL")]
     pub nats: Option<String>,
+    #[command(flatten)]
+    pub nats_security: super::worker::NatsSecurity,
 }
 
 pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
+    args.nats_security.apply();
     let mut timing = super::timing::Timing::new();
     let file = at.pipeline(args.file.as_deref())?;
     let Some(mut plan) = load_plan(&file) else {

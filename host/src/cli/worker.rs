@@ -13,6 +13,27 @@ use crate::cluster::identity::Identity;
 use crate::cluster::workers::{Accept, Heartbeat, check_name};
 use crate::text::escape_text;
 
+/// How baton talks to the NATS server (see `cluster::connect`).
+#[derive(Debug, Args, Default)]
+pub struct NatsSecurity {
+    /// A CA certificate (PEM) the NATS server's TLS certificate must chain
+    /// to (default: $BATON_NATS_CA); implies TLS.
+    #[arg(long, value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
+    /// Talk to a NATS server that lets in clients without credentials
+    /// from another host, or in plain nats:// to one, or pass secrets
+    /// through one: anyone who reaches it could then disrupt or fool runs.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+impl NatsSecurity {
+    pub fn apply(&self) {
+        crate::cluster::connect::set_insecure(self.insecure);
+        crate::cluster::connect::set_ca(self.nats_ca.clone());
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// The cluster's NATS server, `nats://host:port` (default: $BATON_NATS).
@@ -40,6 +61,8 @@ pub struct WorkerArgs {
     /// code (trybots), `trusted` for reviewed code, `any` both.
     #[arg(long, value_enum, default_value = "any")]
     pub accept: Accept,
+    #[command(flatten)]
+    pub security: NatsSecurity,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +73,8 @@ pub struct WorkersArgs {
     /// Print the live workers' heartbeats as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub security: NatsSecurity,
 }
 
 /// `--nats`, else `$BATON_NATS`, else an error saying so.
@@ -87,6 +112,7 @@ fn default_name() -> String {
 }
 
 pub fn main(args: WorkerArgs) -> anyhow::Result<u8> {
+    args.security.apply();
     let url = nats_url(args.nats)?;
     let name = args.name.unwrap_or_else(default_name);
     check_name(&name)?;
@@ -135,13 +161,14 @@ async fn serve(
     let mut int = signal(SignalKind::interrupt())?;
     let cluster = Cluster::connect(&url).await?;
     if cluster.workers.live().await?.iter().any(|w| w.name == beat.name) {
-        anyhow::bail!("a live worker named `{}` already beats on {url}: choose another --name", beat.name);
+        anyhow::bail!("a live worker named `{}` already beats on {}: choose another --name", beat.name, cluster.url);
     }
     cluster.workers.beat(&beat).await?;
     let labels: Vec<String> = beat.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     eprintln!(
-        "worker {} joined {url} (jobs {}, accepts {}, labels: {})",
+        "worker {} joined {} (jobs {}, accepts {}, labels: {})",
         beat.name,
+        crate::cluster::connect::shown_url(&url),
         beat.jobs,
         beat.accept.as_str(),
         if labels.is_empty() { "none".to_string() } else { escape_text(&labels.join(", ")).into_owned() }
@@ -159,6 +186,7 @@ async fn serve(
 }
 
 pub fn list(args: WorkersArgs) -> anyhow::Result<u8> {
+    args.security.apply();
     let url = nats_url(args.nats)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let live = rt.block_on(async {
@@ -170,7 +198,7 @@ pub fn list(args: WorkersArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     if live.is_empty() {
-        println!("no live workers on {url} (start one with `baton worker --nats {url}`)");
+        println!("no live workers on {0} (start one with `baton worker --nats {0}`)", crate::cluster::connect::shown_url(&url));
         return Ok(0);
     }
     println!("{:<24} {:>4} {:>7} {:>9}  LABELS", "NAME", "JOBS", "RUNNING", "HEARTBEAT");

@@ -58,6 +58,7 @@
 
 pub mod attempts;
 pub mod blobs;
+pub mod connect;
 pub mod identity;
 mod listen;
 pub mod live_log;
@@ -118,19 +119,18 @@ pub struct Cluster {
     pub attempts: attempts::Attempts,
     pub signals: signals::Signals,
     pub workers: workers::Workers,
+    /// What the connection learned about the server (see [`connect`]).
+    pub security: connect::Security,
+    /// The server's URL without its password.
+    pub url: String,
 }
 
 impl Cluster {
-    /// Connects to `url` (`nats://host:port`) and creates the stores that do
+    /// Connects to `url` (`nats://host:port`, `tls://...`; see [`connect`]
+    /// for credentials and what is refused) and creates the stores that do
     /// not exist yet (creating is idempotent: the first process makes them).
     pub async fn connect(url: &str) -> Result<Self, ClusterError> {
-        let connect_error =
-            |e: &dyn std::fmt::Display| ClusterError::Connect { url: url.into(), message: e.to_string() };
-        let options = async_nats::ConnectOptions::new().name("baton").connection_timeout(Duration::from_secs(5));
-        let client = tokio::time::timeout(Duration::from_secs(10), options.connect(url))
-            .await
-            .map_err(|_| connect_error(&"no answer in 10 s"))?
-            .map_err(|e| connect_error(&e))?;
+        let (client, security) = connect::connect(url).await?;
         let js = jetstream::new(client.clone());
         let setup =
             |what: &str, e: &dyn std::fmt::Display| ClusterError::Setup { what: what.into(), message: e.to_string() };
@@ -169,6 +169,8 @@ impl Cluster {
             attempts: attempts::Attempts::new(attempts),
             signals: signals::Signals::new(signals),
             workers: workers::Workers::new(workers),
+            security,
+            url: connect::shown_url(url),
         })
     }
 }

@@ -95,12 +95,7 @@ impl Worker {
     /// Puts a published blob of the local store into the object store.
     async fn upload(&self, digest: &str) -> Result<(), ClusterError> {
         let path = self.store.blob_path(digest);
-        let bytes = std::fs::read(&path).map_err(|e| ClusterError::io(format!("reading {}", path.display()), e))?;
-        let stored = self.cluster.blobs.put(&bytes).await?;
-        if stored != digest {
-            return Err(ClusterError::Invalid(format!("blob {} in the local store is corrupt", path.display())));
-        }
-        Ok(())
+        self.cluster.blobs.put_file(&path, Some(digest)).await.map(|_| ())
     }
 
     /// Asks the coordinator, again while none answers (see the module

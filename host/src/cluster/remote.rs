@@ -118,6 +118,8 @@ impl RemoteExecutor {
     ) -> Result<Self, ClusterError> {
         let RunLocal { store, secrets, log_of } = local;
         attempt_key(run, 0, 1)?;
+        let has_secrets = plan.steps.iter().any(|s| !s.policy.secrets.is_empty());
+        super::connect::check_run(cluster.security, has_secrets, &cluster.url)?;
         let plan_blob = cluster.blobs.put(plan_text.as_bytes()).await?;
         cluster.attempts.note(run, "plan", &plan_blob).await?;
         // A resumed run takes over the boards where the workers left them:
@@ -364,12 +366,7 @@ impl Inner {
     /// the run (verified), in place of what was streamed.
     pub(super) async fn keep_log(&self, key: &str, step: usize, digest: &str) {
         lock(&self.live_logs).insert(key.to_string(), u64::MAX);
-        let Ok(bytes) = self.cluster.blobs.get(digest).await else { return };
-        let path = self.log_path(step);
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let _ = std::fs::write(&path, bytes);
+        let _ = self.cluster.blobs.get_to_file(digest, &self.log_path(step)).await;
     }
 
     /// The run's log of `step` (the file `baton logs` reads).
@@ -383,20 +380,11 @@ impl Inner {
 }
 
 /// Copies blob `digest` from the object store into `store` (verified by
-/// digest on the way) unless it is there already.
+/// digest on the way, streamed) unless it is there already.
 pub async fn fetch_blob(cluster: &Cluster, store: &ArtifactStore, digest: &str) -> Result<(), super::blobs::BlobError> {
     let path = store.blob_path(digest);
     if path.is_file() {
         return Ok(());
     }
-    let bytes = cluster.blobs.get(digest).await?;
-    let io = |e: std::io::Error| ClusterError::io(format!("writing blob {digest} into {}", path.display()), e);
-    std::fs::create_dir_all(store.tmp_dir()).map_err(io)?;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let mut tmp = tempfile::NamedTempFile::new_in(store.tmp_dir()).map_err(io)?;
-    std::io::Write::write_all(&mut tmp, &bytes).map_err(io)?;
-    tmp.persist(&path).map_err(|e| io(e.error))?;
-    Ok(())
+    cluster.blobs.get_to_file(digest, &path).await
 }

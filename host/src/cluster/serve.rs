@@ -254,10 +254,7 @@ impl Worker {
         // The step log goes with the end (in the event and the commit), so
         // that the coordinator's run has it (`baton logs`, the report).
         let log_file = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
-        let log = match std::fs::read(&log_file) {
-            Ok(bytes) => self.cluster.blobs.put(&bytes).await.ok(),
-            Err(_) => None,
-        };
+        let log = self.cluster.blobs.put_file(&log_file, None).await.ok();
         // Through a short server outage (a restart), the commit is tried again.
         let commit = || {
             self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome), log.clone(), &self.identity)

@@ -92,6 +92,11 @@ impl WorkerProc {
         }
     }
 
+    /// The worker process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on the pid of our own child, not reaped yet.
         unsafe { libc::kill(self.child.id() as i32, sig) };

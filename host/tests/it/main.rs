@@ -14,6 +14,7 @@ mod cluster_give_up;
 mod cluster_placement;
 mod cluster_rules;
 mod cluster_runs;
+mod cluster_security;
 mod cluster_steps;
 mod escapes;
 mod hostile;
