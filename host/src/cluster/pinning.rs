@@ -97,7 +97,8 @@ impl Inner {
         };
         self.sent_by_its_worker(key, worker)?;
         let public = self.pinned(worker).await?;
-        verify_signed(key, state, &public).map_err(|e| format!("{e} with the key of worker {worker}"))
+        verify_signed(key, state, &public)
+            .map_err(|e| format!("it is not signed by the key pinned for worker {worker} in this run ({e})"))
     }
 
     /// Says that something from the network was refused (the first few
