@@ -32,9 +32,13 @@ pub(super) async fn events(inner: Arc<Inner>, mut events: async_nats::Subscriber
             Some(w) if *w != signer => Err(format!("worker {signer} signed an event in the name of another worker")),
             _ => inner.sent_by_its_worker(key, &signer),
         };
-        if let Err(why) = checked {
-            inner.refused(format!("an event: {why}"));
-            continue;
+        match checked {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(why) => {
+                inner.refused(format!("an event: {why}"));
+                continue;
+            }
         }
         match event {
             WorkerEvent::Started { key, worker } => {
@@ -81,7 +85,8 @@ pub(super) async fn asks(inner: Arc<Inner>, mut asks: async_nats::Subscriber) {
                     Ok(Ask { ask: AskKind::Ping, .. }) => Answer::Coordinator(inner.run.clone()),
                     Ok(ask) => match inner.sent_by_its_worker(&ask.key, &signer) {
                         Err(why) => refuse(&inner, why),
-                        Ok(()) => match inner.reporter(&ask.key) {
+                        Ok(false) => Answer::Gone,
+                        Ok(true) => match inner.reporter(&ask.key) {
                             Some((r, step)) => answer(&inner, &r, step, ask.ask).await,
                             None => match lock(&inner.replays).get(&ask.key).map(|(step, _, _)| *step) {
                                 Some(step) => super::recover::answer_replay(&inner, step, ask.ask),

@@ -107,9 +107,13 @@ pub(super) async fn listen(inner: std::sync::Arc<Inner>, mut pieces: async_nats:
             }
         };
         let Ok(piece) = serde_json::from_str::<LogPiece>(&body) else { continue };
-        if let Err(why) = inner.sent_by_its_worker(&piece.key, &worker) {
-            inner.refused(format!("a log piece: {why}"));
-            continue;
+        match inner.sent_by_its_worker(&piece.key, &worker) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(why) => {
+                inner.refused(format!("a log piece: {why}"));
+                continue;
+            }
         }
         let Some((_, step)) = inner.reporter(&piece.key) else { continue };
         let path = inner.log_path(step);

@@ -77,15 +77,18 @@ impl Inner {
         Ok((env.worker, env.body))
     }
 
-    /// `Ok` if attempt `key` runs on `worker` (who signed a message about it).
-    pub(super) fn sent_by_its_worker(&self, key: &str, worker: &str) -> Result<(), String> {
+    /// Whether attempt `key` runs on `worker` (who signed a message about
+    /// it): `Ok(false)` for an attempt this run does not wait for (any
+    /// more: a late message is dropped quietly), an error naming the
+    /// culprit when it runs on another worker.
+    pub(super) fn sent_by_its_worker(&self, key: &str, worker: &str) -> Result<bool, String> {
         match self.worker_of(key) {
-            Some(w) if w == worker => Ok(()),
+            Some(w) if w == worker => Ok(true),
             Some(w) => Err(format!(
                 "worker {worker} spoke for attempt {}, which runs on worker {w}",
                 crate::text::escape_text(key)
             )),
-            None => Err(format!("attempt {} is not one this run waits for", crate::text::escape_text(key))),
+            None => Ok(false),
         }
     }
 
@@ -95,7 +98,9 @@ impl Inner {
         let (AttemptState::Ended { worker, .. } | AttemptState::GivenUp { worker, .. }) = state else {
             return Err("it is not an end".into());
         };
-        self.sent_by_its_worker(key, worker)?;
+        if !self.sent_by_its_worker(key, worker)? {
+            return Err(format!("attempt {} is not one this run waits for", crate::text::escape_text(key)));
+        }
         let public = self.pinned(worker).await?;
         verify_signed(key, state, &public)
             .map_err(|e| format!("it is not signed by the key pinned for worker {worker} in this run ({e})"))

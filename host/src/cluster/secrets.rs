@@ -79,8 +79,10 @@ async fn answer(inner: &Inner, ask: &SecretsAsk) -> SecretsAnswer {
         },
     };
     // The attempt must run on the signer, and its claim be the signer's.
-    if let Err(why) = inner.sent_by_its_worker(&ask.key, &ask.worker) {
-        return SecretsAnswer::Refused(why);
+    match inner.sent_by_its_worker(&ask.key, &ask.worker) {
+        Ok(true) => {}
+        Ok(false) => return SecretsAnswer::Refused(format!("attempt {} is not one this run waits for", ask.key)),
+        Err(why) => return SecretsAnswer::Refused(why),
     }
     match inner.cluster.attempts.owned_by(&ask.key, &ask.worker).await {
         Ok(true) => {}

@@ -22,15 +22,28 @@ impl WorkerProc {
     /// As [`WorkerProc::start`]; `shared_cache: false` leaves
     /// `BATON_CACHE_DIR` unset (the worker compiles into its own `--dir`).
     pub fn start_with(url: &str, name: &str, jobs: usize, labels: &[&str], shared_cache: bool) -> Self {
-        Self::spawn(url, name, jobs, labels, shared_cache, &[])
+        Self::spawn(url, name, jobs, labels, shared_cache, &[], &[])
     }
 
     /// As [`WorkerProc::start`], with more arguments to `baton worker`.
     pub fn start_args(url: &str, name: &str, jobs: usize, args: &[&str]) -> Self {
-        Self::spawn(url, name, jobs, &[], true, args)
+        Self::spawn(url, name, jobs, &[], true, args, &[])
     }
 
-    fn spawn(url: &str, name: &str, jobs: usize, labels: &[&str], shared_cache: bool, args: &[&str]) -> Self {
+    /// As [`WorkerProc::start_args`], with environment variables.
+    pub fn start_env(url: &str, name: &str, jobs: usize, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(url, name, jobs, &[], true, args, env)
+    }
+
+    fn spawn(
+        url: &str,
+        name: &str,
+        jobs: usize,
+        labels: &[&str],
+        shared_cache: bool,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::Builder::new().prefix("baton-worker-").tempdir().expect("dir");
         let mut cmd = Command::new(baton_bin());
         cmd.args(["worker", "--nats", url, "--name", name, "--jobs", &jobs.to_string(), "--dir"])
@@ -44,6 +57,7 @@ impl WorkerProc {
         for l in labels {
             cmd.args(["--label", l]);
         }
+        cmd.envs(env.iter().copied());
         let log = std::fs::File::create(dir.path().join("worker.log")).expect("log");
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("start worker");
         Self { name: name.into(), child, dir }

@@ -9,6 +9,7 @@ mod artifacts;
 mod check;
 mod chromium;
 mod cluster;
+mod cluster_auth;
 mod cluster_coordinator;
 mod cluster_give_up;
 mod cluster_placement;

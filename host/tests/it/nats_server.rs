@@ -30,15 +30,60 @@ pub struct NatsServer {
     /// Set after the first start; a restart listens on the same port.
     port: u16,
     dir: tempfile::TempDir,
+    /// A configuration file (`-c`): TLS and users, see [`NatsServer::start_secure`].
+    config: Option<PathBuf>,
 }
 
 impl NatsServer {
     /// A server on a free loopback port with a fresh store directory.
     pub fn start() -> Self {
         let dir = tempfile::Builder::new().prefix("baton-nats-").tempdir().expect("tempdir");
-        let mut server = Self { child: None, port: 0, dir };
+        let mut server = Self { child: None, port: 0, dir, config: None };
         server.launch();
         server
+    }
+
+    /// A server as docs/cluster.md configures one: TLS with a certificate
+    /// for `localhost` signed by a CA made here (openssl), and two users,
+    /// `coordinator` (password `coordinator-pw`, everything) and `worker`
+    /// (password `worker-pw`, only what a worker does: it cannot submit
+    /// attempts, cancel them, listen on the run's subjects in the
+    /// coordinator's place, or delete streams). Clients without
+    /// credentials are refused.
+    pub fn start_secure() -> Self {
+        let dir = tempfile::Builder::new().prefix("baton-nats-").tempdir().expect("tempdir");
+        let d = dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl is needed for the TLS tests: run ./setup.sh --deps");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        openssl(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=baton test CA"]].concat());
+        openssl(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat());
+        std::fs::write(d.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("ext");
+        openssl(&[
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+            "server.pem", "-days", "2", "-extfile", "ext.cnf",
+        ]);
+        let config = d.join("server.conf");
+        std::fs::write(&config, secure_config(d)).expect("config");
+        let mut server = Self { child: None, port: 0, dir, config: Some(config) };
+        server.launch();
+        server
+    }
+
+    /// `tls://localhost:PORT` (a server from [`NatsServer::start_secure`]).
+    pub fn tls_url(&self) -> String {
+        format!("tls://localhost:{}", self.port)
+    }
+
+    /// The CA the TLS certificate of [`NatsServer::start_secure`] chains to.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -75,7 +120,11 @@ impl NatsServer {
             .append(true)
             .open(self.dir.path().join("server.log"))
             .expect("server log");
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(config) = &self.config {
+            cmd.arg("-c").arg(config);
+        }
+        let child = cmd
             .args(["-js", "-sd"])
             .arg(&store)
             .args(["-a", "127.0.0.1", "-p", &port, "--ports_file_dir"])
@@ -124,4 +173,35 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The configuration of [`NatsServer::start_secure`] (the one docs/cluster.md
+/// shows, with the test's files).
+fn secure_config(d: &std::path::Path) -> String {
+    format!(
+        r#"
+tls {{
+  cert_file: "{cert}"
+  key_file: "{key}"
+}}
+authorization {{
+  users = [
+    {{ user: coordinator, password: "coordinator-pw" }}
+    {{ user: worker, password: "worker-pw", permissions: {{
+        publish: {{
+          allow: [">"]
+          deny: ["baton.attempts.>", "baton.cancel.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.UPDATE.>",
+                 "$JS.API.STREAM.PURGE.BATON_ATTEMPTS", "$JS.API.CONSUMER.DELETE.>"]
+        }}
+        subscribe: {{
+          allow: [">"]
+          deny: ["baton.attempts.>", "baton.run.*.events", "baton.run.*.ask", "baton.run.*.secrets", "baton.run.*.log"]
+        }}
+    }} }}
+  ]
+}}
+"#,
+        cert = d.join("server.pem").display(),
+        key = d.join("server.key").display()
+    )
 }
