@@ -25,8 +25,9 @@ fi
 # wasi-libc and compiler-rt build the C stage plugins (wasm32-wasi);
 # docker-registry (a real OCI registry on loopback), skopeo (an outside
 # client), apache2-utils (`htpasswd -B`) and openssh-client (`ssh-keygen -Y`,
-# plugin signatures) serve the registry tests.
-APT_PACKAGES=(bubblewrap chromium clang lld wasi-libc libclang-rt-14-dev-wasm32 docker-registry skopeo apache2-utils openssh-client)
+# plugin signatures) serve the registry tests; openssl makes the CA and
+# certificate of the cluster tests' TLS NATS server.
+APT_PACKAGES=(bubblewrap chromium clang lld wasi-libc libclang-rt-14-dev-wasm32 docker-registry skopeo apache2-utils openssh-client openssl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

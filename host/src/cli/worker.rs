@@ -198,7 +198,10 @@ pub fn list(args: WorkersArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     if live.is_empty() {
-        println!("no live workers on {0} (start one with `baton worker --nats {0}`)", crate::cluster::connect::shown_url(&url));
+        println!(
+            "no live workers on {0} (start one with `baton worker --nats {0}`)",
+            crate::cluster::connect::shown_url(&url)
+        );
         return Ok(0);
     }
     println!("{:<24} {:>4} {:>7} {:>9}  LABELS", "NAME", "JOBS", "RUNNING", "HEARTBEAT");

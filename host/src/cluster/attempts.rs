@@ -104,7 +104,9 @@ fn signed_body(key: &str, state: &AttemptState) -> Vec<u8> {
 pub fn signed(key: &str, state: AttemptState, identity: &Identity) -> AttemptState {
     let sig = Some(identity.sign(context::END, &signed_body(key, &state)));
     match state {
-        AttemptState::Ended { worker, passed, outcome, log, .. } => AttemptState::Ended { worker, passed, outcome, log, sig },
+        AttemptState::Ended { worker, passed, outcome, log, .. } => {
+            AttemptState::Ended { worker, passed, outcome, log, sig }
+        }
         AttemptState::GivenUp { worker, reason, .. } => AttemptState::GivenUp { worker, reason, sig },
         other => other,
     }
@@ -242,7 +244,8 @@ impl Attempts {
         identity: &Identity,
     ) -> Result<u64, OwnershipError> {
         let passed = outcome == super::wire::WireOutcome::Succeeded;
-        let state = AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome), log, sig: None };
+        let state =
+            AttemptState::Ended { worker: lease.worker.clone(), passed, outcome: Some(outcome), log, sig: None };
         self.commit_state(lease, signed(&lease.key, state, identity)).await
     }
 

@@ -152,11 +152,7 @@ impl Blobs {
 
     /// Reads blob `digest` in pieces into `sink`; an error unless the
     /// bytes hash to the name.
-    async fn stream(
-        &self,
-        digest: &str,
-        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> Result<(), BlobError> {
+    async fn stream(&self, digest: &str, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<(), BlobError> {
         check_digest(digest)?;
         use async_nats::jetstream::object_store::GetErrorKind;
         let mut object = match self.store.get(digest).await {

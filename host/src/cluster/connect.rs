@@ -78,8 +78,7 @@ fn hosts(url: &str) -> Vec<String> {
 }
 
 fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Whether every server of `url` is spoken to over TLS.
@@ -123,7 +122,8 @@ pub fn shown_url(url: &str) -> String {
 pub async fn connect(url: &str) -> Result<(async_nats::Client, Security), ClusterError> {
     let shown = shown_url(url);
     check_transport(url, &shown)?;
-    let connect_error = |e: &dyn std::fmt::Display| ClusterError::Connect { url: shown.clone(), message: e.to_string() };
+    let connect_error =
+        |e: &dyn std::fmt::Display| ClusterError::Connect { url: shown.clone(), message: e.to_string() };
     let mut options = async_nats::ConnectOptions::new().name("baton").connection_timeout(Duration::from_secs(5));
     if let Some(ca) = ca() {
         if !ca.is_file() {
@@ -150,8 +150,7 @@ pub async fn connect(url: &str) -> Result<(async_nats::Client, Security), Cluste
         .map_err(|_| connect_error(&"no answer in 10 s"))?
         .map_err(|e| connect_error(&e))?;
     let info = client.server_info();
-    let security =
-        Security { auth_required: info.auth_required, loopback: hosts(url).iter().all(|h| is_loopback(h)) };
+    let security = Security { auth_required: info.auth_required, loopback: hosts(url).iter().all(|h| is_loopback(h)) };
     if !security.auth_required {
         if !security.loopback && !insecure() {
             return Err(ClusterError::Invalid(format!(

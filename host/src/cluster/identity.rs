@@ -83,8 +83,10 @@ pub fn verify(public: &str, context: &str, body: &[u8], sig: &str) -> Result<(),
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| "the pinned key is not an ed25519 public key".to_string())?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| "the pinned key is not an ed25519 public key".to_string())?;
-    let sig: [u8; 64] =
-        hex::decode(sig).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| "the signature is malformed".to_string())?;
+    let sig: [u8; 64] = hex::decode(sig)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "the signature is malformed".to_string())?;
     key.verify(&signed_bytes(context, body), &Signature::from_bytes(&sig))
         .map_err(|_| "the signature does not verify".to_string())
 }

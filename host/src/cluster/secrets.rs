@@ -123,10 +123,7 @@ impl Worker {
                         return Ok(Secrets::new(values));
                     }
                     Ok(SecretsAnswer::Refused(why)) => {
-                        return Err(format!(
-                            "the coordinator refused the secrets: {}",
-                            crate::text::escape_text(&why)
-                        ));
+                        return Err(format!("the coordinator refused the secrets: {}", crate::text::escape_text(&why)));
                     }
                     Ok(SecretsAnswer::Later) => {}
                     Err(_) => return Err("the coordinator's answer about secrets is unreadable".into()),

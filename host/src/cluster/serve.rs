@@ -15,9 +15,9 @@ use futures_util::StreamExt;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::attempts::{AttemptState, Lease, OwnershipError};
+use super::identity::{Identity, context};
 use super::queue::{AttemptMsg, Delivery};
 use super::wire::{WireOutcome, WorkerEvent, cancel_subject, events_subject};
-use super::identity::{Identity, context};
 use super::workers::{Accept, BEAT_EVERY, Heartbeat};
 use super::{Cluster, ClusterError};
 use crate::executor::{Attempt, AttemptOutcome, Event, Executor, FailureKind, PluginRef, Reporter};
@@ -256,9 +256,8 @@ impl Worker {
         let log_file = self.dir.join("runs").join(&msg.run).join("logs").join(format!("{id}.log"));
         let log = self.cluster.blobs.put_file(&log_file, None).await.ok();
         // Through a short server outage (a restart), the commit is tried again.
-        let commit = || {
-            self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome), log.clone(), &self.identity)
-        };
+        let commit =
+            || self.cluster.attempts.commit_outcome(&lease, WireOutcome::from(&outcome), log.clone(), &self.identity);
         let mut committed = commit().await;
         for _ in 0..30 {
             if !matches!(committed, Err(OwnershipError::Cluster(_))) {

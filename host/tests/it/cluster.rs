@@ -81,7 +81,10 @@ fn a_revoked_attempt_refuses_the_stale_workers_late_result() {
         let lease_b = b.attempts.claim(&next, "wb").await.expect("wb claims");
         b.attempts.commit(&lease_b, true).await.expect("wb commits");
         let (state, _) = a.attempts.state(&next).await.expect("state").expect("ended");
-        assert_eq!(state, AttemptState::Ended { worker: "wb".into(), passed: true, outcome: None, log: None, sig: None });
+        assert_eq!(
+            state,
+            AttemptState::Ended { worker: "wb".into(), passed: true, outcome: None, log: None, sig: None }
+        );
 
         // A commit that lands first wins over a revocation based on the older revision.
         let third = attempt_key("run-1", 5, 1).expect("key");

@@ -72,7 +72,8 @@ with = {{ run = "echo fine" }}
             let client = async_nats::connect(&url).await.expect("connect");
             let js = async_nats::jetstream::new(client.clone());
             let kv = js.get_key_value("baton_attempts").await.expect("attempts bucket");
-            let ended = json!({ "state": "ended", "worker": "w1", "passed": true, "outcome": { "outcome": "succeeded" } });
+            let ended =
+                json!({ "state": "ended", "worker": "w1", "passed": true, "outcome": { "outcome": "succeeded" } });
             kv.put(&key, ended.to_string().into()).await.expect("forge the end");
             let event = json!({ "event": "ended", "key": key, "worker": "w1", "outcome": { "outcome": "succeeded" }, "tail": [] });
             client.publish(format!("baton.run.{run_id}.events"), event.to_string().into()).await.expect("event");
@@ -86,7 +87,10 @@ with = {{ run = "echo fine" }}
             // An ask (a signal) in w1's name, unsigned and signed by the wrong key.
             let ask = json!({ "key": key, "ask": { "kind": "emit", "name": "x" } }).to_string();
             let unsigned = client.request(format!("baton.run.{run_id}.ask"), ask.clone().into()).await.expect("ask");
-            assert_eq!(String::from_utf8_lossy(&unsigned.payload), r#"{"answer":"refused","value":"not a signed message"}"#);
+            assert_eq!(
+                String::from_utf8_lossy(&unsigned.payload),
+                r#"{"answer":"refused","value":"not a signed message"}"#
+            );
             let forged = serde_json::to_vec(&mallory.envelope("w1", "baton-ask", ask.into_bytes())).expect("json");
             let forged = client.request(format!("baton.run.{run_id}.ask"), forged.into()).await.expect("ask");
             assert_eq!(
@@ -284,7 +288,8 @@ with = { ops = [{ op = "print", text = "hi" }] }
         .expect("start baton run");
     let stderr = || std::fs::read_to_string(err_file.path()).unwrap_or_default();
     // Only an untrusted worker is live: the trusted boards wait, and say why.
-    let waits = "has trusted steps and waits for a worker that accepts them: the live workers do not (wu (--accept untrusted))";
+    let waits =
+        "has trusted steps and waits for a worker that accepts them: the live workers do not (wu (--accept untrusted))";
     wait_until("the trusted boards to say why they wait", || stderr().contains(waits));
     wait_until("the untrusted boards to pass on wu", || wu.passed().len() == 2);
     let wt = WorkerProc::start_args(&url, "wt", 2, &["--accept", "trusted"]);
