@@ -58,7 +58,7 @@ pub(super) struct Inner {
     /// What each step's passing attempt asked and published (replays get the same answers).
     pub(super) asked: Mutex<HashMap<usize, super::recover::Asked>>,
     /// Replays running, by key: their step, their worker and who waits for their end.
-    pub(super) replays: Mutex<HashMap<String, (usize, String, oneshot::Sender<bool>)>>,
+    pub(super) replays: Mutex<HashMap<String, Replay>>,
     /// Per worker: its public key, pinned for this run (see [`super::pinning`]).
     pub(super) pinned: Mutex<HashMap<String, String>>,
     /// Messages refused so far (see [`Inner::refused`]).
@@ -75,6 +75,9 @@ pub(super) struct Inner {
     /// What happened that no attempt shows, for the report (see [`Inner::note`]).
     notes: Mutex<Vec<String>>,
 }
+
+/// A replay running: its step, its worker, and who waits for its end.
+pub(super) type Replay = (usize, String, oneshot::Sender<bool>);
 
 /// What the coordinator's run keeps on its own machine.
 pub struct RunLocal {
