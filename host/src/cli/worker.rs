@@ -204,11 +204,12 @@ pub fn list(args: WorkersArgs) -> anyhow::Result<u8> {
         );
         return Ok(0);
     }
-    println!("{:<24} {:>4} {:>7} {:>9}  LABELS", "NAME", "JOBS", "RUNNING", "HEARTBEAT");
+    println!("{:<24} {:>4} {:>7} {:>9}  {:<9}  LABELS", "NAME", "JOBS", "RUNNING", "HEARTBEAT", "ACCEPTS");
     for w in &live {
         let labels: Vec<String> = w.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let age = format!("{:.1}s ago", w.age().as_secs_f64());
-        let line = format!("{:<24} {:>4} {:>7} {:>9}  {}", w.name, w.jobs, w.running.len(), age, labels.join(","));
+        let (running, accepts) = (w.running.len(), w.accept.as_str());
+        let line = format!("{:<24} {:>4} {running:>7} {age:>9}  {accepts:<9}  {}", w.name, w.jobs, labels.join(","));
         println!("{}", escape_text(&line));
     }
     Ok(0)
