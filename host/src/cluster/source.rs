@@ -32,7 +32,9 @@ pub const KEEP: usize = 4;
 
 /// The project directory `dir` as a tar, without its `.baton/`.
 pub fn pack(dir: &Path) -> Result<Vec<u8>, String> {
-    pack_leaving_out(dir, &[".baton"])
+    let mut bytes = Vec::new();
+    pack_leaving_out(dir, &[".baton"], &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Whether the copy at `dir` still packs to `hex` (the sha256 it was
@@ -40,15 +42,15 @@ pub fn pack(dir: &Path) -> Result<Vec<u8>, String> {
 /// other than "executable" and times are not packed, so making the copy
 /// read-only does not count as a change.
 fn unchanged(dir: &Path, hex: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    pack_leaving_out(dir, &[]).is_ok_and(|tar| hex::encode(Sha256::digest(&tar)) == hex)
+    pack_leaving_out(dir, &[], std::io::sink()).is_ok_and(|digest| digest.strip_prefix("sha256:") == Some(hex))
 }
 
-fn pack_leaving_out(dir: &Path, leave_out: &[&str]) -> Result<Vec<u8>, String> {
+/// Packs `dir` (without `leave_out`) into `out`, as it goes (never whole in
+/// memory unless `out` is); its digest.
+fn pack_leaving_out(dir: &Path, leave_out: &[&str], out: impl std::io::Write) -> Result<String, String> {
     let shown = dir.display();
     let top = Dir::open_ambient_dir(dir, ambient_authority()).map_err(|e| format!("cannot open {shown}: {e}"))?;
-    let mut bytes = Vec::new();
-    let mut blob = Blob::new(&mut bytes, SRC_LIMIT);
+    let mut blob = Blob::new(out, SRC_LIMIT);
     let over = |e: String| {
         if e.contains("artifact_limit") {
             format!(
@@ -61,25 +63,31 @@ fn pack_leaving_out(dir: &Path, leave_out: &[&str]) -> Result<Vec<u8>, String> {
     };
     tar_write::write_tree(top, Path::new(""), &mut blob, &Job::new(SRC_LIMIT), leave_out)
         .map_err(|e| over(e.to_string()))?;
-    blob.finish().map_err(|e| e.to_string())?;
-    Ok(bytes)
+    let (digest, _) = blob.finish().map_err(|e| e.to_string())?;
+    Ok(digest)
 }
 
 /// Packs the project `dir` and puts it in the object store: its digest, or
 /// `None` (said on stderr) when it cannot be packed.
 pub(super) async fn put(cluster: &super::Cluster, dir: &Path) -> Result<Option<String>, super::ClusterError> {
     let t0 = std::time::Instant::now();
-    let tar = match pack(dir) {
-        Ok(tar) => tar,
+    // Through a temporary file, streamed: a project of up to 256 MiB is
+    // never whole in the coordinator's memory.
+    let packed = tempfile::NamedTempFile::new().map_err(|e| format!("cannot create a temporary file: {e}")).and_then(
+        |mut tmp| pack_leaving_out(dir, &[".baton"], std::io::BufWriter::new(tmp.as_file_mut())).map(|d| (tmp, d)),
+    );
+    let (tmp, expected) = match packed {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("baton: steps on workers get no /src: {e}");
             return Ok(None);
         }
     };
-    let digest = cluster.blobs.put(&tar).await?;
+    let digest = cluster.blobs.put_file(tmp.path(), Some(&expected)).await?;
     if std::env::var_os(crate::env_vars::TIMING).is_some() {
         let ms = t0.elapsed().as_secs_f64() * 1e3;
-        eprintln!("baton timing: /src for workers: {} packed and stored in {ms:.1}ms", Size(tar.len() as u64));
+        let size = std::fs::metadata(tmp.path()).map_or(0, |m| m.len());
+        eprintln!("baton timing: /src for workers: {} packed and stored in {ms:.1}ms", Size(size));
     }
     Ok(Some(digest))
 }
@@ -118,22 +126,35 @@ impl Worker {
             let _ = std::fs::remove_dir_all(&aside);
             lock(&self.src_checked).remove(hex);
         }
-        let bytes = self.cluster.blobs.get(digest).await.map_err(|e| format!("/src refused: {e}"))?;
-        let bad = |e: crate::storage::artifacts::StoreError| format!("/src refused: {e}");
-        tar_read::check(&bytes[..]).map_err(bad)?;
         std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".unpacking-")
-            .tempdir_in(&root)
-            .map_err(|e| format!("cannot create a directory in {}: {e}", root.display()))?;
-        let target = Dir::open_ambient_dir(tmp.path(), ambient_authority()).map_err(|e| e.to_string())?;
-        tar_read::unpack(&bytes[..], &target, &Cancel::default()).map_err(bad)?;
-        read_only(tmp.path(), true);
-        std::fs::rename(tmp.keep(), &dest).map_err(|e| format!("cannot move /src into {}: {e}", dest.display()))?;
+        // Fetched into a file (streamed, verified), checked, then unpacked from it.
+        let tar = root.join(format!(".fetching-{hex}-{}", std::process::id()));
+        self.cluster.blobs.get_to_file(digest, &tar).await.map_err(|e| format!("/src refused: {e}"))?;
+        let unpacked = unpack_src(&tar, &root, &dest);
+        let _ = std::fs::remove_file(&tar);
+        unpacked?;
         self.src_checked_for(hex, run);
         prune(&root, KEEP);
         Ok(dest)
     }
+}
+
+/// Checks the tar at `tar` and unpacks it, read-only, at `dest` (under `root`).
+fn unpack_src(tar: &Path, root: &Path, dest: &Path) -> Result<(), String> {
+    let bad = |e: crate::storage::artifacts::StoreError| format!("/src refused: {e}");
+    let open = || {
+        std::fs::File::open(tar).map(std::io::BufReader::new).map_err(|e| format!("cannot read {}: {e}", tar.display()))
+    };
+    tar_read::check(open()?).map_err(bad)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".unpacking-")
+        .tempdir_in(root)
+        .map_err(|e| format!("cannot create a directory in {}: {e}", root.display()))?;
+    let target = Dir::open_ambient_dir(tmp.path(), ambient_authority()).map_err(|e| e.to_string())?;
+    tar_read::unpack(open()?, &target, &Cancel::default()).map_err(bad)?;
+    read_only(tmp.path(), true);
+    std::fs::rename(tmp.keep(), dest).map_err(|e| format!("cannot move /src into {}: {e}", dest.display()))?;
+    Ok(())
 }
 
 impl Worker {
