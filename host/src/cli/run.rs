@@ -100,6 +100,14 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let stages = plan.steps.len();
     let wasm_stack = plan.wasm_stack as usize;
     let timing_ref = &mut timing;
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    // Held here too: the run is not cancelled if the watcher cannot start.
+    let cancel_tx = Arc::new(cancel_tx);
+    let _held = cancel_tx.clone();
+    super::stop_signals::watch(move || {
+        eprintln!("\nbaton: cancelling; `always` steps still run (interrupt again to exit at once)");
+        let _ = cancel_tx.send(true);
+    });
     let result = rt.block_on(async move {
         let timing = timing_ref;
         let runtime = Arc::new(
@@ -107,8 +115,6 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
                 .map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?,
         );
         timing.phase("engine");
-        let (cancel_tx, cancel_rx) = watch::channel(false);
-        tokio::spawn(watch_signals(cancel_tx));
         let observer = progress::observer(out);
         // The scheduler runs on a worker thread, not on this one: the attempts
         // it spawns then start on the same worker's queue, and their ends
@@ -116,6 +122,10 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         let run = tokio::spawn(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx));
         Ok::<_, anyhow::Error>(run.await?)
     });
+    // Nothing of the run may keep baton alive once it has ended: a blocking
+    // thread still stuck in the kernel (whatever put it there) is left
+    // behind instead of waited for, and ends with the process.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
     crate::sandbox::cgroup::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
     let report = match result? {
@@ -160,28 +170,3 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     })
 }
 
-/// First SIGINT/SIGTERM: cancel cleanly. Second: kill every process and exit.
-async fn watch_signals(cancel: watch::Sender<bool>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        return;
-    };
-    let mut count = 0;
-    loop {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        count += 1;
-        if count == 1 {
-            eprintln!("\nbaton: cancelling; `always` steps still run (interrupt again to exit at once)");
-            let _ = cancel.send(true);
-        } else {
-            eprintln!("\nbaton: exiting now");
-            crate::runtime::host::process::kill_everything();
-            crate::sandbox::cgroup::cleanup_cgroups();
-            crate::sandbox::scratch::cleanup();
-            std::process::exit(130);
-        }
-    }
-}

@@ -102,15 +102,22 @@ pub fn main(args: WorkerArgs) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let beat = Heartbeat { name, labels, jobs, running: Vec::new(), at_ms: 0 };
     let result = rt.block_on(serve(url, beat, dir, args.give_up_after));
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
     crate::sandbox::cgroup::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
     result
 }
 
 async fn serve(url: String, beat: Heartbeat, dir: PathBuf, give_up_after: std::time::Duration) -> anyhow::Result<u8> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    // On a thread of its own: a second signal ends the worker even when
+    // every runtime thread is stuck.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // Held here too: the worker does not stop if the watcher cannot start.
+    let stop_tx = std::sync::Arc::new(stop_tx);
+    let _held = stop_tx.clone();
+    super::stop_signals::watch(move || {
+        let _ = stop_tx.send(true);
+    });
     let cluster = Cluster::connect(&url).await?;
     if cluster.workers.live().await?.iter().any(|w| w.name == beat.name) {
         anyhow::bail!("a live worker named `{}` already beats on {url}: choose another --name", beat.name);
@@ -125,10 +132,7 @@ async fn serve(url: String, beat: Heartbeat, dir: PathBuf, give_up_after: std::t
     );
     let name = beat.name.clone();
     let stop = async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+        let _ = stop_rx.wait_for(|stopped| *stopped).await;
     };
     crate::cluster::serve::serve(cluster, beat, dir, give_up_after, stop).await?;
     eprintln!("worker {name} left");

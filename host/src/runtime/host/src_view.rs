@@ -141,23 +141,27 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
                     return Ok((Err(ErrorCode::NoEntry),));
                 }
                 let src = guarded(state, &fd)?;
-                let mut view = state.filesystem();
-                match HostDescriptor::open_at(&mut view, fd, pflags, path, oflags, flags).await {
-                    Ok(new) => {
-                        let Some(src) = src else {
-                            store.data_mut().mark(new.rep(), false);
-                            return Ok((Ok(new),));
-                        };
-                        // Through a symlink: judged by where it really is.
-                        if real_path(view.table.get(&new)?).is_some_and(|real| src.hides(&real)) {
-                            drop(view.table.delete(new)?);
-                            return Ok((Err(ErrorCode::NoEntry),));
-                        }
-                        store.data_mut().mark(new.rep(), true);
-                        Ok((Ok(new),))
-                    }
-                    Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                // Never wasmtime-wasi's own open: it would block this thread
+                // on a FIFO (see `open_at`).
+                let opened = match state.table.get(&fd)? {
+                    Descriptor::Dir(d) => super::open_at::open(d, pflags, &path, oflags, flags),
+                    Descriptor::File(_) => Err(ErrorCode::NotDirectory),
+                };
+                let new = match opened {
+                    Ok(d) => state.table.push(d)?,
+                    Err(e) => return Ok((Err(e),)),
+                };
+                let Some(src) = src else {
+                    state.mark(new.rep(), false);
+                    return Ok((Ok(new),));
+                };
+                // Through a symlink: judged by where it really is.
+                if real_path(state.table.get(&new)?).is_some_and(|real| src.hides(&real)) {
+                    drop(state.table.delete(new)?);
+                    return Ok((Err(ErrorCode::NoEntry),));
                 }
+                state.mark(new.rep(), true);
+                Ok((Ok(new),))
             })
         },
     )?;

@@ -1,0 +1,95 @@
+//! Attacks on the host from one machine's steps (issue 20): what a stage or
+//! its processes can plant to hang, wedge or exhaust baton. Each runs next to
+//! a healthy step and asserts that baton ends on its own, within a bound, and
+//! says what happened; a baton that hangs is killed by the test and fails it.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Pipeline, Run};
+
+/// Waits for `child` at most `limit`; kills it and fails the test if it is
+/// still running then (the attacks below used to hang baton for ever).
+fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Run {
+    let t0 = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return Run::from_output(child.wait_with_output().expect("output"));
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("{what}: baton still running after {limit:?}; stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `baton run --json <args>` in `p`, bounded by `limit`.
+fn run_bounded(p: &Pipeline, args: &[&str], limit: Duration) -> Run {
+    let child = p
+        .baton()
+        .arg("run")
+        .arg("--json")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn baton");
+    wait_bounded(child, limit, "run")
+}
+
+/// Steps `fifo.<trust>` that make FIFOs with a process and open them from
+/// the stage, for reading and for writing, and a healthy step beside them.
+fn fifo_pipeline() -> Pipeline {
+    let mut toml = String::from(
+        r#"
+[plugins]
+probe = "{probe}"
+[policy]
+spawn = ["sh"]
+[policy.untrusted]
+spawn = ["sh"]
+
+[[boards.ok.steps]]
+name = "healthy"
+plugin = "probe"
+with = { ops = [{ op = "write", path = "fine.txt", text = "fine" }, { op = "read", path = "fine.txt", expect = "fine" }] }
+"#,
+    );
+    for trust in ["untrusted", "trusted"] {
+        for (name, op) in [("read", r#"{ op = "read", path = "trap" }"#), ("write", r#"{ op = "write", path = "trap", text = "x" }"#)]
+        {
+            toml += &format!(
+                r#"
+[[boards.{trust}.steps]]
+name = "{name}"
+plugin = "probe"
+trust = "{trust}"
+after = []
+on_failure = "continue"
+timeout = "30s"
+with = {{ ops = [{{ op = "run", program = "sh", args = ["-c", "rm -f trap; mkfifo trap"] }}, {op}] }}
+"#
+            );
+        }
+    }
+    Pipeline::new(&toml)
+}
+
+#[test]
+fn a_stage_that_opens_a_fifo_is_refused_at_once_and_baton_ends() {
+    let p = fifo_pipeline();
+    // One job: a blocked worker thread would have been the whole runtime.
+    let r = run_bounded(&p, &["--jobs", "1"], Duration::from_secs(90));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_status("ok", &["ok.healthy"]);
+    for trust in ["untrusted", "trusted"] {
+        for op in ["read", "write"] {
+            let id = format!("{trust}.{op}");
+            let e = r.error(&id);
+            assert!(e.starts_with(&format!("{op} trap: ")), "{id} refused by the open, not by a timeout: {e:?}");
+            assert!(!e.contains("timed out"), "{id}: {e}");
+        }
+    }
+}
