@@ -24,7 +24,7 @@ use crate::env_vars;
 use crate::plan::Trust;
 use crate::plan::policy::StepPolicy;
 use crate::sandbox::cgroup::PidsCgroup;
-use crate::sandbox::identity::{Identity, hand_over};
+use crate::sandbox::identity::Identity;
 use crate::sandbox::staging::Staging;
 
 /// Read-only system paths visible inside the confinement (when present).
@@ -219,11 +219,9 @@ impl Confinement {
     /// An untrusted process, confined; refused without bubblewrap.
     fn untrusted(&self, policy: &StepPolicy, spec: &Spec<'_>) -> Result<Launch, String> {
         let bwrap = self.bwrap.as_ref().map_err(Clone::clone)?;
+        // The workspace was handed to this identity before (see
+        // `identity::hand_over_off_runtime`): off the runtime's threads.
         let identity = Identity::for_sandbox()?;
-        if let Some(who) = identity {
-            hand_over(spec.workspace, who)
-                .map_err(|e| format!("cannot hand the workspace to the sandbox user {}: {e}", who.uid))?;
-        }
         let tmp = policy.memory.max(16 << 20);
         let shm = (policy.memory / 4).max(1 << 20);
         let mut a = Args::default();

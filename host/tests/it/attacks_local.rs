@@ -93,3 +93,44 @@ fn a_stage_that_opens_a_fifo_is_refused_at_once_and_baton_ends() {
         }
     }
 }
+
+#[test]
+fn untrusted_spawns_hold_while_a_background_process_churns_temporary_files() {
+    // Before each untrusted process the workspace is handed to the sandbox
+    // user (as root): an entry removed during that walk used to fail the
+    // spawn ("cannot hand the workspace to the sandbox user 65534: No such
+    // file or directory").
+    let mut runs = String::new();
+    for i in 0..40 {
+        runs += &format!(r#"  {{ op = "run", program = "sh", args = ["-c", "echo {i} > out{i}"] }},"#);
+        runs.push('\n');
+    }
+    let p = Pipeline::new(&format!(
+        r#"
+[plugins]
+probe = "{{probe}}"
+[policy.untrusted]
+spawn = ["sh"]
+
+[[boards.ok.steps]]
+name = "healthy"
+plugin = "probe"
+with = {{ ops = [{{ op = "write", path = "fine.txt", text = "fine" }}] }}
+
+[[boards.try.steps]]
+name = "churn"
+plugin = "probe"
+trust = "untrusted"
+timeout = "120s"
+with = {{ ops = [
+  {{ op = "run", program = "sh", args = ["-c", "mkdir -p many; for i in $(seq 2000); do : > many/f$i; done"] }},
+  {{ op = "spawn", id = "bg", program = "sh", args = ["-c", "while :; do for i in 1 2 3 4 5 6 7 8; do mkdir -p d$i; : > d$i/t; : > t$i; rm -rf t$i d$i; done; done"] }},
+{runs}  {{ op = "kill", id = "bg" }},
+] }}
+"#
+    ));
+    let r = run_bounded(&p, &[], Duration::from_secs(240));
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("try.churn"));
+    r.assert_status("ok", &["ok.healthy", "try.churn"]);
+    assert_eq!(std::fs::read_to_string(p.workspace("try").join("out39")).expect("out39"), "39\n");
+}

@@ -348,8 +348,28 @@ fn shell_words(program: &str, args: &[String]) -> String {
 
 // ---------------------------------------------------------------- WIT
 
+/// Before an untrusted process starts as the sandbox user (baton is root),
+/// the workspace is handed to that user: on a blocking thread, stopped if
+/// the attempt ends meanwhile (see `identity::hand_over_off_runtime`).
+async fn hand_over_workspace(ctx: &StepContext, cmd: &Command) -> Result<(), ProcessError> {
+    if ctx.policy.trust != crate::plan::Trust::Untrusted || !spawn_allowed(&ctx.policy.spawn, &cmd.program) {
+        return Ok(());
+    }
+    // An invalid sandbox identity is reported by the launch itself.
+    let Ok(Some(who)) = crate::sandbox::identity::Identity::for_sandbox() else {
+        return Ok(());
+    };
+    crate::sandbox::identity::hand_over_off_runtime(&ctx.workspace, who).await.map(drop).map_err(|e| {
+        ProcessError::Failed(format!(
+            "cannot confine `{}` for untrusted step {}: cannot hand the workspace to the sandbox user {}: {e}",
+            cmd.program, ctx.id, who.uid
+        ))
+    })
+}
+
 /// [`start`], remembering a denial on the attempt (its failure is not retried).
-fn start_noting_denial(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessError> {
+async fn start_noting_denial(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessError> {
+    hand_over_workspace(ctx, &cmd).await?;
     let started = start(ctx, cmd);
     if let Err(ProcessError::Denied(_)) = &started {
         ctx.denied.store(true, Ordering::Relaxed);
@@ -359,12 +379,12 @@ fn start_noting_denial(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, P
 
 impl Host for StepState {
     async fn run(&mut self, cmd: Command) -> Result<Output, ProcessTrap> {
-        let mut child = start_noting_denial(&self.ctx, cmd)?;
+        let mut child = start_noting_denial(&self.ctx, cmd).await?;
         Ok(child.wait().await)
     }
 
     async fn spawn(&mut self, cmd: Command) -> Result<Resource<ChildHandle>, ProcessTrap> {
-        let child = start_noting_denial(&self.ctx, cmd)?;
+        let child = start_noting_denial(&self.ctx, cmd).await?;
         let handle = self.table.push(child).map_err(|e| ProcessError::Limit(format!("too many open handles: {e}")))?;
         Ok(handle)
     }
