@@ -65,6 +65,12 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let Some(mut plan) = load_plan(&file) else {
         return Ok(2);
     };
+    // Secrets and registry credentials leave baton's environment before any
+    // thread starts: a process that reads `/proc/<baton>/environ` finds none.
+    let withheld = plan.steps.iter().flat_map(|s| s.policy.secrets.iter().map(String::as_str));
+    let registry = [crate::env_vars::REGISTRY_PASSWORD, crate::env_vars::REGISTRY_TOKEN];
+    // SAFETY: no thread has been started yet (the runtime is built below).
+    unsafe { crate::env_vars::withhold(withheld.chain(registry)) };
     if args.jobs == Some(0) {
         eprintln!("error: --jobs must be at least 1");
         return Ok(2);

@@ -134,3 +134,34 @@ with = {{ ops = [
     r.assert_status("ok", &["ok.healthy", "try.churn"]);
     assert_eq!(std::fs::read_to_string(p.workspace("try").join("out39")).expect("out39"), "39\n");
 }
+
+#[test]
+fn a_trusted_process_cannot_uncover_the_host_proc_and_baton_holds_no_secret_in_its_environment() {
+    // A trusted process is root in baton's pid namespace: `umount /proc`
+    // used to uncover the host's, where `/proc/<baton>/environ` lists every
+    // variable baton was given (all steps' secrets, registry passwords).
+    let p = Pipeline::new(
+        r#"
+[plugins]
+probe = "{probe}"
+[policy]
+spawn = ["sh"]
+
+[[boards.ok.steps]]
+name = "healthy"
+plugin = "probe"
+secrets = ["BATON_TEST_SECRET"]
+with = { ops = [{ op = "run", program = "sh", args = ["-c", "test \"$BATON_TEST_SECRET\" = s3cr3t-value-for-the-healthy-step && echo given"], expect_stdout = "given\n" }] }
+
+[[boards.a.steps]]
+name = "snoop"
+plugin = "probe"
+with = { ops = [
+  { op = "run", program = "sh", args = ["-c", "umount /proc 2>/dev/null && echo UNMOUNTED; umount -l /proc 2>/dev/null && echo DETACHED; mount -t proc proc /mnt 2>/dev/null && echo MOUNTED; unshare -Urm --mount-proc sh -c 'umount /proc 2>/dev/null && echo NESTED' 2>/dev/null; cat /proc/[0-9]*/environ /mnt/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c -e BATON_TEST_CANARY -e s3cr3t; exit 0"], expect_stdout = "0\n" },
+] }
+"#,
+    );
+    let r = p.run_env(&[("BATON_TEST_CANARY", "canary-value"), ("BATON_TEST_SECRET", "s3cr3t-value-for-the-healthy-step")], &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("a.snoop"));
+    r.assert_status("ok", &["ok.healthy", "a.snoop"]);
+}

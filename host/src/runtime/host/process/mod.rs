@@ -274,7 +274,7 @@ fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>
         vec![("PATH".to_string(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()))];
     env.extend(step_variables(ctx));
     for name in &ctx.policy.env {
-        if let Ok(v) = std::env::var(name) {
+        if let Ok(v) = crate::env_vars::var(name) {
             env.push((name.clone(), v));
         }
     }
