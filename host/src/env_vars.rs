@@ -84,10 +84,24 @@ pub unsafe fn withhold<'a>(names: impl IntoIterator<Item = &'a str>) {
         if name.is_empty() || name.contains(['=', '\0']) || held.iter().any(|(n, _)| n == name) {
             continue;
         }
-        if let Some(v) = std::env::var_os(name) {
-            held.push((name.to_string(), v));
-            // SAFETY: the caller guarantees no other thread uses the environment.
-            unsafe { std::env::remove_var(name) };
+        let Ok(c_name) = std::ffi::CString::new(name) else { continue };
+        // SAFETY: the caller guarantees no other thread uses the
+        // environment; `getenv`'s answer is a NUL-terminated string that
+        // `unsetenv` leaves in place (glibc never frees it).
+        unsafe {
+            let value = libc::getenv(c_name.as_ptr());
+            if value.is_null() {
+                continue;
+            }
+            let len = libc::strlen(value);
+            let bytes = std::slice::from_raw_parts(value.cast::<u8>(), len).to_vec();
+            held.push((name.to_string(), std::os::unix::ffi::OsStringExt::from_vec(bytes)));
+            std::env::remove_var(name);
+            // `/proc/<pid>/environ` shows the block the process started
+            // with, not the current list: the value is wiped where it lies.
+            for i in 0..len {
+                std::ptr::write_volatile(value.add(i), 0);
+            }
         }
     }
 }

@@ -165,3 +165,53 @@ with = { ops = [
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("a.snoop"));
     r.assert_status("ok", &["ok.healthy", "a.snoop"]);
 }
+
+#[test]
+fn baton_own_environment_holds_no_secret_while_steps_run() {
+    let p = Pipeline::new(
+        r#"
+[plugins]
+probe = "{probe}"
+[policy]
+spawn = ["sh"]
+
+[[boards.a.steps]]
+name = "uses"
+plugin = "probe"
+secrets = ["BATON_TEST_SECRET"]
+with = { ops = [{ op = "run", program = "sh", args = ["-c", "test -n \"$BATON_TEST_SECRET\" && touch started && sleep 3"] }] }
+"#,
+    );
+    let child = p
+        .baton()
+        .env("BATON_TEST_SECRET", "s3cr3t-in-the-environment")
+        .env("BATON_REGISTRY_PASSWORD", "registry-password-value")
+        .env("BATON_TEST_CANARY", "canary-value")
+        .args(["run", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn baton");
+    let environ = format!("/proc/{}/environ", child.id());
+    let started = p.dir().join(".baton");
+    let t0 = Instant::now();
+    // Once the step's process runs, baton has read its secrets.
+    let seen = loop {
+        let running = std::fs::read_dir(started.join("runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| run.path().join("ws/a/started").exists());
+        if running {
+            break std::fs::read(&environ).expect("environ");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "the step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let seen = String::from_utf8_lossy(&seen).into_owned();
+    let r = wait_bounded(child, Duration::from_secs(60), "run");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(seen.contains("BATON_TEST_CANARY=canary-value"), "the environment was read");
+    assert!(!seen.contains("s3cr3t"), "no step secret in baton's environment");
+    assert!(!seen.contains("registry-password-value"), "no registry password in baton's environment");
+}
