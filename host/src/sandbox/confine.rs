@@ -55,6 +55,8 @@ pub struct Confinement {
     /// How trusted process trees get their pid namespace, found at the
     /// first trusted process.
     trusted: std::sync::Arc<std::sync::OnceLock<PidNamespace>>,
+    /// The `.baton` directories of each project, covered under `/src`.
+    state_dirs: crate::sandbox::state_dirs::StateDirs,
 }
 
 /// The means of a pid namespace for trusted processes.
@@ -119,7 +121,7 @@ impl Confinement {
                     .to_string()
             }),
         };
-        Self { bwrap, trusted: Default::default() }
+        Self { bwrap, trusted: Default::default(), state_dirs: Default::default() }
     }
 
     fn pid_namespace(&self) -> &PidNamespace {
@@ -247,11 +249,13 @@ impl Confinement {
         if let Some(src) = spec.src {
             let from = reachable(src, "the project directory")?;
             a.path("--ro-bind", &from, Path::new("/src"));
-            // The run's state is covered by an empty read-only directory. A
-            // copy of the project without one (a worker's `/src`, unpacked
-            // read-only) has nothing to cover, and no place to mount on.
-            if src.join(".baton").symlink_metadata().is_ok() {
-                a.push(&["--tmpfs", "/src/.baton", "--remount-ro", "/src/.baton"]);
+            // Every run state under the project (this pipeline's, and any
+            // other's in a monorepo) is covered by an empty read-only
+            // directory. A copy of the project without one (a worker's
+            // `/src`, unpacked read-only) has nothing to cover.
+            for rel in self.state_dirs.under(src).iter() {
+                let at = Path::new("/src").join(rel);
+                a.0.extend(["--tmpfs".into(), at.clone().into(), "--remount-ro".into(), at.into()]);
             }
         }
         let from = reachable(spec.workspace, "the workspace")?;

@@ -215,3 +215,56 @@ with = { ops = [{ op = "run", program = "sh", args = ["-c", "test -n \"$BATON_TE
     assert!(!seen.contains("s3cr3t"), "no step secret in baton's environment");
     assert!(!seen.contains("registry-password-value"), "no registry password in baton's environment");
 }
+
+#[test]
+fn no_pipeline_state_under_the_project_is_readable_through_src() {
+    // A monorepo: a sub-pipeline's run left a credentials file in its
+    // workspace, under `sub/.baton/`.
+    let p = Pipeline::new(
+        r#"
+[plugins]
+probe = "{probe}"
+[policy]
+spawn = ["sh"]
+[policy.untrusted]
+spawn = ["sh"]
+
+[[boards.ok.steps]]
+name = "healthy"
+plugin = "probe"
+with = { ops = [{ op = "read", path = "/src/sub/keep.txt", expect = "kept" }] }
+
+[[boards.try.steps]]
+name = "snoop"
+plugin = "probe"
+trust = "untrusted"
+with = { ops = [
+  { op = "missing", path = "/src/sub/.baton/runs/r1/ws/b/creds.txt" },
+  { op = "missing", path = "/src/a/b/.baton" },
+  { op = "ls", path = "/src/sub", expect = ["keep.txt"] },
+  { op = "run", program = "sh", args = ["-c", "cat /src/sub/.baton/runs/r1/ws/b/creds.txt /src/a/b/.baton/x 2>/dev/null; ls -A /src/sub /src/sub/.baton /src/a/b/.baton"], expect_stdout = "/src/a/b/.baton:\n\n/src/sub:\n.baton\nkeep.txt\n\n/src/sub/.baton:\n" },
+] }
+
+[[boards.mine.steps]]
+name = "snoop"
+plugin = "probe"
+with = { ops = [
+  { op = "missing", path = "/src/sub/.baton/runs/r1/ws/b/creds.txt" },
+  { op = "ls", path = "/src/sub", expect = ["keep.txt"] },
+] }
+"#,
+    );
+    let ws = p.dir().join("sub/.baton/runs/r1/ws/b");
+    std::fs::create_dir_all(&ws).expect("sub state");
+    std::fs::write(ws.join("creds.txt"), "sub-pipeline-credential").expect("creds");
+    std::fs::write(p.dir().join("sub/keep.txt"), "kept").expect("keep");
+    std::fs::create_dir_all(p.dir().join("a/b/.baton")).expect("deep state");
+    std::fs::write(p.dir().join("a/b/.baton/x"), "deep-state-secret").expect("x");
+    let r = run_bounded(&p, &[], Duration::from_secs(120));
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stderr, p.log("try.snoop"), p.log("mine.snoop"));
+    r.assert_status("ok", &["ok.healthy", "try.snoop", "mine.snoop"]);
+    for id in ["try.snoop", "mine.snoop"] {
+        let log = p.log(id);
+        assert!(!log.contains("sub-pipeline-credential") && !log.contains("deep-state-secret"), "{id}: {log}");
+    }
+}
