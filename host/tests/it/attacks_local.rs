@@ -268,3 +268,59 @@ with = { ops = [
         assert!(!log.contains("sub-pipeline-credential") && !log.contains("deep-state-secret"), "{id}: {log}");
     }
 }
+
+/// A 40-character secret for the capture-window test.
+const CUT_TOKEN: &str = "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0ffee";
+
+#[test]
+fn a_secret_cut_by_the_capture_window_shows_no_tail_anywhere() {
+    // stderr ends with the token's line and 989 more bytes: the last 1 KiB
+    // (the capture window) starts 35 characters into the token.
+    let p = Pipeline::new(
+        r#"
+[policy]
+spawn = ["sh"]
+
+[[boards.ok.steps]]
+name = "healthy"
+plugin = "shell"
+with = { run = "true" }
+
+[[boards.b.steps]]
+name = "cut"
+plugin = "shell"
+secrets = ["BATON_IT_CUT_TOKEN"]
+output_limit = "1KiB"
+with = { run = "printf 'prefix %s\\n' \"$BATON_IT_CUT_TOKEN\" >&2; printf '%0987d\\n' 0 >&2; exit 3" }
+"#,
+    );
+    let report_dir = p.dir().join("copies");
+    let child = p
+        .baton()
+        .env("BATON_IT_CUT_TOKEN", CUT_TOKEN)
+        .args(["run", "-v", "--json", "--report", "junit,html", "--report-dir"])
+        .arg(&report_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn baton");
+    let r = wait_bounded(child, Duration::from_secs(120), "run");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_status("ok", &["ok.healthy"]);
+    let error = r.error("b.cut");
+    assert!(error.contains("exit") || error.contains("3"), "the step failed for its exit code: {error}");
+    // Any 12 characters of the token are a leak.
+    let pieces: Vec<&str> = (0..=CUT_TOKEN.len() - 12).map(|i| &CUT_TOKEN[i..i + 12]).collect();
+    let mut shown = vec![("stderr".to_string(), r.stderr.clone()), ("report".to_string(), r.report.to_string())];
+    for file in ["report.html", "junit.xml"] {
+        let text = std::fs::read_to_string(report_dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        shown.push((file.to_string(), text));
+    }
+    let json = std::fs::read_to_string(p.latest_run().expect("run").join("report.json")).expect("report.json");
+    shown.push(("report.json".to_string(), json));
+    for (what, text) in &shown {
+        for piece in &pieces {
+            assert!(!text.contains(piece), "{what} shows part of the secret ({piece}):\n{text}");
+        }
+    }
+}

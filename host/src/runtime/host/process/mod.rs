@@ -192,7 +192,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     ctx.log.line("baton", &format!("started {source}: {}", crate::text::escape_line(&words)));
 
     let limit = policy.output_limit as usize;
-    let io = Arc::new(ChildIo::new(limit));
+    let io = Arc::new(ChildIo::new(limit, ctx.run.secrets.longest()));
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
         readers.push(tokio::spawn(pump(out, OutputStream::Stdout, io.clone(), ctx.log.clone(), source.clone())));
