@@ -81,7 +81,7 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     };
     if !out.quiet {
         for n in &notes {
-            eprintln!("{n}");
+            eprintln!("{}", crate::text::escape_text(n));
         }
     }
     let opts = RunOptions {
@@ -145,7 +145,7 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
             let s = if n == 1 { "" } else { "s" };
             eprintln!("error: {}: {n} error{s} before the first step; no step was started", file.display());
             for m in &errors {
-                eprintln!("  - {m}");
+                eprintln!("  - {}", crate::text::escape_text(m));
             }
             return Ok(2);
         }

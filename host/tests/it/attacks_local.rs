@@ -324,3 +324,69 @@ with = { run = "printf 'prefix %s\\n' \"$BATON_IT_CUT_TOKEN\" >&2; printf '%0987
         }
     }
 }
+
+/// A registry on loopback that answers every request with a 500 whose error
+/// message carries terminal escape sequences (OSC 52 writes the clipboard,
+/// OSC 0 the window title).
+fn hostile_registry() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let host = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let body = r#"{"errors":[{"code":"UNKNOWN","message":"\u001b]52;c;cHduZWQ=\u0007\u001b]0;pwned\u0007\u009b31m overloaded"}]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    host
+}
+
+#[test]
+fn a_hostile_registry_message_reaches_the_terminal_escaped() {
+    let host = hostile_registry();
+    let p = Pipeline::new(&format!(
+        r#"
+[plugins]
+stage = "oci://{host}/acme/evil:1.0.0"
+probe = "{{probe}}"
+
+[[boards.ok.steps]]
+name = "healthy"
+plugin = "probe"
+with = {{ ops = [] }}
+
+[[boards.b.steps]]
+name = "s"
+plugin = "stage"
+"#
+    ));
+    for args in [&["run"][..], &["check"], &["lock"]] {
+        let out = p
+            .baton()
+            .args(args)
+            .env("BATON_PLUGIN_CACHE", p.dir().join("plugin-cache"))
+            .env("DOCKER_CONFIG", p.dir().join("no-docker-config"))
+            .env_remove("BATON_REGISTRY_HOST")
+            .output()
+            .expect("baton");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("registry {host}")), "{args:?} names the registry: {stderr}");
+        assert!(stderr.contains("\\x1b]52;c;cHduZWQ=\\x07\\x1b]0;pwned\\x07\\x9b31m overloaded"), "{args:?}: {stderr}");
+        for (i, b) in out.stderr.iter().enumerate() {
+            assert!(*b != 0x1b && *b != 0x07, "{args:?}: a raw control byte at {i}: {stderr}");
+        }
+        assert!(!stderr.contains('\u{9b}'), "{args:?}: a raw C1 control: {stderr}");
+    }
+}
