@@ -54,6 +54,38 @@ impl Identity {
     }
 }
 
+/// Whether `who` may read and search the directory `dir` (by its mode
+/// bits; the sandbox user has no supplementary groups). When baton runs as
+/// root, untrusted processes see the project at `/src` as that user: a
+/// project directory only root can read (`mktemp -d` makes them 0700, and
+/// so is `/root`) gives them nothing, and bubblewrap cannot even cover its
+/// `.baton/` there. The message names the directory and the fix.
+pub fn check_readable(dir: &Path, who: Identity) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read the project directory {}: {e}", dir.display()))?;
+    let mode = meta.mode();
+    let can = if meta.uid() == who.uid {
+        mode & 0o500 == 0o500
+    } else if meta.gid() == who.gid {
+        mode & 0o050 == 0o050
+    } else {
+        mode & 0o005 == 0o005
+    };
+    if can {
+        return Ok(());
+    }
+    Err(format!(
+        "untrusted steps run as the sandbox user {uid}, who cannot read the project directory {dir} (mode {mode:03o}, \
+         owner {owner}): make it readable (`chmod o+rx {dir}`, and its files o+r), or run baton as an ordinary user, \
+         or set {var} to a user who can read it",
+        uid = who.uid,
+        dir = dir.display(),
+        mode = mode & 0o777,
+        owner = meta.uid(),
+        var = env_vars::SANDBOX_UID,
+    ))
+}
+
 fn id_from_env(name: &str) -> Result<Option<u32>, String> {
     match std::env::var(name) {
         Err(_) => Ok(None),
@@ -321,5 +353,20 @@ mod tests {
         assert_eq!(hand_over(ws.path(), me, &AtomicBool::new(false)).unwrap(), 0);
         let err = hand_over(ws.path(), me, &AtomicBool::new(true)).unwrap_err();
         assert_eq!(err.to_string(), "stopped: the step ended");
+    }
+
+    #[test]
+    fn a_project_the_sandbox_user_cannot_read_is_named_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let who = Identity { uid: 4242, gid: 4343 };
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = check_readable(d.path(), who).unwrap_err();
+        assert!(err.starts_with("untrusted steps run as the sandbox user 4242, who cannot read the project directory "));
+        assert!(err.contains("(mode 700, owner ") && err.contains(&format!("`chmod o+rx {}`", d.path().display())));
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(check_readable(d.path(), who), Ok(()));
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o701)).unwrap();
+        assert!(check_readable(d.path(), who).is_err(), "search without read is not enough");
     }
 }

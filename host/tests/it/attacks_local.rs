@@ -390,3 +390,50 @@ plugin = "stage"
         assert!(!stderr.contains('\u{9b}'), "{args:?}: a raw C1 control: {stderr}");
     }
 }
+
+#[test]
+fn a_project_the_sandbox_user_cannot_read_is_refused_before_any_step() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // As an ordinary user, untrusted processes run as that user.
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let p = Pipeline::new(
+        r#"
+[plugins]
+probe = "{probe}"
+[policy.untrusted]
+spawn = ["sh"]
+
+[[boards.ok.steps]]
+name = "healthy"
+plugin = "probe"
+with = { ops = [] }
+
+[[boards.t.steps]]
+name = "u"
+plugin = "probe"
+trust = "untrusted"
+with = { ops = [{ op = "run", program = "sh", args = ["-c", "cat /src/baton.toml"] }] }
+"#,
+    );
+    std::fs::set_permissions(p.dir(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let r = run_bounded(&p, &[], Duration::from_secs(60));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let dir = p.dir().display().to_string();
+    assert!(
+        r.stderr.contains(&format!(
+            "untrusted steps run as the sandbox user 65534, who cannot read the project directory {dir} (mode 700, owner 0): \
+             make it readable (`chmod o+rx {dir}`"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("no step was started"), "{}", r.stderr);
+    assert!(p.runs().is_empty(), "no run was made");
+    // Readable, the same pipeline runs.
+    std::fs::set_permissions(p.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let r = run_bounded(&p, &[], Duration::from_secs(60));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_status("ok", &["ok.healthy", "t.u"]);
+}
