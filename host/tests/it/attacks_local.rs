@@ -95,6 +95,44 @@ fn a_stage_that_opens_a_fifo_is_refused_at_once_and_baton_ends() {
 }
 
 #[test]
+fn a_stage_that_opens_a_fifo_is_refused_when_baton_runs_as_an_ordinary_user_too() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // The suite already runs as an ordinary user: the test above is this one.
+    }
+    let p = fifo_pipeline();
+    let toml = std::fs::read_to_string(p.file()).expect("toml");
+    std::fs::write(p.file(), toml.replace(baton_test_artifacts::PROBE, "probe.wasm")).expect("toml");
+    // Everything baton needs, where an ordinary user can reach it.
+    std::fs::copy(baton_test_artifacts::PROBE, p.dir().join("probe.wasm")).expect("copy probe");
+    std::fs::copy(crate::harness::baton_bin(), p.dir().join("baton")).expect("copy baton");
+    let chown = std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(p.dir()).status();
+    assert!(chown.expect("chown").success());
+    std::fs::set_permissions(p.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let child = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(p.dir().join("baton"))
+        .args(["run", "--json", "--jobs", "1"])
+        .current_dir(p.dir())
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", p.dir())
+        .env("BATON_CACHE_DIR", p.dir().join("cache"))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("setpriv (util-linux) runs baton as nobody");
+    let r = wait_bounded(child, Duration::from_secs(120), "run as nobody");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_status("ok", &["ok.healthy"]);
+    for id in ["untrusted.read", "untrusted.write", "trusted.read", "trusted.write"] {
+        let e = r.error(id);
+        assert!(!e.contains("timed out") && e.contains(" trap: "), "{id} refused by the open: {e:?}");
+    }
+}
+
+#[test]
 fn untrusted_spawns_hold_while_a_background_process_churns_temporary_files() {
     // Before each untrusted process the workspace is handed to the sandbox
     // user (as root): an entry removed during that walk used to fail the
