@@ -175,4 +175,3 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         code => code as u8,
     })
 }
-

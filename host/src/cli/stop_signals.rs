@@ -18,8 +18,7 @@ pub fn watch(first: impl FnOnce() + Send + 'static) {
             return;
         };
         rt.block_on(async move {
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-            else {
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
                 return;
             };
             let mut first = Some(first);

@@ -62,7 +62,8 @@ impl Identity {
 /// `.baton/` there. The message names the directory and the fix.
 pub fn check_readable(dir: &Path, who: Identity) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read the project directory {}: {e}", dir.display()))?;
+    let meta =
+        std::fs::metadata(dir).map_err(|e| format!("cannot read the project directory {}: {e}", dir.display()))?;
     let mode = meta.mode();
     let can = if meta.uid() == who.uid {
         mode & 0o500 == 0o500
@@ -362,7 +363,9 @@ mod tests {
         let who = Identity { uid: 4242, gid: 4343 };
         std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let err = check_readable(d.path(), who).unwrap_err();
-        assert!(err.starts_with("untrusted steps run as the sandbox user 4242, who cannot read the project directory "));
+        assert!(
+            err.starts_with("untrusted steps run as the sandbox user 4242, who cannot read the project directory ")
+        );
         assert!(err.contains("(mode 700, owner ") && err.contains(&format!("`chmod o+rx {}`", d.path().display())));
         std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(check_readable(d.path(), who), Ok(()));

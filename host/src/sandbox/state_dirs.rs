@@ -82,8 +82,7 @@ mod tests {
         std::fs::write(r.join("plain/.baton"), "x").unwrap();
         std::os::unix::fs::symlink(r.join("sub"), r.join("link")).unwrap();
         let found = find(r);
-        let want: Vec<PathBuf> =
-            [".baton", "sub/.baton", "a/b/c/.baton"].iter().map(PathBuf::from).collect();
+        let want: Vec<PathBuf> = [".baton", "sub/.baton", "a/b/c/.baton"].iter().map(PathBuf::from).collect();
         assert_eq!(found, want);
     }
 }

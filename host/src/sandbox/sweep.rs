@@ -104,7 +104,8 @@ fn dead_owner(name: &std::ffi::OsStr) -> Option<i32> {
         return None;
     }
     // SAFETY: signal 0 only checks whether the pid exists.
-    let gone = unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    let gone =
+        unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
     gone.then_some(pid)
 }
 
@@ -227,7 +228,11 @@ mod tests {
         sweep_dead_cgroups(&base, Duration::from_secs(3600));
         assert!(!root.exists(), "the dead baton's groups are gone");
         let status = left.wait().expect("wait");
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL), "its process was killed");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "its process was killed"
+        );
         assert!(live.exists(), "this process's own root stays");
     }
 }

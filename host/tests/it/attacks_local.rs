@@ -58,7 +58,8 @@ with = { ops = [{ op = "write", path = "fine.txt", text = "fine" }, { op = "read
 "#,
     );
     for trust in ["untrusted", "trusted"] {
-        for (name, op) in [("read", r#"{ op = "read", path = "trap" }"#), ("write", r#"{ op = "write", path = "trap", text = "x" }"#)]
+        for (name, op) in
+            [("read", r#"{ op = "read", path = "trap" }"#), ("write", r#"{ op = "write", path = "trap", text = "x" }"#)]
         {
             toml += &format!(
                 r#"
@@ -199,7 +200,10 @@ with = { ops = [
 ] }
 "#,
     );
-    let r = p.run_env(&[("BATON_TEST_CANARY", "canary-value"), ("BATON_TEST_SECRET", "s3cr3t-value-for-the-healthy-step")], &[]);
+    let r = p.run_env(
+        &[("BATON_TEST_CANARY", "canary-value"), ("BATON_TEST_SECRET", "s3cr3t-value-for-the-healthy-step")],
+        &[],
+    );
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, p.log("a.snoop"));
     r.assert_status("ok", &["ok.healthy", "a.snoop"]);
 }

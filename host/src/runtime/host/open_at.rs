@@ -135,7 +135,8 @@ mod tests {
         let d = dir(tmp.path());
         let read = open(&d, PathFlags::empty(), "trap", OpenFlags::empty(), DescriptorFlags::READ);
         assert!(matches!(read, Err(ErrorCode::Unsupported)), "read open refused");
-        let write = open(&d, PathFlags::empty(), "trap", OpenFlags::TRUNCATE | OpenFlags::CREATE, DescriptorFlags::WRITE);
+        let write =
+            open(&d, PathFlags::empty(), "trap", OpenFlags::TRUNCATE | OpenFlags::CREATE, DescriptorFlags::WRITE);
         assert!(write.is_err(), "write open refused (ENXIO with no reader, or refused by type)");
         let follow = open(&d, PathFlags::SYMLINK_FOLLOW, "trap", OpenFlags::empty(), DescriptorFlags::READ);
         assert!(matches!(follow, Err(ErrorCode::Unsupported)));
