@@ -79,3 +79,59 @@ pub fn cache_dir() -> Option<std::path::PathBuf> {
             .map(|d| d.join("baton")),
     }
 }
+
+/// Variables taken out of baton's environment by [`withhold`], by name.
+static WITHHELD: std::sync::Mutex<Vec<(String, std::ffi::OsString)>> = std::sync::Mutex::new(Vec::new());
+
+/// Moves the variables `names` (secrets, registry credentials) out of the
+/// process environment into baton's memory, where [`var`] still finds them:
+/// a process that reads `/proc/<baton>/environ`, or any child baton starts
+/// without clearing its environment, does not see them.
+///
+/// # Safety
+/// No other thread may read or change the environment meanwhile: call it
+/// before any thread is started.
+pub unsafe fn withhold<'a>(names: impl IntoIterator<Item = &'a str>) {
+    let mut held = WITHHELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for name in names {
+        if name.is_empty() || name.contains(['=', '\0']) || held.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let Ok(c_name) = std::ffi::CString::new(name) else { continue };
+        // SAFETY: the caller guarantees no other thread uses the
+        // environment; `getenv`'s answer is a NUL-terminated string that
+        // `unsetenv` leaves in place (glibc never frees it).
+        unsafe {
+            let value = libc::getenv(c_name.as_ptr());
+            if value.is_null() {
+                continue;
+            }
+            let len = libc::strlen(value);
+            let bytes = std::slice::from_raw_parts(value.cast::<u8>(), len).to_vec();
+            held.push((name.to_string(), std::os::unix::ffi::OsStringExt::from_vec(bytes)));
+            std::env::remove_var(name);
+            // `/proc/<pid>/environ` shows the block the process started
+            // with, not the current list: the value is wiped where it lies.
+            for i in 0..len {
+                std::ptr::write_volatile(value.add(i), 0);
+            }
+        }
+    }
+}
+
+/// `name`'s value, withheld or still in the environment.
+pub fn var_os(name: &str) -> Option<std::ffi::OsString> {
+    let held = WITHHELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match held.iter().find(|(n, _)| n == name) {
+        Some((_, v)) => Some(v.clone()),
+        None => std::env::var_os(name),
+    }
+}
+
+/// `name`'s value as `std::env::var` gives it, withheld or not.
+pub fn var(name: &str) -> Result<String, std::env::VarError> {
+    match var_os(name) {
+        None => Err(std::env::VarError::NotPresent),
+        Some(v) => v.into_string().map_err(std::env::VarError::NotUnicode),
+    }
+}

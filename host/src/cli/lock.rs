@@ -53,7 +53,7 @@ pub fn main(args: LockArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     };
     if !out.quiet {
         for n in &notes {
-            eprintln!("{n}");
+            eprintln!("{}", crate::text::escape_text(n));
         }
         let count = plan.plugins.iter().filter(|p| matches!(p.source, PluginSource::Oci { .. })).count();
         eprintln!("{}: {count} registry plugin{} locked", lock::path_for(&plan.file).display(), plural(count));
@@ -68,7 +68,7 @@ pub fn resolve_or_report(plan: &mut Plan, opts: &Resolve) -> Option<Vec<String>>
         Err(errors) => {
             eprintln!("error: {}: {} error{}", plan.file.display(), errors.len(), plural(errors.len()));
             for e in &errors {
-                eprintln!("  - {e}");
+                eprintln!("  - {}", crate::text::escape_text(e));
             }
             None
         }

@@ -16,6 +16,7 @@ mod progress;
 mod report_files;
 mod run;
 mod runs;
+mod stop_signals;
 mod timing;
 mod worker;
 

@@ -68,6 +68,12 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let Some(mut plan) = load_plan(&file) else {
         return Ok(2);
     };
+    // Secrets and registry credentials leave baton's environment before any
+    // thread starts: a process that reads `/proc/<baton>/environ` finds none.
+    let withheld = plan.steps.iter().flat_map(|s| s.policy.secrets.iter().map(String::as_str));
+    let registry = [crate::env_vars::REGISTRY_PASSWORD, crate::env_vars::REGISTRY_TOKEN];
+    // SAFETY: no thread has been started yet (the runtime is built below).
+    unsafe { crate::env_vars::withhold(withheld.chain(registry)) };
     if args.jobs == Some(0) {
         eprintln!("error: --jobs must be at least 1");
         return Ok(2);
@@ -78,7 +84,7 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     };
     if !out.quiet {
         for n in &notes {
-            eprintln!("{n}");
+            eprintln!("{}", crate::text::escape_text(n));
         }
     }
     let opts = RunOptions {
@@ -103,6 +109,14 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let stages = plan.steps.len();
     let wasm_stack = plan.wasm_stack as usize;
     let timing_ref = &mut timing;
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    // Held here too: the run is not cancelled if the watcher cannot start.
+    let cancel_tx = Arc::new(cancel_tx);
+    let _held = cancel_tx.clone();
+    super::stop_signals::watch(move || {
+        eprintln!("\nbaton: cancelling; `always` steps still run (interrupt again to exit at once)");
+        let _ = cancel_tx.send(true);
+    });
     let result = rt.block_on(async move {
         let timing = timing_ref;
         let runtime = Arc::new(
@@ -110,8 +124,6 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
                 .map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?,
         );
         timing.phase("engine");
-        let (cancel_tx, cancel_rx) = watch::channel(false);
-        tokio::spawn(watch_signals(cancel_tx));
         let observer = progress::observer(out);
         // The scheduler runs on a worker thread, not on this one: the attempts
         // it spawns then start on the same worker's queue, and their ends
@@ -119,6 +131,10 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         let run = tokio::spawn(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx));
         Ok::<_, anyhow::Error>(run.await?)
     });
+    // Nothing of the run may keep baton alive once it has ended: a blocking
+    // thread still stuck in the kernel (whatever put it there) is left
+    // behind instead of waited for, and ends with the process.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
     crate::sandbox::cgroup::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
     let report = match result? {
@@ -132,7 +148,7 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
             let s = if n == 1 { "" } else { "s" };
             eprintln!("error: {}: {n} error{s} before the first step; no step was started", file.display());
             for m in &errors {
-                eprintln!("  - {m}");
+                eprintln!("  - {}", crate::text::escape_text(m));
             }
             return Ok(2);
         }
@@ -161,30 +177,4 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         0 if !errors.is_empty() => 2,
         code => code as u8,
     })
-}
-
-/// First SIGINT/SIGTERM: cancel cleanly. Second: kill every process and exit.
-async fn watch_signals(cancel: watch::Sender<bool>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        return;
-    };
-    let mut count = 0;
-    loop {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        count += 1;
-        if count == 1 {
-            eprintln!("\nbaton: cancelling; `always` steps still run (interrupt again to exit at once)");
-            let _ = cancel.send(true);
-        } else {
-            eprintln!("\nbaton: exiting now");
-            crate::runtime::host::process::kill_everything();
-            crate::sandbox::cgroup::cleanup_cgroups();
-            crate::sandbox::scratch::cleanup();
-            std::process::exit(130);
-        }
-    }
 }

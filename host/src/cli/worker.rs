@@ -144,6 +144,7 @@ pub fn main(args: WorkerArgs) -> anyhow::Result<u8> {
         accept: args.accept,
     };
     let result = rt.block_on(serve(url, beat, identity, dir, args.give_up_after));
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
     crate::sandbox::cgroup::cleanup_cgroups();
     crate::sandbox::scratch::cleanup();
     result
@@ -156,9 +157,15 @@ async fn serve(
     dir: PathBuf,
     give_up_after: std::time::Duration,
 ) -> anyhow::Result<u8> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    // On a thread of its own: a second signal ends the worker even when
+    // every runtime thread is stuck.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // Held here too: the worker does not stop if the watcher cannot start.
+    let stop_tx = std::sync::Arc::new(stop_tx);
+    let _held = stop_tx.clone();
+    super::stop_signals::watch(move || {
+        let _ = stop_tx.send(true);
+    });
     let cluster = Cluster::connect(&url).await?;
     if cluster.workers.live().await?.iter().any(|w| w.name == beat.name) {
         anyhow::bail!("a live worker named `{}` already beats on {}: choose another --name", beat.name, cluster.url);
@@ -175,10 +182,7 @@ async fn serve(
     );
     let name = beat.name.clone();
     let stop = async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+        let _ = stop_rx.wait_for(|stopped| *stopped).await;
     };
     crate::cluster::serve::serve(cluster, beat, identity, dir, give_up_after, stop).await?;
     eprintln!("worker {name} left");

@@ -61,7 +61,7 @@ pub struct AuthError(pub String);
 /// variables when `BATON_REGISTRY_HOST` names this registry, else Docker's
 /// config file, else anonymous.
 pub fn for_registry(registry: &str) -> Result<Credentials, AuthError> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let var = |k: &str| crate::env_vars::var(k).ok().filter(|v| !v.is_empty());
     let (user, pass, token) = (var(ENV_USERNAME), var(ENV_PASSWORD), var(ENV_TOKEN));
     if user.is_some() || pass.is_some() || token.is_some() {
         let Some(host) = var(ENV_HOST) else {

@@ -18,20 +18,31 @@ use super::reference::{OciRef, is_loopback_host};
 pub const ENV_PLAIN_HTTP: &str = crate::env_vars::REGISTRY_PLAIN_HTTP;
 
 /// Why talking to a registry failed. Every message names the registry.
+/// Every field is shown escaped (`text::escape_line`): a registry's words
+/// (its error text, a redirect's address, a token realm) reach a terminal
+/// through these messages, and an OSC sequence in them must arrive inert.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("registry {registry} is unreachable: {detail}")]
+    #[error("registry {} is unreachable: {}", e(.registry), e(.detail))]
     Unreachable { registry: String, detail: String },
-    #[error("registry {registry} refused access to {what} ({status}): {hint}")]
+    #[error("registry {} refused access to {} ({status}): {}", e(.registry), e(.what), e(.hint))]
     Denied { registry: String, what: String, status: u16, hint: String },
-    #[error("registry {registry} has no {what} (manifest or tag unknown)")]
+    #[error("registry {} has no {} (manifest or tag unknown)", e(.registry), e(.what))]
     NotFound { registry: String, what: String },
-    #[error("registry {registry} served {what} whose bytes hash to {actual}, not {expected}: the bytes are discarded")]
+    #[error(
+        "registry {} served {} whose bytes hash to {}, not {}: the bytes are discarded",
+        e(.registry), e(.what), e(.actual), e(.expected)
+    )]
     DigestMismatch { registry: String, what: String, expected: String, actual: String },
-    #[error("registry {registry}: {what}: {reason}")]
+    #[error("registry {}: {}: {}", e(.registry), e(.what), e(.reason))]
     Bad { registry: String, what: String, reason: String },
-    #[error("registry {registry}: {0}", registry = .1)]
+    #[error("registry {}: {}", e(.1), e(&.0.to_string()))]
     Auth(auth::AuthError, String),
+}
+
+/// A registry's or a user's words, escaped for a terminal (one line).
+fn e(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::escape_line(s)
 }
 
 /// One repository of one registry, with its credentials and, once obtained,
@@ -69,7 +80,12 @@ impl Session {
         let config = config
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(600)))
+            // A registry that trickles its answer cannot hold pre-flight
+            // for long: no read may stall for more than 30 s, and a whole
+            // request (the largest plugin included) ends within 300 s.
+            .timeout_per_read(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(30)))
+            .timeout_global(Some(Duration::from_secs(300)))
             .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
             .build();
         Session {

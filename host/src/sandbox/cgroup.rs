@@ -64,19 +64,28 @@ impl Drop for PidsCgroup {
 
 /// `/sys/fs/cgroup/pids/baton` (v1) or `/sys/fs/cgroup/baton` (v2) if baton
 /// may create groups there.
+/// The groups of baton processes killed before their clean-up (SIGKILL)
+/// are swept on a background thread then (see `sweep::sweep_dead_cgroups`).
 fn find_pids_root() -> Option<PathBuf> {
-    let v1 = Path::new("/sys/fs/cgroup/pids");
-    let v2 = Path::new("/sys/fs/cgroup");
-    let base = if v1.join("cgroup.procs").exists() {
-        v1.to_path_buf()
-    } else if std::fs::read_to_string(v2.join("cgroup.subtree_control")).is_ok_and(|s| s.contains("pids")) {
-        v2.to_path_buf()
-    } else {
-        return None;
-    };
+    let base = pids_base()?;
     let root = base.join(format!("baton-{}", std::process::id()));
     std::fs::create_dir_all(&root).ok()?;
+    super::sweep::start_cgroups(base);
     Some(root)
+}
+
+/// `/sys/fs/cgroup/pids` (v1) or `/sys/fs/cgroup` (v2, with the pids
+/// controller), where baton's groups are made.
+pub(super) fn pids_base() -> Option<PathBuf> {
+    let v1 = Path::new("/sys/fs/cgroup/pids");
+    let v2 = Path::new("/sys/fs/cgroup");
+    if v1.join("cgroup.procs").exists() {
+        Some(v1.to_path_buf())
+    } else if std::fs::read_to_string(v2.join("cgroup.subtree_control")).is_ok_and(|s| s.contains("pids")) {
+        Some(v2.to_path_buf())
+    } else {
+        None
+    }
 }
 
 fn sanitize(label: &str) -> String {

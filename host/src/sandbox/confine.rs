@@ -24,7 +24,7 @@ use crate::env_vars;
 use crate::plan::Trust;
 use crate::plan::policy::StepPolicy;
 use crate::sandbox::cgroup::PidsCgroup;
-use crate::sandbox::identity::{Identity, hand_over};
+use crate::sandbox::identity::Identity;
 use crate::sandbox::staging::Staging;
 
 /// Read-only system paths visible inside the confinement (when present).
@@ -55,6 +55,8 @@ pub struct Confinement {
     /// How trusted process trees get their pid namespace, found at the
     /// first trusted process.
     trusted: std::sync::Arc<std::sync::OnceLock<PidNamespace>>,
+    /// The `.baton` directories of each project, covered under `/src`.
+    state_dirs: crate::sandbox::state_dirs::StateDirs,
 }
 
 /// The means of a pid namespace for trusted processes.
@@ -119,7 +121,7 @@ impl Confinement {
                     .to_string()
             }),
         };
-        Self { bwrap, trusted: Default::default() }
+        Self { bwrap, trusted: Default::default(), state_dirs: Default::default() }
     }
 
     fn pid_namespace(&self) -> &PidNamespace {
@@ -219,11 +221,9 @@ impl Confinement {
     /// An untrusted process, confined; refused without bubblewrap.
     fn untrusted(&self, policy: &StepPolicy, spec: &Spec<'_>) -> Result<Launch, String> {
         let bwrap = self.bwrap.as_ref().map_err(Clone::clone)?;
+        // The workspace was handed to this identity before (see
+        // `identity::hand_over_off_runtime`): off the runtime's threads.
         let identity = Identity::for_sandbox()?;
-        if let Some(who) = identity {
-            hand_over(spec.workspace, who)
-                .map_err(|e| format!("cannot hand the workspace to the sandbox user {}: {e}", who.uid))?;
-        }
         let tmp = policy.memory.max(16 << 20);
         let shm = (policy.memory / 4).max(1 << 20);
         let mut a = Args::default();
@@ -249,11 +249,13 @@ impl Confinement {
         if let Some(src) = spec.src {
             let from = reachable(src, "the project directory")?;
             a.path("--ro-bind", &from, Path::new("/src"));
-            // The run's state is covered by an empty read-only directory. A
-            // copy of the project without one (a worker's `/src`, unpacked
-            // read-only) has nothing to cover, and no place to mount on.
-            if src.join(".baton").symlink_metadata().is_ok() {
-                a.push(&["--tmpfs", "/src/.baton", "--remount-ro", "/src/.baton"]);
+            // Every run state under the project (this pipeline's, and any
+            // other's in a monorepo) is covered by an empty read-only
+            // directory. A copy of the project without one (a worker's
+            // `/src`, unpacked read-only) has nothing to cover.
+            for rel in self.state_dirs.under(src).iter() {
+                let at = Path::new("/src").join(rel);
+                a.0.extend(["--tmpfs".into(), at.clone().into(), "--remount-ro".into(), at.into()]);
             }
         }
         let from = reachable(spec.workspace, "the workspace")?;

@@ -17,6 +17,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::env_vars;
 
@@ -52,6 +54,39 @@ impl Identity {
     }
 }
 
+/// Whether `who` may read and search the directory `dir` (by its mode
+/// bits; the sandbox user has no supplementary groups). When baton runs as
+/// root, untrusted processes see the project at `/src` as that user: a
+/// project directory only root can read (`mktemp -d` makes them 0700, and
+/// so is `/root`) gives them nothing, and bubblewrap cannot even cover its
+/// `.baton/` there. The message names the directory and the fix.
+pub fn check_readable(dir: &Path, who: Identity) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta =
+        std::fs::metadata(dir).map_err(|e| format!("cannot read the project directory {}: {e}", dir.display()))?;
+    let mode = meta.mode();
+    let can = if meta.uid() == who.uid {
+        mode & 0o500 == 0o500
+    } else if meta.gid() == who.gid {
+        mode & 0o050 == 0o050
+    } else {
+        mode & 0o005 == 0o005
+    };
+    if can {
+        return Ok(());
+    }
+    Err(format!(
+        "untrusted steps run as the sandbox user {uid}, who cannot read the project directory {dir} (mode {mode:03o}, \
+         owner {owner}): make it readable (`chmod o+rx {dir}`, and its files o+r), or run baton as an ordinary user, \
+         or set {var} to a user who can read it",
+        uid = who.uid,
+        dir = dir.display(),
+        mode = mode & 0o777,
+        owner = meta.uid(),
+        var = env_vars::SANDBOX_UID,
+    ))
+}
+
 fn id_from_env(name: &str) -> Result<Option<u32>, String> {
     match std::env::var(name) {
         Err(_) => Ok(None),
@@ -66,8 +101,11 @@ const MAX_ENTRIES: usize = 1_000_000;
 
 /// Makes every file and directory of `root` (and `root` itself) owned by
 /// `who`, without following a symlink anywhere. Returns how many entries
-/// changed owner.
-pub fn hand_over(root: &Path, who: Identity) -> io::Result<usize> {
+/// changed owner. An entry that vanishes at any point of the walk (a
+/// background process's temporary file) is gone, not an error. The walk
+/// stops, with an error, once `stop` is set: it runs on a blocking thread
+/// (see [`hand_over_off_runtime`]) whose step may have ended meanwhile.
+pub fn hand_over(root: &Path, who: Identity, stop: &AtomicBool) -> io::Result<usize> {
     let c = CString::new(root.as_os_str().as_bytes()).map_err(|_| io::Error::other("path holds a NUL byte"))?;
     let fd = open_dir(libc::AT_FDCWD, &c)?;
     let mut changed = chown_fd(&fd, who)?;
@@ -80,11 +118,19 @@ pub fn hand_over(root: &Path, who: Identity) -> io::Result<usize> {
             continue;
         };
         seen += 1;
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("stopped: the step ended"));
+        }
         if seen > MAX_ENTRIES {
             return Err(io::Error::other(format!("the workspace holds more than {MAX_ENTRIES} entries")));
         }
         let parent = top.fd();
-        let st = stat_at(parent, &name)?;
+        let st = match stat_at(parent, &name) {
+            Ok(st) => st,
+            // Removed since it was listed.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
         let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
         let is_link = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
         if (st.st_uid != who.uid || st.st_gid != who.gid) && (is_dir || is_link || st.st_nlink <= 1) {
@@ -110,6 +156,25 @@ pub fn hand_over(root: &Path, who: Identity) -> io::Result<usize> {
         }
     }
     Ok(changed)
+}
+
+/// [`hand_over`] on a blocking thread: a big workspace (a million entries
+/// take seconds) never holds a runtime thread, and an attempt that ends
+/// (timeout, cancellation) while it runs stops it at its next entry.
+pub async fn hand_over_off_runtime(root: &Path, who: Identity) -> io::Result<usize> {
+    /// Sets the flag when the waiting future is dropped.
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+    let (flag, root) = (stop.0.clone(), root.to_path_buf());
+    match tokio::task::spawn_blocking(move || hand_over(&root, who, &flag)).await {
+        Ok(r) => r,
+        Err(e) => Err(io::Error::other(format!("the hand-over walk failed: {e}"))),
+    }
 }
 
 fn open_dir(at: libc::c_int, name: &CStr) -> io::Result<OwnedFd> {
@@ -219,7 +284,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), ws.path().join("dirlink")).unwrap();
         std::fs::hard_link(&victim, ws.path().join("hard")).unwrap();
         let who = Identity { uid: 4242, gid: 4343 };
-        hand_over(ws.path(), who).unwrap();
+        hand_over(ws.path(), who, &AtomicBool::new(false)).unwrap();
         use std::os::unix::fs::MetadataExt;
         for p in ["", "a", "a/b", "a/b/f", "a/link", "dirlink"] {
             let m = std::fs::symlink_metadata(ws.path().join(p)).unwrap();
@@ -241,7 +306,70 @@ mod tests {
             p.push("d");
         }
         std::fs::create_dir_all(&p).unwrap();
-        let err = hand_over(ws.path(), Identity { uid: 4242, gid: 4242 }).unwrap_err();
+        let err = hand_over(ws.path(), Identity { uid: 4242, gid: 4242 }, &AtomicBool::new(false)).unwrap_err();
         assert!(err.to_string().contains("deeper than 512 levels"), "{err}");
+    }
+
+    #[test]
+    fn entries_that_vanish_during_the_walk_are_gone_not_an_error() {
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let ws = tempfile::tempdir().unwrap();
+        for i in 0..200 {
+            std::fs::write(ws.path().join(format!("keep{i}")), "k").unwrap();
+        }
+        let halt = Arc::new(AtomicBool::new(false));
+        let (dir, stop) = (ws.path().to_path_buf(), halt.clone());
+        // A background process writing and removing temporary files and
+        // directories, as fast as it can.
+        let churn = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let (f, d) = (dir.join(format!("tmp{}", n % 64)), dir.join(format!("dir{}", n % 64)));
+                let _ = std::fs::write(&f, "t");
+                let _ = std::fs::create_dir(&d).and_then(|_| std::fs::write(d.join("inner"), "i"));
+                let _ = std::fs::remove_file(&f);
+                let _ = std::fs::remove_dir_all(&d);
+                n += 1;
+            }
+        });
+        let who = Identity { uid: 4242, gid: 4343 };
+        for round in 0..300 {
+            let owner = if round % 2 == 0 { who } else { Identity { uid: 4343, gid: 4242 } };
+            hand_over(ws.path(), owner, &AtomicBool::new(false)).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        halt.store(true, Ordering::Relaxed);
+        churn.join().unwrap();
+    }
+
+    #[test]
+    fn a_stopped_walk_ends_at_its_next_entry() {
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::write(ws.path().join("f"), "x").unwrap();
+        // Its own owner: nothing to change, so this runs as any user.
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(ws.path()).unwrap();
+        let me = Identity { uid: m.uid(), gid: m.gid() };
+        assert_eq!(hand_over(ws.path(), me, &AtomicBool::new(false)).unwrap(), 0);
+        let err = hand_over(ws.path(), me, &AtomicBool::new(true)).unwrap_err();
+        assert_eq!(err.to_string(), "stopped: the step ended");
+    }
+
+    #[test]
+    fn a_project_the_sandbox_user_cannot_read_is_named_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let who = Identity { uid: 4242, gid: 4343 };
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = check_readable(d.path(), who).unwrap_err();
+        assert!(
+            err.starts_with("untrusted steps run as the sandbox user 4242, who cannot read the project directory ")
+        );
+        assert!(err.contains("(mode 700, owner ") && err.contains(&format!("`chmod o+rx {}`", d.path().display())));
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(check_readable(d.path(), who), Ok(()));
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o701)).unwrap();
+        assert!(check_readable(d.path(), who).is_err(), "search without read is not enough");
     }
 }

@@ -17,5 +17,6 @@ pub mod policy;
 pub mod scratch;
 pub mod secrets;
 pub mod staging;
+pub mod state_dirs;
 pub mod sweep;
 pub mod wasi;

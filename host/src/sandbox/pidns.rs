@@ -11,11 +11,18 @@
 //! when the supervisor dies (the step's process group is killed, or baton
 //! dies), the program gets SIGKILL through its parent-death signal.
 //!
+//! The program cannot unmount that `/proc` (to uncover the host's, where
+//! baton's own `environ` is): `CAP_SYS_ADMIN` is dropped from its bounding
+//! set. A trusted step is root otherwise, but mounts nothing.
+//!
 //! Only async-signal-safe system calls are made: the fork is a raw `clone`
 //! (no `pthread_atfork` handlers, which could wait on a lock held by a thread
 //! of baton that does not exist in the child).
 
 use std::io;
+
+/// `CAP_SYS_ADMIN` (linux/capability.h).
+const CAP_SYS_ADMIN: libc::c_ulong = 21;
 
 /// Called in `pre_exec`. Returns `Ok` in the process that must exec the
 /// program; never returns in the supervisor.
@@ -56,6 +63,15 @@ unsafe fn program_side() -> io::Result<()> {
         }
         let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         if libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, std::ptr::null()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // This `/proc` hides baton (and its environment) only while it is
+        // mounted: a root process with CAP_SYS_ADMIN could `umount /proc`
+        // and read the host's. Out of the bounding set, the capability is
+        // gone for this process and everything it execs, setuid or not; a
+        // user namespace made later gets it back only over mounts it cannot
+        // separate (its copy of this `/proc` is locked).
+        if libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())

@@ -50,6 +50,13 @@ pub async fn run(
     let secrets = crate::sandbox::secrets::resolve(&plan, &selected).map_err(|errors| {
         RunError::Usage(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nerror: "))
     })?;
+    // As root, untrusted processes see the project as the sandbox user:
+    // one it cannot read is refused now, not at the first process.
+    let untrusted =
+        plan.steps.iter().enumerate().any(|(i, s)| selected[i] && s.policy.trust == crate::plan::Trust::Untrusted);
+    if untrusted && let Ok(Some(who)) = crate::sandbox::identity::Identity::for_sandbox() {
+        crate::sandbox::identity::check_readable(&plan.dir, who).map_err(|m| RunError::Preflight(vec![m]))?;
+    }
     let t0 = Instant::now();
     // Pre-flight: every plugin loaded and every step checked, or nothing starts.
     // A plugin that compiles says so: that takes seconds for big ones.

@@ -67,7 +67,7 @@ impl Secrets {
         let mut errors = Vec::new();
         for (name, used_by) in wanted {
             let name = name.to_string();
-            match std::env::var(&name) {
+            match crate::env_vars::var(&name) {
                 Ok(v) => values.push((name, v)),
                 Err(std::env::VarError::NotPresent) => errors.push(SecretError::Missing { name, used_by }),
                 Err(std::env::VarError::NotUnicode(_)) => errors.push(SecretError::NotUnicode { name, used_by }),

@@ -6,6 +6,7 @@ mod nats_server;
 mod registry_server;
 
 mod artifacts;
+mod attacks_local;
 mod check;
 mod chromium;
 mod cluster;

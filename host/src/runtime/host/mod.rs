@@ -2,6 +2,7 @@
 
 pub mod artifacts;
 pub mod log;
+pub mod open_at;
 pub mod preopens;
 pub mod process;
 pub mod signals;

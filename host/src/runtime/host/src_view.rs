@@ -1,11 +1,13 @@
-//! The project's source at `/src`, read-only, without `.baton/`.
+//! The project's source at `/src`, read-only, without any `.baton/`.
 //!
 //! Every stage gets the pipeline's directory preopened read-only at `/src`
 //! (see [`crate::sandbox::wasi`]). WASI preopens cannot leave a
 //! subdirectory out, so the functions that reach a path through a directory
 //! are wrapped here: a file or directory that turns out to be `.baton/` or
 //! inside it (by its real path, so symlinks do not help) is refused as if
-//! it did not exist, and listings of `/src` leave `.baton` out. The state
+//! it did not exist, and listings under `/src` leave `.baton` out. Every
+//! `.baton` under the project is hidden, not only the pipeline's own: in a
+//! monorepo, a sub-pipeline's runs (workspaces, logs) are as private. The state
 //! of earlier runs (workspaces, logs, artifacts) is then out of a stage's
 //! reach: a run's verdict depends only on what that run did.
 
@@ -46,9 +48,12 @@ impl SourceDir {
         Some(Self { root, state })
     }
 
-    /// Whether the real path `p` is the state directory or inside it.
+    /// Whether the real path `p` is a state directory under the project
+    /// (the pipeline's own `.baton/` or any other pipeline's, in a
+    /// monorepo) or inside one.
     fn hides(&self, p: &Path) -> bool {
         p.starts_with(&self.state)
+            || p.strip_prefix(&self.root).is_ok_and(|rel| rel.components().any(|c| c.as_os_str() == STATE))
     }
 
     /// Whether the directory at real path `dir` was reached through `/src`
@@ -141,23 +146,27 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
                     return Ok((Err(ErrorCode::NoEntry),));
                 }
                 let src = guarded(state, &fd)?;
-                let mut view = state.filesystem();
-                match HostDescriptor::open_at(&mut view, fd, pflags, path, oflags, flags).await {
-                    Ok(new) => {
-                        let Some(src) = src else {
-                            store.data_mut().mark(new.rep(), false);
-                            return Ok((Ok(new),));
-                        };
-                        // Through a symlink: judged by where it really is.
-                        if real_path(view.table.get(&new)?).is_some_and(|real| src.hides(&real)) {
-                            drop(view.table.delete(new)?);
-                            return Ok((Err(ErrorCode::NoEntry),));
-                        }
-                        store.data_mut().mark(new.rep(), true);
-                        Ok((Ok(new),))
-                    }
-                    Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                // Never wasmtime-wasi's own open: it would block this thread
+                // on a FIFO (see `open_at`).
+                let opened = match state.table.get(&fd)? {
+                    Descriptor::Dir(d) => super::open_at::open(d, pflags, &path, oflags, flags),
+                    Descriptor::File(_) => Err(ErrorCode::NotDirectory),
+                };
+                let new = match opened {
+                    Ok(d) => state.table.push(d)?,
+                    Err(e) => return Ok((Err(e),)),
+                };
+                let Some(src) = src else {
+                    state.mark(new.rep(), false);
+                    return Ok((Ok(new),));
+                };
+                // Through a symlink: judged by where it really is.
+                if real_path(state.table.get(&new)?).is_some_and(|real| src.hides(&real)) {
+                    drop(state.table.delete(new)?);
+                    return Ok((Err(ErrorCode::NoEntry),));
                 }
+                state.mark(new.rep(), true);
+                Ok((Ok(new),))
             })
         },
     )?;
@@ -244,16 +253,15 @@ pub fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
             let state = store.data_mut();
             let src = guarded(state, &fd)?;
             let mut view = state.filesystem();
-            let is_root = match (&src, view.table.get(&fd)) {
-                (Some(src), Ok(d)) => real_path(d).is_some_and(|p| p == src.root),
-                _ => false,
-            };
+            // Every listing of a directory reached through `/src` leaves
+            // `.baton` out: another pipeline's state is as hidden as ours.
+            let hides_state = src.is_some();
             match HostDescriptor::read_directory(&mut view, fd).await {
                 Ok(stream) => {
                     // Every listing starts here, so a reused handle number
                     // is always marked for the listing it now is.
                     let hidden = &mut store.data_mut().hidden_listings;
-                    if is_root {
+                    if hides_state {
                         hidden.insert(stream.rep());
                     } else {
                         hidden.remove(&stream.rep());

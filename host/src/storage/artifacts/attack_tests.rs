@@ -337,3 +337,28 @@ fn a_cancelled_fetch_stops_and_leaves_no_copy() {
     let left: Vec<_> = fs::read_dir(&f.ws).expect("ws").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("a.txt")], "no copy and no temp file");
 }
+
+#[test]
+fn fifos_and_symlinks_planted_at_guessable_temporary_names_are_never_opened() {
+    let f = fixture();
+    fs::write(f.ws.join("a.txt"), "artifact").expect("write");
+    let (digest, _, _) = put(&f, "a.txt").expect("put");
+    fs::create_dir(f.ws.join("out")).expect("out");
+    // Every name the old scheme (`.baton-get-<pid>-<counter>-<name>`) could
+    // have used, as FIFOs, and a symlink out of the workspace beside them.
+    let pid = std::process::id();
+    for n in 0..200 {
+        mkfifo(&f.ws.join(format!("out/.baton-get-{pid}-{n}-got.txt")));
+    }
+    std::os::unix::fs::symlink("/etc/passwd", f.ws.join(format!("out/.baton-get-{pid}-200-got.txt"))).expect("link");
+    let r = super::tests::record(&digest, Kind::File);
+    for _ in 0..3 {
+        get(&f, &r, "out/got.txt").expect("the fetch ignores what was planted");
+    }
+    assert_eq!(fs::read_to_string(f.ws.join("out/got.txt")).expect("got"), "artifact");
+    let temporaries = fs::read_dir(f.ws.join("out")).expect("ls").flatten().filter(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.starts_with(".baton-get-") && e.file_type().is_ok_and(|t| t.is_file())
+    });
+    assert_eq!(temporaries.count(), 0, "no temporary left behind");
+}

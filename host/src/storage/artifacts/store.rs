@@ -111,12 +111,8 @@ impl ArtifactStore {
                 if let Some(p) = parent {
                     create_dirs(&ws, p)?;
                 }
-                let tmp_name = clean.with_file_name(format!(
-                    ".baton-get-{}-{}",
-                    unique(),
-                    clean.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
-                ));
-                let mut out = ws.create(&tmp_name).map_err(io_err("file", &clean))?;
+                let name = clean.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                let (tmp_name, mut out) = create_temporary(&ws, &clean, &name)?;
                 let verified = self.copy_verified(&record.digest, &mut Checked { inner: &mut out, job });
                 if let Err(e) = verified {
                     drop(out);
@@ -210,6 +206,40 @@ impl ArtifactStore {
 
 /// A number no other temp file of this process uses (steps of one board
 /// may fetch into the same place at once).
+/// Creates the temporary a fetch writes before renaming it to `dest`: in
+/// the workspace, where a stage's processes run at the same time and could
+/// plant a FIFO (which would block the fetch's open for ever) or a symlink
+/// at a name they can guess. So the name has 128 random bits and the file is
+/// created exclusively (`O_EXCL`: nothing planted is ever opened), without
+/// following a symlink and without blocking.
+fn create_temporary(ws: &Dir, dest: &Path, name: &str) -> Result<(PathBuf, cap_std::fs::File), StoreError> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    let mut last = None;
+    // A collision of 128 random bits is an attacker who can read them: a
+    // few tries, then the error.
+    for _ in 0..4 {
+        let tmp = dest.with_file_name(format!(".baton-get-{}-{name}", random_hex()?));
+        match ws.open_with(&tmp, &opts) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(io_err("file", dest)(e)),
+        }
+    }
+    Err(io_err("file", dest)(last.unwrap_or_else(|| io::Error::other("no free temporary name"))))
+}
+
+/// 16 random bytes from the kernel, in hex.
+fn random_hex() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    // SAFETY: the buffer is valid for its length; getrandom writes at most that.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        return Err(StoreError::Io(format!("cannot get random bytes: {}", io::Error::last_os_error())));
+    }
+    Ok(hex::encode(bytes))
+}
+
 fn unique() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     format!("{}-{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))

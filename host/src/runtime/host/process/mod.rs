@@ -192,7 +192,7 @@ pub fn start(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessErro
     ctx.log.line("baton", &format!("started {source}: {}", crate::text::escape_line(&words)));
 
     let limit = policy.output_limit as usize;
-    let io = Arc::new(ChildIo::new(limit));
+    let io = Arc::new(ChildIo::new(limit, ctx.run.secrets.longest()));
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
         readers.push(tokio::spawn(pump(out, OutputStream::Stdout, io.clone(), ctx.log.clone(), source.clone())));
@@ -274,7 +274,7 @@ fn environment(ctx: &StepContext, cmd: &Command) -> Result<Vec<(String, String)>
         vec![("PATH".to_string(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()))];
     env.extend(step_variables(ctx));
     for name in &ctx.policy.env {
-        if let Ok(v) = std::env::var(name) {
+        if let Ok(v) = crate::env_vars::var(name) {
             env.push((name.clone(), v));
         }
     }
@@ -348,8 +348,28 @@ fn shell_words(program: &str, args: &[String]) -> String {
 
 // ---------------------------------------------------------------- WIT
 
+/// Before an untrusted process starts as the sandbox user (baton is root),
+/// the workspace is handed to that user: on a blocking thread, stopped if
+/// the attempt ends meanwhile (see `identity::hand_over_off_runtime`).
+async fn hand_over_workspace(ctx: &StepContext, cmd: &Command) -> Result<(), ProcessError> {
+    if ctx.policy.trust != crate::plan::Trust::Untrusted || !spawn_allowed(&ctx.policy.spawn, &cmd.program) {
+        return Ok(());
+    }
+    // An invalid sandbox identity is reported by the launch itself.
+    let Ok(Some(who)) = crate::sandbox::identity::Identity::for_sandbox() else {
+        return Ok(());
+    };
+    crate::sandbox::identity::hand_over_off_runtime(&ctx.workspace, who).await.map(drop).map_err(|e| {
+        ProcessError::Failed(format!(
+            "cannot confine `{}` for untrusted step {}: cannot hand the workspace to the sandbox user {}: {e}",
+            cmd.program, ctx.id, who.uid
+        ))
+    })
+}
+
 /// [`start`], remembering a denial on the attempt (its failure is not retried).
-fn start_noting_denial(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessError> {
+async fn start_noting_denial(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, ProcessError> {
+    hand_over_workspace(ctx, &cmd).await?;
     let started = start(ctx, cmd);
     if let Err(ProcessError::Denied(_)) = &started {
         ctx.denied.store(true, Ordering::Relaxed);
@@ -359,12 +379,12 @@ fn start_noting_denial(ctx: &StepContext, cmd: Command) -> Result<ChildHandle, P
 
 impl Host for StepState {
     async fn run(&mut self, cmd: Command) -> Result<Output, ProcessTrap> {
-        let mut child = start_noting_denial(&self.ctx, cmd)?;
+        let mut child = start_noting_denial(&self.ctx, cmd).await?;
         Ok(child.wait().await)
     }
 
     async fn spawn(&mut self, cmd: Command) -> Result<Resource<ChildHandle>, ProcessTrap> {
-        let child = start_noting_denial(&self.ctx, cmd)?;
+        let child = start_noting_denial(&self.ctx, cmd).await?;
         let handle = self.table.push(child).map_err(|e| ProcessError::Limit(format!("too many open handles: {e}")))?;
         Ok(handle)
     }

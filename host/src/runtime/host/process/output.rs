@@ -18,11 +18,31 @@ pub(super) struct Capture {
     bytes: VecDeque<u8>,
     limit: usize,
     truncated: bool,
+    /// Length of the longest secret of the run (see [`Capture::kept`]).
+    secret: usize,
 }
 
 impl Capture {
-    pub(super) fn new(limit: usize) -> Self {
-        Self { bytes: VecDeque::new(), limit, truncated: false }
+    pub(super) fn new(limit: usize, secret: usize) -> Self {
+        Self { bytes: VecDeque::new(), limit, truncated: false, secret }
+    }
+
+    /// What the stage is given. A window that was cut starts at the first
+    /// whole line: the cut can fall inside a secret, whose tail alone
+    /// would not be recognised (masked) in a failure message, the summary
+    /// or the reports. Without a line end in the window, the first bytes,
+    /// as many as the longest secret, are dropped instead.
+    fn kept(&self) -> Vec<u8> {
+        let (a, b) = self.bytes.as_slices();
+        let all = [a, b].concat();
+        if !self.truncated {
+            return all;
+        }
+        let start = match all.iter().position(|&c| c == b'\n') {
+            Some(i) => i + 1,
+            None => self.secret.min(all.len()),
+        };
+        all[start..].to_vec()
     }
 
     pub(super) fn push(&mut self, data: &[u8]) {
@@ -54,11 +74,12 @@ pub(super) struct Unread {
 }
 
 impl ChildIo {
-    /// Output of a child whose streams are captured up to `limit` bytes each.
-    pub(super) fn new(limit: usize) -> Self {
+    /// Output of a child whose streams are captured up to `limit` bytes
+    /// each, in a run whose longest secret is `secret` bytes long.
+    pub(super) fn new(limit: usize, secret: usize) -> Self {
         Self {
-            stdout: Mutex::new(Capture::new(limit)),
-            stderr: Mutex::new(Capture::new(limit)),
+            stdout: Mutex::new(Capture::new(limit, secret)),
+            stderr: Mutex::new(Capture::new(limit, secret)),
             unread: Mutex::new(Unread { chunks: VecDeque::new(), bytes: 0, limit, dropped: 0 }),
             notify: Notify::new(),
             open_streams: AtomicUsize::new(2),
@@ -119,8 +140,8 @@ impl ChildIo {
         let (out, err) = (lock(&self.stdout), lock(&self.stderr));
         Output {
             status,
-            stdout: out.bytes.iter().copied().collect(),
-            stderr: err.bytes.iter().copied().collect(),
+            stdout: out.kept(),
+            stderr: err.kept(),
             stdout_truncated: out.truncated,
             stderr_truncated: err.truncated,
         }
@@ -159,16 +180,32 @@ mod tests {
 
     #[test]
     fn captures_keep_the_end() {
-        let mut c = Capture::new(5);
+        let mut c = Capture::new(5, 0);
         c.push(b"hello ");
         c.push(b"world");
         assert_eq!(c.bytes.iter().copied().collect::<Vec<u8>>(), b"world");
         assert!(c.truncated);
     }
 
+    #[test]
+    fn a_cut_window_starts_at_a_whole_line_so_no_secret_tail_is_kept() {
+        let mut c = Capture::new(24, 16);
+        c.push(b"token=SECRET-0123456789\nlast line\n");
+        assert_eq!(c.kept(), b"last line\n", "the partial first line is dropped");
+        // One long line: as many bytes as the longest secret are dropped.
+        let mut c = Capture::new(24, 16);
+        c.push(b"xxxxxxxxSECRET-0123456789-and-more-text");
+        let kept = c.kept();
+        assert_eq!(kept, b"ore-text", "the tail `0123456789` of the secret is not kept");
+        // Nothing is dropped from a window that was not cut.
+        let mut c = Capture::new(64, 16);
+        c.push(b"partial\nwhole\n");
+        assert_eq!(c.kept(), b"partial\nwhole\n");
+    }
+
     #[tokio::test]
     async fn a_reader_that_falls_behind_gets_a_marker() {
-        let io = ChildIo::new(8);
+        let io = ChildIo::new(8, 0);
         io.push(OutputStream::Stdout, b"0123");
         io.push(OutputStream::Stdout, b"4567");
         io.push(OutputStream::Stdout, b"89");
