@@ -82,7 +82,15 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
 fn legend(out: &mut String) {
     out.push_str("<p class=\"legend\">");
     for o in
-        [Outcome::Ok, Outcome::Failed, Outcome::Forgiven, Outcome::Cancelled, Outcome::PreviouslyDone, Outcome::Skipped]
+        [
+        Outcome::Ok,
+        Outcome::Cached,
+        Outcome::Failed,
+        Outcome::Forgiven,
+        Outcome::Cancelled,
+        Outcome::PreviouslyDone,
+        Outcome::Skipped,
+    ]
     {
         let _ = write!(out, "<span><i class=\"sw a-{}\"></i>{}</span>", o.as_str(), o.label());
     }
