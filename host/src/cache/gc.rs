@@ -21,9 +21,9 @@ pub struct Collected {
     pub size: u64,
 }
 
-/// Collects the entries under `root` (`.baton/cache`) down to `max` bytes.
-pub fn collect(root: &Path, store: &ArtifactStore, state_dir: &Path, max: u64) -> std::io::Result<Collected> {
-    let mut found: Vec<(SystemTime, std::path::PathBuf, Entry)> = Vec::new();
+/// Every entry under `root` (`.baton/cache`): last use, file, entry.
+fn entries(root: &Path) -> Vec<(SystemTime, std::path::PathBuf, Entry)> {
+    let mut found = Vec::new();
     for ns in read_dir(&root.join("entries")) {
         for shard in read_dir(&ns) {
             for file in read_dir(&shard) {
@@ -34,6 +34,17 @@ pub fn collect(root: &Path, store: &ArtifactStore, state_dir: &Path, max: u64) -
             }
         }
     }
+    found
+}
+
+/// The digests the entries under `root` refer to (`baton gc` keeps them).
+pub fn referenced(root: &Path) -> HashSet<String> {
+    entries(root).iter().flat_map(|(_, _, e)| e.blobs().map(|b| b.digest.clone()).collect::<Vec<_>>()).collect()
+}
+
+/// Collects the entries under `root` (`.baton/cache`) down to `max` bytes.
+pub fn collect(root: &Path, store: &ArtifactStore, state_dir: &Path, max: u64) -> std::io::Result<Collected> {
+    let mut found = entries(root);
     // Newest first; blobs shared by entries count once.
     found.sort_by(|a, b| b.0.cmp(&a.0));
     let mut out = Collected::default();
