@@ -24,7 +24,8 @@ pub struct Manifest {
     pub contract: String,
     /// The resolved `with` table.
     pub with: Value,
-    /// The resolved policy: trust, spawn list, env and secret names, limits, timeout.
+    /// The resolved policy: spawn list, env and secret names, limits,
+    /// timeout (trust is not here: it picks the namespaces).
     pub policy: Value,
     /// Values of the variables in `env` (`null`: unset on the host).
     pub env: BTreeMap<String, Option<String>>,

@@ -89,6 +89,24 @@ impl Entry {
     }
 }
 
+/// What cached steps fail to declare, where baton can tell (`baton check`
+/// prints these as hints; they do not fail the check).
+pub fn hints(plan: &crate::plan::Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &plan.steps {
+        let Some(spec) = &s.cache else { continue };
+        if !s.policy.spawn.is_empty() && spec.inputs.is_empty() {
+            out.push(format!(
+                "step {} is cached and may spawn programs ({}) but declares no `inputs`: a change to the project \
+                 files they read will not make it run again (add e.g. `inputs = [\"src/**\"]`)",
+                s.id,
+                s.policy.spawn.join(", ")
+            ));
+        }
+    }
+    out
+}
+
 /// The first 12 hex digits of a key, as reports show it.
 pub fn short(key: &str) -> &str {
     &key[..key.len().min(12)]

@@ -91,7 +91,13 @@ impl Session {
     ) -> Manifest {
         let spec = def.cache.clone().unwrap_or_default();
         let with = serde_json::from_str(&def.config).unwrap_or(serde_json::Value::Null);
-        let policy = serde_json::to_value(&def.policy).unwrap_or(serde_json::Value::Null);
+        let mut policy = serde_json::to_value(&def.policy).unwrap_or(serde_json::Value::Null);
+        // Trust decides where an entry is read and written (the namespaces),
+        // not what the step computes: an untrusted step defined like a
+        // trusted one may read the trusted entry, never the reverse.
+        if let Some(map) = policy.as_object_mut() {
+            map.remove("trust");
+        }
         let env = def.policy.env.iter().map(|n| (n.clone(), std::env::var(n).ok())).collect();
         let files = if spec.inputs.is_empty() { BTreeMap::new() } else { self.facts.files(&self.project, &spec.inputs) };
         let patterns =
@@ -135,9 +141,12 @@ impl Session {
         Lookup { manifest, key, namespaces, hit, unusable }
     }
 
-    /// Every blob of `entry` is in the store with its digest.
+    /// Every artifact and output blob of `entry` is in the store with its
+    /// digest. The log is not required: its bytes hold times, so a rerun
+    /// after its blob was lost cannot bring that blob back, and a hit
+    /// without it says so in the log instead.
     fn check_blobs(&self, entry: &Entry) -> Result<(), String> {
-        for b in entry.blobs() {
+        for b in entry.artifacts.iter().chain(&entry.outputs) {
             self.store
                 .copy_verified(&b.digest, &mut std::io::sink())
                 .map_err(|e| format!("{} ({}) cannot be used: {e}", b.name, short_digest(&b.digest)))?;
@@ -165,7 +174,11 @@ impl Session {
                 std::fs::create_dir_all(parent).map_err(|e| format!("cannot replay the log: {e}"))?;
             }
             let mut out = std::fs::File::create(log).map_err(|e| format!("cannot replay the log: {e}"))?;
-            self.store.copy_verified(&l.digest, &mut out).map_err(|e| format!("cannot replay the log: {e}"))?;
+            if let Err(e) = self.store.copy_verified(&l.digest, &mut out) {
+                use std::io::Write;
+                let _ = out.set_len(0);
+                let _ = writeln!(out, "baton: the log of run {} (the cached step's run) is gone: {e}", entry.run);
+            }
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ mod nats_server;
 mod registry_server;
 
 mod artifacts;
+mod caching;
 mod check;
 mod chromium;
 mod cluster;
