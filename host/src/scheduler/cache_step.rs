@@ -54,6 +54,12 @@ impl Scheduler {
             match session.restore(&entry, &self.workspaces[def.board], &log) {
                 Ok(()) => {
                     self.publish_cached(i, &entry);
+                    self.journal.append(Record::Cached {
+                        step: self.plan.steps[i].id.clone(),
+                        key: crate::cache::short(&entry.key).to_string(),
+                        saved: entry.duration,
+                        from_run: entry.run.clone(),
+                    });
                     let now = self.now();
                     let st = &mut self.steps[i];
                     st.start = Some(now);
