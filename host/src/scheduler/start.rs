@@ -161,9 +161,11 @@ pub async fn run(
 
 /// The step cache of this run, if any step caches or declares outputs
 /// (others pay nothing for it). Entries live in `.baton/cache/`, next to
-/// the store whose blobs they name (docs/caching.md).
+/// the store whose blobs they name (docs/caching.md). A cluster run does
+/// not use it yet: its workspaces and blobs live on the workers, and
+/// entries there belong in a NATS KV bucket behind `EntryStore`.
 fn step_cache(plan: &Plan, opts: &RunOptions, run: &runs::RunDir) -> Option<Arc<crate::cache::session::Session>> {
-    if !plan.steps.iter().any(|s| s.cache.is_some() || !s.outputs.is_empty()) {
+    if opts.nats.is_some() || !plan.steps.iter().any(|s| s.cache.is_some() || !s.outputs.is_empty()) {
         return None;
     }
     let state_dir = plan.state_dir();
