@@ -87,17 +87,23 @@ impl EntryStore for LocalEntries {
         }
         let mut tmp = self.tmp().map_err(fail)?;
         let bytes = serde_json::to_vec(entry).map_err(|e| format!("cannot encode cache entry: {e}"))?;
+        // Not synced: an entry torn by a crash reads as no entry (it is a
+        // cache), and is replaced below.
         tmp.write_all(&bytes).map_err(fail)?;
-        tmp.as_file().sync_all().map_err(fail)?;
-        // Create-if-absent: a hard link never replaces an existing name.
-        match std::fs::hard_link(tmp.path(), &dest) {
-            Ok(()) => Ok(Created::New),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match self.get(namespace, &entry.key) {
-                Some(existing) => Ok(Created::Exists(Box::new(existing))),
-                None => Err(format!("cache entry {} exists but cannot be read (remove it)", dest.display())),
-            },
-            Err(e) => Err(fail(e)),
+        for _ in 0..2 {
+            // Create-if-absent: a hard link never replaces an existing name.
+            match std::fs::hard_link(tmp.path(), &dest) {
+                Ok(()) => return Ok(Created::New),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match self.get(namespace, &entry.key) {
+                    Some(existing) => return Ok(Created::Exists(Box::new(existing))),
+                    // Torn or from another version: not an entry; the
+                    // namespace's own writer may replace it (once).
+                    None => std::fs::remove_file(&dest).map_err(fail)?,
+                },
+                Err(e) => return Err(fail(e)),
+            }
         }
+        Err(format!("cache entry {} keeps being replaced by another writer", dest.display()))
     }
 
     fn touch(&self, namespace: &str, key: &str) {

@@ -111,7 +111,8 @@ mod tests {
         entries.create("trusted", &old).expect("create");
         entries.create("trusted", &new).expect("create");
         let past = SystemTime::now() - std::time::Duration::from_secs(3600);
-        let f = std::fs::File::options().append(true).open(entries.path("trusted", &old.key).expect("path")).expect("open");
+        let f =
+            std::fs::File::options().append(true).open(entries.path("trusted", &old.key).expect("path")).expect("open");
         f.set_modified(past).expect("mtime");
         let got = collect(entries.root(), &store, &dir.path().join("state"), 1).expect("gc");
         assert_eq!((got.kept, got.removed), (1, 1));

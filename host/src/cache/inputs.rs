@@ -43,7 +43,8 @@ impl HostFacts {
         if let Some(d) = self.programs.lock().unwrap_or_else(|p| p.into_inner()).get(entry) {
             return d.clone();
         }
-        let path = if entry.starts_with('/') { Some(PathBuf::from(entry)) } else { crate::sandbox::confine::which(entry) };
+        let path =
+            if entry.starts_with('/') { Some(PathBuf::from(entry)) } else { crate::sandbox::confine::which(entry) };
         let digest = path
             .and_then(|p| std::fs::File::open(p).ok())
             .and_then(|f| hash_reader(f).ok())

@@ -49,7 +49,8 @@ pub fn namespaces(trust: Trust, kind: &RunKind) -> Namespaces {
 
 /// A try id as a file name: kept if plain, else its hash.
 fn safe_id(id: &str) -> String {
-    let plain = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let plain =
+        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if plain {
         id.to_string()
     } else {

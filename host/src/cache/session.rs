@@ -99,7 +99,8 @@ impl Session {
             map.remove("trust");
         }
         let env = def.policy.env.iter().map(|n| (n.clone(), std::env::var(n).ok())).collect();
-        let files = if spec.inputs.is_empty() { BTreeMap::new() } else { self.facts.files(&self.project, &spec.inputs) };
+        let files =
+            if spec.inputs.is_empty() { BTreeMap::new() } else { self.facts.files(&self.project, &spec.inputs) };
         let patterns =
             spec.inputs.iter().map(|p| if p.exclude { format!("!{}", p.text) } else { p.text.clone() }).collect();
         Manifest {
@@ -146,6 +147,9 @@ impl Session {
     /// after its blob was lost cannot bring that blob back, and a hit
     /// without it says so in the log instead.
     fn check_blobs(&self, entry: &Entry) -> Result<(), String> {
+        if let Some(bad) = entry.artifacts.iter().find(|a| !crate::storage::artifacts::valid_name(&a.name)) {
+            return Err(format!("it names an invalid artifact `{}`", crate::text::escape_line(&bad.name)));
+        }
         for b in entry.artifacts.iter().chain(&entry.outputs) {
             self.store
                 .copy_verified(&b.digest, &mut std::io::sink())

@@ -32,8 +32,7 @@ pub fn main(args: ExplainArgs, at: &Locate) -> anyhow::Result<u8> {
         anyhow::bail!("no run `{}` under {}", args.run.unwrap_or_default(), runs::runs_dir(&state).display());
     };
     let step = crate::text::escape_line(&args.step).into_owned();
-    let report: Option<RunReport> =
-        std::fs::read(run.report()).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let report: Option<RunReport> = std::fs::read(run.report()).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let shown = report.as_ref().and_then(|r| r.step(&args.step));
     if let Some(c) = shown.and_then(|s| s.cached.as_ref()) {
         println!("{step} did not run in run {}: {} (namespace {})", run.id, c.describe(), c.namespace);

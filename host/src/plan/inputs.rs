@@ -34,7 +34,9 @@ impl Pattern {
         let text = text.strip_prefix("./").unwrap_or(text);
         let trimmed = text.trim_end_matches('/');
         if trimmed.is_empty() {
-            return Err(format!("input pattern `{written}` is empty (name files relative to the project, e.g. `src/**`)"));
+            return Err(format!(
+                "input pattern `{written}` is empty (name files relative to the project, e.g. `src/**`)"
+            ));
         }
         if trimmed.starts_with('/') {
             return Err(format!("input pattern `{written}` is absolute (patterns are relative to the project, /src)"));
@@ -68,8 +70,7 @@ impl Pattern {
     /// The literal directory the pattern starts in: nothing outside it can
     /// match, so a walk starts there (`src/**/*.py` → `src`).
     pub fn root(&self) -> String {
-        let lit: Vec<&str> =
-            self.segments.iter().take_while(|s| !s.contains(['*', '?'])).map(String::as_str).collect();
+        let lit: Vec<&str> = self.segments.iter().take_while(|s| !s.contains(['*', '?'])).map(String::as_str).collect();
         lit.join("/")
     }
 }

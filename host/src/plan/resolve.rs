@@ -368,9 +368,10 @@ fn cache_keys(
     let mut outputs: Vec<String> = Vec::new();
     for (k, o) in entry.outputs.iter().flatten().enumerate() {
         match crate::storage::rel_path::relative(o) {
-            Ok(p) if p.as_os_str().is_empty() => {
-                err(format!("outputs[{k}]"), format!("step {id}: output `{o}` is the whole workspace (name a directory or file in it)"))
-            }
+            Ok(p) if p.as_os_str().is_empty() => err(
+                format!("outputs[{k}]"),
+                format!("step {id}: output `{o}` is the whole workspace (name a directory or file in it)"),
+            ),
             Ok(p) => {
                 let p = p.to_string_lossy().into_owned();
                 if outputs.contains(&p) {

@@ -111,7 +111,9 @@ impl StepRun {
 
     /// Whether dependents of this step may run (succeeded, or counts as done).
     pub fn satisfies(&self) -> bool {
-        matches!(self.status, Status::Done(StepStatus::Ok | StepStatus::PreviouslyDone | StepStatus::Cached | StepStatus::Excluded))
-            || (self.status == Status::Done(StepStatus::Failed) && self.forgiven)
+        matches!(
+            self.status,
+            Status::Done(StepStatus::Ok | StepStatus::PreviouslyDone | StepStatus::Cached | StepStatus::Excluded)
+        ) || (self.status == Status::Done(StepStatus::Failed) && self.forgiven)
     }
 }

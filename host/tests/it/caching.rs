@@ -77,8 +77,12 @@ fn a_second_run_restores_outputs_artifacts_and_logs_and_says_what_it_saved() {
     }
     // Outputs are back in the workspace, the artifact is published, the log replayed.
     assert_eq!(std::fs::read_to_string(p.workspace("b").join("dist/out.txt")).expect("output"), "one\n");
-    let artifacts: Vec<&str> =
-        second.report["artifacts"].as_array().expect("artifacts").iter().filter_map(|a| a["reference"].as_str()).collect();
+    let artifacts: Vec<&str> = second.report["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .filter_map(|a| a["reference"].as_str())
+        .collect();
     assert_eq!(artifacts, vec!["b.build/pub.txt"]);
     assert_eq!(p.log("b.build"), built_log);
     assert!(second.stderr.contains("2 steps: 2 cached (saved "), "{}", second.stderr);
@@ -186,8 +190,8 @@ fn every_key_field_changed_alone_makes_a_miss_and_an_undeclared_file_does_not() 
     // The explanation names the field: here the salt.
     write(p.dir(), "src/a.txt", "a3");
     ok_run(&p, &env);
-    let text = String::from_utf8_lossy(&p.baton().args(["explain", "b.step"]).output().expect("explain").stdout)
-        .into_owned();
+    let text =
+        String::from_utf8_lossy(&p.baton().args(["explain", "b.step"]).output().expect("explain").stdout).into_owned();
     assert!(text.contains("inputs.files.src/a.txt"), "{text}");
 
     // Documented: a file no pattern selects is not part of the key.
@@ -234,7 +238,8 @@ with = { run = "cat $BATON_SRC/d/y" }
     // output, so `last` hits; `other` never changed.
     write(p.dir(), "a/x", "xyz");
     let r = ok_run(&p, &[]);
-    let got: Vec<(&str, &str)> = ["b.a", "b.len", "b.last", "b.other"].iter().map(|id| (*id, outcome(&r, id))).collect();
+    let got: Vec<(&str, &str)> =
+        ["b.a", "b.len", "b.last", "b.other"].iter().map(|id| (*id, outcome(&r, id))).collect();
     assert_eq!(got, vec![("b.a", "ok"), ("b.len", "ok"), ("b.last", "cached"), ("b.other", "cached")]);
 }
 
@@ -252,8 +257,8 @@ fn an_entry_whose_blob_is_gone_is_a_miss_and_the_step_runs() {
     // entry needs no blob but its log, which a hit may do without.
     assert_eq!(outcome(&r, "b.test"), "cached");
     assert!(p.log("b.test").contains("is gone"), "{}", p.log("b.test"));
-    let text = String::from_utf8_lossy(&p.baton().args(["explain", "b.build"]).output().expect("explain").stdout)
-        .into_owned();
+    let text =
+        String::from_utf8_lossy(&p.baton().args(["explain", "b.build"]).output().expect("explain").stdout).into_owned();
     assert!(text.contains("an entry was there, but"), "{text}");
     assert_eq!(outcome(&ok_run(&p, &[]), "b.build"), "cached");
 }

@@ -81,8 +81,7 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
 
 fn legend(out: &mut String) {
     out.push_str("<p class=\"legend\">");
-    for o in
-        [
+    for o in [
         Outcome::Ok,
         Outcome::Cached,
         Outcome::Failed,
@@ -90,8 +89,7 @@ fn legend(out: &mut String) {
         Outcome::Cancelled,
         Outcome::PreviouslyDone,
         Outcome::Skipped,
-    ]
-    {
+    ] {
         let _ = write!(out, "<span><i class=\"sw a-{}\"></i>{}</span>", o.as_str(), o.label());
     }
     out.push_str("<span><i class=\"sw queued\"></i>queued for a job slot or pool</span><span><i class=\"sw backoff\"></i>retry backoff</span><span><i class=\"sw wait\"></i>waiting on a signal or artifact</span><span><i class=\"sw crit\"></i>critical path</span></p>\n");
