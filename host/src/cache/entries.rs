@@ -152,6 +152,19 @@ mod tests {
     }
 
     #[test]
+    fn a_torn_entry_reads_as_none_and_is_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalEntries::new(dir.path().to_path_buf());
+        let entry = sample_entry("sha256:aa");
+        let path = store.path("trusted", &entry.key).expect("path");
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, b"{\"v\":1,\"ke").expect("torn");
+        assert_eq!(store.get("trusted", &entry.key), None);
+        assert!(matches!(store.create("trusted", &entry), Ok(Created::New)));
+        assert_eq!(store.get("trusted", &entry.key), Some(entry));
+    }
+
+    #[test]
     fn racing_writers_leave_one_entry() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = std::sync::Arc::new(LocalEntries::new(dir.path().to_path_buf()));

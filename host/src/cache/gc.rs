@@ -46,7 +46,7 @@ pub fn referenced(root: &Path) -> HashSet<String> {
 pub fn collect(root: &Path, store: &ArtifactStore, state_dir: &Path, max: u64) -> std::io::Result<Collected> {
     let mut found = entries(root);
     // Newest first; blobs shared by entries count once.
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut out = Collected::default();
     let mut kept_blobs: HashSet<String> = HashSet::new();
     let mut dropped_blobs: HashSet<(String, u64)> = HashSet::new();

@@ -301,7 +301,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             errs.push(at(key), format!("step {id}: {message}"));
         }
 
-        let (cache, outputs) = cache_keys(&id, entry, plugin.is_some(), &mut |k, m| errs.push(at(&k), m));
+        let (cache, outputs) = cache_keys(id, entry, plugin.is_some(), &mut |k, m| errs.push(at(&k), m));
         let config = serde_json::to_string(&entry.with.clone().unwrap_or_default()).unwrap_or_else(|_| "{}".into());
         let fingerprint = fingerprint(bname, entry, &deps, &ids, &policy);
         steps.push(StepDef {

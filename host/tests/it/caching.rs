@@ -140,6 +140,9 @@ with = {{ ops = [
     )
 }
 
+/// One change of the corpus; it may change the environment of the runs.
+type Change<'a> = Box<dyn Fn(&mut Vec<(&'static str, &'static str)>) + 'a>;
+
 /// Appends a custom section: other bytes, the same behaviour.
 fn touch_plugin(path: &Path) {
     let mut bytes = std::fs::read(path).expect("plugin");
@@ -168,7 +171,7 @@ fn every_key_field_changed_alone_makes_a_miss_and_an_undeclared_file_does_not() 
 
     // Each change: the step runs once, then hits again.
     let mut env = env1.to_vec();
-    let changes: Vec<(&str, Box<dyn Fn(&mut Vec<(&'static str, &'static str)>)>)> = vec![
+    let changes: Vec<(&str, Change)> = vec![
         ("plugin bytes", Box::new(|_| touch_plugin(&p.dir().join("plug.wasm")))),
         ("with", Box::new(|_| p.write(&corpus_toml(tools.path(), "w2", "")))),
         ("an input file", Box::new(|_| write(p.dir(), "src/a.txt", "a2"))),
