@@ -14,6 +14,8 @@
 //!   `bindgen!` site, and one file per WIT interface under `runtime/host/`.
 //! - [`cluster`]: one pipeline on many machines over NATS JetStream: blobs
 //!   by digest, attempt ownership by compare-and-set, signals, heartbeats.
+//! - [`cache`]: the step cache: keys, write-once entries in namespaces,
+//!   restoring a hit's outputs.
 //! - [`sandbox`]: policy (trust, limits, allow-lists), WASI context, path
 //!   checks, process confinement.
 //! - [`storage`]: run directories, the state journal, step logs, artifacts.
@@ -31,10 +33,11 @@
 //!
 //! The modules import each other along one direction, lowest first:
 //! `env_vars`, `units`, `status` → `text` → `storage` → `registry` → `plan`
-//! → `sandbox` → `report` → `executor` → `runtime` → `cluster` → `scheduler` → `cli`.
+//! → `sandbox` → `cache` → `report` → `executor` → `runtime` → `cluster` → `scheduler` → `cli`.
 //! A module uses only those before it; `layering_tests` checks this on the
 //! source.
 
+pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod env_vars;

@@ -12,6 +12,8 @@ pub enum StepStatus {
     Ok,
     /// Succeeded in an earlier run and was not run again (`--resume`).
     PreviouslyDone,
+    /// Not run: its cache key matched an entry, whose outputs were restored.
+    Cached,
     Failed,
     /// Failed under `on_failure = "ignore"`: does not fail the run. (The
     /// journal records such a step as `failed`: forgiving is the plan's.)
@@ -25,9 +27,10 @@ pub enum StepStatus {
 }
 
 impl StepStatus {
-    pub const ALL: [StepStatus; 7] = [
+    pub const ALL: [StepStatus; 8] = [
         StepStatus::Ok,
         StepStatus::PreviouslyDone,
+        StepStatus::Cached,
         StepStatus::Failed,
         StepStatus::Forgiven,
         StepStatus::Cancelled,
@@ -40,6 +43,7 @@ impl StepStatus {
         match self {
             StepStatus::Ok => "ok",
             StepStatus::PreviouslyDone => "previously_done",
+            StepStatus::Cached => "cached",
             StepStatus::Failed => "failed",
             StepStatus::Forgiven => "forgiven",
             StepStatus::Cancelled => "cancelled",
@@ -65,9 +69,10 @@ impl StepStatus {
         matches!(self, StepStatus::Failed | StepStatus::Cancelled)
     }
 
-    /// Whether it succeeded, now or in the run this one resumed.
+    /// Whether it succeeded, now, from the step cache, or in the run this
+    /// one resumed.
     pub fn passed(self) -> bool {
-        matches!(self, StepStatus::Ok | StepStatus::PreviouslyDone)
+        matches!(self, StepStatus::Ok | StepStatus::PreviouslyDone | StepStatus::Cached)
     }
 }
 

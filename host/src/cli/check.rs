@@ -45,6 +45,9 @@ pub fn main(args: CheckArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         }
         return Ok(2);
     }
+    for hint in crate::cache::hints(&plan) {
+        eprintln!("hint: {}", crate::text::escape_text(&hint));
+    }
     if !out.quiet {
         eprintln!(
             "{}: ok ({} boards, {} steps, {} plugins)",

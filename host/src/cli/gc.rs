@@ -44,6 +44,8 @@ pub fn main(args: GcArgs, at: &Locate) -> anyhow::Result<u8> {
             }
         }
     }
+    // Blobs the step cache's entries name stay too (`baton cache gc` trims those).
+    live.extend(crate::cache::gc::referenced(&state.join("cache")));
     let store = ArtifactStore::new(state.join("store"));
     let (mut blobs, mut bytes) = (0, 0u64);
     for digest in store.digests()? {

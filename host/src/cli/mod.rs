@@ -3,8 +3,10 @@
 //! progress and logs to stderr.
 
 mod artifacts;
+mod cache;
 mod check;
 mod clean;
+mod explain;
 mod gc;
 mod graph;
 mod locate;
@@ -71,6 +73,10 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// List the live workers of a cluster: name, jobs, running steps, last heartbeat, labels.
     Workers(worker::WorkersArgs),
+    /// Say why a step ran or came from the step cache in a run (the latest by default).
+    Explain(explain::ExplainArgs),
+    /// Manage the step cache (`baton cache gc --max-size 10GiB`).
+    Cache(cache::CacheArgs),
 }
 
 /// Output settings shared by subcommands.
@@ -100,6 +106,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         Command::Runs(a) => runs::main(a, out, at),
         Command::Worker(a) => worker::main(a),
         Command::Workers(a) => worker::list(a),
+        Command::Explain(a) => explain::main(a, at),
+        Command::Cache(a) => cache::main(a, at),
     }
 }
 

@@ -59,6 +59,10 @@ pub struct RunArgs {
     pub nats: Option<String>,
     #[command(flatten)]
     pub nats_security: super::worker::NatsSecurity,
+    /// Run every step, even those the step cache holds (their entries are
+    /// still written; see docs/caching.md).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
@@ -93,6 +97,8 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         selection: Selection { only: args.only, skip: args.skip, from: args.from },
         priority: args.priority,
         nats: args.nats.or_else(|| std::env::var(crate::env_vars::NATS).ok().filter(|v| !v.is_empty())),
+        no_cache: args.no_cache,
+        run_kind: crate::cache::RunKind::Normal,
     };
     // As many threads as steps may run at once, up to the cores: with one
     // job, the scheduler and its attempts share a thread and hand each other

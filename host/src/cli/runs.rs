@@ -112,6 +112,7 @@ mod tests {
             resumed_from: None,
             steps: vec![("b.a".into(), StepStatus::Ok), ("b.b".into(), StepStatus::Failed)],
             workspace_bytes: 2048,
+            cache_saved: 0.0,
         };
         let text = table(&[
             info("20261121-194000-0001", RunState::Ended(RunStatus::Failed), Some(2.5)),

@@ -10,6 +10,7 @@ pub mod cycles;
 pub mod error;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod inputs;
 pub mod policy;
 mod resolve;
 pub mod schema;
@@ -44,6 +45,8 @@ pub struct Plan {
     pub runs_on: Vec<std::collections::BTreeMap<String, String>>,
     /// Steps, boards in file order, each board's steps in list order.
     pub steps: Vec<StepDef>,
+    /// `[pipeline] cache_salt` (empty if unset): part of every cache key.
+    pub cache_salt: String,
 }
 
 /// A plugin named in `[plugins]` or bundled with baton.
@@ -101,6 +104,17 @@ pub struct StepDef {
     pub fingerprint: String,
     /// Where the step is written, e.g. `templates.cros.steps[1]`.
     pub source: String,
+    /// `cache = true`: how the step is keyed and restored (`None`: never cached).
+    pub cache: Option<CacheSpec>,
+    /// `outputs`: workspace paths the step leaves for later steps, normalised.
+    pub outputs: Vec<String>,
+}
+
+/// What a cached step declares besides its definition (docs/caching.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheSpec {
+    /// `inputs`: patterns over `/src`, checked.
+    pub inputs: Vec<inputs::Pattern>,
 }
 
 impl Plan {

@@ -301,6 +301,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             errs.push(at(key), format!("step {id}: {message}"));
         }
 
+        let (cache, outputs) = cache_keys(id, entry, plugin.is_some(), &mut |k, m| errs.push(at(&k), m));
         let config = serde_json::to_string(&entry.with.clone().unwrap_or_default()).unwrap_or_else(|_| "{}".into());
         let fingerprint = fingerprint(bname, entry, &deps, &ids, &policy);
         steps.push(StepDef {
@@ -319,6 +320,8 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             policy,
             fingerprint,
             source: e.path.clone(),
+            cache,
+            outputs,
         });
     }
 
@@ -351,7 +354,53 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
         boards,
         runs_on,
         steps,
+        cache_salt: pipeline.cache_salt.unwrap_or_default(),
     })
+}
+
+/// `cache`, `inputs` and `outputs` of one step, checked.
+fn cache_keys(
+    id: &str,
+    entry: &StepEntry,
+    has_plugin: bool,
+    err: &mut dyn FnMut(String, String),
+) -> (Option<super::CacheSpec>, Vec<String>) {
+    let mut outputs: Vec<String> = Vec::new();
+    for (k, o) in entry.outputs.iter().flatten().enumerate() {
+        match crate::storage::rel_path::relative(o) {
+            Ok(p) if p.as_os_str().is_empty() => err(
+                format!("outputs[{k}]"),
+                format!("step {id}: output `{o}` is the whole workspace (name a directory or file in it)"),
+            ),
+            Ok(p) => {
+                let p = p.to_string_lossy().into_owned();
+                if outputs.contains(&p) {
+                    err(format!("outputs[{k}]"), format!("step {id}: output `{o}` is listed twice"));
+                } else {
+                    outputs.push(p);
+                }
+            }
+            Err(m) => err(format!("outputs[{k}]"), format!("step {id}: output {m}")),
+        }
+    }
+    let cached = entry.cache == Some(true);
+    if entry.inputs.is_some() && !cached {
+        err("inputs".into(), format!("step {id}: `inputs` only key a cached step: add `cache = true` or remove them"));
+    }
+    if cached && !has_plugin {
+        err("cache".into(), format!("step {id}: a sync point runs nothing and cannot be cached (remove `cache`)"));
+    }
+    let mut inputs = Vec::new();
+    for (k, text) in entry.inputs.iter().flatten().enumerate() {
+        match super::inputs::Pattern::parse(text) {
+            Ok(p) => inputs.push(p),
+            Err(m) => err(format!("inputs[{k}]"), format!("step {id}: {m}")),
+        }
+    }
+    if !inputs.is_empty() && inputs.iter().all(|p| p.exclude) {
+        err("inputs".into(), format!("step {id}: `inputs` only excludes files: add what to include, e.g. `src/**`"));
+    }
+    ((cached && has_plugin).then_some(super::CacheSpec { inputs }), outputs)
 }
 
 /// A board's steps share one workspace, so a trusted step could run what an

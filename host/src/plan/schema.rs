@@ -12,6 +12,9 @@ pub struct PipelineSection {
     pub name: Option<String>,
     /// Max steps running at once (default: the number of cores).
     pub jobs: Option<usize>,
+    /// Part of every step cache key: changing it disowns every entry
+    /// (see docs/caching.md).
+    pub cache_salt: Option<String>,
 }
 
 /// One `[plugins]` entry: a path or an `oci://` reference, or a table
@@ -135,6 +138,16 @@ pub struct StepEntry {
     pub max_children: Option<u32>,
     /// Capabilities the step's plugin may import (default: all).
     pub capabilities: Option<Vec<String>>,
+    /// Skip the step when nothing its key covers changed (docs/caching.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<bool>,
+    /// Project files (globs over `/src`, `!` excludes) the cache key covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
+    /// Paths in the board workspace the step leaves for later steps: a cache
+    /// hit restores them, and they key the cached steps that depend on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<String>>,
 }
 
 impl StepEntry {

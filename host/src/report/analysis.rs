@@ -151,6 +151,7 @@ pub(crate) mod tests {
             waits: Vec::new(),
             artifacts: Vec::new(),
             log: None,
+            cached: None,
         }
     }
 

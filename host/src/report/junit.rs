@@ -86,6 +86,10 @@ fn testcase(out: &mut String, r: &RunReport, s: &StepReport) {
     let error = s.error.as_deref().unwrap_or("");
     match outcome {
         Outcome::Ok => {}
+        Outcome::Cached => {
+            let why = s.cached.as_ref().map_or("cached".into(), |c| c.describe());
+            skipped(out, &why)
+        }
         Outcome::PreviouslyDone => {
             skipped(out, &format!("previously done in run {} (--resume)", r.resumed_from.as_deref().unwrap_or("?")))
         }
@@ -168,7 +172,7 @@ impl Counts {
             match s.outcome() {
                 Outcome::Failed => c.failures += 1,
                 Outcome::Cancelled => c.errors += 1,
-                Outcome::Skipped | Outcome::Excluded | Outcome::PreviouslyDone => c.skipped += 1,
+                Outcome::Skipped | Outcome::Excluded | Outcome::PreviouslyDone | Outcome::Cached => c.skipped += 1,
                 Outcome::Ok | Outcome::Forgiven => {}
             }
         }

@@ -109,6 +109,29 @@ pub struct StepReport {
     pub artifacts: Vec<String>,
     /// Path of the step log, if it wrote one.
     pub log: Option<String>,
+    /// A step cache hit: what it saved and where it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached: Option<CachedReport>,
+}
+
+/// A step restored from the step cache instead of run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CachedReport {
+    /// The key's first 12 hex digits.
+    pub key: String,
+    /// Seconds the step took when it ran (what the hit saved).
+    pub saved: f64,
+    /// The run that made the entry.
+    pub run: String,
+    /// The namespace it was read from.
+    pub namespace: String,
+}
+
+impl CachedReport {
+    /// `cached abcdef123456 (saved 3.20s, from run …)`.
+    pub fn describe(&self) -> String {
+        format!("cached {} (saved {:.2}s, from run {})", self.key, self.saved, self.run)
+    }
 }
 
 /// One attempt of a step.

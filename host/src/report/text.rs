@@ -39,6 +39,9 @@ pub fn render(r: &RunReport, style: Style) -> String {
     critical_path(&mut out, r);
     failures(&mut out, r, style);
     notes(&mut out, r);
+    if let Some(line) = cache_line(r) {
+        let _ = write!(out, "\n{line}");
+    }
     let _ = writeln!(
         out,
         "\nrun {} {} in {} ({})",
@@ -165,6 +168,18 @@ fn notes(out: &mut String, r: &RunReport) {
     }
 }
 
+/// `12 steps: 9 cached (saved 3m12s), 3 ran`, when the step cache served any.
+pub fn cache_line(r: &RunReport) -> Option<String> {
+    let cached: Vec<&StepReport> = r.steps.iter().filter(|s| s.cached.is_some()).collect();
+    if cached.is_empty() {
+        return None;
+    }
+    let saved: f64 = cached.iter().filter_map(|s| s.cached.as_ref()).map(|c| c.saved).sum();
+    let ran = r.steps.iter().filter(|s| !s.attempts.is_empty()).count();
+    let counted = r.steps.iter().filter(|s| s.outcome() != Outcome::Excluded).count();
+    Some(format!("{counted} steps: {} cached (saved {}), {ran} ran", cached.len(), human(saved)))
+}
+
 fn counts(r: &RunReport) -> String {
     counts_of(r.steps.iter())
 }
@@ -198,7 +213,7 @@ fn outcome_colour(o: Outcome) -> &'static str {
         Outcome::Failed => RED,
         Outcome::Forgiven => YELLOW,
         Outcome::Cancelled => MAGENTA,
-        Outcome::PreviouslyDone => BLUE,
+        Outcome::PreviouslyDone | Outcome::Cached => BLUE,
         Outcome::Skipped | Outcome::Excluded => DIM,
     }
 }

@@ -165,7 +165,10 @@ impl Scheduler {
             }
         }
         match outcome {
-            AttemptOutcome::Succeeded => self.finish(i, StepStatus::Ok, None),
+            AttemptOutcome::Succeeded => {
+                self.after_pass(i);
+                self.finish(i, StepStatus::Ok, None)
+            }
             AttemptOutcome::Cancelled => self.finish(i, StepStatus::Cancelled, Some("cancelled".into())),
             AttemptOutcome::Failed { kind, message } => {
                 let def = &self.plan.steps[i];

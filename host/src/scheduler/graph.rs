@@ -75,6 +75,9 @@ impl Scheduler {
             self.steps[i].start = Some(now);
             return self.finish(i, StepStatus::Ok, None);
         }
+        if self.try_cache_hit(i) {
+            return;
+        }
         self.steps[i].status = Status::Ready;
         self.steps[i].queued_at = self.now();
         self.ready.push(i, self.prio[i]);

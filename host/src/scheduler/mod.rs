@@ -30,6 +30,7 @@
 //! (`--only`/`--skip`/`--from`), `resume`, `step_run` (per-step state),
 //! `outcome` (the report at the end).
 
+mod cache_step;
 mod dispatch;
 mod graph;
 mod outcome;
@@ -75,6 +76,10 @@ pub struct RunOptions {
     /// Run the attempts on the workers of the cluster at this NATS server
     /// (`crate::cluster`) instead of in this process.
     pub nats: Option<String>,
+    /// `--no-cache`: look nothing up in the step cache (still record).
+    pub no_cache: bool,
+    /// A try run or not: decides the step cache's namespaces.
+    pub run_kind: crate::cache::RunKind,
 }
 
 /// Order of ready steps competing for slots.
@@ -176,6 +181,8 @@ pub(crate) struct Setup {
     pub plugin_loads: Vec<PluginLoad>,
     /// The start of the run.
     pub epoch: Instant,
+    /// The step cache, if any step uses it.
+    pub cache: Option<Arc<crate::cache::session::Session>>,
 }
 
 pub(crate) struct Scheduler {
@@ -213,6 +220,11 @@ pub(crate) struct Scheduler {
     journal: Journal,
     observer: Observer,
     workspaces: Vec<PathBuf>,
+    cache: Option<Arc<crate::cache::session::Session>>,
+    /// Per plan plugin: its contract version, if it loaded.
+    contracts: Vec<Option<String>>,
+    /// What the step cache could not do, for the report's notes.
+    cache_notes: Vec<String>,
 }
 
 /// What steps raised and published so far.
@@ -268,7 +280,13 @@ impl Scheduler {
             digests,
             plugin_loads,
             epoch,
+            cache,
         } = setup;
+        let contracts = plan
+            .plugins
+            .iter()
+            .map(|p| plugin_loads.iter().find(|l| l.name == p.name).map(|l| l.contract.clone()))
+            .collect();
         let (retries_tx, retries_rx) = mpsc::unbounded_channel();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let journal = Journal::create(&run.journal()).map_err(io(format!("create {}", run.journal().display())))?;
@@ -324,6 +342,9 @@ impl Scheduler {
             journal,
             observer,
             workspaces,
+            cache,
+            contracts,
+            cache_notes: Vec::new(),
             plan,
         };
         sched.seed(&selected, carried);

@@ -37,7 +37,7 @@ impl Scheduler {
             };
             // The coarse status of the report.
             let (coarse, error) = match outcome {
-                Outcome::Ok | Outcome::PreviouslyDone => (Outcome::Ok, None),
+                Outcome::Ok | Outcome::PreviouslyDone | Outcome::Cached => (Outcome::Ok, None),
                 Outcome::Excluded => {
                     (Outcome::Skipped, Some("left out of this run (--only/--skip/--from)".to_string()))
                 }
@@ -111,13 +111,15 @@ impl Scheduler {
                     .collect(),
                 artifacts: st.artifacts.clone(),
                 log: logs.contains(&log).then(|| log.display().to_string()),
+                cached: st.cached.clone(),
             });
         }
         let ends: Vec<Option<f64>> = self.steps.iter().map(|s| if s.start.is_some() { s.end } else { None }).collect();
         let path = priority::critical_path(&plan, &ends);
         let critical_path_seconds =
             path.iter().map(|&i| self.steps[i].start.zip(self.steps[i].end).map(|(a, b)| b - a).unwrap_or(0.0)).sum();
-        let notes = self.executor.notes();
+        let mut notes = self.executor.notes();
+        notes.append(&mut self.cache_notes);
         let report = RunReport {
             run_id: self.facts.dir.id.clone(),
             pipeline: plan.name.clone(),

@@ -75,7 +75,7 @@ impl Scheduler {
                 let _ = reply.send(Ok(()));
                 self.settle_waits();
             }
-            Request::Lookup { reference, reply } => match self.resolve_artifact(step, &reference) {
+            Request::Lookup { reference, reply } => match self.resolve_artifact_keyed(step, &reference) {
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -91,7 +91,7 @@ impl Scheduler {
                 // a digest alone can give a small secret away.
                 let visible: Option<HashSet<usize>> =
                     (self.plan.steps[step].policy.trust == Trust::Untrusted).then(|| self.ancestors_of(step).clone());
-                let all = self
+                let all: Vec<ArtifactRecord> = self
                     .published
                     .order
                     .iter()
@@ -102,9 +102,40 @@ impl Scheduler {
                     })
                     .cloned()
                     .collect();
+                if self.steps[step].cache.is_some() {
+                    let producers: Vec<Option<usize>> =
+                        all.iter().map(|r: &ArtifactRecord| self.plan.step_index(&r.step)).collect();
+                    for p in producers {
+                        self.cache_saw(step, p);
+                    }
+                }
                 let _ = reply.send(all);
             }
         }
+    }
+
+    /// [`Self::resolve_artifact`], telling the step cache what a cached
+    /// step reads.
+    fn resolve_artifact_keyed(
+        &mut self,
+        step: usize,
+        reference: &str,
+    ) -> Result<Result<ArtifactRecord, Target>, ArtifactError> {
+        let result = self.resolve_artifact(step, reference);
+        if self.steps[step].cache.is_some() {
+            match &result {
+                Ok(Ok(r)) => {
+                    let p = self.plan.step_index(&r.step);
+                    self.cache_saw(step, p);
+                }
+                Ok(Err(Target::Artifact { step: p, .. })) => {
+                    let p = *p;
+                    self.cache_saw(step, Some(p));
+                }
+                _ => {}
+            }
+        }
+        result
     }
 
     /// An artifact for `step`: found, to wait for (`Ok(Err(target))`), or an error.

@@ -134,7 +134,9 @@ pub async fn run(
             .map_err(io(format!("read the journal of run {}", prev.id)))?,
         None => resume::Carried::default(),
     };
+    let cache = step_cache(&plan, &opts, &run);
     let setup = Setup {
+        cache,
         run,
         jobs: opts.jobs.unwrap_or(plan.jobs).max(1),
         prio,
@@ -162,6 +164,28 @@ pub async fn run(
     // last output and close the pipes before the report samples the host.
     crate::runtime::host::process::supervisors_done(std::time::Duration::from_secs(3)).await;
     Ok(sched.finish_run())
+}
+
+/// The step cache of this run, if any step caches or declares outputs
+/// (others pay nothing for it). Entries live in `.baton/cache/`, next to
+/// the store whose blobs they name (docs/caching.md). A cluster run does
+/// not use it yet: its workspaces and blobs live on the workers, and
+/// entries there belong in a NATS KV bucket behind `EntryStore`.
+fn step_cache(plan: &Plan, opts: &RunOptions, run: &runs::RunDir) -> Option<Arc<crate::cache::session::Session>> {
+    if opts.nats.is_some() || !plan.steps.iter().any(|s| s.cache.is_some() || !s.outputs.is_empty()) {
+        return None;
+    }
+    let state_dir = plan.state_dir();
+    Some(Arc::new(crate::cache::session::Session {
+        entries: Arc::new(crate::cache::entries::LocalEntries::new(state_dir.join("cache"))),
+        store: ArtifactStore::new(state_dir.join("store")),
+        project: plan.dir.clone(),
+        kind: opts.run_kind.clone(),
+        read: !opts.no_cache,
+        explain_dir: run.path.join("cache"),
+        run_id: run.id.clone(),
+        facts: Default::default(),
+    }))
 }
 
 /// The executor of `baton run --nats URL`: attempts go to the cluster's workers.

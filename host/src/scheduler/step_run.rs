@@ -77,6 +77,12 @@ pub struct StepRun {
     pub cancel: Option<oneshot::Sender<()>>,
     /// When the step last became ready.
     pub queued_at: f64,
+    /// A cached step's key while it runs (a miss).
+    pub cache: Option<Box<super::cache_step::StepCache>>,
+    /// Its declared `outputs` as stored once it passed (`None`: not stored).
+    pub output_blobs: Option<Vec<crate::cache::CachedBlob>>,
+    /// A step cache hit.
+    pub cached: Option<crate::report::CachedReport>,
 }
 
 impl StepRun {
@@ -97,12 +103,17 @@ impl StepRun {
             artifacts: Vec::new(),
             cancel: None,
             queued_at: 0.0,
+            cache: None,
+            output_blobs: None,
+            cached: None,
         }
     }
 
     /// Whether dependents of this step may run (succeeded, or counts as done).
     pub fn satisfies(&self) -> bool {
-        matches!(self.status, Status::Done(StepStatus::Ok | StepStatus::PreviouslyDone | StepStatus::Excluded))
-            || (self.status == Status::Done(StepStatus::Failed) && self.forgiven)
+        matches!(
+            self.status,
+            Status::Done(StepStatus::Ok | StepStatus::PreviouslyDone | StepStatus::Cached | StepStatus::Excluded)
+        ) || (self.status == Status::Done(StepStatus::Failed) && self.forgiven)
     }
 }

@@ -54,6 +54,16 @@ pub enum Record {
         step: String,
         name: String,
     },
+    /// A step came from the step cache (its `Finish` follows).
+    Cached {
+        step: String,
+        /// The key's first 12 hex digits.
+        key: String,
+        /// Seconds it took when it ran.
+        saved: f64,
+        /// The run that made the entry.
+        from_run: String,
+    },
     End {
         status: RunStatus,
         duration: f64,

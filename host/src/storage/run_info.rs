@@ -21,6 +21,8 @@ pub struct RunInfo {
     pub steps: Vec<(String, StepStatus)>,
     /// Bytes in the run's board workspaces (0 once a resuming run took them over).
     pub workspace_bytes: u64,
+    /// Seconds the step cache saved (what its hits took when they ran).
+    pub cache_saved: f64,
 }
 
 impl RunInfo {
@@ -36,7 +38,10 @@ impl RunInfo {
             .iter()
             .zip(n)
             .filter(|(s, count)| **s != StepStatus::Excluded && *count > 0)
-            .map(|(s, count)| format!("{count} {}", s.label()))
+            .map(|(s, count)| match s {
+                StepStatus::Cached => format!("{count} cached (saved {:.1}s)", self.cache_saved),
+                _ => format!("{count} {}", s.label()),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -100,6 +105,7 @@ pub fn read(run: &RunDir) -> std::io::Result<RunInfo> {
         resumed_from: None,
         steps: Vec::new(),
         workspace_bytes: super::runs::disk_usage(&run.workspaces()),
+        cache_saved: 0.0,
     };
     let mut last_at: Option<f64> = None;
     for r in records {
@@ -118,6 +124,7 @@ pub fn read(run: &RunDir) -> std::io::Result<RunInfo> {
                 info.status = RunState::Ended(status);
                 info.duration = Some(duration);
             }
+            Record::Cached { saved, .. } => info.cache_saved += saved,
             Record::Artifact { .. } | Record::Signal { .. } => {}
         }
     }

@@ -7,6 +7,7 @@ mod registry_server;
 
 mod artifacts;
 mod attacks_local;
+mod caching;
 mod check;
 mod chromium;
 mod cluster;

@@ -151,6 +151,7 @@ fn print_log(run: &RunDir, info: &RunInfo, step: &str, raw: bool, out: &mut impl
                 Some(StepStatus::Skipped) => "it was skipped",
                 Some(StepStatus::Excluded) => "it was left out of the run",
                 Some(StepStatus::PreviouslyDone) => "it was previously done (see the run it resumed)",
+                Some(StepStatus::Cached) => "it was cached and its entry kept no log",
                 Some(_) => "it wrote nothing",
                 None if info.is_over() => "it did not run",
                 None => "it has not written anything yet (--follow waits for it)",

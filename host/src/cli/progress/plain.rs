@@ -32,6 +32,7 @@ pub fn line(ev: &UiEvent<'_>, verbose: u8) -> Option<String> {
                 (StepStatus::Excluded, _) => return None,
                 (StepStatus::Ok, _) => format!("     ok {id}{dur}"),
                 (StepStatus::PreviouslyDone, _) => format!("   done {id} (previously done)"),
+                (StepStatus::Cached, _) => format!(" cached {id}"),
                 (StepStatus::Failed, Some(e)) if *forgiven => {
                     format!(" FAILED {id}{dur} [forgiven]: {e}")
                 }

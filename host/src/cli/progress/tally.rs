@@ -1,5 +1,5 @@
 //! The counts the live view shows under its bars: steps done, running
-//! (and of those, waiting), failed, pending.
+//! (and of those, waiting), failed, cached, pending.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,6 +12,8 @@ pub struct Tally {
     pub total: usize,
     pub done: usize,
     pub failed: usize,
+    /// Steps the step cache served.
+    pub cached: usize,
     /// Running steps; `true` while blocked in a wait.
     running: HashMap<String, bool>,
     /// Steps between a failed attempt and their next one.
@@ -36,6 +38,9 @@ impl Tally {
                 self.running.remove(*id);
                 self.backoff.remove(*id);
                 self.done += 1;
+                if *status == StepStatus::Cached {
+                    self.cached += 1;
+                }
                 if matches!(status, StepStatus::Failed | StepStatus::Cancelled) && !forgiven {
                     self.failed += 1;
                 }
@@ -76,6 +81,9 @@ impl Tally {
         }
         if self.failed > 0 {
             parts.push(format!("{} failed", self.failed));
+        }
+        if self.cached > 0 {
+            parts.push(format!("{} cached", self.cached));
         }
         parts.push(format!("{} pending", self.pending()));
         parts.join(" · ")

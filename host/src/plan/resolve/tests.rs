@@ -103,7 +103,10 @@ memory = "lots"
 "#,
     );
     let joined = errs.join("\n");
-    assert!(joined.contains("pipeline.colour: unknown key `colour` (expected one of: name, jobs)"), "{joined}");
+    assert!(
+        joined.contains("pipeline.colour: unknown key `colour` (expected one of: name, jobs, cache_salt)"),
+        "{joined}"
+    );
     assert!(
         joined.contains("boards.linux.steps[0].plugin: step linux.L1: unknown plugin `shel` (did you mean shell?)"),
         "{joined}"

@@ -49,6 +49,9 @@ fn facts(out: &mut String, r: &RunReport, s: &StepReport) {
     {
         facts.push(format!("done in run {}", escape(prev)));
     }
+    if let Some(c) = &s.cached {
+        facts.push(escape(&c.describe()).to_string());
+    }
     let _ = writeln!(out, "<p class=\"facts\">{}</p>", facts.join(" · "));
     if !s.deps.is_empty() {
         let deps: Vec<String> = s.deps.iter().map(|d| format!("<a href=\"#step-{0}\">{0}</a>", escape(d))).collect();

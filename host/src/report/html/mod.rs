@@ -81,9 +81,15 @@ pub fn render(r: &RunReport, logs: &HashMap<String, EmbeddedLog>) -> String {
 
 fn legend(out: &mut String) {
     out.push_str("<p class=\"legend\">");
-    for o in
-        [Outcome::Ok, Outcome::Failed, Outcome::Forgiven, Outcome::Cancelled, Outcome::PreviouslyDone, Outcome::Skipped]
-    {
+    for o in [
+        Outcome::Ok,
+        Outcome::Cached,
+        Outcome::Failed,
+        Outcome::Forgiven,
+        Outcome::Cancelled,
+        Outcome::PreviouslyDone,
+        Outcome::Skipped,
+    ] {
         let _ = write!(out, "<span><i class=\"sw a-{}\"></i>{}</span>", o.as_str(), o.label());
     }
     out.push_str("<span><i class=\"sw queued\"></i>queued for a job slot or pool</span><span><i class=\"sw backoff\"></i>retry backoff</span><span><i class=\"sw wait\"></i>waiting on a signal or artifact</span><span><i class=\"sw crit\"></i>critical path</span></p>\n");

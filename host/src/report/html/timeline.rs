@@ -159,6 +159,7 @@ fn bar(out: &mut String, r: &RunReport, s: &StepReport, scale: &Scale, crit: boo
         // Did not run: the bar is a labelled placeholder across the track.
         let why = match outcome {
             Outcome::PreviouslyDone => format!("previously done in run {}", r.resumed_from.as_deref().unwrap_or("?")),
+            Outcome::Cached => s.cached.as_ref().map_or("cached".into(), |c| c.describe()),
             Outcome::Ok => "sync point".into(),
             _ => format!("{}: {}", outcome.label(), s.error.as_deref().unwrap_or("not run")),
         };

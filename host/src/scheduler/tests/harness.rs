@@ -214,6 +214,7 @@ impl Pipeline {
             digests: plan.plugins.iter().map(|_| Some("sha256:plugin".to_string())).collect(),
             plugin_loads: Vec::new(),
             epoch: std::time::Instant::now(),
+            cache: None,
             run,
         };
         let mut sched = Scheduler::new(plan, executor, Box::new(|_| {}), setup).expect("scheduler");
