@@ -15,6 +15,7 @@ mod cluster_placement;
 mod cluster_rules;
 mod cluster_runs;
 mod cluster_steps;
+mod compilation;
 mod escapes;
 mod hostile;
 mod interpreted;
