@@ -52,12 +52,22 @@ impl CacheOutcome {
 const MAGIC: &[u8; 8] = b"batonck1";
 const TRAILER: usize = 8 + 8 + 4;
 
-fn trailer(body: &[u8]) -> [u8; TRAILER] {
+pub(crate) fn trailer(body: &[u8]) -> [u8; TRAILER] {
     let mut t = [0u8; TRAILER];
     t[..8].copy_from_slice(MAGIC);
     t[8..16].copy_from_slice(&(body.len() as u64).to_le_bytes());
     t[16..].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
     t
+}
+
+/// `bytes` without their trailer, if it matches what precedes it.
+pub(crate) fn untrailed(mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+    let body = bytes.len().checked_sub(TRAILER)?;
+    if bytes[body..] != trailer(&bytes[..body]) {
+        return None;
+    }
+    bytes.truncate(body);
+    Some(bytes)
 }
 
 /// Whether the file at `path` is whole: its trailer's length and CRC-32

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
+use wasmtime::{
+    CacheStore, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy,
+};
 
 use crate::runtime::compiler::Tier;
 
@@ -55,7 +57,14 @@ fn base_config(wasm_stack: usize, tier: Tier) -> Config {
 /// `stages` is how many stages the caller may have alive at once (a run:
 /// its step count); the pool is no bigger than needed, since setting up
 /// each slot costs start-up time.
-pub fn build(stages: usize, wasm_stack: usize, tier: Tier) -> wasmtime::Result<EngineSetup> {
+///
+/// `incremental`: Cranelift's per-function cache, kept in that directory.
+pub fn build(
+    stages: usize,
+    wasm_stack: usize,
+    tier: Tier,
+    incremental: Option<std::path::PathBuf>,
+) -> wasmtime::Result<EngineSetup> {
     let max_stages = std::env::var(crate::env_vars::MAX_STAGES)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -83,11 +92,23 @@ pub fn build(stages: usize, wasm_stack: usize, tier: Tier) -> wasmtime::Result<E
         .table_keep_resident(256 << 10)
         .max_unused_warm_slots(64);
     let mut config = base_config(wasm_stack, tier);
+    let store = incremental.filter(|_| tier == Tier::Cranelift).map(|dir| {
+        std::sync::Arc::new(crate::runtime::incremental::DiskStore::open(dir)) as std::sync::Arc<dyn CacheStore>
+    });
+    if let Some(store) = &store {
+        config.enable_incremental_compilation(store.clone())?;
+    }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let pooled = std::env::var_os(crate::env_vars::POOLING).is_none_or(|v| v != "0");
     let (engine, pooling) = match pooled.then(|| Engine::new(&config)) {
         Some(Ok(e)) => (e, true),
-        _ => (Engine::new(&base_config(wasm_stack, tier))?, false),
+        _ => {
+            let mut config = base_config(wasm_stack, tier);
+            if let Some(store) = store {
+                config.enable_incremental_compilation(store)?;
+            }
+            (Engine::new(&config)?, false)
+        }
     };
     start_ticker(&engine);
     Ok(EngineSetup { engine, max_stages, pooling })

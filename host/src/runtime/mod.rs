@@ -12,6 +12,7 @@ pub mod engine;
 pub mod executor;
 pub mod guest_error;
 pub mod host;
+pub mod incremental;
 pub mod inspect;
 pub mod invoke;
 pub mod plugin;
@@ -71,6 +72,18 @@ impl Runtime {
             tiers,
             loaded: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Leaves compiled code for each plugin of `defs` in the compile cache
+    /// (Winch's at once under tiered compilation), for commands where the
+    /// user waits anyway (`baton plugin pull`, `baton lock`): the first run
+    /// then starts at once. Returns what could not be compiled.
+    pub fn compile_ahead<'a>(defs: impl IntoIterator<Item = &'a PluginDef>) -> Vec<String> {
+        let runtime = match Self::new(1) {
+            Ok(r) => r,
+            Err(e) => return vec![format!("cannot start the wasm engine: {e:#}")],
+        };
+        defs.into_iter().filter_map(|def| runtime.load(def).err().map(|e| e.to_string())).collect()
     }
 
     /// Loads (or returns the already loaded) plugin.

@@ -32,7 +32,9 @@ impl Backend {
         tier: Tier,
         compiled: Option<std::path::PathBuf>,
     ) -> wasmtime::Result<(Self, usize)> {
-        let setup = engine::build(stages, wasm_stack, tier)?;
+        let incremental = std::env::var_os(crate::env_vars::INCREMENTAL).is_none_or(|v| v != "0");
+        let store = compiled.as_ref().filter(|_| incremental).map(|d| d.join("incremental"));
+        let setup = engine::build(stages, wasm_stack, tier, store)?;
         let cache = CompileCache::new(&setup.engine, compiled);
         let mut linker = Linker::new(&setup.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
