@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use wasmtime::{
-    CacheStore, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy,
-};
+use wasmtime::{CacheStore, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
 use crate::runtime::compiler::Tier;
 

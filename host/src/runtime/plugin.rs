@@ -29,12 +29,7 @@ pub struct Code {
 
 impl Code {
     /// Pre-instantiates `component` (compiled by `engine`) with `linker`.
-    pub fn new(
-        tier: Tier,
-        engine: &Engine,
-        linker: &Linker<StepState>,
-        component: Component,
-    ) -> Result<Self, String> {
+    pub fn new(tier: Tier, engine: &Engine, linker: &Linker<StepState>, component: Component) -> Result<Self, String> {
         let pre = linker.instantiate_pre(&component).map_err(|e| format!("cannot be linked: {}", first_line(&e)))?;
         let pre = StagePre::new(pre).map_err(|e| format!("does not export the stage world: {}", first_line(&e)))?;
         Ok(Code { tier, engine: engine.clone(), component, pre })
@@ -103,11 +98,7 @@ pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
         ));
     }
     if meta.len() > MAX_PLUGIN_SIZE {
-        return Err(format!(
-            "is {} bytes, more than the {} MiB a plugin may have",
-            meta.len(),
-            MAX_PLUGIN_SIZE >> 20
-        ));
+        return Err(format!("is {} bytes, more than the {} MiB a plugin may have", meta.len(), MAX_PLUGIN_SIZE >> 20));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // Bounded even if the file grows while it is read.

@@ -93,12 +93,7 @@ impl Tiers {
     /// cache; else, unless `BATON_COMPILER=cranelift`, Winch's (from the
     /// cache or compiled now); else Cranelift's, compiled now. `compiling`
     /// hears of a compilation before it starts (at most once).
-    pub fn compile(
-        &self,
-        digest: &str,
-        bytes: &[u8],
-        compiling: &mut dyn FnMut(bool),
-    ) -> wasmtime::Result<Compiled> {
+    pub fn compile(&self, digest: &str, bytes: &[u8], compiling: &mut dyn FnMut(bool)) -> wasmtime::Result<Compiled> {
         let cl = &self.cranelift;
         let done = |b: &Backend, (component, cache), fallback, tier_up| Compiled {
             tier: b.tier,
@@ -110,7 +105,7 @@ impl Tiers {
             tier_up,
         };
         if self.compiler == Compiler::Cranelift {
-            return Ok(done(cl, cl.cache.load_noting(&cl.engine, digest, bytes, |c| compiling(c))?, None, false));
+            return Ok(done(cl, cl.cache.load_noting(&cl.engine, digest, bytes, &mut *compiling)?, None, false));
         }
         if self.compiler == Compiler::Tiered
             && let Some(c) = cl.cache.lookup(&cl.engine, digest)

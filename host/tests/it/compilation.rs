@@ -58,7 +58,9 @@ fn a_cold_run_starts_on_winch_and_later_steps_run_on_cranelift_code() {
     let probe = baton_test_artifacts::PROBE;
     let digest = digest_of(probe);
     // The name of the probe's Cranelift artifact, learnt from a cache of its own.
-    let p = Pipeline::new("[plugins]\nprobe = \"{probe}\"\n[[boards.a.steps]]\nname = \"s\"\nplugin = \"probe\"\nwith = { ops = [] }\n");
+    let p = Pipeline::new(
+        "[plugins]\nprobe = \"{probe}\"\n[[boards.a.steps]]\nname = \"s\"\nplugin = \"probe\"\nwith = { ops = [] }\n",
+    );
     let learn = p.dir().join("learn-cache");
     let out = check_with(&p, &[("BATON_CACHE_DIR", learn.to_str().unwrap()), ("BATON_COMPILER", "cranelift")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -101,7 +103,8 @@ with = {{ ops = [{{ op = "log", message = "on the later code" }}] }}
     assert!(r.stderr.contains("winch code"), "{}", r.stderr);
     // Winch's artifact is gone; the next run loads Cranelift's.
     assert_eq!(artifacts(&cold, &digest), [cold.join("compiled").join(&name)]);
-    let again = p.run_env(&[("BATON_CACHE_DIR", cold.to_str().unwrap()), ("BATON_COMPILER", "tiered")], &["--only", "a.first"]);
+    let again =
+        p.run_env(&[("BATON_CACHE_DIR", cold.to_str().unwrap()), ("BATON_COMPILER", "tiered")], &["--only", "a.first"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     let load = plugin(&again.report, "probe");
     assert_eq!((load["cache"].as_str(), load["compiler"].as_str()), (Some("hit"), Some("cranelift")), "{load}");
@@ -121,7 +124,8 @@ with = {}
     );
     for compiler in ["tiered", "winch"] {
         let cache = tempfile::tempdir().expect("tempdir");
-        let r = p.run_env(&[("BATON_CACHE_DIR", cache.path().to_str().unwrap()), ("BATON_COMPILER", compiler)], &["-v"]);
+        let r =
+            p.run_env(&[("BATON_CACHE_DIR", cache.path().to_str().unwrap()), ("BATON_COMPILER", compiler)], &["-v"]);
         assert_eq!(r.code, 0, "{compiler}: {}", r.stderr);
         let load = plugin(&r.report, "simd");
         assert_eq!(load["compiler"], "cranelift", "{load}");
@@ -137,7 +141,8 @@ with = {}
 fn a_truncated_or_corrupt_artifact_is_compiled_again_never_loaded() {
     let noop = baton_test_artifacts::NOOP;
     let digest = digest_of(noop);
-    let p = Pipeline::new("[plugins]\nnoop = \"{noop}\"\n[[boards.a.steps]]\nname = \"s\"\nplugin = \"noop\"\nwith = {}\n");
+    let p =
+        Pipeline::new("[plugins]\nnoop = \"{noop}\"\n[[boards.a.steps]]\nname = \"s\"\nplugin = \"noop\"\nwith = {}\n");
     for compiler in ["winch", "cranelift"] {
         let cache = tempfile::tempdir().expect("tempdir");
         let env = [("BATON_CACHE_DIR", cache.path().to_str().unwrap()), ("BATON_COMPILER", compiler)];
