@@ -114,7 +114,7 @@ class Bench:
         return statistics.median(walls), statistics.median(loads)
 
     def start(self):
-        guests, dist = Path(self.a.guests), Path(self.a.plugins)
+        guests, dist = Path(self.a.guests).resolve(), Path(self.a.plugins).resolve()
         xml = '<testsuite name="t"><testcase classname="t" name="ok"/></testsuite>\n'
         plugins = [
             ("Rust: noop fixture", guests / "fixture_noop.wasm", "{}", {}),
@@ -153,7 +153,7 @@ class Bench:
         self.data["start"] = data
 
     def heavy(self):
-        junit = Path(self.a.plugins) / "junit.wasm"
+        junit = Path(self.a.plugins).resolve() / "junit.wasm"
         if not junit.exists():
             return
         xml = junit_xml(40000)
@@ -204,7 +204,7 @@ class Bench:
         self.data["heavy_cold"] = cold
 
     def incremental(self):
-        dist = Path(self.a.plugins)
+        dist = Path(self.a.plugins).resolve()
         junit, raises = dist / "junit.wasm", dist / "py-raises.wasm"
         if not (junit.exists() and raises.exists()):
             return
