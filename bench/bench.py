@@ -367,6 +367,16 @@ class Bench:
         self.table(["plugin", "size", "cold median s", "cold min s", "compile s", "warm median ms", "warm min ms",
                     "load ms"], rows)
         self.data["start"] = data
+        self.tiered_compilation()
+
+    def tiered_compilation(self):
+        """Tiered compilation side by side (bench/tiered.py)."""
+        self.log("start: tiered compilation (bench/tiered.py)")
+        out = self.work / "tiered.md"
+        subprocess.run([sys.executable, str(Path(__file__).parent / "tiered.py"), "--baton", str(self.a.baton),
+                        "--guests", str(self.a.guests), "--plugins", str(self.a.plugins), "--md", str(out),
+                        "--runs", "1" if self.quick else "3"], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        self.md += ["## 5b. Tiered compilation (`BATON_COMPILER`)", "", *out.read_text().splitlines(), ""]
 
     def plugin_seconds(self, argv, env, fresh_cache=None):
         """The plugin's load (or compile) time that a run reports."""

@@ -48,8 +48,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for round in 0..=ROUNDS {
         let start = Instant::now();
         for _ in 0..n {
-            let mut store = new_store(&runtime.engine, ctx.clone(), preopens.clone(), None)?;
-            let stage = plugin.pre.instantiate_async(&mut store).await?;
+            let code = plugin.code();
+            let mut store = new_store(&code.engine, ctx.clone(), preopens.clone(), None)?;
+            let stage = code.pre.instantiate_async(&mut store).await?;
             stage.baton_stage_plugin().call_run(&mut store, &info).await?.map_err(|e| format!("{e:?}"))?;
         }
         if round > 0 {

@@ -14,6 +14,10 @@ pub const CACHE_DIR: &str = "BATON_CACHE_DIR";
 pub const MAX_STAGES: &str = "BATON_MAX_STAGES";
 /// `0` turns the pooling allocator off.
 pub const POOLING: &str = "BATON_POOLING";
+/// Which compiler makes plugins' code: `tiered` (default: Winch first, Cranelift in the background), `winch` or `cranelift`.
+pub const COMPILER: &str = "BATON_COMPILER";
+/// `0` turns off Cranelift's incremental cache (compiled functions kept under the compile cache).
+pub const INCREMENTAL: &str = "BATON_INCREMENTAL_CACHE";
 /// `1` prints where a run's time went.
 pub const TIMING: &str = "BATON_TIMING";
 /// `1` lists the descriptors the host-usage check counts.

@@ -13,6 +13,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("fixture-wrong-world", "WRONG_WORLD"),
     ("fixture-unknown-import", "UNKNOWN_IMPORT"),
     ("fixture-huge-table", "HUGE_TABLE"),
+    ("fixture-relaxed-simd", "RELAXED_SIMD"),
 ];
 
 fn main() {

@@ -58,6 +58,11 @@ pub fn main(args: LockArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         let count = plan.plugins.iter().filter(|p| matches!(p.source, PluginSource::Oci { .. })).count();
         eprintln!("{}: {count} registry plugin{} locked", lock::path_for(&plan.file).display(), plural(count));
     }
+    // The first run need not compile them: leave their code in the cache.
+    let pulled = plan.plugins.iter().filter(|p| matches!(p.source, PluginSource::Oci { blob: Some(_), .. }));
+    for e in crate::runtime::Runtime::compile_ahead(pulled) {
+        eprintln!("warning: {}", crate::text::escape_text(&e));
+    }
     Ok(0)
 }
 

@@ -108,6 +108,10 @@ pub fn pull(reference: &str, out: Output) -> anyhow::Result<u8> {
             pulled.manifest, pulled.component, pulled.size
         );
     }
+    // The first run of it need not compile: leave its code in the cache.
+    for e in Runtime::compile_ahead([&def]) {
+        eprintln!("warning: {}", crate::text::escape_text(&e));
+    }
     println!("{}", pulled.manifest);
     Ok(0)
 }

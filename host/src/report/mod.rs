@@ -10,6 +10,7 @@ pub mod host_usage;
 pub mod html;
 pub mod junit;
 mod outcome;
+pub mod plugin_code;
 mod svg_canvas;
 pub mod text;
 mod xml;
@@ -76,6 +77,18 @@ pub struct PluginLoad {
     pub cache: String,
     /// Time to read, check, compile or load, and pre-instantiate it.
     pub seconds: f64,
+    /// The compiler of the code it was loaded with: `cranelift`, or `winch`
+    /// (tiered compilation's first run, or `BATON_COMPILER=winch`).
+    #[serde(default)]
+    pub compiler: String,
+    /// Why Winch was not used where it would have been (it refused the
+    /// component): the plugin runs on Cranelift's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// Which code each attempt of its steps ran on (`steps`), and when the
+    /// Cranelift code replaced the Winch code (`tier_up_seconds`).
+    #[serde(default, flatten)]
+    pub code: plugin_code::CodeLog,
 }
 
 /// One step.

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{CacheStore, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
+
+use crate::runtime::compiler::Tier;
 
 /// How often the epoch advances; the granularity of wall-clock limits and of
 /// time slicing between stages.
@@ -31,8 +33,12 @@ pub struct EngineSetup {
     pub pooling: bool,
 }
 
-fn base_config(wasm_stack: usize) -> Config {
+fn base_config(wasm_stack: usize, tier: Tier) -> Config {
     let mut config = Config::new();
+    config.strategy(match tier {
+        Tier::Winch => Strategy::Winch,
+        Tier::Cranelift => Strategy::Cranelift,
+    });
     config.epoch_interruption(true);
     config.max_wasm_stack(wasm_stack);
     config.async_stack_size(wasm_stack + HOST_STACK);
@@ -40,7 +46,7 @@ fn base_config(wasm_stack: usize) -> Config {
     config
 }
 
-/// Builds the engine: Cranelift, epoch interruption, bounded stacks, and
+/// Builds the engine of `tier`'s code: epoch interruption, bounded stacks, and
 /// the pooling allocator (instances, memories and fiber stacks are reused
 /// instead of mapped and unmapped per stage, which costs a TLB shootdown on
 /// every core each time). If the machine cannot reserve the pool's address
@@ -49,7 +55,14 @@ fn base_config(wasm_stack: usize) -> Config {
 /// `stages` is how many stages the caller may have alive at once (a run:
 /// its step count); the pool is no bigger than needed, since setting up
 /// each slot costs start-up time.
-pub fn build(stages: usize, wasm_stack: usize) -> wasmtime::Result<EngineSetup> {
+///
+/// `incremental`: Cranelift's per-function cache, kept in that directory.
+pub fn build(
+    stages: usize,
+    wasm_stack: usize,
+    tier: Tier,
+    incremental: Option<std::path::PathBuf>,
+) -> wasmtime::Result<EngineSetup> {
     let max_stages = std::env::var(crate::env_vars::MAX_STAGES)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -76,12 +89,24 @@ pub fn build(stages: usize, wasm_stack: usize) -> wasmtime::Result<EngineSetup> 
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(256 << 10)
         .max_unused_warm_slots(64);
-    let mut config = base_config(wasm_stack);
+    let mut config = base_config(wasm_stack, tier);
+    let store = incremental.filter(|_| tier == Tier::Cranelift).map(|dir| {
+        std::sync::Arc::new(crate::runtime::incremental::DiskStore::open(dir)) as std::sync::Arc<dyn CacheStore>
+    });
+    if let Some(store) = &store {
+        config.enable_incremental_compilation(store.clone())?;
+    }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let pooled = std::env::var_os(crate::env_vars::POOLING).is_none_or(|v| v != "0");
     let (engine, pooling) = match pooled.then(|| Engine::new(&config)) {
         Some(Ok(e)) => (e, true),
-        _ => (Engine::new(&base_config(wasm_stack))?, false),
+        _ => {
+            let mut config = base_config(wasm_stack, tier);
+            if let Some(store) = store {
+                config.enable_incremental_compilation(store)?;
+            }
+            (Engine::new(&config)?, false)
+        }
     };
     start_ticker(&engine);
     Ok(EngineSetup { engine, max_stages, pooling })

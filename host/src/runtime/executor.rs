@@ -138,13 +138,12 @@ impl Executor for LocalExecutor {
             processes: ProcessGroups::default(),
             denied: Default::default(),
         });
-        let engine = self.engine.clone();
         tokio::spawn(async move {
             let cancelled = async {
                 let _ = cancel.await;
             };
             let log = ctx.log.clone();
-            let outcome = invoke::run_attempt(&engine, &plugin, ctx, handles, cancelled).await;
+            let outcome = invoke::run_attempt(&plugin, ctx, handles, cancelled).await;
             let tail = if outcome == AttemptOutcome::Succeeded { Vec::new() } else { log.tail() };
             reporter.ended(outcome, tail);
         });

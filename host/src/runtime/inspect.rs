@@ -86,17 +86,18 @@ impl Runtime {
             out.refused = Some(e);
             return Ok(out);
         }
-        let component = match self.cache.load(&self.engine, &out.sha256, &bytes) {
-            Ok((c, _)) => c,
+        let mut none = |_| {};
+        let compiled = match self.tiers.compile(&out.sha256, &bytes, &mut none) {
+            Ok(c) => c,
             Err(e) => {
                 out.refused = Some(format!("not a valid component: {}", first_line(&e)));
                 return Ok(out);
             }
         };
-        let ty = component.component_type();
-        out.exports = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let ty = compiled.component.component_type();
+        out.exports = ty.exports(&compiled.engine).map(|(n, _)| n.to_string()).collect();
         out.imports = ty
-            .imports(&self.engine)
+            .imports(&compiled.engine)
             .map(|(n, _)| Import { name: n.to_string(), capability: capability_of(n) })
             .collect();
         out.contract = out.exports.iter().find_map(|e| {
@@ -105,7 +106,7 @@ impl Runtime {
         });
         match self.load(def) {
             Err(e) => out.refused = Some(e.message),
-            Ok(loaded) => match describe(&self.engine, &loaded).await {
+            Ok(loaded) => match describe(&loaded).await {
                 Ok(d) => out.describe = Some(d),
                 Err(e) => out.describe_error = Some(e),
             },
@@ -147,14 +148,15 @@ pub fn bare_context(workspace: &Scratch, scratch: &Scratch, id: &str) -> Arc<Ste
 
 /// Calls `describe()` in a sandbox with nothing: untrusted limits, an empty
 /// workspace, no services.
-pub async fn describe(engine: &wasmtime::Engine, plugin: &LoadedPlugin) -> Result<Described, String> {
+pub async fn describe(plugin: &LoadedPlugin) -> Result<Described, String> {
     let workspace = Scratch::new().map_err(|e| format!("cannot create a workspace: {e}"))?;
     let scratch = Scratch::new().map_err(|e| format!("cannot create a scratch dir: {e}"))?;
     let ctx = bare_context(&workspace, &scratch, "inspect.describe");
     let preopens = Preopens { workspace: workspace.dir().clone(), tmp: scratch.dir().clone(), src: None };
-    let mut store = new_store(engine, ctx, preopens, None).map_err(|e| e.to_string())?;
+    let code = plugin.code();
+    let mut store = new_store(&code.engine, ctx, preopens, None).map_err(|e| e.to_string())?;
     let call = async {
-        let stage = plugin.pre.instantiate_async(&mut store).await?;
+        let stage = code.pre.instantiate_async(&mut store).await?;
         stage.baton_stage_plugin().call_describe(&mut store).await
     };
     match tokio::time::timeout(Duration::from_secs(10), call).await {

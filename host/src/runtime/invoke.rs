@@ -25,7 +25,6 @@ fn failed(kind: FailureKind, message: impl Into<String>) -> AttemptOutcome {
 /// Runs one attempt that sees `workspace` and `src` (the handles of
 /// `ctx.workspace` and `ctx.src`); `cancel` resolving interrupts it.
 pub async fn run_attempt(
-    engine: &wasmtime::Engine,
     plugin: &LoadedPlugin,
     ctx: Arc<StepContext>,
     (workspace, src): (Dir, Option<Dir>),
@@ -36,7 +35,7 @@ pub async fn run_attempt(
         Err(e) => return failed(FailureKind::Host, format!("cannot create the scratch /tmp: {e}")),
     };
     let preopens = Preopens { workspace, tmp: scratch.dir().clone(), src };
-    let outcome = attempt(engine, plugin, &ctx, preopens, cancel).await;
+    let outcome = attempt(plugin, &ctx, preopens, cancel).await;
     ctx.processes.kill_all();
     ctx.log.flush();
     // The scratch directory goes back to the pool (or away) only now, with
@@ -46,13 +45,15 @@ pub async fn run_attempt(
 }
 
 async fn attempt(
-    engine: &wasmtime::Engine,
     plugin: &LoadedPlugin,
     ctx: &Arc<StepContext>,
     preopens: Preopens,
     cancel: impl std::future::Future<Output = ()>,
 ) -> AttemptOutcome {
-    let mut store = match new_store(engine, ctx.clone(), preopens, ctx.policy.cpu) {
+    // The plugin's code now (tiered compilation may replace Winch's code
+    // with Cranelift's while the run goes on), and the engine it belongs to.
+    let code = plugin.code_for(&ctx.id, ctx.attempt);
+    let mut store = match new_store(&code.engine, ctx.clone(), preopens, ctx.policy.cpu) {
         Ok(s) => s,
         Err(e) => {
             return failed(FailureKind::Host, format!("cannot set up the sandbox: {e:#}"));
@@ -72,7 +73,7 @@ async fn attempt(
     let result = {
         let store = &mut store;
         let call = async move {
-            let stage = plugin.pre.instantiate_async(&mut *store).await?;
+            let stage = code.pre.instantiate_async(&mut *store).await?;
             stage.baton_stage_plugin().call_run(&mut *store, &info).await
         };
         tokio::select! {

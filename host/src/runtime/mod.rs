@@ -4,6 +4,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod compiler;
 pub mod config_schema;
 pub mod context;
 pub mod contract;
@@ -11,31 +12,34 @@ pub mod engine;
 pub mod executor;
 pub mod guest_error;
 pub mod host;
+pub mod incremental;
 pub mod inspect;
 pub mod invoke;
 pub mod plugin;
 pub mod preflight;
 pub mod state;
+pub mod tiered;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
 
 use crate::plan::PluginDef;
-use crate::runtime::bindings::Stage;
 use crate::runtime::cache::CompileCache;
 use crate::runtime::plugin::{LoadedPlugin, PluginError};
-use crate::runtime::state::StepState;
+use crate::runtime::tiered::Tiers;
 
-/// The engine, linker and compile cache of a baton process, and the plugins
-/// loaded so far (by digest).
+/// The engines, linkers and compile caches of a baton process (one per
+/// compiler tier, see `tiered`), and the plugins loaded so far (by digest).
 pub struct Runtime {
+    /// The Cranelift engine (a plugin's code may belong to the Winch one:
+    /// stores are made by [`plugin::Code::engine`]).
     pub engine: Engine,
-    /// Max stages instantiated at once (the pool's size).
+    /// Max stages instantiated at once (each engine's pool's size).
     pub max_stages: usize,
-    linker: Linker<StepState>,
+    pub(crate) tiers: Tiers,
+    /// The Cranelift tier's compile cache (and the schemas it remembers).
     pub(crate) cache: CompileCache,
     loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
 }
@@ -60,20 +64,26 @@ impl Runtime {
         wasm_stack: usize,
         compiled: Option<std::path::PathBuf>,
     ) -> wasmtime::Result<Self> {
-        let setup = engine::build(stages, wasm_stack)?;
-        let cache = CompileCache::new(&setup.engine, compiled);
-        let mut linker = Linker::new(&setup.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Stage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        crate::runtime::host::src_view::add_to_linker(&mut linker)?;
-        crate::runtime::host::preopens::add_to_linker(&mut linker)?;
+        let tiers = Tiers::new(stages, wasm_stack, compiled)?;
         Ok(Self {
-            engine: setup.engine,
-            max_stages: setup.max_stages,
-            linker,
-            cache,
+            engine: tiers.cranelift.engine.clone(),
+            max_stages: tiers.max_stages,
+            cache: tiers.cranelift.cache.clone(),
+            tiers,
             loaded: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Leaves compiled code for each plugin of `defs` in the compile cache
+    /// (Winch's at once under tiered compilation), for commands where the
+    /// user waits anyway (`baton plugin pull`, `baton lock`): the first run
+    /// then starts at once. Returns what could not be compiled.
+    pub fn compile_ahead<'a>(defs: impl IntoIterator<Item = &'a PluginDef>) -> Vec<String> {
+        let runtime = match Self::new(1) {
+            Ok(r) => r,
+            Err(e) => return vec![format!("cannot start the wasm engine: {e:#}")],
+        };
+        defs.into_iter().filter_map(|def| runtime.load(def).err().map(|e| e.to_string())).collect()
     }
 
     /// Loads (or returns the already loaded) plugin.
@@ -109,8 +119,11 @@ impl Runtime {
         {
             return Ok(p.clone());
         }
-        let p = plugin::load(&self.engine, &self.linker, &self.cache, def, bytes, digest.clone(), compiling)?;
+        let (p, tier_up) = plugin::load(&self.tiers, def, bytes, digest.clone(), compiling)?;
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, p.clone());
+        if tier_up {
+            self.tiers.tier_up(p.clone(), bytes.to_vec());
+        }
         Ok(p)
     }
 }

@@ -12,7 +12,6 @@ use std::time::Instant;
 use crate::plan::Plan;
 use crate::report::PluginLoad;
 use crate::runtime::Runtime;
-use crate::runtime::cache::CacheOutcome;
 use crate::runtime::config_schema;
 use crate::runtime::plugin::{Compiling, LoadedPlugin};
 use crate::sandbox::policy::check_capabilities;
@@ -76,13 +75,11 @@ pub async fn check(
             digest: loaded.digest.clone(),
             contract: loaded.contract.clone(),
             size: loaded.size,
-            cache: match loaded.cache {
-                CacheOutcome::Hit => "hit",
-                CacheOutcome::Compiled => "compiled",
-                CacheOutcome::CompiledUncached => "compileduncached",
-            }
-            .into(),
+            cache: loaded.cache.name().into(),
             seconds: t0.elapsed().as_secs_f64(),
+            compiler: loaded.tier.name().into(),
+            fallback: loaded.fallback.clone(),
+            code: loaded.log.clone(),
         });
         for &i in &users {
             let s = &plan.steps[i];
@@ -111,7 +108,7 @@ async fn check_configs(
         Some(known) => known,
         None => {
             let t0 = Instant::now();
-            let described = crate::runtime::inspect::describe(&runtime.engine, plugin).await;
+            let described = crate::runtime::inspect::describe(plugin).await;
             if std::env::var_os(crate::env_vars::TIMING).is_some() {
                 eprintln!("baton timing: describe() of {}: {:.1}ms", plugin.name, t0.elapsed().as_secs_f64() * 1e3);
             }

@@ -19,6 +19,7 @@ mod cluster_rules;
 mod cluster_runs;
 mod cluster_security;
 mod cluster_steps;
+mod compilation;
 mod escapes;
 mod hostile;
 mod interpreted;

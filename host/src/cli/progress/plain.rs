@@ -56,12 +56,16 @@ pub fn line(ev: &UiEvent<'_>, verbose: u8) -> Option<String> {
             compiling_line(name, *size, *cached)
         }
         UiEvent::PluginLoaded(l) if verbose > 0 => format!(
-            "plugin {} ({} KiB, baton:stage@{}): {} in {:.1}ms",
+            "plugin {} ({} KiB, baton:stage@{}): {} in {:.1}ms{}",
             l.name,
             l.size / 1024,
             l.contract,
             if l.cache == "hit" { "loaded from the compile cache" } else { "compiled" },
-            l.seconds * 1e3
+            l.seconds * 1e3,
+            match (l.compiler.as_str(), &l.fallback) {
+                (c, Some(why)) => format!(", {c} code ({why})"),
+                (c, None) => format!(", {c} code"),
+            }
         ),
         UiEvent::Cancelling => {
             "cancelling: stopping running steps, then running the `always` steps (interrupt again to exit at once)"
