@@ -32,6 +32,7 @@ source scripts/env.sh
 DIST=plugins/dist
 WIT_BINDGEN_VERSION=0.63.0
 JS=plugins/js
+PY_SDK=plugins/python/baton_sdk
 C=plugins/c
 force=0
 update_bindings=0
@@ -118,7 +119,7 @@ build_python() {
       die "$name: unit tests failed"
     }
   fi
-  "$BATON_VENV/bin/componentize-py" -d wit -w stage componentize app -p "$dir" -o "$out" >/dev/null ||
+  "$BATON_VENV/bin/componentize-py" -d wit -w stage componentize app -p "$dir" -p "$PY_SDK" -o "$out" >/dev/null ||
     die "$name: componentize-py failed"
   find "$dir" -name __pycache__ -type d -exec rm -rf {} +
 }
@@ -189,7 +190,7 @@ check_bindings
 for dir in plugins/python/*/ tests/python/*/; do
   [ -f "$dir/app.py" ] || continue
   name="$(basename "$dir")"
-  PY_DIR="${dir%/}" maybe_build "$name" python build_python "$dir"
+  PY_DIR="${dir%/}" maybe_build "$name" python build_python "$dir" "$PY_SDK/baton_sdk"
 done
 
 for dir in "$JS"/*/; do
