@@ -125,7 +125,7 @@ build_python() {
 }
 
 build_js() {
-  local name=$1 out=$2 dir=$JS/$1
+  local name=$1 out=$2 dir=${JS_DIR:-$JS/$1}
   need_npm_tools
   if compgen -G "$dir/*.test.js" >/dev/null; then
     node --test "$dir"/*.test.js >/dev/null 2>&1 || { node --test "$dir"/*.test.js || true; die "$name: unit tests failed"; }
@@ -193,10 +193,11 @@ for dir in plugins/python/*/ tests/python/*/; do
   PY_DIR="${dir%/}" maybe_build "$name" python build_python "$dir" "$PY_SDK/baton_sdk"
 done
 
-for dir in "$JS"/*/; do
+for dir in "$JS"/*/ tests/js/*/; do
   [ -f "$dir/index.js" ] || continue
   name="$(basename "$dir")"
-  maybe_build "$name" js build_js "$dir" "$JS/lib" "$JS/wit" "$JS/package-lock.json"
+  [ "$name" = stage ] && continue # the @baton/stage package, not a plugin
+  JS_DIR="${dir%/}" maybe_build "$name" js build_js "$dir" "$JS/stage" "$JS/wit" "$JS/package-lock.json"
 done
 
 for dir in "$C"/*/; do
