@@ -271,10 +271,7 @@ mod tests {
     #[test]
     fn a_c_assertion_or_abort_is_named_with_its_line() {
         let lines = tail(&["stderr: Assertion failed: n > 0 (/src/lines.c: count: 113)"]);
-        assert_eq!(
-            explain(&lines).as_deref(),
-            Some("stage failed an assertion: n > 0 (at lines.c:113, in count)")
-        );
+        assert_eq!(explain(&lines).as_deref(), Some("stage failed an assertion: n > 0 (at lines.c:113, in count)"));
         let lines = tail(&["stderr: baton abort: no memory for 3 lines (at lines.c:42)"]);
         assert_eq!(explain(&lines).as_deref(), Some("stage aborted: no memory for 3 lines (at lines.c:42)"));
     }

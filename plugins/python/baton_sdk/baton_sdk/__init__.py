@@ -153,11 +153,22 @@ workspace = Dir("/workspace")
 # --- Artifacts -------------------------------------------------------------------------
 
 
+# How the host's error variants read (the wording of the Rust SDK).
+_ERROR_WORDS = {
+    "ArtifactError_InvalidName": "invalid artifact name",
+    "ArtifactError_NotFound": "artifact not found",
+    "ArtifactError_NeverPublished": "artifact never published",
+    "ArtifactError_Corrupt": "corrupt artifact",
+    "ArtifactError_Io": "artifact i/o error",
+}
+
+
 def _host_error(action, error):
     """A HostError from a host's error variant, e.g. `ArtifactError_NotFound`."""
-    kind = type(error).__name__.split("_", 1)[-1]
-    words = "".join(" " + c.lower() if c.isupper() else c for c in kind).strip()
-    return HostError(f"{action}: {words}: {error.value}", kind=words, message=error.value)
+    variant = type(error).__name__
+    kind = "".join(" " + c.lower() if c.isupper() else c for c in variant.split("_", 1)[-1]).strip()
+    words = _ERROR_WORDS.get(variant, kind)
+    return HostError(f"{action}: {words}: {error.value}", kind=kind, message=error.value)
 
 
 def publish(name, path):
