@@ -127,7 +127,7 @@ fn a_typo_in_with_is_caught_by_check_from_the_derived_schema() {
         listed,
         [
             "boards.py.steps[0].with.maxx: step py.s: unknown key `maxx` (did you mean max?) (plugin `py-lines`)",
-            "boards.js.steps[0].with.max: step js.s: expected integer, found string (plugin `js-lines`)",
+            "boards.js.steps[0].with.max: step js.s: expected an integer, found a string (plugin `js-lines`)",
         ],
         "{err}"
     );
