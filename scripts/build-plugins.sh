@@ -175,6 +175,13 @@ check_bindings() {
 mkdir -p "$DIST"
 check_bindings
 
+# The SDKs' own unit tests (plain CPython and node; under a second).
+(cd "$PY_SDK" && python3 -m unittest discover -s tests -q 2>/dev/null) ||
+  { (cd "$PY_SDK" && python3 -m unittest discover -s tests) || true; die "baton_sdk: unit tests failed"; }
+node --test "$JS/stage/stage.test.js" >/dev/null 2>&1 ||
+  { node --test "$JS/stage/stage.test.js" || true; die "@baton/stage: unit tests failed"; }
+find "$PY_SDK" -name __pycache__ -type d -exec rm -rf {} +
+
 for dir in plugins/python/*/ tests/python/*/; do
   [ -f "$dir/app.py" ] || continue
   name="$(basename "$dir")"
