@@ -68,8 +68,6 @@ if [ ! -f plugins/js/node_modules/.package-lock.json ] ||
   say "installing componentize-js and jco (npm ci in plugins/js)"
   (cd plugins/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-# C: the WASI preview1 adapter crate, downloaded into the cargo registry.
-cargo fetch --locked --manifest-path plugins/c/adapter/Cargo.toml -q
 
 if [ "${1:-}" = "--deps" ]; then
   exit 0

@@ -14,6 +14,7 @@ mod lock;
 mod logs;
 mod plugin;
 mod plugin_push;
+mod plugin_wrap;
 mod progress;
 mod report_files;
 mod run;

@@ -45,6 +45,16 @@ pub enum PluginCommand {
         /// `oci://registry/repository:tag` or `…@sha256:…`.
         reference: String,
     },
+    /// Makes a stage component of a wasm32-wasi core module (C: `clang
+    /// --target=wasm32-wasi -mexec-model=reactor`), with the WASI adapter
+    /// built into baton: no npm, no cargo.
+    Wrap {
+        /// The core module.
+        module: PathBuf,
+        /// Where to write the component.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
     /// Signs a pushed plugin's manifest digest with an ssh key and pushes the signature.
     Sign {
         /// `oci://registry/repository:tag` or `…@sha256:…`.
@@ -58,6 +68,11 @@ pub enum PluginCommand {
 pub fn main(args: PluginArgs, out: Output) -> anyhow::Result<u8> {
     match args.command {
         PluginCommand::Inspect { plugin, json } => inspect(&plugin, json),
+        PluginCommand::Wrap { module, output } => {
+            let size = super::plugin_wrap::wrap(&module, &output)?;
+            println!("wrote {} ({})", output.display(), Size(size));
+            Ok(0)
+        }
         PluginCommand::Push { file, reference } => push::push(&file, &reference, out),
         PluginCommand::Pull { reference } => push::pull(&reference, out),
         PluginCommand::Sign { reference, key } => push::sign(&reference, &key, out),

@@ -2,7 +2,8 @@
 //! stderr in the step log: a Rust panic's message and location; for a
 //! componentize-py stage, the Python exception, its message and the stage's
 //! file and line; for a componentize-js stage, the exception it threw
-//! (its glue reports no location of the stage's code). These runtimes then
+//! (its glue reports no location of the stage's code); for a C stage, a
+//! failed `assert` or a `BATON_ABORT` of baton.h, with file:line. These runtimes then
 //! abort with a wasm `unreachable`, whose wasm backtrace points inside the
 //! language runtime and helps no one; the headline names the guest's error
 //! instead.
@@ -19,7 +20,24 @@ pub fn explain(tail: &[String]) -> Option<String> {
         .map(|e| format!("stage raised {e}"))
         .or_else(|| python_error_in_bindings(&stderr))
         .or_else(|| js_exception(&stderr))
+        .or_else(|| c_abort(&stderr))
         .or_else(|| panic_message(&stderr))
+}
+
+/// wasi-libc's failed `assert`: `Assertion failed: n > 0 (lines.c: count: 113)`;
+/// baton.h's `BATON_ABORT`: `baton abort: message (at lines.c:42)`.
+fn c_abort(stderr: &[&str]) -> Option<String> {
+    stderr.iter().rev().find_map(|l| {
+        if let Some(rest) = l.strip_prefix("baton abort: ") {
+            return Some(format!("stage aborted: {rest}"));
+        }
+        let rest = l.strip_prefix("Assertion failed: ")?;
+        let (expr, place) = rest.strip_suffix(')')?.rsplit_once(" (")?;
+        let mut parts = place.split(": ");
+        let (file, function, line) = (parts.next()?, parts.next()?, parts.next()?);
+        let file = file.rsplit('/').next().unwrap_or(file);
+        Some(format!("stage failed an assertion: {expr} (at {file}:{line}, in {function})"))
+    })
 }
 
 /// An exception raised in componentize-py's own glue (a host call given a
@@ -37,11 +55,34 @@ fn python_error_in_bindings(stderr: &[&str]) -> Option<String> {
             .iter()
             .find_map(|(open, close)| args.strip_prefix(*open)?.strip_suffix(*close))
             .unwrap_or(args);
+        if class == "KeyError" && message.starts_with("<class '") {
+            return Some(python_err_not_a_stage_error(message));
+        }
         Some(format!(
             "stage raised {class}: {message} (in componentize-py's bindings, between the stage and a host call: \
              no line of the stage is known)"
         ))
     })
+}
+
+/// componentize-py lowers an `Err` escaping `run` as a `stage-error` by
+/// its class: `Err("boom")` (a str) or a host call's own error (an
+/// `ArtifactError_…` nobody caught) is none, and the runtime only names the
+/// class; the message is gone by then.
+fn python_err_not_a_stage_error(class: &str) -> String {
+    let name = class.trim_start_matches("<class '").trim_end_matches("'>");
+    let short = name.rsplit('.').next().unwrap_or(name);
+    if short.contains("Error_") {
+        format!(
+            "stage let a host error escape `run` ({short}; the runtime dropped its message): catch `Err` around \
+             the host call, or use baton_sdk, whose calls raise HostError with the host's message"
+        )
+    } else {
+        format!(
+            "stage raised Err({short}) from `run`, which is no stage error (the runtime dropped its message): \
+             raise Err(types.StageError_Failed(\"…\")), or use baton_sdk's Fail(\"…\")"
+        )
+    }
 }
 
 /// componentize-js lowers whatever `run` throws as a `stage-error`; a plain
@@ -51,6 +92,14 @@ fn js_exception(stderr: &[&str]) -> Option<String> {
     stderr.iter().rev().find_map(|l| {
         let thrown = l.strip_prefix("invalid variant tag value `")?.split_once("` (received `")?.1;
         let thrown = thrown.strip_suffix("`) specified for `StageError`")?;
+        if thrown == "[object Object]" {
+            return Some(
+                "stage threw [object Object] from `run` (most likely a host error nobody caught, its message \
+                 unreadable here): catch it and throw { tag: 'failed', val: message }, or use @baton/stage, whose \
+                 calls throw Errors with the host's message"
+                    .into(),
+            );
+        }
         Some(format!("stage threw {thrown} (an exception, not a stage error, escaped `run`)"))
     })
 }
@@ -217,6 +266,33 @@ mod tests {
                  error, escaped `run`)"
             )
         );
+    }
+
+    #[test]
+    fn a_c_assertion_or_abort_is_named_with_its_line() {
+        let lines = tail(&["stderr: Assertion failed: n > 0 (/src/lines.c: count: 113)"]);
+        assert_eq!(explain(&lines).as_deref(), Some("stage failed an assertion: n > 0 (at lines.c:113, in count)"));
+        let lines = tail(&["stderr: baton abort: no memory for 3 lines (at lines.c:42)"]);
+        assert_eq!(explain(&lines).as_deref(), Some("stage aborted: no memory for 3 lines (at lines.c:42)"));
+    }
+
+    #[test]
+    fn raw_binding_mistakes_say_what_to_do() {
+        let err = |class: &str| {
+            tail(&[&format!(
+                "stderr: called `Result::unwrap()` on an `Err` value: PyErr {{ type: <class 'KeyError'>, value: \
+                 KeyError(<class '{class}'>), traceback: None }}"
+            )])
+        };
+        let str_err = explain(&err("str")).unwrap_or_default();
+        assert!(str_err.starts_with("stage raised Err(str) from `run`, which is no stage error"), "{str_err}");
+        let host = explain(&err("wit_world.imports.artifacts.ArtifactError_InvalidName")).unwrap_or_default();
+        assert!(host.starts_with("stage let a host error escape `run` (ArtifactError_InvalidName;"), "{host}");
+        let js = explain(&tail(&[
+            "stderr: invalid variant tag value `undefined` (received `[object Object]`) specified for `StageError`",
+        ]))
+        .unwrap_or_default();
+        assert!(js.contains("most likely a host error nobody caught"), "{js}");
     }
 
     #[test]

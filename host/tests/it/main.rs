@@ -37,6 +37,7 @@ mod run_basics;
 mod run_outputs;
 mod runs_logs;
 mod scheduler;
+mod sdk_languages;
 mod secrets;
 mod select_graph;
 mod signals;

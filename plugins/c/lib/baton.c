@@ -1,6 +1,7 @@
 // Helpers for C stages over the generated bindings; see baton.h.
 #include "baton.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,5 +121,32 @@ bool baton_fail(baton_stage_error *err, uint8_t tag, char *message) {
     // The host frees the error's string after the call: it must be malloc'd.
     stage_string_dup(&err->val.failed, message ? message : "out of memory");
     free(message);
+    return false;
+}
+
+void baton_abort_at(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = vstrf(fmt, ap);
+    va_end(ap);
+    const char *base = strrchr(file, '/');
+    // The host reads this line from the stage's stderr for the headline.
+    fprintf(stderr, "baton abort: %s (at %s:%d)\n", text ? text : fmt, base ? base + 1 : file, line);
+    fflush(stderr);
+    abort();
+}
+
+// The real export (baton.h renames the author's `run` to baton_stage_run).
+#undef exports_baton_stage_plugin_run
+bool exports_baton_stage_plugin_run(baton_step_info *info, baton_stage_error *err) {
+    memset(err, 0, sizeof *err);
+    err->tag = UINT8_MAX;
+    if (baton_stage_run(info, err)) return true;
+    if (err->tag == UINT8_MAX || err->val.failed.ptr == NULL) {
+        err->tag = BATON_STAGE_TYPES_STAGE_ERROR_FAILED;
+        stage_string_dup(&err->val.failed,
+                         "the stage returned false without saying why: call baton_fail(err, tag, message) before "
+                         "returning false");
+    }
     return false;
 }

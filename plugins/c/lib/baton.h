@@ -43,4 +43,16 @@ char *baton_describe_status(const baton_stage_process_exit_status_t *status);
 // _INVALID_CONFIG) to `message`, which it takes; returns false for `return`.
 bool baton_fail(baton_stage_error *err, uint8_t tag, char *message);
 
+// The stage's `run`, as the author writes it, is wrapped by baton.c: a
+// `return false` without baton_fail becomes a failure that says so (not an
+// empty `invalid config: `). Include this header before defining it.
+#define exports_baton_stage_plugin_run baton_stage_run
+bool baton_stage_run(baton_step_info *info, baton_stage_error *err);
+
+// Ends the stage at once, the message and this file:line as the step's
+// headline (`stage aborted: ... (at lines.c:42)`). A failed `assert` does
+// the same with the assertion's text.
+#define BATON_ABORT(...) baton_abort_at(__FILE__, __LINE__, __VA_ARGS__)
+_Noreturn void baton_abort_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
