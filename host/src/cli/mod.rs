@@ -114,6 +114,17 @@ pub fn load_plan(file: &std::path::Path) -> Option<Plan> {
     }
 }
 
+/// Loads a pipeline under the operator's settings, as [`load_plan`].
+pub fn load_plan_with(file: &std::path::Path, op: &crate::plan::operator::Operator) -> Option<Plan> {
+    match Plan::load_with(file, op) {
+        Ok(p) => Some(p),
+        Err(errors) => {
+            eprint!("error: {}", crate::text::escape_text(&errors.to_string()));
+            None
+        }
+    }
+}
+
 /// `.baton/` next to a pipeline file (the file need not be valid).
 pub fn state_dir_of(file: &std::path::Path) -> PathBuf {
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());

@@ -9,7 +9,9 @@ use clap::Args;
 use tokio::sync::watch;
 
 use super::report_files::{self, Format};
-use super::{Locate, Output, load_plan, lock, progress};
+use super::{Locate, Output, load_plan_with, lock, progress};
+use crate::plan::Plan;
+use crate::plan::operator::{Operator, RunKind};
 use crate::report::text;
 use crate::runtime::Runtime;
 use crate::scheduler::{self, Priority, RunOptions, Selection};
@@ -57,14 +59,62 @@ pub struct RunArgs {
     /// (`nats://host:port`; default: $BATON_NATS; see `baton worker`).
     #[arg(long, value_name = "URL")]
     pub nats: Option<String>,
+    /// Make every step untrusted whatever the file says (untrusted limits,
+    /// `[policy.untrusted]`, the sandbox user, no network); steps that list
+    /// secrets are skipped. For CI jobs on changes from strangers.
+    #[arg(long)]
+    pub untrusted: bool,
+    /// An operator policy file outside the project (default: $BATON_POLICY):
+    /// its `[policy.untrusted]` is the ceiling the pipeline can narrow, never
+    /// widen; `trust = "untrusted"` in its `[policy]` acts as --untrusted.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// The operator's settings from `--untrusted`, `--policy` and `$BATON_POLICY`;
+/// an error names the policy file.
+pub(super) fn operator(untrusted: bool, policy: Option<PathBuf>) -> Result<Operator, String> {
+    let mut op = Operator::default();
+    if untrusted {
+        op.kind = RunKind::Untrusted;
+    }
+    let policy = policy.or_else(|| std::env::var_os(crate::env_vars::POLICY).filter(|v| !v.is_empty()).map(PathBuf::from));
+    if let Some(path) = policy {
+        op.read_policy(&path)?;
+    }
+    Ok(op)
 }
 
 pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
-    let mut timing = super::timing::Timing::new();
+    let timing = super::timing::Timing::new();
     let file = at.pipeline(args.file.as_deref())?;
-    let Some(mut plan) = load_plan(&file) else {
+    let op = match operator(args.untrusted, args.policy.clone()) {
+        Ok(op) => op,
+        Err(e) => {
+            eprintln!("error: {}", crate::text::escape_text(&e));
+            return Ok(2);
+        }
+    };
+    let Some(plan) = load_plan_with(&file, &op) else {
         return Ok(2);
     };
+    execute(plan, &file, args, out, timing)
+}
+
+/// Runs a loaded plan (`baton run`, `baton try`): the lock, the engine, the
+/// scheduler, the reports and the exit code.
+pub(super) fn execute(
+    mut plan: Plan,
+    file: &std::path::Path,
+    args: RunArgs,
+    out: Output,
+    mut timing: super::timing::Timing,
+) -> anyhow::Result<u8> {
+    if !out.quiet || plan.kind != RunKind::Normal {
+        for n in &plan.notes {
+            eprintln!("baton: {}", crate::text::escape_line(n));
+        }
+    }
     if args.jobs == Some(0) {
         eprintln!("error: --jobs must be at least 1");
         return Ok(2);

@@ -116,7 +116,7 @@ pub async fn run(
             plan: plan.clone(),
             plugins: checked.plugins.into_iter().map(|p| p.map(Ok)).collect(),
             services,
-            src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
+            src: crate::runtime::host::src_view::SourceDir::new(&plan.src_dir),
             log_of: Box::new(move |id| logs.log_of(id)),
             epoch,
             handles: Default::default(),
