@@ -116,16 +116,14 @@ impl Operator {
         Ok(())
     }
 
-    /// The ceiling of untrusted steps: the built-in untrusted policy with the
-    /// operator's `[policy.untrusted]` over it. A forced run gives no secret.
+    /// The ceiling of untrusted steps from an operator policy file: the
+    /// built-in untrusted policy with its `[policy.untrusted]` over it.
+    /// Without one, the pipeline's own `[policy.untrusted]` is the ceiling
+    /// (a forced run still gives no secret).
     pub fn ceiling(&self) -> Option<StepPolicy> {
-        if self.untrusted.is_none() && !self.kind.forces_untrusted() {
-            return None;
-        }
+        let (fields, _) = self.untrusted.as_ref()?;
         let mut caps = StepPolicy::builtin(Trust::Untrusted);
-        if let Some((fields, _)) = &self.untrusted {
-            caps.apply(fields, &mut Vec::new());
-        }
+        caps.apply(fields, &mut Vec::new());
         if self.kind.forces_untrusted() {
             caps.secrets.clear();
         }
@@ -136,7 +134,7 @@ impl Operator {
     pub fn ceiling_source(&self) -> String {
         match &self.untrusted {
             Some((_, path)) => format!("the operator policy {}", path.display()),
-            None => "the built-in untrusted policy".to_string(),
+            None => "[policy.untrusted] of the pipeline".to_string(),
         }
     }
 }

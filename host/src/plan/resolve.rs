@@ -111,6 +111,9 @@ pub(super) fn resolve(text: &str, file: &Path, op: &Operator) -> Result<Plan, Ve
         }
         untrusted_caps = caps;
     }
+    if op.kind.forces_untrusted() {
+        untrusted_caps.secrets.clear();
+    }
     let file_untrusted_secrets = policy.untrusted.as_ref().and_then(|u| u.secrets.clone()).unwrap_or_default();
 
     // Expand boards (templates first, then the board's own steps).
@@ -311,7 +314,7 @@ pub(super) fn resolve(text: &str, file: &Path, op: &Operator) -> Result<Plan, Ve
         let policy = if untrusted {
             let mut p = untrusted_caps.clone();
             p.apply(&entry.policy(), &mut step_errors);
-            if ceiling.is_some() {
+            if ceiling.is_some() || op.kind.forces_untrusted() {
                 for (key, message) in p.clamp(&untrusted_caps) {
                     if !(key == "secrets" && withheld.is_some()) {
                         notes.push(format!("step {id}: {message}; narrowed ({holds} holds)"));
