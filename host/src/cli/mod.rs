@@ -17,6 +17,7 @@ mod report_files;
 mod run;
 mod runs;
 mod timing;
+mod try_run;
 mod worker;
 
 use std::path::PathBuf;
@@ -66,6 +67,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// List past runs with their status and duration.
     Runs(runs::RunsArgs),
+    /// Run a contributor's patch under the trusted pipeline, every step untrusted, no secrets.
+    Try(try_run::TryArgs),
     /// Run steps for `baton run --nats` runs of a cluster over NATS JetStream, until SIGTERM.
     Worker(worker::WorkerArgs),
     /// List the live workers of a cluster: name, jobs, running steps, last heartbeat, labels.
@@ -88,6 +91,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     let at = &args.locate;
     match args.command {
         Command::Run(a) => run::main(a, out, at),
+        Command::Try(a) => try_run::main(a, out, at),
         Command::Check(a) => check::main(a, out, at),
         Command::Graph(a) => graph::main(a, at),
         Command::Artifacts(a) => artifacts::main(a, at),

@@ -119,7 +119,9 @@ pub(super) fn execute(
         eprintln!("error: --jobs must be at least 1");
         return Ok(2);
     }
-    let resolve = lock::Resolve { offline: args.offline, locked: args.locked, write: !args.locked, update: None };
+    // A try run reads the trusted lock from its copy and writes none.
+    let write = !args.locked && plan.kind != RunKind::Try;
+    let resolve = lock::Resolve { offline: args.offline, locked: args.locked, write, update: None };
     let Some(notes) = lock::resolve_or_report(&mut plan, &resolve) else {
         return Ok(2);
     };
