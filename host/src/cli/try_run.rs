@@ -65,7 +65,7 @@ pub fn main(args: TryArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let timing = super::timing::Timing::new();
     match prepare(&args, at) {
         Ok(Ready::Message(m)) => {
-            println!("{m}");
+            print!("{m}");
             Ok(0)
         }
         Ok(Ready::Run(plan, file, prepared)) => {
