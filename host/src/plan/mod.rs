@@ -45,6 +45,8 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// What a try run ran (base, patch, files), for its report.
     pub try_info: Option<operator::TryInfo>,
+    /// The operator's settings the plan was resolved under (sent to workers).
+    pub operator: operator::Operator,
     /// Max steps running at once.
     pub jobs: usize,
     /// Wasm stack of every step, bytes (`[policy] stack`).
@@ -148,6 +150,14 @@ impl Plan {
     /// Validates pipeline text under the operator's settings.
     pub fn parse_with(text: &str, file: &Path, op: &operator::Operator) -> Result<Plan, PlanErrors> {
         resolve::resolve(text, file, op).map_err(|errors| PlanErrors { file: file.display().to_string(), errors })
+    }
+
+    /// Validates a pipeline text from the coordinator of a cluster run,
+    /// under the operator's settings it carries ([`operator::Operator::wire_text`]).
+    pub fn parse_wire(text: &str, file: &Path) -> Result<Plan, PlanErrors> {
+        let op = operator::Operator::from_wire(text)
+            .map_err(|m| PlanErrors { file: file.display().to_string(), errors: vec![PlanError::new("", m)] })?;
+        Self::parse_with(text, file, &op)
     }
 
     /// The index of step `board.step`.

@@ -53,11 +53,37 @@ impl RunKind {
 }
 
 /// The operator's settings for one run, from outside the project.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Operator {
     pub kind: RunKind,
     /// The operator policy file's `[policy.untrusted]`, and where it was read.
     pub untrusted: Option<(PolicyFields, PathBuf)>,
+}
+
+/// The first line of a pipeline text sent to workers when the operator
+/// decided trust: workers resolve the plan as the coordinator did.
+const WIRE_MARK: &str = "# baton-operator: ";
+
+impl Operator {
+    /// `text` as sent to workers: with the operator's settings on a first
+    /// line (a TOML comment), unless they are the defaults.
+    pub fn wire_text(&self, text: &str) -> String {
+        if self.kind == RunKind::Normal && self.untrusted.is_none() {
+            return text.to_string();
+        }
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{WIRE_MARK}{json}\n{text}")
+    }
+
+    /// The operator's settings a pipeline text from the coordinator carries
+    /// (the defaults when it carries none).
+    pub fn from_wire(text: &str) -> Result<Operator, String> {
+        let Some(rest) = text.strip_prefix(WIRE_MARK) else {
+            return Ok(Operator::default());
+        };
+        let line = rest.lines().next().unwrap_or_default();
+        serde_json::from_str(line).map_err(|e| format!("the operator settings of the run do not load: {e}"))
+    }
 }
 
 /// An operator policy file as written.
@@ -173,6 +199,18 @@ mod tests {
         let caps = op.ceiling().expect("a ceiling");
         assert_eq!(caps.spawn, ["sh"]);
         assert_eq!(caps.memory, 64 << 20);
+    }
+
+    #[test]
+    fn workers_get_the_operator_settings_with_the_text() {
+        let mut op = Operator { kind: RunKind::Try, ..Default::default() };
+        op.untrusted = Some((PolicyFields { spawn: Some(vec!["sh".into()]), ..Default::default() }, "/p".into()));
+        let wire = op.wire_text("[pipeline]\n");
+        let back = Operator::from_wire(&wire).expect("loads");
+        assert_eq!(back.kind, RunKind::Try);
+        assert_eq!(back.ceiling().expect("ceiling").spawn, ["sh"]);
+        assert_eq!(Operator::default().wire_text("x"), "x");
+        assert_eq!(Operator::from_wire("x").expect("plain").kind, RunKind::Normal);
     }
 
     #[test]

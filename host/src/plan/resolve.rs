@@ -387,6 +387,7 @@ pub(super) fn resolve(text: &str, file: &Path, op: &Operator) -> Result<Plan, Ve
         kind: op.kind,
         notes,
         try_info: None,
+        operator: op.clone(),
         jobs,
         wasm_stack,
         plugins,

@@ -352,3 +352,44 @@ fn with_try_signers_only_signed_patches_run() {
     let r = try_run(&p, patch, &env, &["--signature", right.to_str().expect("utf-8")]);
     assert_eq!(r.status("b.look"), "ok", "{}", r.stderr);
 }
+
+/// `baton try --nats`: the patched tree travels to the worker as `/src`,
+/// and the worker runs the step untrusted though the file says trusted.
+#[test]
+fn a_try_run_on_a_worker_sees_the_patch_and_runs_untrusted() {
+    let server = crate::nats_server::NatsServer::start();
+    let url = server.url();
+    let w = crate::cluster_runs::WorkerProc::start(&url, "w1", 1, &[]);
+    let uid = if is_root() { "65534" } else { "" };
+    let p = Pipeline::new(&format!(
+        r#"
+[plugins]
+probe = "{{probe}}"
+[policy]
+spawn = ["sh"]
+[policy.untrusted]
+spawn = ["sh"]
+
+[[boards.b.steps]]
+name = "look"
+plugin = "probe"
+with = {{ ops = [
+  {{ op = "run", program = "sh", args = ["-c", "cat \"$BATON_SRC/hello.txt\"; test -n '{uid}' || exit 0; id -u"], expect_stdout = "new\n{uid}{nl}" }},
+] }}
+
+[[boards.d.steps]]
+name = "deploy"
+plugin = "probe"
+secrets = ["BATON_IT_TOKEN"]
+with = {{ ops = [{{ op = "run", program = "sh", args = ["-c", "true"] }}] }}
+"#,
+        nl = if uid.is_empty() { "" } else { "\\n" }
+    ));
+    std::fs::write(p.dir().join("hello.txt"), "old\n").expect("write");
+    let patch = b"diff --git a/hello.txt b/hello.txt\n--- a/hello.txt\n+++ b/hello.txt\n@@ -1 +1 @@\n-old\n+new\n";
+    let r = try_run(&p, patch, &[("BATON_IT_TOKEN", VALUE)], &["--nats", &url]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, w.log());
+    assert_eq!(r.step("b.look")["attempts"][0]["worker"], "w1");
+    assert_eq!(r.error("d.deploy"), "secrets are not given to try runs");
+    assert_eq!(std::fs::read_to_string(p.dir().join("hello.txt")).expect("read"), "old\n");
+}
