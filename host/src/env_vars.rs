@@ -37,6 +37,12 @@ pub const REGISTRY_PLAIN_HTTP: &str = "BATON_REGISTRY_PLAIN_HTTP";
 /// An ssh allowed-signers file: registry plugins of untrusted steps must be signed by one of its keys.
 pub const ALLOWED_SIGNERS: &str = "BATON_ALLOWED_SIGNERS";
 
+/// An operator policy file outside the project, as `baton run --policy FILE`: its `[policy.untrusted]`
+/// is the ceiling of untrusted steps, and `trust = "untrusted"` in its `[policy]` makes every step untrusted.
+pub const POLICY: &str = "BATON_POLICY";
+/// An ssh allowed-signers file: `baton try` then needs `--signature` by one of its keys (namespace `baton-try`).
+pub const TRY_SIGNERS: &str = "BATON_TRY_SIGNERS";
+
 /// The NATS server of a cluster (`nats://host:port`), as `--nats` of `baton run`, `worker` and `workers`.
 pub const NATS: &str = "BATON_NATS";
 

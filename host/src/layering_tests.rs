@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Lowest first. A leaf imports nothing of the crate.
-const LAYERS: [&str; 15] = [
+const LAYERS: [&str; 16] = [
     "env_vars",
     "units",
     "status",
@@ -14,6 +14,7 @@ const LAYERS: [&str; 15] = [
     "storage",
     "registry",
     "plan",
+    "trybot",
     "sandbox",
     "cache",
     "report",

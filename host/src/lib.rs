@@ -25,6 +25,7 @@
 //!   HTML page, graph SVG).
 //! - [`status`]: how steps, attempts and runs end (serde enums; a leaf).
 //! - [`text`]: what reaches people: control characters escaped, secrets masked.
+//! - [`trybot`]: a try run's trees: the trusted one and the patched copy.
 //! - [`cli`]: one file per subcommand.
 //! - [`env_vars`]: every `BATON_*` variable the host reads (a leaf).
 //! - [`units`]: sizes and durations as the pipeline file writes them (a leaf).
@@ -33,7 +34,7 @@
 //!
 //! The modules import each other along one direction, lowest first:
 //! `env_vars`, `units`, `status` → `text` → `storage` → `registry` → `plan`
-//! → `sandbox` → `cache` → `report` → `executor` → `runtime` → `cluster` → `scheduler` → `cli`.
+//! → `trybot` → `sandbox` → `cache` → `report` → `executor` → `runtime` → `cluster` → `scheduler` → `cli`.
 //! A module uses only those before it; `layering_tests` checks this on the
 //! source.
 
@@ -51,6 +52,7 @@ pub mod scheduler;
 pub mod status;
 pub mod storage;
 pub mod text;
+pub mod trybot;
 pub mod units;
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod run;
 mod runs;
 mod stop_signals;
 mod timing;
+mod try_run;
 mod worker;
 
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// List past runs with their status and duration.
     Runs(runs::RunsArgs),
+    /// Run a contributor's patch under the trusted pipeline, every step untrusted, no secrets.
+    Try(try_run::TryArgs),
     /// Run steps for `baton run --nats` runs of a cluster over NATS JetStream, until SIGTERM.
     Worker(worker::WorkerArgs),
     /// List the live workers of a cluster: name, jobs, running steps, last heartbeat, labels.
@@ -96,6 +99,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     let at = &args.locate;
     match args.command {
         Command::Run(a) => run::main(a, out, at),
+        Command::Try(a) => try_run::main(a, out, at),
         Command::Check(a) => check::main(a, out, at),
         Command::Graph(a) => graph::main(a, at),
         Command::Artifacts(a) => artifacts::main(a, at),
@@ -118,6 +122,17 @@ pub fn load_plan(file: &std::path::Path) -> Option<Plan> {
         Ok(p) => Some(p),
         Err(errors) => {
             // Names and values in the file are user input: shown inert.
+            eprint!("error: {}", crate::text::escape_text(&errors.to_string()));
+            None
+        }
+    }
+}
+
+/// Loads a pipeline under the operator's settings, as [`load_plan`].
+pub fn load_plan_with(file: &std::path::Path, op: &crate::plan::operator::Operator) -> Option<Plan> {
+    match Plan::load_with(file, op) {
+        Ok(p) => Some(p),
+        Err(errors) => {
             eprint!("error: {}", crate::text::escape_text(&errors.to_string()));
             None
         }

@@ -9,7 +9,9 @@ use clap::Args;
 use tokio::sync::watch;
 
 use super::report_files::{self, Format};
-use super::{Locate, Output, load_plan, lock, progress};
+use super::{Locate, Output, load_plan_with, lock, progress};
+use crate::plan::Plan;
+use crate::plan::operator::{Operator, RunKind};
 use crate::report::text;
 use crate::runtime::Runtime;
 use crate::scheduler::{self, Priority, RunOptions, Selection};
@@ -63,26 +65,76 @@ pub struct RunArgs {
     /// still written; see docs/caching.md).
     #[arg(long)]
     pub no_cache: bool,
+    /// Make every step untrusted whatever the file says (untrusted limits,
+    /// `[policy.untrusted]`, the sandbox user, no network); steps that list
+    /// secrets are skipped. For CI jobs on changes from strangers.
+    #[arg(long)]
+    pub untrusted: bool,
+    /// An operator policy file outside the project (default: $BATON_POLICY):
+    /// its `[policy.untrusted]` is the ceiling the pipeline can narrow, never
+    /// widen; `trust = "untrusted"` in its `[policy]` acts as --untrusted.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// The operator's settings from `--untrusted`, `--policy` and `$BATON_POLICY`;
+/// an error names the policy file.
+pub(super) fn operator(untrusted: bool, policy: Option<PathBuf>) -> Result<Operator, String> {
+    let mut op = Operator::default();
+    if untrusted {
+        op.kind = RunKind::Untrusted;
+    }
+    let policy = policy.or_else(|| std::env::var_os(crate::env_vars::POLICY).filter(|v| !v.is_empty()).map(PathBuf::from));
+    if let Some(path) = policy {
+        op.read_policy(&path)?;
+    }
+    Ok(op)
 }
 
 pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     args.nats_security.apply();
-    let mut timing = super::timing::Timing::new();
+    let timing = super::timing::Timing::new();
     let file = at.pipeline(args.file.as_deref())?;
-    let Some(mut plan) = load_plan(&file) else {
+    let op = match operator(args.untrusted, args.policy.clone()) {
+        Ok(op) => op,
+        Err(e) => {
+            eprintln!("error: {}", crate::text::escape_text(&e));
+            return Ok(2);
+        }
+    };
+    let Some(plan) = load_plan_with(&file, &op) else {
         return Ok(2);
     };
+    execute(plan, &file, args, out, timing)
+}
+
+/// Runs a loaded plan (`baton run`, `baton try`): the lock, the engine, the
+/// scheduler, the reports and the exit code.
+pub(super) fn execute(
+    mut plan: Plan,
+    file: &std::path::Path,
+    args: RunArgs,
+    out: Output,
+    mut timing: super::timing::Timing,
+) -> anyhow::Result<u8> {
     // Secrets and registry credentials leave baton's environment before any
     // thread starts: a process that reads `/proc/<baton>/environ` finds none.
     let withheld = plan.steps.iter().flat_map(|s| s.policy.secrets.iter().map(String::as_str));
     let registry = [crate::env_vars::REGISTRY_PASSWORD, crate::env_vars::REGISTRY_TOKEN];
     // SAFETY: no thread has been started yet (the runtime is built below).
     unsafe { crate::env_vars::withhold(withheld.chain(registry)) };
+    if !out.quiet || plan.kind != RunKind::Normal {
+        for n in &plan.notes {
+            eprintln!("baton: {}", crate::text::escape_line(n));
+        }
+    }
     if args.jobs == Some(0) {
         eprintln!("error: --jobs must be at least 1");
         return Ok(2);
     }
-    let resolve = lock::Resolve { offline: args.offline, locked: args.locked, write: !args.locked, update: None };
+    // A try run reads the trusted lock from its copy and writes none.
+    let write = !args.locked && plan.kind != RunKind::Try;
+    let resolve = lock::Resolve { offline: args.offline, locked: args.locked, write, update: None };
     let Some(notes) = lock::resolve_or_report(&mut plan, &resolve) else {
         return Ok(2);
     };
@@ -98,7 +150,13 @@ pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         priority: args.priority,
         nats: args.nats.or_else(|| std::env::var(crate::env_vars::NATS).ok().filter(|v| !v.is_empty())),
         no_cache: args.no_cache,
-        run_kind: crate::cache::RunKind::Normal,
+        // A try run reads `trusted` and writes only a namespace of its own,
+        // named by its patch: entries it makes reach no other run.
+        run_kind: match (&plan.kind, &plan.try_info) {
+            (RunKind::Try, Some(t)) => crate::cache::RunKind::Try { id: t.patch_sha256.clone() },
+            (RunKind::Try, None) => crate::cache::RunKind::Try { id: plan.name.clone() },
+            _ => crate::cache::RunKind::Normal,
+        },
     };
     // As many threads as steps may run at once, up to the cores: with one
     // job, the scheduler and its attempts share a thread and hand each other

@@ -35,6 +35,11 @@ pub fn main(args: RunsArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let mut infos = Vec::new();
     for run in &all[skip..] {
         match run_info::read(run) {
+            Ok(mut info) if !args.json && is_try(run) => {
+                // The `try` badge: the run's steps saw a contributor's patch.
+                info.pipeline = format!("{} [try]", info.pipeline);
+                infos.push(info)
+            }
             Ok(info) => infos.push(info),
             Err(e) => eprintln!("warning: run {}: cannot read {}: {e}", run.id, run.journal().display()),
         }
@@ -48,6 +53,14 @@ pub fn main(args: RunsArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
         eprintln!("({skip} older run{} not shown; -n 0 shows all)", if skip == 1 { "" } else { "s" });
     }
     Ok(0)
+}
+
+/// Whether `run` is a `baton try` run (its report says so).
+fn is_try(run: &crate::storage::runs::RunDir) -> bool {
+    std::fs::read(run.report())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["kind"] == "try")
 }
 
 fn table(infos: &[RunInfo]) -> String {

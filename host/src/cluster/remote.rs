@@ -164,7 +164,7 @@ impl RemoteExecutor {
                 Err(e) => Err(e.to_string()),
             });
         }
-        let src_blob = super::source::put(&cluster, &plan.dir).await?;
+        let src_blob = super::source::put(&cluster, &plan.src_dir).await?;
         let events =
             cluster.client.subscribe(events_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;
         let asks = cluster.client.subscribe(ask_subject(run)).await.map_err(|e| ClusterError::io("subscribe", e))?;

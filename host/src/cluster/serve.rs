@@ -379,7 +379,7 @@ impl Worker {
         let text = self.cluster.blobs.get(&msg.plan).await.map_err(|e| format!("pipeline refused: {e}"))?;
         let text = String::from_utf8(text).map_err(|_| "the pipeline text is not UTF-8".to_string())?;
         let file = self.dir.join("runs").join(&msg.run).join("baton.toml");
-        let plan = Plan::parse(&text, &file).map_err(|e| format!("the run's pipeline does not load here: {e}"))?;
+        let plan = Plan::parse_wire(&text, &file).map_err(|e| format!("the run's pipeline does not load here: {e}"))?;
         let plan = Arc::new(plan);
         lock(&self.plans).insert(msg.plan.clone(), plan.clone());
         Ok(plan)

@@ -11,6 +11,7 @@ pub mod error;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod inputs;
+pub mod operator;
 pub mod policy;
 mod resolve;
 pub mod schema;
@@ -30,8 +31,23 @@ pub struct Plan {
     pub name: String,
     /// The pipeline file, absolute.
     pub file: PathBuf,
-    /// The directory of the pipeline file; `.baton/` lives here.
+    /// The directory of the pipeline file (relative plugin paths resolve here).
     pub dir: PathBuf,
+    /// What steps see at `/src` and `$BATON_SRC`: `dir`, or the patched copy
+    /// of a try run.
+    pub src_dir: PathBuf,
+    /// The run state, `.baton/`: in `dir`, or in the trusted checkout of a
+    /// try run (whose pipeline is read from an export of its `HEAD`).
+    pub state: PathBuf,
+    /// Who decided trust: the file, `--untrusted`/an operator policy, or `baton try`.
+    /// The one place to ask whether a run is a try run (e.g. for cache namespaces).
+    pub kind: operator::RunKind,
+    /// What the operator's policy narrowed, said before the run starts.
+    pub notes: Vec<String>,
+    /// What a try run ran (base, patch, files), for its report.
+    pub try_info: Option<operator::TryInfo>,
+    /// The operator's settings the plan was resolved under (sent to workers).
+    pub operator: operator::Operator,
     /// Max steps running at once.
     pub jobs: usize,
     /// Wasm stack of every step, bytes (`[policy] stack`).
@@ -108,6 +124,9 @@ pub struct StepDef {
     pub cache: Option<CacheSpec>,
     /// `outputs`: workspace paths the step leaves for later steps, normalised.
     pub outputs: Vec<String>,
+    /// Why the step is skipped without running, whatever its dependencies
+    /// did (a step that lists secrets in a run that gives none).
+    pub withheld: Option<String>,
 }
 
 /// What a cached step declares besides its definition (docs/caching.md).
@@ -124,13 +143,35 @@ impl Plan {
         let fail = |message: String| PlanErrors { file: shown.clone(), errors: vec![PlanError::new("", message)] };
         let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read pipeline file: {e}")))?;
         let file = std::path::absolute(path).map_err(|e| fail(format!("cannot resolve path: {e}")))?;
-        Self::parse(&text, &file)
+        Self::parse_with(&text, &file, &operator::Operator::default())
+    }
+
+    /// Reads and validates a pipeline file under the operator's settings.
+    pub fn load_with(path: &Path, op: &operator::Operator) -> Result<Plan, PlanErrors> {
+        let shown = path.display().to_string();
+        let fail = |message: String| PlanErrors { file: shown.clone(), errors: vec![PlanError::new("", message)] };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read pipeline file: {e}")))?;
+        let file = std::path::absolute(path).map_err(|e| fail(format!("cannot resolve path: {e}")))?;
+        Self::parse_with(&text, &file, op)
     }
 
     /// Validates pipeline text; `file` is where it lives (relative plugin paths
     /// resolve against its directory).
     pub fn parse(text: &str, file: &Path) -> Result<Plan, PlanErrors> {
-        resolve::resolve(text, file).map_err(|errors| PlanErrors { file: file.display().to_string(), errors })
+        Self::parse_with(text, file, &operator::Operator::default())
+    }
+
+    /// Validates pipeline text under the operator's settings.
+    pub fn parse_with(text: &str, file: &Path, op: &operator::Operator) -> Result<Plan, PlanErrors> {
+        resolve::resolve(text, file, op).map_err(|errors| PlanErrors { file: file.display().to_string(), errors })
+    }
+
+    /// Validates a pipeline text from the coordinator of a cluster run,
+    /// under the operator's settings it carries ([`operator::Operator::wire_text`]).
+    pub fn parse_wire(text: &str, file: &Path) -> Result<Plan, PlanErrors> {
+        let op = operator::Operator::from_wire(text)
+            .map_err(|m| PlanErrors { file: file.display().to_string(), errors: vec![PlanError::new("", m)] })?;
+        Self::parse_with(text, file, &op)
     }
 
     /// The index of step `board.step`.
@@ -151,7 +192,7 @@ impl Plan {
 
     /// The `.baton/` directory of this pipeline.
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.join(".baton")
+        self.state.clone()
     }
 }
 

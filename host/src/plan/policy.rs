@@ -247,6 +247,35 @@ impl StepPolicy {
     }
 }
 
+impl StepPolicy {
+    /// Narrows this policy to `caps`: programs, variables and secrets not in
+    /// them are dropped, limits lowered to theirs, a missing cpu budget set
+    /// to theirs. Returns what was narrowed, as [`StepPolicy::exceeds`] says it.
+    pub fn clamp(&mut self, caps: &StepPolicy) -> Vec<(&'static str, String)> {
+        let found = self.exceeds(caps);
+        self.spawn.retain(|p| caps.spawn.contains(p));
+        self.env.retain(|v| caps.env.contains(v));
+        self.secrets.retain(|v| caps.secrets.contains(v));
+        self.memory = self.memory.min(caps.memory);
+        self.timeout = self.timeout.min(caps.timeout);
+        self.log_limit = self.log_limit.min(caps.log_limit);
+        self.output_limit = self.output_limit.min(caps.output_limit);
+        self.artifact_limit = self.artifact_limit.min(caps.artifact_limit);
+        self.max_children = self.max_children.min(caps.max_children);
+        if let Some(cap) = caps.cpu {
+            self.cpu = Some(self.cpu.map_or(cap, |have| have.min(cap)));
+        }
+        if let Some(allowed) = &caps.capabilities {
+            let mine: Vec<String> = match &self.capabilities {
+                Some(c) => c.clone(),
+                None => CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            };
+            self.capabilities = Some(mine.into_iter().filter(|c| allowed.contains(c)).collect());
+        }
+        found
+    }
+}
+
 /// Whether `name` is an environment variable name: letters, digits and
 /// `_`, not starting with a digit.
 pub fn valid_variable(name: &str) -> bool {
@@ -299,5 +328,21 @@ mod tests {
         let found = p.exceeds(&caps);
         assert!(found.iter().any(|(k, m)| *k == "memory" && m == "memory 2GiB is above the untrusted cap 256MiB"));
         assert!(found.iter().any(|(k, _)| *k == "spawn"));
+    }
+
+    #[test]
+    fn clamping_narrows_to_the_caps() {
+        let mut caps = StepPolicy::builtin(Trust::Untrusted);
+        caps.spawn = vec!["sh".into()];
+        let mut p = StepPolicy::builtin(Trust::Trusted);
+        p.spawn = vec!["sh".into(), "curl".into()];
+        p.secrets = vec!["TOKEN".into()];
+        let found = p.clamp(&caps);
+        assert_eq!(p.spawn, ["sh"]);
+        assert!(p.secrets.is_empty());
+        assert_eq!(p.memory, caps.memory);
+        assert_eq!(p.cpu, caps.cpu);
+        assert!(found.iter().any(|(k, _)| *k == "spawn") && found.iter().any(|(k, _)| *k == "memory"));
+        assert!(p.exceeds(&caps).is_empty());
     }
 }

@@ -11,6 +11,7 @@ use super::error::{Errors, PlanError};
 use super::schema::*;
 use super::{Plan, PluginDef, PluginSource, PoolDef, StepDef, valid_name};
 use crate::plan::bundled;
+use crate::plan::operator::Operator;
 use crate::plan::policy::StepPolicy;
 use crate::registry::reference::OciRef;
 use crate::text::suggest::hint;
@@ -25,7 +26,7 @@ struct Entry {
     path: String,
 }
 
-pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
+pub(super) fn resolve(text: &str, file: &Path, op: &Operator) -> Result<Plan, Vec<PlanError>> {
     let table: toml::Table = toml::from_str(text).map_err(|e| vec![PlanError::new("", syntax_error(&e))])?;
     let mut errs = Errors::default();
 
@@ -94,6 +95,26 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             errs.push(format!("policy.untrusted.{key}"), message);
         }
     }
+    // The operator's ceiling: the pipeline's [policy.untrusted] narrows it,
+    // never widens it; what it asks beyond it is dropped and said.
+    let ceiling = op.ceiling();
+    let mut notes = Vec::new();
+    let holds = op.ceiling_source();
+    if let Some(ceiling) = &ceiling {
+        let mut caps = ceiling.clone();
+        caps.stack = wasm_stack;
+        if let Some(u) = &policy.untrusted {
+            caps.apply(u, &mut Vec::new());
+        }
+        for (key, message) in caps.clamp(ceiling) {
+            notes.push(format!("policy.untrusted.{key}: {message}; {holds} holds"));
+        }
+        untrusted_caps = caps;
+    }
+    if op.kind.forces_untrusted() {
+        untrusted_caps.secrets.clear();
+    }
+    let file_untrusted_secrets = policy.untrusted.as_ref().and_then(|u| u.secrets.clone()).unwrap_or_default();
 
     // Expand boards (templates first, then the board's own steps).
     let mut boards: Vec<String> = Vec::new();
@@ -280,13 +301,29 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
                 ),
             );
         }
-        let untrusted = plugin_trust == Some(Trust::Untrusted) || step_trust == Some(Trust::Untrusted);
+        let declared_untrusted = plugin_trust == Some(Trust::Untrusted) || step_trust == Some(Trust::Untrusted);
+        let untrusted = declared_untrusted || op.kind.forces_untrusted();
+        // A forced run gives no secret: a step that would get one is skipped.
+        let wants_secrets = match &entry.secrets {
+            Some(listed) => !listed.is_empty(),
+            None if declared_untrusted => !file_untrusted_secrets.is_empty(),
+            None => !trusted_base.secrets.is_empty(),
+        };
+        let withheld = if wants_secrets { op.kind.withheld_reason().map(str::to_string) } else { None };
         let mut step_errors = Vec::new();
         let policy = if untrusted {
             let mut p = untrusted_caps.clone();
             p.apply(&entry.policy(), &mut step_errors);
-            for (key, message) in p.exceeds(&untrusted_caps) {
-                errs.push(at(key), format!("step {id}: {message}"));
+            if ceiling.is_some() || op.kind.forces_untrusted() {
+                for (key, message) in p.clamp(&untrusted_caps) {
+                    if !(key == "secrets" && withheld.is_some()) {
+                        notes.push(format!("step {id}: {message}; narrowed ({holds} holds)"));
+                    }
+                }
+            } else {
+                for (key, message) in p.exceeds(&untrusted_caps) {
+                    errs.push(at(key), format!("step {id}: {message}"));
+                }
             }
             p
         } else {
@@ -322,6 +359,7 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
             source: e.path.clone(),
             cache,
             outputs,
+            withheld,
         });
     }
 
@@ -346,7 +384,13 @@ pub(super) fn resolve(text: &str, file: &Path) -> Result<Plan, Vec<PlanError>> {
     Ok(Plan {
         name: pipeline.name.unwrap_or_else(|| default_name(file)),
         file: file.to_path_buf(),
+        src_dir: dir.clone(),
+        state: dir.join(".baton"),
         dir,
+        kind: op.kind,
+        notes,
+        try_info: None,
+        operator: op.clone(),
         jobs,
         wasm_stack,
         plugins,

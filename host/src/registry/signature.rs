@@ -134,6 +134,13 @@ fn fetch(reference: &OciRef, manifest_digest: &str) -> Result<Vec<u8>, Signature
 
 /// `ssh-keygen -Y find-principals` then `-Y verify` against `allowed`.
 fn verify(allowed: &Path, manifest_digest: &str, signature: &[u8]) -> Result<String, String> {
+    verify_message(allowed, NAMESPACE, manifest_digest, signature)
+}
+
+/// Checks that `signature` signs `message` in `namespace` by a key of the
+/// allowed-signers file `allowed`; the signer's principal, or why not.
+pub fn verify_message(allowed: &Path, namespace: &str, message: &str, signature: &[u8]) -> Result<String, String> {
+    let manifest_digest = message;
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
     let sig = dir.path().join("digest.sig");
     std::fs::write(&sig, signature).map_err(|e| e.to_string())?;
@@ -156,7 +163,7 @@ fn verify(allowed: &Path, manifest_digest: &str, signature: &[u8]) -> Result<Str
     if !found.status.success() || principal.is_empty() {
         return Err("no allowed signer made it".into());
     }
-    let args = ["-Y", "verify", "-f", &allowed_s, "-I", &principal, "-n", NAMESPACE, "-s", &sig_s];
+    let args = ["-Y", "verify", "-f", &allowed_s, "-I", &principal, "-n", namespace, "-s", &sig_s];
     let verified = run(&args, Some(manifest_digest))?;
     if !verified.status.success() {
         return Err(format!("it does not verify: {}", first_line(&verified.stderr)));

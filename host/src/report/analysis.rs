@@ -175,6 +175,8 @@ pub(crate) mod tests {
             plugins: Vec::new(),
             artifacts: Vec::new(),
             notes: Vec::new(),
+            kind: Default::default(),
+            try_run: None,
             host: Default::default(),
             steps,
         }

@@ -61,6 +61,13 @@ pub struct RunReport {
     /// that published different bytes than the first time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Who decided trust: the pipeline file (`normal`), `--untrusted` or an
+    /// operator policy (`untrusted`), or `baton try` (`try`).
+    #[serde(default)]
+    pub kind: crate::plan::operator::RunKind,
+    /// What a try run ran: base, patch digest, files changed and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub try_run: Option<crate::plan::operator::TryInfo>,
 }
 
 /// How a plugin was loaded for the run.

@@ -51,6 +51,23 @@ pub fn render(r: &RunReport, style: Style) -> String {
         counts(r)
     );
     let _ = writeln!(out, "logs: {}", r.log_dir);
+    if let Some(t) = &r.try_run {
+        let _ = writeln!(
+            out,
+            "try: patch sha256:{} on {}, {} file(s) changed: {}",
+            t.patch_sha256,
+            crate::text::escape_line(&t.base),
+            t.files.len(),
+            crate::text::escape_line(&t.files.join(", "))
+        );
+        if !t.ignored.is_empty() {
+            let _ = writeln!(
+                out,
+                "try: these changes to the pipeline are not used in a try run: {}",
+                crate::text::escape_line(&t.ignored.join(", "))
+            );
+        }
+    }
     if r.status == RunStatus::Cancelled {
         let _ = writeln!(out, "resume with `baton run --resume`: steps that succeeded are not run again");
     }

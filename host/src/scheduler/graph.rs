@@ -54,6 +54,10 @@ impl Scheduler {
         if self.cancelled && !def.always {
             return self.finish(i, StepStatus::Skipped, Some("run cancelled".into()));
         }
+        if let Some(why) = &def.withheld {
+            let why = why.clone();
+            return self.finish(i, StepStatus::Skipped, Some(why));
+        }
         if !def.always {
             if let Some(&d) = def.deps.iter().find(|&&d| !self.steps[d].satisfies()) {
                 let why = match self.steps[d].status {

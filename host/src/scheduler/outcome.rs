@@ -118,7 +118,8 @@ impl Scheduler {
         let path = priority::critical_path(&plan, &ends);
         let critical_path_seconds =
             path.iter().map(|&i| self.steps[i].start.zip(self.steps[i].end).map(|(a, b)| b - a).unwrap_or(0.0)).sum();
-        let mut notes = self.executor.notes();
+        let mut notes = plan.notes.clone();
+        notes.extend(self.executor.notes());
         notes.append(&mut self.cache_notes);
         let report = RunReport {
             run_id: self.facts.dir.id.clone(),
@@ -138,6 +139,8 @@ impl Scheduler {
             plugins: self.facts.plugin_loads.clone(),
             artifacts: self.published.order.iter().filter_map(|r| self.published.artifacts.get(r).cloned()).collect(),
             notes,
+            kind: plan.kind,
+            try_run: plan.try_info.clone(),
             host: HostUsage {
                 start: self.facts.host_start,
                 end: {

@@ -123,7 +123,7 @@ pub async fn run(
             plan: plan.clone(),
             plugins: checked.plugins.into_iter().map(|p| p.map(Ok)).collect(),
             services,
-            src: crate::runtime::host::src_view::SourceDir::new(&plan.dir),
+            src: crate::runtime::host::src_view::SourceDir::new(&plan.src_dir),
             log_of: Box::new(move |id| logs.log_of(id)),
             epoch,
             handles: Default::default(),
@@ -199,6 +199,8 @@ async fn remote_executor(
     let usage = |e: crate::cluster::ClusterError| RunError::Usage(e.to_string());
     let text = std::fs::read_to_string(&plan.file)
         .map_err(|e| RunError::Usage(format!("cannot read {}: {e}", plan.file.display())))?;
+    // Workers resolve the plan as this run did: under the operator's settings.
+    let text = plan.operator.wire_text(&text);
     let cluster = crate::cluster::Cluster::connect(url).await.map_err(usage)?;
     crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, local, resumes).await.map_err(usage)
 }

@@ -42,4 +42,5 @@ mod secrets;
 mod select_graph;
 mod signals;
 mod versions;
+mod try_runs;
 mod workspaces;

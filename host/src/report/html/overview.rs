@@ -16,10 +16,15 @@ const PATH_ENDS: usize = 5;
 pub fn header(out: &mut String, r: &RunReport) {
     let _ = writeln!(
         out,
-        "<header><h1>{} <span class=\"badge s-{}\">{}</span></h1>",
+        "<header><h1>{} <span class=\"badge s-{}\">{}</span>{}</h1>",
         escape(&r.pipeline),
         r.status.as_str(),
-        r.status.as_str()
+        r.status.as_str(),
+        match r.kind {
+            crate::plan::operator::RunKind::Try => " <span class=\"badge try\">try</span>",
+            crate::plan::operator::RunKind::Untrusted => " <span class=\"badge untrusted\">untrusted</span>",
+            crate::plan::operator::RunKind::Normal => "",
+        }
     );
     let mut counts = Vec::new();
     for o in Outcome::ALL {
@@ -42,6 +47,19 @@ pub fn header(out: &mut String, r: &RunReport) {
     let mut more = format!("pipeline file <code>{}</code>", escape(&r.file));
     if let Some(prev) = &r.resumed_from {
         let _ = write!(more, " · resumed from run <code>{}</code>", escape(prev));
+    }
+    if let Some(t) = &r.try_run {
+        let _ = write!(
+            more,
+            " · try of patch <code>sha256:{}</code> on <code>{}</code>, {} file(s) changed",
+            escape(&t.patch_sha256),
+            escape(&t.base),
+            t.files.len()
+        );
+        if !t.ignored.is_empty() {
+            let shown: Vec<String> = t.ignored.iter().map(|f| format!("<code>{}</code>", escape(f))).collect();
+            let _ = write!(more, " · these changes to the pipeline are not used in a try run: {}", shown.join(", "));
+        }
     }
     let _ = writeln!(out, "<p class=\"facts\">{more}</p></header>");
 }
