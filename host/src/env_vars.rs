@@ -36,6 +36,12 @@ pub const ALLOWED_SIGNERS: &str = "BATON_ALLOWED_SIGNERS";
 /// The NATS server of a cluster (`nats://host:port`), as `--nats` of `baton run`, `worker` and `workers`.
 pub const NATS: &str = "BATON_NATS";
 
+/// The token `baton serve` and `baton run --serve` require (as `--token`, kept out of `ps`).
+pub const SERVE_TOKEN: &str = "BATON_SERVE_TOKEN";
+
+/// How `baton run` reports to a CI system: `none`, `github` or `gitlab` (as `--ci-format`).
+pub const CI_FORMAT: &str = "BATON_CI_FORMAT";
+
 /// Variables baton sets for every process a step starts (see README,
 /// "Workspaces and the project's source").
 pub mod for_processes {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Lowest first. A leaf imports nothing of the crate.
-const LAYERS: [&str; 14] = [
+const LAYERS: [&str; 15] = [
     "env_vars",
     "units",
     "status",
@@ -20,6 +20,7 @@ const LAYERS: [&str; 14] = [
     "runtime",
     "cluster",
     "scheduler",
+    "serve",
     "cli",
 ];
 

@@ -16,6 +16,7 @@ mod progress;
 mod report_files;
 mod run;
 mod runs;
+mod serve;
 mod timing;
 mod worker;
 
@@ -66,6 +67,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// List past runs with their status and duration.
     Runs(runs::RunsArgs),
+    /// Serve the project's runs as live web pages (runs, steps, logs, artifacts).
+    Serve(serve::ServeArgs),
     /// Run steps for `baton run --nats` runs of a cluster over NATS JetStream, until SIGTERM.
     Worker(worker::WorkerArgs),
     /// List the live workers of a cluster: name, jobs, running steps, last heartbeat, labels.
@@ -97,6 +100,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         Command::Plugin(a) => plugin::main(a, out),
         Command::Logs(a) => logs::main(a, at),
         Command::Runs(a) => runs::main(a, out, at),
+        Command::Serve(a) => serve::main(a, at),
         Command::Worker(a) => worker::main(a),
         Command::Workers(a) => worker::list(a),
     }

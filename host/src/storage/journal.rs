@@ -54,6 +54,18 @@ pub enum Record {
         step: String,
         name: String,
     },
+    /// A running step began to wait inside its stage (on signals, steps or
+    /// artifacts, as it named them); read by live views (`baton serve`).
+    Wait {
+        step: String,
+        on: Vec<String>,
+        at: f64,
+    },
+    /// A waiting step's wait ended and it got a job slot again.
+    Resume {
+        step: String,
+        at: f64,
+    },
     End {
         status: RunStatus,
         duration: f64,

@@ -118,7 +118,7 @@ pub fn read(run: &RunDir) -> std::io::Result<RunInfo> {
                 info.status = RunState::Ended(status);
                 info.duration = Some(duration);
             }
-            Record::Artifact { .. } | Record::Signal { .. } => {}
+            Record::Artifact { .. } | Record::Signal { .. } | Record::Wait { .. } | Record::Resume { .. } => {}
         }
     }
     if info.duration.is_none() {

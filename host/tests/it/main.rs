@@ -34,6 +34,8 @@ mod runs_logs;
 mod scheduler;
 mod secrets;
 mod select_graph;
+mod serve;
+mod serve_http;
 mod signals;
 mod versions;
 mod workspaces;
