@@ -192,11 +192,12 @@ impl RunView {
         Ok(changed)
     }
 
-    /// Whether the run is still going, asked again (its process may be gone).
-    pub fn recheck_live(&mut self, run: &RunDir) -> bool {
+    /// Whether the run is still going, asked again (its process may be
+    /// gone); steps that changed meanwhile are added to `changed`.
+    pub fn recheck_live(&mut self, run: &RunDir, changed: &mut Vec<usize>) -> bool {
         if self.status == RunState::Running && !journal::in_use(&run.journal()) {
             // Read what it wrote last before deciding it was interrupted.
-            let _ = self.poll(run);
+            changed.extend(self.poll(run).unwrap_or_default());
             if self.status == RunState::Running {
                 self.status = RunState::Interrupted;
             }

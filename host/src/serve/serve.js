@@ -68,13 +68,11 @@
     log.appendChild(document.createTextNode(d.lines.join("\n") + "\n"));
     if (atBottom) window.scrollTo(0, document.body.scrollHeight);
   });
-  es.addEventListener("end", function (ev) {
+  es.addEventListener("end", function () {
     es.close();
     body.setAttribute("data-live", "0");
-    if (!step) {
-      // The finished page (failures with their tails, artifacts) is the server's.
-      window.location.reload();
-    }
+    // A reload shows the server's final page (failures with their tails,
+    // artifacts); not done here: `baton run --serve` stops serving at the end.
   });
   setInterval(tick, 1000);
   tick();

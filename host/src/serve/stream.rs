@@ -92,8 +92,10 @@ async fn follow(run: RunDir, step: Option<(String, Option<PathBuf>)>, from: Opti
     }
     let mut first = true;
     loop {
-        let live = view.recheck_live(&run);
-        let changed = view.poll(&run).unwrap_or_default();
+        let mut changed = view.poll(&run).unwrap_or_default();
+        let live = view.recheck_live(&run, &mut changed);
+        changed.sort_unstable();
+        changed.dedup();
         pos.seq = view.seq;
         let mut batch: Vec<Event> = changed.iter().map(|&i| step_event(&view, i)).collect();
         if log.is_none()

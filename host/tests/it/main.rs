@@ -35,6 +35,7 @@ mod scheduler;
 mod secrets;
 mod select_graph;
 mod serve;
+mod serve_cdp;
 mod serve_http;
 mod signals;
 mod versions;

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 
 use crate::harness::Pipeline;
-use crate::serve_http::{Process, dump_dom, element, free_port, get, request, screenshot, wait_for_page};
+use crate::serve_cdp::Browser;
+use crate::serve_http::{Process, dump_dom, element, free_port, get, request, screenshot};
 
 /// A slow step (held until the test creates `go` in its workspace) that
 /// publishes an artifact and emits `ready`; a step waiting on that signal;
@@ -81,37 +82,41 @@ fn a_run_is_watched_live_in_the_browser_then_read_without_script() {
     let path = url.strip_prefix(&format!("http://{addr}")).expect("the URL is on the address").to_string();
     let run_id = path.rsplit('/').next().expect("an id").to_string();
 
-    // Running: the slow step holds, the waiter waits on its signal, the
-    // broken step failed, the step after it is skipped.
-    wait_for_page(&addr, &path, "the waiter to wait and the broken step to fail", |b| {
-        b.contains("waiting on a.slow/ready") && b.contains("c-failed") && b.contains("c-skipped")
+    // The run page, opened at once, follows the run: the slow step holds,
+    // the waiter waits on its signal, the broken step fails, the step after
+    // it is skipped, the step behind the slow one waits on it.
+    let mut page = Browser::open(&url);
+    let dom = page.wait_dom("the waiter to wait and the broken step to fail", |d| {
+        d.contains("class=\"cell c-waiting\" id=\"step-b.waiter\"")
+            && d.contains("class=\"cell c-skipped\" id=\"step-c.after-broken\"")
+            && d.contains("class=\"cell c-running\" id=\"step-a.slow\"")
     });
-    let dom = dump_dom(&url, 1500);
-    assert_eq!(cell_class(&dom, "a.slow"), "cell c-running");
-    assert!(element(&dom, "step-a.slow").contains("running "), "elapsed time shown: {}", element(&dom, "step-a.slow"));
     assert_eq!(cell_class(&dom, "a.next"), "cell c-deps");
-    assert_eq!(cell_class(&dom, "b.waiter"), "cell c-waiting");
-    assert!(element(&dom, "step-b.waiter").contains("waiting on a.slow/ready"));
     assert_eq!(cell_class(&dom, "c.broken"), "cell c-failed");
-    assert_eq!(cell_class(&dom, "c.after-broken"), "cell c-skipped");
+    assert!(element(&dom, "step-b.waiter").contains("waiting on a.slow/ready"));
     assert!(dom.contains("id=\"status\">running<"), "{dom}");
+    page.wait_dom("the elapsed time of the running step", |d| element(d, "step-a.slow").contains("running "));
     // Hostile output is text: no element of its making, no script run.
-    assert!(dom.contains("&lt;b id=\"pwn\"&gt;boom&lt;/b&gt;") || dom.contains("&lt;b id=&quot;pwn&quot;&gt;boom"), "{dom}");
-    assert!(!dom.contains("<b id=\"pwn\">") && !dom.contains("<img src=\"x\""), "{dom}");
-    assert!(!dom.contains("<title>pwned"), "{dom}");
-    screenshot(&url, &docs().join("serve-running.png"), 1500);
+    assert!(dom.contains("&lt;b id=\"pwn\"&gt;boom&lt;/b&gt;"), "{dom}");
+    assert_eq!(page.eval("document.querySelectorAll('#pwn, img, main script').length"), 0);
+    assert_ne!(page.eval("document.title"), "pwned");
+    page.screenshot(&docs().join("serve-running.png"));
 
     // The slow step's log page: the first line on open, the second appears
     // live once the step prints it.
-    let log_url = format!("http://{addr}/runs/{run_id}/log?step=a.slow");
-    let watcher = std::thread::spawn(move || dump_dom(&log_url, 8000));
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let ws = p.dir().join(".baton/runs").join(&run_id).join("ws/a/go");
-    std::fs::write(&ws, "").expect("release the slow step");
-    let log_dom = watcher.join().expect("chromium");
-    assert!(log_dom.contains("first line from slow"), "{log_dom}");
-    assert!(log_dom.contains("second line after go"), "the live line reached the page:\n{log_dom}");
+    let mut log = Browser::open(&format!("http://{addr}/runs/{run_id}/log?step=a.slow"));
+    let dom = log.dom();
+    assert!(dom.contains("first line from slow") && !dom.contains("second line after go"), "{dom}");
+    let go = p.dir().join(".baton/runs").join(&run_id).join("ws/a/go");
+    std::fs::write(&go, "").expect("release the slow step");
+    log.wait_dom("the live line", |d| d.contains("second line after go"));
 
+    // Back on the run page, the rest happens as the stream says.
+    let dom = page.wait_dom("the run to end", |d| d.contains("id=\"status\">failed<"));
+    for (step, class) in [("a.slow", "cell c-ok"), ("b.waiter", "cell c-ok"), ("a.next", "cell c-skipped")] {
+        assert_eq!(cell_class(&dom, step), class, "{step}");
+    }
+    drop((page, log));
     assert_eq!(run.wait(), 1, "the broken step fails the run");
 
     // The finished run, served by `baton serve`, read with a plain GET.
@@ -133,7 +138,7 @@ fn a_run_is_watched_live_in_the_browser_then_read_without_script() {
     assert!(html.contains("data-live=\"0\""));
     for (step, class) in [
         ("a.slow", "cell c-ok"),
-        ("a.next", "cell c-ok"),
+        ("a.next", "cell c-skipped"),
         ("b.waiter", "cell c-ok"),
         ("c.broken", "cell c-failed"),
         ("c.after-broken", "cell c-skipped"),
@@ -144,9 +149,9 @@ fn a_run_is_watched_live_in_the_browser_then_read_without_script() {
     assert!(failures.contains("c.broken") && failures.contains("&lt;b id=&quot;pwn&quot;&gt;boom&lt;/b&gt;"), "{failures}");
     assert!(failures.contains("&lt;img src=x onerror="), "the log tail, escaped: {failures}");
     assert!(html.find("id=\"failures\"") < html.find("id=\"grid\""), "failures come first");
-    let finished = dump_dom(&url.replace(&line_addr(&url), &addr), 1000);
+    let finished = dump_dom(&format!("http://{addr}{path}"), 1000);
     assert!(finished.contains("id=\"status\">failed<"));
-    screenshot(&url.replace(&line_addr(&url), &addr), &docs().join("serve-finished.png"), 1000);
+    screenshot(&format!("http://{addr}{path}"), &docs().join("serve-finished.png"), 1000);
 
     // Test results from the published JUnit file, failures first.
     let tests = html.split("id=\"tests\"").nth(1).expect("a test results section");
@@ -197,11 +202,6 @@ fn a_run_is_watched_live_in_the_browser_then_read_without_script() {
     let rest = request(&addr, "GET", &format!("/runs/{run_id}/events"), &[("Last-Event-ID", &last)]).text();
     assert_eq!(rest.matches("event: step").count(), 0, "{rest}");
     assert!(rest.contains("event: end"));
-}
-
-/// `127.0.0.1:PORT` of a URL.
-fn line_addr(url: &str) -> String {
-    url.trim_start_matches("http://").split('/').next().unwrap_or("").to_string()
 }
 
 #[test]

@@ -40,7 +40,10 @@ impl Reply {
 pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -75,19 +78,6 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         }
         out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
         data = &data[(eol + 4 + size).min(data.len())..];
-    }
-}
-
-/// Polls `path` until its body satisfies `ok`, for up to a minute.
-pub fn wait_for_page(addr: &str, path: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let body = get(addr, path).text();
-        if ok(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what} on {path}:\n{body}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
