@@ -97,6 +97,18 @@ fn log_lines(r: &RunReport, step: &str) -> Vec<String> {
     out
 }
 
+/// 16 random bytes in hex (from the kernel; the clock if it cannot be read).
+fn random_hex() -> String {
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
+        use sha2::Digest;
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        buf.copy_from_slice(&sha2::Sha256::digest(seed.as_bytes())[..16]);
+    }
+    hex::encode(buf)
+}
+
 fn boards(r: &RunReport) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     for s in &r.steps {
@@ -112,7 +124,8 @@ fn outcome(s: &super::StepReport) -> StepStatus {
 }
 
 fn github(r: &RunReport, out: &mut impl Write) -> io::Result<()> {
-    let stop = crate::text::escape_line(&format!("baton-{}-{}", r.run_id, std::process::id())).replace(['%', ':'], "-");
+    // Unguessable: a step that knew it could print it to turn commands back on.
+    let stop = random_hex();
     for board in boards(r) {
         writeln!(out, "::group::{}", gh_data(&format!("board {board}")))?;
         writeln!(out, "::stop-commands::{stop}")?;

@@ -36,6 +36,7 @@ mod secrets;
 mod select_graph;
 mod serve;
 mod serve_cdp;
+mod serve_ci;
 mod serve_http;
 mod signals;
 mod versions;
