@@ -59,6 +59,12 @@ pub const NATS_PASSWORD: &str = "BATON_NATS_PASSWORD";
 /// A NATS token to connect with.
 pub const NATS_TOKEN: &str = "BATON_NATS_TOKEN";
 
+/// The token `baton serve` and `baton run --serve` require (as `--token`, kept out of `ps`).
+pub const SERVE_TOKEN: &str = "BATON_SERVE_TOKEN";
+
+/// How `baton run` reports to a CI system: `none`, `github` or `gitlab` (as `--ci-format`).
+pub const CI_FORMAT: &str = "BATON_CI_FORMAT";
+
 /// Variables baton sets for every process a step starts (see README,
 /// "Workspaces and the project's source").
 pub mod for_processes {

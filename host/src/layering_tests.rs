@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Lowest first. A leaf imports nothing of the crate.
-const LAYERS: [&str; 16] = [
+const LAYERS: [&str; 17] = [
     "env_vars",
     "units",
     "status",
@@ -22,6 +22,7 @@ const LAYERS: [&str; 16] = [
     "runtime",
     "cluster",
     "scheduler",
+    "serve",
     "cli",
 ];
 

@@ -26,6 +26,7 @@
 //! - [`status`]: how steps, attempts and runs end (serde enums; a leaf).
 //! - [`text`]: what reaches people: control characters escaped, secrets masked.
 //! - [`trybot`]: a try run's trees: the trusted one and the patched copy.
+//! - [`serve`]: the live web view of runs (`baton serve`, `baton run --serve`).
 //! - [`cli`]: one file per subcommand.
 //! - [`env_vars`]: every `BATON_*` variable the host reads (a leaf).
 //! - [`units`]: sizes and durations as the pipeline file writes them (a leaf).
@@ -34,7 +35,7 @@
 //!
 //! The modules import each other along one direction, lowest first:
 //! `env_vars`, `units`, `status` → `text` → `storage` → `registry` → `plan`
-//! → `trybot` → `sandbox` → `cache` → `report` → `executor` → `runtime` → `cluster` → `scheduler` → `cli`.
+//! → `trybot` → `sandbox` → `cache` → `report` → `executor` → `runtime` → `cluster` → `scheduler` → `serve` → `cli`.
 //! A module uses only those before it; `layering_tests` checks this on the
 //! source.
 
@@ -49,6 +50,7 @@ pub mod report;
 pub mod runtime;
 pub mod sandbox;
 pub mod scheduler;
+pub mod serve;
 pub mod status;
 pub mod storage;
 pub mod text;

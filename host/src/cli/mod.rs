@@ -20,6 +20,7 @@ mod report_files;
 mod run;
 mod runs;
 mod stop_signals;
+mod serve;
 mod timing;
 mod try_run;
 mod worker;
@@ -73,6 +74,8 @@ pub enum Command {
     Runs(runs::RunsArgs),
     /// Run a contributor's patch under the trusted pipeline, every step untrusted, no secrets.
     Try(try_run::TryArgs),
+    /// Serve the project's runs as live web pages (runs, steps, logs, artifacts).
+    Serve(serve::ServeArgs),
     /// Run steps for `baton run --nats` runs of a cluster over NATS JetStream, until SIGTERM.
     Worker(worker::WorkerArgs),
     /// List the live workers of a cluster: name, jobs, running steps, last heartbeat, labels.
@@ -109,6 +112,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         Command::Plugin(a) => plugin::main(a, out),
         Command::Logs(a) => logs::main(a, at),
         Command::Runs(a) => runs::main(a, out, at),
+        Command::Serve(a) => serve::main(a, at),
         Command::Worker(a) => worker::main(a),
         Command::Workers(a) => worker::list(a),
         Command::Explain(a) => explain::main(a, at),

@@ -12,6 +12,7 @@ use super::report_files::{self, Format};
 use super::{Locate, Output, load_plan_with, lock, progress};
 use crate::plan::Plan;
 use crate::plan::operator::{Operator, RunKind};
+use crate::report::ci_format::CiFormat;
 use crate::report::text;
 use crate::runtime::Runtime;
 use crate::scheduler::{self, Priority, RunOptions, Selection};
@@ -75,6 +76,14 @@ pub struct RunArgs {
     /// widen; `trust = "untrusted"` in its `[policy]` acts as --untrusted.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Serve this run as a live web page while it runs (default address
+    /// 127.0.0.1:8090; another than loopback needs $BATON_SERVE_TOKEN); the URL is printed at the start.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true, default_missing_value = super::serve::DEFAULT_ADDR)]
+    pub serve: Option<std::net::SocketAddr>,
+    /// Report to the CI system: `github` (annotations, log groups, job summary), `gitlab`
+    /// (collapsible sections) or `none` (default: from GITHUB_ACTIONS / GITLAB_CI, or $BATON_CI_FORMAT).
+    #[arg(long, value_name = "FORMAT")]
+    pub ci_format: Option<String>,
 }
 
 /// The operator's settings from `--untrusted`, `--policy` and `$BATON_POLICY`;
@@ -117,6 +126,17 @@ pub(super) fn execute(
     out: Output,
     mut timing: super::timing::Timing,
 ) -> anyhow::Result<u8> {
+    let ci_word = args.ci_format.clone().or_else(|| std::env::var(crate::env_vars::CI_FORMAT).ok()).filter(|w| !w.is_empty());
+    let ci = match ci_word {
+        None => CiFormat::detect(|k| std::env::var(k).ok()),
+        Some(w) => match CiFormat::parse(&w) {
+            Some(f) => f,
+            None => {
+                eprintln!("error: unknown CI format `{}`: use none, github or gitlab", crate::text::escape_text(&w));
+                return Ok(2);
+            }
+        },
+    };
     // Secrets and registry credentials leave baton's environment before any
     // thread starts: a process that reads `/proc/<baton>/environ` finds none.
     let withheld = plan.steps.iter().flat_map(|s| s.policy.secrets.iter().map(String::as_str));
@@ -171,6 +191,8 @@ pub(super) fn execute(
         .build()?;
     timing.phase("plan");
     let stages = plan.steps.len();
+    let state_dir = plan.state_dir();
+    let serve_addr = args.serve;
     let wasm_stack = plan.wasm_stack as usize;
     let timing_ref = &mut timing;
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -188,12 +210,32 @@ pub(super) fn execute(
                 .map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?,
         );
         timing.phase("engine");
-        let observer = progress::observer(out);
+        let mut observer = progress::observer(out);
+        if let Some(addr) = serve_addr {
+            let bound = super::serve::bind(state_dir, addr, super::serve::token(None)).await?;
+            let (base, login) = (bound.base.clone(), bound.login.clone());
+            tokio::spawn(crate::serve::serve(bound.listener, bound.router));
+            let mut inner = observer;
+            observer = Box::new(move |e: &scheduler::UiEvent<'_>| {
+                if let scheduler::UiEvent::RunStarted { run_id, .. } = e {
+                    eprintln!("baton: watch this run at {base}/runs/{run_id}");
+                    if let Some(l) = &login {
+                        eprintln!("baton: log in first at {l} (the link works once)");
+                    }
+                }
+                inner(e)
+            });
+        }
         // The scheduler runs on a worker thread, not on this one: the attempts
         // it spawns then start on the same worker's queue, and their ends
         // wake it without a cross-thread handoff.
         let run = tokio::spawn(scheduler::run(Arc::new(plan), runtime, opts, observer, cancel_rx));
-        Ok::<_, anyhow::Error>(run.await?)
+        let result = run.await?;
+        if serve_addr.is_some() {
+            // Let the pages' streams read the end record and say so.
+            tokio::time::sleep(crate::serve::stream::TICK * 8).await;
+        }
+        Ok::<_, anyhow::Error>(result)
     });
     // Nothing of the run may keep baton alive once it has ended: a blocking
     // thread still stuck in the kernel (whatever put it there) is left
@@ -233,7 +275,20 @@ pub(super) fn execute(
     for e in &errors {
         eprintln!("error: {e}");
     }
-    if args.json || args.report.contains(&Format::Json) {
+    let json = args.json || args.report.contains(&Format::Json);
+    if ci != CiFormat::None {
+        // Workflow commands go to stdout, unless stdout carries the JSON report.
+        let summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from);
+        let written = if json {
+            crate::report::ci_format::write(&report, ci, &mut std::io::stderr().lock(), summary.as_deref())
+        } else {
+            crate::report::ci_format::write(&report, ci, &mut std::io::stdout().lock(), summary.as_deref())
+        };
+        if let Err(e) = written {
+            eprintln!("warning: cannot write the CI report: {e}");
+        }
+    }
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(match report.exit_code() {

@@ -91,6 +91,8 @@ pub fn main(args: TryArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
                 nats: args.nats,
                 nats_security: args.nats_security,
                 no_cache: args.no_cache,
+                serve: None,
+                ci_format: None,
                 untrusted: true,
                 policy: None,
             };

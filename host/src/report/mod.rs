@@ -8,12 +8,13 @@ pub mod analysis;
 pub mod graph_svg;
 pub mod host_usage;
 pub mod html;
+pub mod ci_format;
 pub mod junit;
 mod outcome;
 pub mod plugin_code;
 mod svg_canvas;
 pub mod text;
-mod xml;
+pub mod xml;
 
 /// How a step ended, as the reports say it.
 pub use crate::status::StepStatus as Outcome;

@@ -42,6 +42,7 @@ impl Scheduler {
             {
                 w.end = Some(now);
             }
+            self.journal.append(Record::Resume { step: self.plan.steps[i].id.clone(), at: now });
             (self.observer)(&UiEvent::StepResumed { id: &self.plan.steps[i].id });
             answer(reply, result, &self.published.artifacts);
             changed = true;

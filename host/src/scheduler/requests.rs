@@ -218,6 +218,7 @@ impl Scheduler {
         // The job slot goes back while it waits (its pool slot stays).
         st.slot = None;
         st.waits.push(WaitRecord { on: names.clone(), start: now, end: None, error: None });
+        self.journal.append(Record::Wait { step: self.plan.steps[step].id.clone(), on: names.clone(), at: now });
         (self.observer)(&UiEvent::StepWaiting { id: &self.plan.steps[step].id, on: &names });
         self.waits.push(PendingWait { step, open, reply });
         self.check_deadlocks();

@@ -64,6 +64,18 @@ pub enum Record {
         /// The run that made the entry.
         from_run: String,
     },
+    /// A running step began to wait inside its stage (on signals, steps or
+    /// artifacts, as it named them); read by live views (`baton serve`).
+    Wait {
+        step: String,
+        on: Vec<String>,
+        at: f64,
+    },
+    /// A waiting step's wait ended and it got a job slot again.
+    Resume {
+        step: String,
+        at: f64,
+    },
     End {
         status: RunStatus,
         duration: f64,

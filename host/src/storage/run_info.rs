@@ -125,7 +125,7 @@ pub fn read(run: &RunDir) -> std::io::Result<RunInfo> {
                 info.duration = Some(duration);
             }
             Record::Cached { saved, .. } => info.cache_saved += saved,
-            Record::Artifact { .. } | Record::Signal { .. } => {}
+            Record::Artifact { .. } | Record::Signal { .. } | Record::Wait { .. } | Record::Resume { .. } => {}
         }
     }
     if info.duration.is_none() {
