@@ -70,7 +70,8 @@ pub struct RunArgs {
 
 pub fn main(args: RunArgs, out: Output, at: &Locate) -> anyhow::Result<u8> {
     let mut timing = super::timing::Timing::new();
-    let ci_word = args.ci_format.clone().or_else(|| std::env::var(crate::env_vars::CI_FORMAT).ok()).filter(|w| !w.is_empty());
+    let ci_word =
+        args.ci_format.clone().or_else(|| std::env::var(crate::env_vars::CI_FORMAT).ok()).filter(|w| !w.is_empty());
     let ci = match ci_word {
         None => CiFormat::detect(|k| std::env::var(k).ok()),
         Some(w) => match CiFormat::parse(&w) {
