@@ -5,10 +5,10 @@
 //! what they share: why the run took as long as it did.
 
 pub mod analysis;
+pub mod ci_format;
 pub mod graph_svg;
 pub mod host_usage;
 pub mod html;
-pub mod ci_format;
 pub mod junit;
 mod outcome;
 pub mod plugin_code;

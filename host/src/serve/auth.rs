@@ -73,8 +73,7 @@ fn loopback_host(headers: &HeaderMap) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
     };
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Compares in time independent of where the first difference is.
@@ -127,11 +126,7 @@ pub async fn check(State(app): State<std::sync::Arc<App>>, req: Request, next: N
 }
 
 fn refuse(why: &str) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        pages::message("not allowed", why),
-    )
+    (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], pages::message("not allowed", why))
         .into_response()
 }
 

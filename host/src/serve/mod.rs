@@ -78,10 +78,7 @@ pub fn app(config: Config, addr: SocketAddr) -> (axum::Router, Arc<App>) {
     let loopback_only = addr.ip().is_loopback();
     let app = Arc::new(App { state_dir: config.state_dir, auth: auth::Auth::new(config.token, loopback_only) });
     let router = routes::router(app.clone())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        ))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

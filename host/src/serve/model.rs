@@ -24,10 +24,18 @@ pub enum State {
     /// Its dependencies are done: it waits for a job slot or its pool.
     Queued,
     /// An attempt runs since `since` (seconds after the run started).
-    Running { since: f64 },
+    Running {
+        since: f64,
+    },
     /// Blocked inside its stage on signals, steps or artifacts.
-    Waiting { on: Vec<String>, since: f64 },
-    Done { status: StepStatus, at: f64 },
+    Waiting {
+        on: Vec<String>,
+        since: f64,
+    },
+    Done {
+        status: StepStatus,
+        at: f64,
+    },
 }
 
 impl State {
@@ -105,8 +113,7 @@ impl RunView {
     /// The run as it stood after `seq` journal records.
     pub fn load_until(run: &RunDir, seq: u64) -> std::io::Result<RunView> {
         let live = journal::in_use(&run.journal());
-        let report: Option<RunReport> =
-            std::fs::read(run.report()).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let report: Option<RunReport> = std::fs::read(run.report()).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let mut view = RunView {
             id: run.id.clone(),
             pipeline: String::new(),

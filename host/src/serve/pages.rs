@@ -30,7 +30,11 @@ fn head(out: &mut String, title: &str, body_attrs: &str) {
 }
 
 fn foot(out: &mut String) {
-    let _ = write!(out, "<footer>baton {} · <a href=\"/\">all runs</a></footer>\n</body>\n</html>\n", env!("CARGO_PKG_VERSION"));
+    let _ = write!(
+        out,
+        "<footer>baton {} · <a href=\"/\">all runs</a></footer>\n</body>\n</html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
 }
 
 /// `/`: the runs, newest first; `where_` says local or cluster per run.
@@ -38,7 +42,8 @@ pub fn runs(infos: &[(RunInfo, &'static str)], page: usize, pages: usize) -> Str
     let mut out = String::with_capacity(8192);
     head(&mut out, "baton runs", "");
     out.push_str("<header><h1>Runs</h1>\n");
-    let _ = writeln!(out, "<p class=\"facts\">newest first · page {} of {}</p></header>\n<main>", page + 1, pages.max(1));
+    let _ =
+        writeln!(out, "<p class=\"facts\">newest first · page {} of {}</p></header>\n<main>", page + 1, pages.max(1));
     out.push_str("<table class=\"runs\"><thead><tr><th>run</th><th>pipeline</th><th>status</th><th>started (UTC)</th><th>duration</th><th>steps</th><th>where</th></tr></thead><tbody>\n");
     for (i, where_) in infos {
         let _ = writeln!(
@@ -153,13 +158,15 @@ pub fn slots(v: &RunView) -> String {
 
 /// `3 ok · 1 running · 2 waiting on deps`.
 pub fn counts(v: &RunView) -> String {
-    let words = |c: &str| match c {
-        "deps" => "waiting on deps",
-        "waiting" => "waiting on a signal",
-        "previously_done" => "previously done",
-        other => other,
-    }
-    .to_string();
+    let words = |c: &str| {
+        match c {
+            "deps" => "waiting on deps",
+            "waiting" => "waiting on a signal",
+            "previously_done" => "previously done",
+            other => other,
+        }
+        .to_string()
+    };
     let mut parts: Vec<String> = v.counts().into_iter().map(|(c, n)| format!("{n} {}", words(c))).collect();
     if parts.is_empty() {
         parts.push("no steps yet".into());
@@ -216,7 +223,9 @@ fn grid(out: &mut String, v: &RunView) {
     }
     out.push_str("</div>\n");
     if !v.complete {
-        out.push_str("<p class=\"note\">The pipeline file no longer loads: steps appear as the run reaches them.</p>\n");
+        out.push_str(
+            "<p class=\"note\">The pipeline file no longer loads: steps appear as the run reaches them.</p>\n",
+        );
     }
     out.push_str("</section>\n");
 }

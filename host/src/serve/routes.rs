@@ -16,10 +16,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use super::files::{self, ArtifactRefusal};
+use super::junit;
 use super::model::RunView;
 use super::stream::{self, Position};
 use super::{App, pages};
-use super::junit;
 use crate::storage::artifacts::{ArtifactRecord, ArtifactStore, Kind};
 use crate::storage::run_info;
 use crate::storage::runs::{self, RunDir};
@@ -35,7 +35,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/runs/{id}/artifact", get(artifact))
         .route("/runs/{id}/events", get(events))
         .route("/api/runs/{id}", get(report_json))
-        .route("/assets/page.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], super::ASSET_CSS) }))
+        .route(
+            "/assets/page.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], super::ASSET_CSS) }),
+        )
         .route(
             "/assets/serve.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], super::ASSET_JS) }),
@@ -44,6 +47,9 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), super::auth::check))
         .with_state(app)
 }
+
+/// A refusal, boxed: a response is big to carry in every `Result`.
+type Refused = Box<Response>;
 
 fn not_found(why: &str) -> Response {
     (StatusCode::NOT_FOUND, Html(pages::message("not found", why))).into_response()
@@ -54,23 +60,23 @@ fn error(why: &str) -> Response {
 }
 
 /// The run called exactly `id` (never a path built from it).
-fn find(app: &App, id: &str) -> Result<RunDir, Response> {
-    runs::list(&app.state_dir).into_iter().find(|r| r.id == id).ok_or_else(|| not_found("no such run"))
+fn find(app: &App, id: &str) -> Result<RunDir, Refused> {
+    runs::list(&app.state_dir).into_iter().find(|r| r.id == id).ok_or_else(|| Box::new(not_found("no such run")))
 }
 
-fn view(run: &RunDir) -> Result<RunView, Response> {
-    RunView::load(run).map_err(|e| error(&format!("cannot read the journal of run {}: {e}", run.id)))
+fn view(run: &RunDir) -> Result<RunView, Refused> {
+    RunView::load(run).map_err(|e| Box::new(error(&format!("cannot read the journal of run {}: {e}", run.id))))
 }
 
 /// The step `step` if the run knows it (a step of its list, or one with a log).
-fn known_step(run: &RunDir, v: &RunView, q: &HashMap<String, String>) -> Result<String, Response> {
+fn known_step(run: &RunDir, v: &RunView, q: &HashMap<String, String>) -> Result<String, Refused> {
     let Some(step) = q.get("step") else {
-        return Err(not_found("which step? add ?step=BOARD.STEP"));
+        return Err(Box::new(not_found("which step? add ?step=BOARD.STEP")));
     };
     if v.step(step).is_some() || files::log_path(run, step).is_some() {
         Ok(step.clone())
     } else {
-        Err(not_found("this run has no such step"))
+        Err(Box::new(not_found("this run has no such step")))
     }
 }
 
@@ -107,11 +113,11 @@ async fn index(State(app): State<Arc<App>>, q: Q) -> Response {
 async fn run_page(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     let run = match find(&app, &id) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let v = match view(&run) {
         Ok(v) => v,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let tails: Vec<(String, Vec<String>)> = v
         .steps
@@ -148,15 +154,15 @@ fn test_results(store: &ArtifactStore, records: &[ArtifactRecord]) -> Vec<(Strin
 async fn log_page(State(app): State<Arc<App>>, Path(id): Path<String>, q: Q) -> Response {
     let run = match find(&app, &id) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let v = match view(&run) {
         Ok(v) => v,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let step = match known_step(&run, &v, &q) {
         Ok(s) => s,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let path = files::log_path(&run, &step);
     let (lines, cut, offset) = files::log_tail(path.as_ref(), files::LOG_LINES);
@@ -166,7 +172,7 @@ async fn log_page(State(app): State<Arc<App>>, Path(id): Path<String>, q: Q) -> 
 async fn raw_log(State(app): State<Arc<App>>, Path(id): Path<String>, q: Q) -> Response {
     let run = match find(&app, &id) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let Some(step) = q.get("step") else {
         return not_found("which step? add ?step=BOARD.STEP");
@@ -183,11 +189,11 @@ async fn raw_log(State(app): State<Arc<App>>, Path(id): Path<String>, q: Q) -> R
 async fn artifact(State(app): State<Arc<App>>, Path(id): Path<String>, q: Q) -> Response {
     let run = match find(&app, &id) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let v = match view(&run) {
         Ok(v) => v,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let Some(reference) = q.get("ref") else {
         return not_found("which artifact? add ?ref=BOARD.STEP/NAME");
@@ -222,21 +228,21 @@ fn safe_filename(name: &str) -> String {
 async fn events(State(app): State<Arc<App>>, Path(id): Path<String>, q: Q, headers: HeaderMap) -> Response {
     let run = match find(&app, &id) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let step = match q.get("step") {
         None => None,
         Some(_) => {
             let v = match view(&run) {
                 Ok(v) => v,
-                Err(e) => return e,
+                Err(e) => return *e,
             };
             match known_step(&run, &v, &q) {
                 Ok(s) => {
                     let path = files::log_path(&run, &s);
                     Some((s, path))
                 }
-                Err(e) => return e,
+                Err(e) => return *e,
             }
         }
     };
@@ -251,7 +257,7 @@ async fn events(State(app): State<Arc<App>>, Path(id): Path<String>, q: Q, heade
 async fn report_json(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     let run = match find(&app, &id) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     match std::fs::read(run.report()) {
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),

@@ -61,7 +61,8 @@ fn step_event(v: &RunView, i: usize) -> Event {
         State::Running { since } | State::Waiting { since, .. } => Some(*since),
         _ => None,
     };
-    let data = json!({ "id": s.id, "c": s.state.class(), "n": pages::cell_note(&s.state), "l": s.state.label(), "s": since });
+    let data =
+        json!({ "id": s.id, "c": s.state.class(), "n": pages::cell_note(&s.state), "l": s.state.label(), "s": since });
     Event::default().event("step").data(data.to_string())
 }
 

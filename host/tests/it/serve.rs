@@ -146,7 +146,10 @@ fn a_run_is_watched_live_in_the_browser_then_read_without_script() {
         assert_eq!(cell_class(&html, step), class, "{step}");
     }
     let failures = html.split("id=\"failures\"").nth(1).expect("failures first").split("id=\"grid\"").next().unwrap();
-    assert!(failures.contains("c.broken") && failures.contains("&lt;b id=&quot;pwn&quot;&gt;boom&lt;/b&gt;"), "{failures}");
+    assert!(
+        failures.contains("c.broken") && failures.contains("&lt;b id=&quot;pwn&quot;&gt;boom&lt;/b&gt;"),
+        "{failures}"
+    );
     assert!(failures.contains("&lt;img src=x onerror="), "the log tail, escaped: {failures}");
     assert!(html.find("id=\"failures\"") < html.find("id=\"grid\""), "failures come first");
     let finished = dump_dom(&format!("http://{addr}{path}"), 1000);
@@ -198,7 +201,7 @@ fn a_run_is_watched_live_in_the_browser_then_read_without_script() {
     let all = get(&addr, &format!("/runs/{run_id}/events?from=0.0")).text();
     assert_eq!(all.matches("event: step").count(), 5, "{all}");
     assert!(all.contains("event: end"), "{all}");
-    let last = all.lines().filter_map(|l| l.strip_prefix("id: ")).last().expect("an id").to_string();
+    let last = all.lines().rev().find_map(|l| l.strip_prefix("id: ")).expect("an id").to_string();
     let rest = request(&addr, "GET", &format!("/runs/{run_id}/events"), &[("Last-Event-ID", &last)]).text();
     assert_eq!(rest.matches("event: step").count(), 0, "{rest}");
     assert!(rest.contains("event: end"));
@@ -212,7 +215,8 @@ fn another_address_than_loopback_needs_a_token() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a loopback address") && err.contains("--token"), "{err}");
-    let out = p.baton().args(["serve", "--addr", &format!("0.0.0.0:{port}"), "--token", "short"]).output().expect("serve");
+    let out =
+        p.baton().args(["serve", "--addr", &format!("0.0.0.0:{port}"), "--token", "short"]).output().expect("serve");
     assert_eq!(out.status.code(), Some(2));
 
     let token = "0123456789abcdef0123";

@@ -161,8 +161,7 @@ impl Browser {
     pub fn screenshot(&mut self, path: &Path) {
         use base64::Engine;
         let data = self.call("Page.captureScreenshot", json!({ "format": "png" }))["data"].clone();
-        let bytes =
-            base64::engine::general_purpose::STANDARD.decode(data.as_str().expect("png data")).expect("base64");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data.as_str().expect("png data")).expect("base64");
         std::fs::write(path, bytes).expect("write the screenshot");
     }
 }

@@ -35,8 +35,11 @@ fn github_gets_annotations_groups_and_a_summary() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     let error = lines.iter().find(|l| l.starts_with("::error title=baton")).expect("an annotation");
-    assert!(error.starts_with("::error title=baton%3A step win.bad failed (attempt 1)::50%25 done%2C then: broke")
-        || error.starts_with("::error title=baton%3A step win.bad failed (attempt 1)::50%25 done, then: broke"), "{error}");
+    assert!(
+        error.starts_with("::error title=baton%3A step win.bad failed (attempt 1)::50%25 done%2C then: broke")
+            || error.starts_with("::error title=baton%3A step win.bad failed (attempt 1)::50%25 done, then: broke"),
+        "{error}"
+    );
     assert!(error.contains("%0A"), "the log tail follows on escaped lines: {error}");
     // The forged line is printed only while commands are stopped.
     let forged = lines.iter().position(|l| l.contains("::error title=forged")).expect("the step's line");
