@@ -60,6 +60,11 @@ pub async fn run(
     if !checked.errors.is_empty() {
         return Err(RunError::Preflight(checked.errors));
     }
+    // The server first: a run that cannot reach it leaves no run directory.
+    let cluster = match &opts.nats {
+        Some(url) => Some(crate::cluster::Cluster::connect(url).await.map_err(|e| RunError::Usage(e.to_string()))?),
+        None => None,
+    };
     let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
 
     // Workspaces of the boards that take part: empty for a new run, the
@@ -98,13 +103,13 @@ pub async fn run(
     // Steps a killed coordinator's workers passed or still run (cluster runs).
     let mut elsewhere: (Vec<usize>, Vec<usize>) = Default::default();
     let mut cluster_run = None;
-    let executor: Arc<dyn crate::executor::Executor> = match &opts.nats {
-        Some(url) => {
+    let executor: Arc<dyn crate::executor::Executor> = match cluster {
+        Some(cluster) => {
             let resumes = previous.as_ref().map(|p| p.id.as_str());
             let log_of = Box::new(move |id: &str| logs.log_of(id));
             let local =
                 crate::cluster::remote::RunLocal { store: services.store.clone(), secrets: secrets.clone(), log_of };
-            let remote = remote_executor(url, &plan, &run.id, local, resumes).await?;
+            let remote = remote_executor(cluster, &plan, &run.id, local, resumes).await?;
             elsewhere = (remote.adopted().to_vec(), remote.taken_over());
             let remote = Arc::new(remote);
             cluster_run = Some(remote.clone());
@@ -159,7 +164,7 @@ pub async fn run(
 
 /// The executor of `baton run --nats URL`: attempts go to the cluster's workers.
 async fn remote_executor(
-    url: &str,
+    cluster: crate::cluster::Cluster,
     plan: &Plan,
     run_id: &str,
     local: crate::cluster::remote::RunLocal,
@@ -168,6 +173,5 @@ async fn remote_executor(
     let usage = |e: crate::cluster::ClusterError| RunError::Usage(e.to_string());
     let text = std::fs::read_to_string(&plan.file)
         .map_err(|e| RunError::Usage(format!("cannot read {}: {e}", plan.file.display())))?;
-    let cluster = crate::cluster::Cluster::connect(url).await.map_err(usage)?;
     crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, local, resumes).await.map_err(usage)
 }

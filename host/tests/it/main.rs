@@ -12,6 +12,7 @@ mod cluster;
 mod cluster_auth;
 mod cluster_coordinator;
 mod cluster_give_up;
+mod cluster_ops;
 mod cluster_placement;
 mod cluster_rules;
 mod cluster_runs;
