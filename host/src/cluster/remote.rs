@@ -77,6 +77,8 @@ pub(super) struct Inner {
     pub(super) live_logs: Mutex<HashMap<String, u64>>,
     /// What happened that no attempt shows, for the report (see [`Inner::note`]).
     notes: Mutex<Vec<String>>,
+    /// The live workers' slots, when they size the run (see `slots`).
+    slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// A replay running: its step, its worker, and who waits for its end.
@@ -90,6 +92,8 @@ pub struct RunLocal {
     pub secrets: crate::text::Secrets,
     /// Where the run keeps a step's log.
     pub log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
+    /// No `--jobs`: as many attempts out as the live workers have slots (see `slots`).
+    pub sized_by_cluster: bool,
 }
 
 /// An attempt on a worker.
@@ -122,7 +126,8 @@ impl RemoteExecutor {
         local: RunLocal,
         resumes: Option<&str>,
     ) -> Result<Self, ClusterError> {
-        let RunLocal { store, secrets, log_of } = local;
+        let RunLocal { store, secrets, log_of, sized_by_cluster } = local;
+        let slots = sized_by_cluster.then(|| Arc::new(tokio::sync::Semaphore::new(0)));
         attempt_key(run, 0, 1)?;
         let has_secrets = plan.steps.iter().any(|s| !s.policy.secrets.is_empty());
         super::connect::check_run(cluster.security, has_secrets, &cluster.url)?;
@@ -218,7 +223,11 @@ impl RemoteExecutor {
             log_of,
             live_logs: Mutex::new(HashMap::new()),
             notes: Mutex::new(Vec::new()),
+            slots: slots.clone(),
         });
+        if let Some(slots) = slots {
+            tokio::spawn(super::slots::follow_workers(Arc::downgrade(&inner), slots));
+        }
         tokio::spawn(super::listen::events(inner.clone(), events));
         tokio::spawn(super::listen::asks(inner.clone(), asks));
         tokio::spawn(super::secrets::serve(inner.clone(), secret_asks));
@@ -286,6 +295,19 @@ impl Inner {
             Err(e) => return reporter.ended(fail(e), Vec::new()),
         };
         let mut cancel = cancel;
+        // A free slot on the cluster first (held until the attempt ends).
+        let _slot = match &self.slots {
+            Some(slots) => tokio::select! {
+                slot = slots.clone().acquire_owned() => slot.ok(),
+                asked = &mut cancel => {
+                    if asked.is_ok() {
+                        reporter.ended(AttemptOutcome::Cancelled, Vec::new());
+                    }
+                    return;
+                }
+            },
+            None => None,
+        };
         // A step the coordinator before this one left running: take it over.
         if !self.take_over(msg.clone(), &reporter) {
             let board = self.step_board[attempt.step];

@@ -107,8 +107,12 @@ pub async fn run(
         Some(cluster) => {
             let resumes = previous.as_ref().map(|p| p.id.as_str());
             let log_of = Box::new(move |id: &str| logs.log_of(id));
-            let local =
-                crate::cluster::remote::RunLocal { store: services.store.clone(), secrets: secrets.clone(), log_of };
+            let local = crate::cluster::remote::RunLocal {
+                store: services.store.clone(),
+                secrets: secrets.clone(),
+                log_of,
+                sized_by_cluster: opts.jobs.is_none(),
+            };
             let remote = remote_executor(cluster, &plan, &run.id, local, resumes).await?;
             elsewhere = (remote.adopted().to_vec(), remote.taken_over());
             let remote = Arc::new(remote);
@@ -134,7 +138,13 @@ pub async fn run(
     };
     let setup = Setup {
         run,
-        jobs: opts.jobs.unwrap_or(plan.jobs).max(1),
+        // On a cluster, the workers' slots bound the attempts (see cluster::slots).
+        jobs: match (opts.jobs, &opts.nats) {
+            (Some(j), _) => j,
+            (None, Some(_)) => plan.steps.len(),
+            (None, None) => plan.jobs,
+        }
+        .max(1),
         prio,
         selected,
         carried,
