@@ -93,7 +93,8 @@ pub(super) fn operator(untrusted: bool, policy: Option<PathBuf>) -> Result<Opera
     if untrusted {
         op.kind = RunKind::Untrusted;
     }
-    let policy = policy.or_else(|| std::env::var_os(crate::env_vars::POLICY).filter(|v| !v.is_empty()).map(PathBuf::from));
+    let policy =
+        policy.or_else(|| std::env::var_os(crate::env_vars::POLICY).filter(|v| !v.is_empty()).map(PathBuf::from));
     if let Some(path) = policy {
         op.read_policy(&path)?;
     }
@@ -126,7 +127,8 @@ pub(super) fn execute(
     out: Output,
     mut timing: super::timing::Timing,
 ) -> anyhow::Result<u8> {
-    let ci_word = args.ci_format.clone().or_else(|| std::env::var(crate::env_vars::CI_FORMAT).ok()).filter(|w| !w.is_empty());
+    let ci_word =
+        args.ci_format.clone().or_else(|| std::env::var(crate::env_vars::CI_FORMAT).ok()).filter(|w| !w.is_empty());
     let ci = match ci_word {
         None => CiFormat::detect(|k| std::env::var(k).ok()),
         Some(w) => match CiFormat::parse(&w) {

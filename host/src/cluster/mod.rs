@@ -72,6 +72,7 @@ pub mod remote;
 mod secrets;
 pub mod serve;
 pub mod signals;
+mod slots;
 pub mod source;
 pub mod wire;
 pub mod workers;

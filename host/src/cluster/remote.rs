@@ -18,6 +18,9 @@ use crate::executor::{Attempt, AttemptOutcome, Executor, FailureKind, Reporter};
 use crate::plan::Plan;
 use crate::storage::artifacts::ArtifactStore;
 
+/// How long a cancelled attempt's worker has to say it stopped.
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
+
 /// Runs a run's attempts on the cluster's workers.
 pub struct RemoteExecutor {
     inner: Arc<Inner>,
@@ -74,6 +77,8 @@ pub(super) struct Inner {
     pub(super) live_logs: Mutex<HashMap<String, u64>>,
     /// What happened that no attempt shows, for the report (see [`Inner::note`]).
     notes: Mutex<Vec<String>>,
+    /// The live workers' slots, when they size the run (see `slots`).
+    slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// A replay running: its step, its worker, and who waits for its end.
@@ -87,6 +92,8 @@ pub struct RunLocal {
     pub secrets: crate::text::Secrets,
     /// Where the run keeps a step's log.
     pub log_of: Box<dyn Fn(&str) -> std::path::PathBuf + Send + Sync>,
+    /// No `--jobs`: as many attempts out as the live workers have slots (see `slots`).
+    pub sized_by_cluster: bool,
 }
 
 /// An attempt on a worker.
@@ -119,7 +126,8 @@ impl RemoteExecutor {
         local: RunLocal,
         resumes: Option<&str>,
     ) -> Result<Self, ClusterError> {
-        let RunLocal { store, secrets, log_of } = local;
+        let RunLocal { store, secrets, log_of, sized_by_cluster } = local;
+        let slots = sized_by_cluster.then(|| Arc::new(tokio::sync::Semaphore::new(0)));
         attempt_key(run, 0, 1)?;
         let has_secrets = plan.steps.iter().any(|s| !s.policy.secrets.is_empty());
         super::connect::check_run(cluster.security, has_secrets, &cluster.url)?;
@@ -215,7 +223,11 @@ impl RemoteExecutor {
             log_of,
             live_logs: Mutex::new(HashMap::new()),
             notes: Mutex::new(Vec::new()),
+            slots: slots.clone(),
         });
+        if let Some(slots) = slots {
+            tokio::spawn(super::slots::follow_workers(Arc::downgrade(&inner), slots));
+        }
         tokio::spawn(super::listen::events(inner.clone(), events));
         tokio::spawn(super::listen::asks(inner.clone(), asks));
         tokio::spawn(super::secrets::serve(inner.clone(), secret_asks));
@@ -282,23 +294,79 @@ impl Inner {
             Ok(m) => m,
             Err(e) => return reporter.ended(fail(e), Vec::new()),
         };
+        let mut cancel = cancel;
+        // A free slot on the cluster first (held until the attempt ends).
+        let _slot = match &self.slots {
+            Some(slots) => tokio::select! {
+                slot = slots.clone().acquire_owned() => slot.ok(),
+                asked = &mut cancel => {
+                    if asked.is_ok() {
+                        reporter.ended(AttemptOutcome::Cancelled, Vec::new());
+                    }
+                    return;
+                }
+            },
+            None => None,
+        };
         // A step the coordinator before this one left running: take it over.
         if !self.take_over(msg.clone(), &reporter) {
             let board = self.step_board[attempt.step];
-            if let Err(e) = self.send(board, msg, reporter.clone()).await {
-                return reporter.ended(fail(e.to_string()), Vec::new());
+            // Placing waits for a live worker, maybe for ever: a cancel
+            // while it waits ends the attempt at once (nothing runs it).
+            tokio::select! {
+                sent = self.send(board, msg, reporter.clone()) => {
+                    if let Err(e) = sent {
+                        return reporter.ended(fail(e.to_string()), Vec::new());
+                    }
+                }
+                asked = &mut cancel => {
+                    if asked.is_ok() {
+                        self.cancel_placed(attempt.step, attempt.number, reporter).await;
+                    }
+                    return;
+                }
             }
         }
-        // Cancellation (or the scheduler dropping the sender after the end):
-        // the attempt's current key and worker (it may have moved).
-        let _ = cancel.await;
-        let current = lock(&self.pending)
-            .iter()
-            .find(|(_, p)| p.msg.step == attempt.step && p.msg.attempt == attempt.number)
-            .map(|(k, p)| (k.clone(), p.worker.clone()));
-        if let Some((key, worker)) = current {
-            let _ = self.cluster.client.publish(cancel_subject(&worker), key.into()).await;
+        // Cancellation (or the scheduler dropping the sender after the end).
+        if cancel.await.is_ok() {
+            self.cancel_placed(attempt.step, attempt.number, reporter).await;
         }
+    }
+
+    /// The attempt `number` of `step` under its current key and worker (it
+    /// may have moved), if it is still out.
+    fn current(&self, step: usize, number: u32) -> Option<(String, String)> {
+        lock(&self.pending)
+            .iter()
+            .find(|(_, p)| p.msg.step == step && p.msg.attempt == number)
+            .map(|(k, p)| (k.clone(), p.worker.clone()))
+    }
+
+    /// Cancels attempt `number` of `step`: one not on any worker ends at
+    /// once; one on a worker is cancelled there, and its end awaited for
+    /// [`CANCEL_WAIT`] at most, after which the coordinator gives it up
+    /// (and says so): a worker that does not answer cannot hold the run.
+    async fn cancel_placed(&self, step: usize, number: u32, reporter: Reporter) {
+        let Some((key, worker)) = self.current(step, number) else {
+            return reporter.ended(AttemptOutcome::Cancelled, Vec::new());
+        };
+        let _ = self.cluster.client.publish(cancel_subject(&worker), key.into()).await;
+        let deadline = tokio::time::Instant::now() + CANCEL_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            if self.current(step, number).is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Still out: whichever key it has now, it ends here.
+        let Some((key, worker)) = self.current(step, number) else { return };
+        let Some(p) = lock(&self.pending).remove(&key) else { return };
+        self.note(format!(
+            "gave up waiting for worker {worker} to stop step {} after {} s; its result, if any, is ignored",
+            self.step_ids[step],
+            CANCEL_WAIT.as_secs()
+        ));
+        p.reporter.ended(AttemptOutcome::Cancelled, Vec::new());
     }
 
     /// The message of attempt `number` of `step` under `key`.

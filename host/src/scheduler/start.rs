@@ -55,7 +55,7 @@ pub async fn run(
     let untrusted =
         plan.steps.iter().enumerate().any(|(i, s)| selected[i] && s.policy.trust == crate::plan::Trust::Untrusted);
     if untrusted && let Ok(Some(who)) = crate::sandbox::identity::Identity::for_sandbox() {
-        crate::sandbox::identity::check_readable(&plan.dir, who).map_err(|m| RunError::Preflight(vec![m]))?;
+        crate::sandbox::identity::check_readable(&plan.src_dir, who).map_err(|m| RunError::Preflight(vec![m]))?;
     }
     let t0 = Instant::now();
     // Pre-flight: every plugin loaded and every step checked, or nothing starts.
@@ -67,6 +67,11 @@ pub async fn run(
     if !checked.errors.is_empty() {
         return Err(RunError::Preflight(checked.errors));
     }
+    // The server first: a run that cannot reach it leaves no run directory.
+    let cluster = match &opts.nats {
+        Some(url) => Some(crate::cluster::Cluster::connect(url).await.map_err(|e| RunError::Usage(e.to_string()))?),
+        None => None,
+    };
     let run = runs::create(&state_dir).map_err(io(format!("create a run directory under {}", state_dir.display())))?;
 
     // Workspaces of the boards that take part: empty for a new run, the
@@ -105,13 +110,17 @@ pub async fn run(
     // Steps a killed coordinator's workers passed or still run (cluster runs).
     let mut elsewhere: (Vec<usize>, Vec<usize>) = Default::default();
     let mut cluster_run = None;
-    let executor: Arc<dyn crate::executor::Executor> = match &opts.nats {
-        Some(url) => {
+    let executor: Arc<dyn crate::executor::Executor> = match cluster {
+        Some(cluster) => {
             let resumes = previous.as_ref().map(|p| p.id.as_str());
             let log_of = Box::new(move |id: &str| logs.log_of(id));
-            let local =
-                crate::cluster::remote::RunLocal { store: services.store.clone(), secrets: secrets.clone(), log_of };
-            let remote = remote_executor(url, &plan, &run.id, local, resumes).await?;
+            let local = crate::cluster::remote::RunLocal {
+                store: services.store.clone(),
+                secrets: secrets.clone(),
+                log_of,
+                sized_by_cluster: opts.jobs.is_none(),
+            };
+            let remote = remote_executor(cluster, &plan, &run.id, local, resumes).await?;
             elsewhere = (remote.adopted().to_vec(), remote.taken_over());
             let remote = Arc::new(remote);
             cluster_run = Some(remote.clone());
@@ -138,7 +147,13 @@ pub async fn run(
     let setup = Setup {
         cache,
         run,
-        jobs: opts.jobs.unwrap_or(plan.jobs).max(1),
+        // On a cluster, the workers' slots bound the attempts (see cluster::slots).
+        jobs: match (opts.jobs, &opts.nats) {
+            (Some(j), _) => j,
+            (None, Some(_)) => plan.steps.len(),
+            (None, None) => plan.jobs,
+        }
+        .max(1),
         prio,
         selected,
         carried,
@@ -179,7 +194,7 @@ fn step_cache(plan: &Plan, opts: &RunOptions, run: &runs::RunDir) -> Option<Arc<
     Some(Arc::new(crate::cache::session::Session {
         entries: Arc::new(crate::cache::entries::LocalEntries::new(state_dir.join("cache"))),
         store: ArtifactStore::new(state_dir.join("store")),
-        project: plan.dir.clone(),
+        project: plan.src_dir.clone(),
         kind: opts.run_kind.clone(),
         read: !opts.no_cache,
         explain_dir: run.path.join("cache"),
@@ -190,7 +205,7 @@ fn step_cache(plan: &Plan, opts: &RunOptions, run: &runs::RunDir) -> Option<Arc<
 
 /// The executor of `baton run --nats URL`: attempts go to the cluster's workers.
 async fn remote_executor(
-    url: &str,
+    cluster: crate::cluster::Cluster,
     plan: &Plan,
     run_id: &str,
     local: crate::cluster::remote::RunLocal,
@@ -201,6 +216,5 @@ async fn remote_executor(
         .map_err(|e| RunError::Usage(format!("cannot read {}: {e}", plan.file.display())))?;
     // Workers resolve the plan as this run did: under the operator's settings.
     let text = plan.operator.wire_text(&text);
-    let cluster = crate::cluster::Cluster::connect(url).await.map_err(usage)?;
     crate::cluster::remote::RemoteExecutor::new(cluster, run_id, plan, &text, local, resumes).await.map_err(usage)
 }

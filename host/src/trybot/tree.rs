@@ -131,7 +131,8 @@ pub fn digest(dir: &Path) -> Result<String, String> {
             h.update(b"d");
         } else if ft.is_symlink() {
             h.update(b"l");
-            let target = std::fs::read_link(dir.join(&rel)).map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
+            let target =
+                std::fs::read_link(dir.join(&rel)).map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
             h.update(target.as_os_str().as_encoded_bytes());
         } else {
             h.update(if meta.permissions().mode() & 0o111 != 0 { b"x" } else { b"f" });

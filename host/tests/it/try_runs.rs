@@ -2,7 +2,6 @@
 //! --untrusted`, an operator policy (`--policy`, `BATON_POLICY`), and
 //! `baton try --patch` (a patch under the trusted pipeline).
 
-
 use std::path::Path;
 
 use crate::harness::Pipeline;
@@ -100,7 +99,11 @@ fn an_operator_policy_is_a_ceiling_the_pipeline_cannot_widen() {
     assert_eq!(r.report["kind"], "untrusted");
     assert_confined_without_secrets(&p, &r, "secrets are not given to untrusted runs");
     assert_eq!(r.status("b.bash"), "failed");
-    assert!(r.error("b.bash").starts_with("denied: program `bash` is not in the spawn allow-list"), "{}", r.error("b.bash"));
+    assert!(
+        r.error("b.bash").starts_with("denied: program `bash` is not in the spawn allow-list"),
+        "{}",
+        r.error("b.bash")
+    );
     let notes = r.report["notes"].to_string();
     for said in [
         "policy.untrusted.memory: memory 2GiB is above the untrusted cap 128MiB",
@@ -119,7 +122,6 @@ fn an_operator_policy_is_a_ceiling_the_pipeline_cannot_widen() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("policy.toml: policy.untrusted.memory"), "{}", r.stderr);
 }
-
 
 /// The trusted pipeline of the try tests: `b.look` reads the source,
 /// `x.bash` runs a program only the patch allows, `d.deploy` has a secret.
