@@ -115,11 +115,8 @@ impl Operator {
             )
         })?;
         match file.policy.trust {
-            Some(Trust::Untrusted) => {
-                if self.kind == RunKind::Normal {
-                    self.kind = RunKind::Untrusted;
-                }
-            }
+            Some(Trust::Untrusted) if self.kind == RunKind::Normal => self.kind = RunKind::Untrusted,
+            Some(Trust::Untrusted) => {}
             Some(Trust::Trusted) => {
                 return Err(format!(
                     "the policy file {shown}: `trust = \"trusted\"` cannot be forced (use `untrusted`, or leave `trust` out)"

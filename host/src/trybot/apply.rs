@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn numstat_names_renames_by_both_paths() {
-        let out = b"1\t0\ta.txt\0-\t-\timg.png\00\t0\t\0old.txt\0new.txt\0";
+        let out = b"1\t0\ta.txt\x00-\t-\timg.png\x000\t0\t\x00old.txt\x00new.txt\x00";
         assert_eq!(numstat_paths(out).expect("parsed"), ["a.txt", "img.png", "new.txt", "old.txt"]);
     }
 
