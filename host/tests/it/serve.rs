@@ -59,8 +59,14 @@ plugin = "probe"
 with = { ops = [] }
 "#;
 
+/// Where the screenshots go: the build's temporary directory, so a test run
+/// leaves the clone clean; `BATON_TEST_SCREENSHOTS=docs` (relative to the
+/// repository) refreshes the pictures docs/serve.md shows.
 fn docs() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")
+    match std::env::var_os("BATON_TEST_SCREENSHOTS") {
+        Some(d) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(d),
+        None => PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+    }
 }
 
 /// The class list of the grid cell of `step`.
