@@ -395,3 +395,35 @@ with = {{ ops = [{{ op = "run", program = "sh", args = ["-c", "true"] }}] }}
     assert_eq!(r.error("d.deploy"), "secrets are not given to try runs");
     assert_eq!(std::fs::read_to_string(p.dir().join("hello.txt")).expect("read"), "old\n");
 }
+
+/// A pool kept for strangers' code: with one `--accept untrusted` and one
+/// `--accept trusted` worker, every step of a try run (trusted in the file)
+/// runs on the first, and the second claims nothing.
+#[test]
+fn a_try_run_runs_only_on_workers_that_accept_untrusted_work() {
+    let server = crate::nats_server::NatsServer::start();
+    let url = server.url();
+    let wt = crate::cluster_runs::WorkerProc::start_args(&url, "wt", 2, &["--accept", "trusted"]);
+    let wu = crate::cluster_runs::WorkerProc::start_args(&url, "wu", 2, &["--accept", "untrusted"]);
+    let mut toml = String::from(
+        "[plugins]\nprobe = \"{probe}\"\n[policy]\nspawn = [\"sh\"]\n[policy.untrusted]\nspawn = [\"sh\"]\n",
+    );
+    for b in ["a", "b", "c"] {
+        toml.push_str(&format!(
+            "[[boards.{b}.steps]]\nname = \"look\"\nplugin = \"probe\"\nwith = {{ ops = [{{ op = \"run\", program = \"sh\", args = [\"-c\", \"cat \\\"$BATON_SRC/hello.txt\\\"\"], expect_stdout = \"new\\n\" }}] }}\n"
+        ));
+    }
+    let p = Pipeline::new(&toml);
+    std::fs::write(p.dir().join("hello.txt"), "old\n").expect("write");
+    let patch = b"diff --git a/hello.txt b/hello.txt\n--- a/hello.txt\n+++ b/hello.txt\n@@ -1 +1 @@\n-old\n+new\n";
+    let r = try_run(&p, patch, &[], &["--nats", &url]);
+    let logs = crate::cluster_runs::all_logs(&[&wt, &wu]);
+    assert_eq!(r.code, 0, "{}\n{logs}", r.stderr);
+    for id in ["a.look", "b.look", "c.look"] {
+        assert_eq!(r.step(id)["attempts"][0]["worker"], "wu", "{id}: {logs}");
+    }
+    let mut on_u = wu.passed();
+    on_u.sort();
+    assert_eq!(on_u, ["a.look", "b.look", "c.look"], "{logs}");
+    assert!(wt.passed().is_empty(), "the trusted worker ran a step of a try run: {logs}");
+}
